@@ -1,0 +1,17 @@
+"""The rollout format (v1), its writer, the lazy reader and legacy import."""
+
+from rollrec.io.errors import LegacyPickleError, RolloutFormatError
+from rollrec.io.format import FORMAT_VERSION, QUAT_ORDER
+from rollrec.io.reader import Rollout, load
+from rollrec.io.writer import recover, save_rollout
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LegacyPickleError",
+    "QUAT_ORDER",
+    "Rollout",
+    "RolloutFormatError",
+    "load",
+    "recover",
+    "save_rollout",
+]

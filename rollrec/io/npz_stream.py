@@ -1,0 +1,377 @@
+"""Write a stored (uncompressed) ``.npz`` in place, member by member, rows appended in order.
+
+The file is laid out up front from each member's dtype, row shape and row capacity::
+
+    offset 0   [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of member 0 ]
+               [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of member 1 ]
+               ...
+    finalise   [small members: meta, names ...][central directory][zip64 end records][end record]
+
+Rows are written straight to their final offset (``os.pwrite``), so each byte reaches the disk
+once; the CRC-32 of each member is carried along as rows arrive. `finalize` writes the real
+shapes into the npy headers, the sizes and CRCs into the zip headers, appends the small members
+and the central directory. If fewer rows than the capacity arrived, members are moved down to
+close the gaps (the only case where data is copied twice).
+
+Each member's npy data starts on a 64-byte boundary so readers can memory-map it. Zip64 records
+are written where a size or offset needs them. The writer is not thread-safe: one thread (the
+engine's writer thread) owns it.
+
+A JSON sidecar (`layout_path`) describes the layout and the rows known to be on disk; if the
+process dies, `recover` turns the partial file into a valid one holding those rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ALIGN = 64
+_NPY_HEADER_BYTES = 192  # reserved npy header length (magic included), a multiple of ALIGN
+_ZIP64_LIMIT = 0xFFFF_FFFF
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_EOCD = struct.Struct("<IHHHHIIH")
+_EOCD64 = struct.Struct("<IQHHIIQQQQ")
+_EOCD64_LOC = struct.Struct("<IIQI")
+_PAD_EXTRA_ID = 0xD935  # alignment padding extra field (as Android's zipalign uses)
+_COPY_CHUNK = 64 << 20
+
+
+@dataclass
+class MemberSpec:
+    """One ``.npy`` member: ``name`` (no ``.npy``), dtype string, shape of one row, rows reserved."""
+
+    name: str
+    dtype: str
+    row_shape: tuple[int, ...]
+    capacity: int
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.dtype(self.dtype).itemsize * int(np.prod(self.row_shape, dtype=np.int64)))
+
+
+@dataclass
+class _Placement:
+    header_offset: int  # zip local header
+    data_offset: int  # first row
+    zip64: bool
+
+
+def npy_header(dtype: np.dtype | str, shape: Sequence[int], length: int | None = None) -> bytes:
+    """An npy v1/v2 header for a C-ordered array, padded to ``length`` bytes (or to ALIGN)."""
+    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+    body = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(int(s) for s in shape))
+    raw = body.encode("latin1")
+    for version, prefix_len, fmt in ((1, 10, "<H"), (2, 12, "<I")):
+        need = prefix_len + len(raw) + 1
+        total = length if length is not None else -(-need // ALIGN) * ALIGN
+        if need <= total and (version == 2 or total - prefix_len < 0x10000):
+            pad = total - need
+            return (
+                b"\x93NUMPY" + bytes([version, 0]) + struct.pack(fmt, total - prefix_len)
+                + raw + b" " * pad + b"\n"
+            )
+    raise ValueError(f"npy header for shape {tuple(shape)} does not fit in {length} bytes")
+
+
+def _dos_time(now: float) -> tuple[int, int]:
+    t = time.localtime(now)
+    dos_time = (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2)
+    dos_date = (max(t.tm_year, 1980) - 1980) << 9 | (t.tm_mon << 5) | t.tm_mday
+    return dos_time, dos_date
+
+
+def _local_header(name: bytes, crc: int, size: int, zip64: bool, pad_to: int, now: float) -> bytes:
+    """Local file header whose total length (with extras) is ``pad_to``."""
+    extra = b""
+    if zip64:
+        extra += struct.pack("<HHQQ", 1, 16, size, size)
+    pad = pad_to - _LOCAL.size - len(name) - len(extra)
+    if pad:
+        if pad < 4:
+            raise AssertionError("local header padding must be 0 or at least 4 bytes")
+        extra += struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + b"\0" * (pad - 4)
+    tm, dt = _dos_time(now)
+    size32 = _ZIP64_LIMIT if zip64 else size
+    return _LOCAL.pack(
+        0x04034B50, 45 if zip64 else 20, 0, 0, tm, dt, crc, size32, size32, len(name), len(extra)
+    ) + name + extra
+
+
+def _local_header_len(name: bytes, zip64: bool, start: int) -> int:
+    """Length of a local header starting at ``start`` whose npy data after it lands on ALIGN."""
+    base = _LOCAL.size + len(name) + (20 if zip64 else 0)
+    end = start + base + _NPY_HEADER_BYTES
+    pad = (-end) % ALIGN
+    if 0 < pad < 4:
+        pad += ALIGN
+    return base + pad
+
+
+class NpzStreamWriter:
+    """Append rows to the members of a stored ``.npz`` at ``path``; see the module docstring.
+
+    ``members`` are laid out in order. ``append(name, rows)`` takes a C-contiguous array of
+    shape ``[n, *row_shape]`` and the member's dtype. `finalize` completes the file; `abort`
+    removes it.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        members: Sequence[MemberSpec],
+        *,
+        layout_path: str | None = None,
+        recovery_info: Mapping | None = None,
+    ):
+        self.path = os.fspath(path)
+        self.recovery_info = dict(recovery_info or {})
+        self.members = {m.name: m for m in members}
+        if len(self.members) != len(members):
+            raise ValueError("member names must be unique")
+        self.layout_path = layout_path
+        self._now = time.time()
+        self._placements: dict[str, _Placement] = {}
+        offset = 0
+        for m in members:
+            offset = self._place(m, offset)
+        self._end_of_reserved = offset
+        self.rows = {m.name: 0 for m in members}
+        self.crc = {m.name: 0 for m in members}
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._write_layout()
+
+    def _place(self, m: MemberSpec, offset: int) -> int:
+        name = (m.name + ".npy").encode()
+        zip64 = m.capacity * m.row_bytes + _NPY_HEADER_BYTES >= _ZIP64_LIMIT or offset >= _ZIP64_LIMIT
+        header_len = _local_header_len(name, zip64, offset)
+        data_offset = offset + header_len + _NPY_HEADER_BYTES
+        self._placements[m.name] = _Placement(offset, data_offset, zip64)
+        return data_offset + m.capacity * m.row_bytes
+
+    # ---- rows -------------------------------------------------------------------------------
+    def append(self, name: str, rows: np.ndarray) -> None:
+        """Write ``rows`` (``[n, *row_shape]``, C-contiguous) after the rows already written."""
+        m = self.members[name]
+        n = rows.shape[0]
+        if self.rows[name] + n > m.capacity:
+            raise ValueError(f"{name!r}: {self.rows[name] + n} rows exceed the capacity of {m.capacity}")
+        view = memoryview(np.ascontiguousarray(rows)).cast("B")
+        offset = self._placements[name].data_offset + self.rows[name] * m.row_bytes
+        written = 0
+        while written < len(view):
+            written += os.pwrite(self._fd, view[written:], offset + written)
+        self.crc[name] = zlib.crc32(view, self.crc[name])
+        self.rows[name] += n
+
+    def commit(self, rows: int) -> None:
+        """Record in the sidecar that the first ``rows`` rows of every member are on disk."""
+        if self.layout_path is not None:
+            self._write_layout(committed_rows=rows)
+
+    # ---- finishing --------------------------------------------------------------------------
+    def finalize(self, small: Mapping[str, np.ndarray], num_rows: int | None = None) -> None:
+        """Complete the archive with ``num_rows`` rows per member and the ``small`` arrays after."""
+        if num_rows is None:
+            num_rows = min(self.rows.values(), default=0)
+        for name, n in self.rows.items():
+            if n < num_rows:
+                raise ValueError(f"{name!r} has {n} rows, fewer than the {num_rows} being finalised")
+        entries = []  # (name bytes, crc, size, header_offset)
+        offset = 0
+        for name, m in self.members.items():
+            old = self._placements[name]
+            name_b = (name + ".npy").encode()
+            zip64 = old.zip64
+            header_len = _local_header_len(name_b, zip64, offset)
+            data_offset = offset + header_len + _NPY_HEADER_BYTES
+            nbytes = num_rows * m.row_bytes
+            if data_offset != old.data_offset:
+                self._move(old.data_offset, data_offset, nbytes)
+            if num_rows != self.rows[name]:
+                crc = self._crc_of(data_offset, nbytes)
+            else:
+                crc = self.crc[name]
+            npy = npy_header(m.dtype, (num_rows, *m.row_shape), _NPY_HEADER_BYTES)
+            crc = _crc_prefix(npy, crc, nbytes)
+            size = len(npy) + nbytes
+            local = _local_header(name_b, crc, size, zip64, header_len, self._now)
+            os.pwrite(self._fd, local + npy, offset)
+            entries.append((name_b, crc, size, offset, zip64))
+            offset = data_offset + nbytes
+        for name, arr in small.items():
+            name_b = (name + ".npy").encode()
+            arr = np.asarray(arr, order="C")
+            if arr.dtype.hasobject:
+                raise ValueError(f"{name!r}: object arrays are never written")
+            npy = npy_header(arr.dtype, arr.shape)
+            payload = npy + arr.tobytes()
+            crc = zlib.crc32(payload)
+            zip64 = offset >= _ZIP64_LIMIT
+            header_len = _LOCAL.size + len(name_b) + (20 if zip64 else 0)
+            local = _local_header(name_b, crc, len(payload), zip64, header_len, self._now)
+            os.pwrite(self._fd, local + payload, offset)
+            entries.append((name_b, crc, len(payload), offset, zip64))
+            offset += header_len + len(payload)
+        tail = self._central_directory(entries, offset)
+        os.pwrite(self._fd, tail, offset)
+        os.ftruncate(self._fd, offset + len(tail))
+        os.close(self._fd)
+        self._fd = -1
+        if self.layout_path is not None and os.path.exists(self.layout_path):
+            os.unlink(self.layout_path)
+
+    def abort(self) -> None:
+        """Close and delete the partial file and its sidecar."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        for p in (self.path, self.layout_path):
+            if p is not None and os.path.exists(p):
+                os.unlink(p)
+
+    def _move(self, src: int, dst: int, nbytes: int) -> None:
+        assert dst < src, "members only move towards the start of the file"
+        done = 0
+        while done < nbytes:
+            chunk = os.pread(self._fd, min(_COPY_CHUNK, nbytes - done), src + done)
+            os.pwrite(self._fd, chunk, dst + done)
+            done += len(chunk)
+
+    def _crc_of(self, offset: int, nbytes: int) -> int:
+        crc, done = 0, 0
+        while done < nbytes:
+            chunk = os.pread(self._fd, min(_COPY_CHUNK, nbytes - done), offset + done)
+            if not chunk:
+                raise OSError(f"{self.path}: unexpected end of file at byte {offset + done}")
+            crc = zlib.crc32(chunk, crc)
+            done += len(chunk)
+        return crc
+
+    def _central_directory(self, entries: list, cd_offset: int) -> bytes:
+        tm, dt = _dos_time(self._now)
+        cd = bytearray()
+        for name_b, crc, size, header_offset, _ in entries:
+            extra = b""
+            size32, off32 = size, header_offset
+            fields = []
+            if size >= _ZIP64_LIMIT:
+                size32 = _ZIP64_LIMIT
+                fields += [size, size]
+            if header_offset >= _ZIP64_LIMIT:
+                off32 = _ZIP64_LIMIT
+                fields.append(header_offset)
+            if fields:
+                extra = struct.pack("<HH", 1, 8 * len(fields)) + struct.pack(f"<{len(fields)}Q", *fields)
+            cd += _CENTRAL.pack(
+                0x02014B50, 45, 45 if extra else 20, 0, 0, tm, dt, crc, size32, size32,
+                len(name_b), len(extra), 0, 0, 0, 0o644 << 16, off32,
+            ) + name_b + extra
+        n = len(entries)
+        cd_size = len(cd)
+        needs64 = cd_offset >= _ZIP64_LIMIT or n >= 0xFFFF or cd_size >= _ZIP64_LIMIT
+        if needs64:
+            eocd64_offset = cd_offset + cd_size
+            cd += _EOCD64.pack(0x06064B50, 44, 45, 45, 0, 0, n, n, cd_size, cd_offset)
+            cd += _EOCD64_LOC.pack(0x07064B50, 0, eocd64_offset, 1)
+        cd += _EOCD.pack(
+            0x06054B50, 0, 0, min(n, 0xFFFF), min(n, 0xFFFF),
+            min(cd_size, _ZIP64_LIMIT), min(cd_offset, _ZIP64_LIMIT), 0,
+        )
+        return bytes(cd)
+
+    # ---- crash recovery ---------------------------------------------------------------------
+    def _write_layout(self, committed_rows: int = 0) -> None:
+        if self.layout_path is None:
+            return
+        doc = {
+            "data_path": os.path.basename(self.path),
+            "members": [asdict(m) for m in self.members.values()],
+            "committed_rows": committed_rows,
+            "created": self._now,
+            "info": self.recovery_info,
+        }
+        tmp = self.layout_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+        os.replace(tmp, self.layout_path)
+
+    @classmethod
+    def reopen(cls, path: str, layout_path: str) -> tuple["NpzStreamWriter", dict]:
+        """Reopen a partial file described by its sidecar, as far as its committed rows."""
+        with open(layout_path) as f:
+            doc = json.load(f)
+        members = [MemberSpec(m["name"], m["dtype"], tuple(m["row_shape"]), m["capacity"]) for m in doc["members"]]
+        self = cls.__new__(cls)
+        self.path = path
+        self.members = {m.name: m for m in members}
+        self.layout_path = layout_path
+        self.recovery_info = doc.get("info", {})
+        self._now = doc["created"]
+        self._placements = {}
+        offset = 0
+        for m in members:
+            offset = self._place(m, offset)
+        self._end_of_reserved = offset
+        rows = int(doc["committed_rows"])
+        self._fd = os.open(path, os.O_RDWR)
+        size = os.fstat(self._fd).st_size
+        for m in members:
+            if rows and self._placements[m.name].data_offset + rows * m.row_bytes > size:
+                os.close(self._fd)
+                raise OSError(f"{path}: shorter than its {rows} committed rows")
+        self.rows = {m.name: rows for m in members}
+        self.crc = {m.name: self._crc_of(self._placements[m.name].data_offset, rows * m.row_bytes) for m in members}
+        return self, doc
+
+
+def _crc_prefix(prefix: bytes, data_crc: int, data_len: int) -> int:
+    """CRC-32 of ``prefix + data`` from the CRC-32 of ``data`` alone (zlib's crc32_combine)."""
+    return crc32_combine(zlib.crc32(prefix), data_crc, data_len)
+
+
+# crc32_combine, as in zlib: multiply by x^(8*len) in GF(2) using 32x32 bit matrices.
+def _gf2_times(mat: list[int], vec: int) -> int:
+    out, i = 0, 0
+    while vec:
+        if vec & 1:
+            out ^= mat[i]
+        vec >>= 1
+        i += 1
+    return out
+
+
+def _gf2_square(mat: list[int]) -> list[int]:
+    return [_gf2_times(mat, mat[n]) for n in range(32)]
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of ``A + B`` given ``crc32(A)``, ``crc32(B)`` and ``len(B)``."""
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = _gf2_square(odd)
+    odd = _gf2_square(even)
+    while True:
+        even = _gf2_square(odd)
+        if len2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = _gf2_square(even)
+        if len2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
