@@ -1,0 +1,58 @@
+"""The ``rollrec`` command: one subcommand per job, each registered by the module that owns it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+# Modules that add a subcommand: each has ``register(subparsers)`` which adds its parser and sets
+# ``func`` (taking the parsed args, returning an exit code).
+_COMMAND_MODULES = (
+    "rollrec.commands.demo",
+    "rollrec.commands.info",
+    "rollrec.commands.recover",
+    "rollrec.viewer.cli",
+    "rollrec.render.cli",
+    "rollrec.bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib import import_module
+
+    parser = argparse.ArgumentParser(prog="rollrec", description=__doc__)
+    from rollrec import __version__
+
+    parser.add_argument("--version", action="version", version=f"rollrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # subcommand not built into this version
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        # Expected failures (bad file, bad argument, busy port): one line, no traceback.
+        print(f"rollrec {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``rollrec`` CLI that belong to no subpackage."""

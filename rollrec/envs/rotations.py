@@ -1,0 +1,45 @@
+"""Batched quaternion helpers in torch. Quaternions are ``[..., 4]`` in **wxyz** order."""
+
+from __future__ import annotations
+
+import torch
+
+
+def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Hamilton product ``a * b`` of wxyz quaternions, broadcasting over leading dims."""
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    return torch.stack(
+        (
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ),
+        dim=-1,
+    )
+
+
+def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate vectors ``v [..., 3]`` by wxyz quaternions ``q [..., 4]``."""
+    shape = torch.broadcast_shapes(q.shape[:-1], v.shape[:-1])
+    q = q.expand(*shape, 4)
+    v = v.expand(*shape, 3)
+    w, xyz = q[..., :1], q[..., 1:]
+    t = 2.0 * torch.cross(xyz, v, dim=-1)
+    return v + w * t + torch.cross(xyz, t, dim=-1)
+
+
+def quat_from_axis_angle(axis: tuple[float, float, float], angle: torch.Tensor) -> torch.Tensor:
+    """Quaternions ``[..., 4]`` rotating by ``angle [...]`` radians about a fixed unit ``axis``."""
+    half = 0.5 * angle
+    s = torch.sin(half)
+    return torch.stack((torch.cos(half), axis[0] * s, axis[1] * s, axis[2] * s), dim=-1)
+
+
+def quat_from_euler(roll: torch.Tensor, pitch: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
+    """``yaw(z) * pitch(y) * roll(x)`` as wxyz quaternions."""
+    qz = quat_from_axis_angle((0.0, 0.0, 1.0), yaw)
+    qy = quat_from_axis_angle((0.0, 1.0, 0.0), pitch)
+    qx = quat_from_axis_angle((1.0, 0.0, 0.0), roll)
+    return quat_mul(quat_mul(qz, qy), qx)
