@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:  # subcommand not built into this version
+            if exc.name and name.startswith(exc.name):  # subcommand not built into this version
                 continue
             raise
         module.register(sub)
