@@ -40,7 +40,8 @@ except ImportError:  # pragma: no cover - platforms without isal wheels
 
 ALIGN = 64
 _NPY_HEADER_BYTES = 192  # reserved npy header length (magic included), a multiple of ALIGN
-_ZIP64_LIMIT = 0xFFFF_FFFF
+_ZIP64_LIMIT = 0xFFFF_FFFF  # sizes/offsets from here on need zip64 records
+_ZIP32_MAX = 0xFFFF_FFFF  # the 32-bit field value meaning "see the zip64 extra field"
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _EOCD = struct.Struct("<IHHHHIIH")
@@ -106,7 +107,7 @@ def _local_header(name: bytes, crc: int, size: int, zip64: bool, pad_to: int, no
             raise AssertionError("local header padding must be 0 or at least 4 bytes")
         extra += struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + b"\0" * (pad - 4)
     tm, dt = _dos_time(now)
-    size32 = _ZIP64_LIMIT if zip64 else size
+    size32 = _ZIP32_MAX if zip64 else size
     return _LOCAL.pack(
         0x04034B50, 45 if zip64 else 20, 0, 0, tm, dt, crc, size32, size32, len(name), len(extra)
     ) + name + extra
@@ -301,10 +302,10 @@ class NpzStreamWriter:
             size32, off32 = size, header_offset
             fields = []
             if size >= _ZIP64_LIMIT:
-                size32 = _ZIP64_LIMIT
+                size32 = _ZIP32_MAX
                 fields += [size, size]
             if header_offset >= _ZIP64_LIMIT:
-                off32 = _ZIP64_LIMIT
+                off32 = _ZIP32_MAX
                 fields.append(header_offset)
             if fields:
                 extra = struct.pack("<HH", 1, 8 * len(fields)) + struct.pack(f"<{len(fields)}Q", *fields)
@@ -321,7 +322,8 @@ class NpzStreamWriter:
             cd += _EOCD64_LOC.pack(0x07064B50, 0, eocd64_offset, 1)
         cd += _EOCD.pack(
             0x06054B50, 0, 0, min(n, 0xFFFF), min(n, 0xFFFF),
-            min(cd_size, _ZIP64_LIMIT), min(cd_offset, _ZIP64_LIMIT), 0,
+            _ZIP32_MAX if cd_size >= _ZIP64_LIMIT else cd_size,
+            _ZIP32_MAX if cd_offset >= _ZIP64_LIMIT else cd_offset, 0,
         )
         return bytes(cd)
 
