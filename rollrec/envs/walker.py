@@ -239,8 +239,8 @@ class GaitPolicy(torch.nn.Module):
         self.register_buffer("leg_offset", torch.tensor([0.0, math.pi, math.pi, 0.0]))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        phase = torch.atan2(obs[:, 30], obs[:, 31])[:, None] + self.leg_offset
+        phase = torch.atan2(obs[:, 33], obs[:, 34])[:, None] + self.leg_offset  # obs[33:35] = (sin, cos) of phase
         gravity_y = obs[:, 7:8]
-        hip = self.amplitude * torch.sin(phase) - 0.5 * gravity_y
+        hip = -self.amplitude * torch.sin(phase) - 0.5 * gravity_y  # stance (cos > 0) sweeps back
         knee = self.knee_lift * torch.clamp(torch.cos(phase), min=0.0) - 0.3
         return torch.stack((hip, knee), dim=-1).reshape(obs.shape[0], 8).clamp(-1.0, 1.0)
