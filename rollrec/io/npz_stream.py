@@ -250,7 +250,9 @@ class NpzStreamWriter:
             payload = npy + arr.tobytes()
             crc = zlib.crc32(payload)
             zip64 = offset >= _ZIP64_LIMIT
-            header_len = _LOCAL.size + len(name_b) + (20 if zip64 else 0)
+            base = _LOCAL.size + len(name_b) + (20 if zip64 else 0)
+            pad = (-(offset + base + len(npy))) % ALIGN  # data on ALIGN, like the per-step members
+            header_len = base + (pad + ALIGN if 0 < pad < 4 else pad)
             local = _local_header(name_b, crc, len(payload), zip64, header_len, self._now)
             os.pwrite(self._fd, local + payload, offset)
             entries.append((name_b, crc, len(payload), offset, zip64))
