@@ -20,9 +20,9 @@ from rollrec.viewer.clock import FrameClock
 CAMERA_MODES: tuple[str, ...] = ("top", "side", "front", "follow")
 #: Offset of each preset's camera from its target (the base position), metres, world frame (z up).
 _CAMERA_OFFSETS: dict[str, tuple[float, float, float]] = {
-    "top": (-0.01, 0.0, 6.0),  # a hair off vertical: looking straight down has no defined up
-    "side": (0.0, -4.0, 0.8),
-    "front": (4.0, 0.0, 0.8),
+    "top": (-0.01, 0.0, 4.0),  # a hair off vertical: looking straight down has no defined up
+    "side": (0.0, -2.5, 0.7),
+    "front": (2.5, 0.0, 0.7),
     "follow": (-2.5, -2.5, 1.5),
 }
 _ENV_KEYS = ("base_pos", "base_quat", "rew", "rew_terms", "done", "link_pos", "link_quat")
