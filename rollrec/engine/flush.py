@@ -1,0 +1,165 @@
+"""Move full ring segments to disk without stalling the thread that records.
+
+::
+
+    main thread      record() ─► ring[seg s] ... full ─► flush(s) ─► next segment
+                                                  │
+    CUDA only        side stream: wait(event after seg s written) ─► D2H copy into pinned staging
+                                                  │ job(wait, arrays, release)
+    writer thread    wait for the copy ─► NpzStreamWriter.append (CRC + pwrite) ─► commit ─► release
+
+On CPU the writer writes straight from the ring segment, which the main thread does not reuse
+until it is released. On CUDA the segment goes to one of ``staging_buffers`` pinned buffers;
+the compute stream waits (on the device, not the host) for that copy before it overwrites the
+segment. The main thread blocks only when no segment (CPU) or staging buffer (CUDA) is free:
+backpressure, never dropped data. The writer thread is the only place the host waits on the
+device.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rollrec.io.npz_stream import NpzStreamWriter
+
+
+@dataclass
+class _Job:
+    rows: int
+    arrays: dict[str, np.ndarray]
+    wait: Callable[[], None] | None
+    release: Callable[[], None]
+
+
+class RingBuffers:
+    """``[capacity, N, *row]`` tensors on ``device``, one per field, and per-slot views of them."""
+
+    def __init__(self, shapes: Mapping[str, tuple[tuple[int, ...], torch.dtype]], capacity: int, num_envs: int, device: torch.device):
+        self.capacity = capacity
+        self.tensors = {
+            name: torch.zeros((capacity, num_envs, *row), dtype=dtype, device=device) for name, (row, dtype) in shapes.items()
+        }
+        # Views built once: indexing a tensor costs more host time than the copy itself on CUDA.
+        self.slots = [tuple(t[i] for t in self.tensors.values()) for i in range(capacity)]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors.values())
+
+
+class FlushPipeline:
+    """Flushes segments of ``ring`` to ``stream`` on a writer thread; see the module docstring.
+
+    ``transforms`` map a member name to a function applied to its rows on the writer thread
+    (dtype casts, quaternion reordering). ``constants`` are members written as repeated rows.
+    """
+
+    def __init__(
+        self,
+        ring: RingBuffers,
+        segment_steps: int,
+        stream: NpzStreamWriter,
+        *,
+        constants: Mapping[str, np.ndarray] | None = None,
+        transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+        staging_buffers: int = 2,
+    ):
+        self.ring = ring
+        self.seg = segment_steps
+        self.num_segments = ring.capacity // segment_steps
+        self.stream = stream
+        self.constants = dict(constants or {})
+        self.transforms = dict(transforms or {})
+        self.error: BaseException | None = None
+        self.committed_rows = 0
+        self.cuda = next(iter(ring.tensors.values())).device.type == "cuda"
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._segment_free = [threading.Event() for _ in range(self.num_segments)]
+        for ev in self._segment_free:
+            ev.set()
+        if self.cuda:
+            device = next(iter(ring.tensors.values())).device
+            self._device = device
+            self._side = torch.cuda.Stream(device=device)
+            self._copied: list[torch.cuda.Event | None] = [None] * self.num_segments
+            self._staging: queue.Queue[dict[str, torch.Tensor]] = queue.Queue()
+            for _ in range(staging_buffers):
+                self._staging.put(
+                    {
+                        name: torch.empty((segment_steps, *t.shape[1:]), dtype=t.dtype, pin_memory=True)
+                        for name, t in ring.tensors.items()
+                    }
+                )
+        self._thread = threading.Thread(target=self._run, name="rollrec-writer", daemon=True)
+        self._thread.start()
+
+    # ---- main thread ------------------------------------------------------------------------
+    def acquire(self, segment: int) -> None:
+        """Call before writing the first step of ``segment``: waits until it may be overwritten."""
+        self.raise_if_failed()
+        if self.cuda:
+            copied = self._copied[segment]
+            if copied is not None:
+                torch.cuda.current_stream(self._device).wait_event(copied)
+        else:
+            self._segment_free[segment].wait()
+
+    def flush(self, segment: int, rows: int) -> None:
+        """Hand the first ``rows`` steps of ``segment`` to the writer thread (non-blocking)."""
+        self.raise_if_failed()
+        start = segment * self.seg
+        if self.cuda:
+            staging = self._staging.get()  # backpressure: blocks while every buffer is in use
+            written = torch.cuda.Event()
+            written.record()
+            with torch.cuda.stream(self._side):
+                self._side.wait_event(written)
+                for name, t in self.ring.tensors.items():
+                    staging[name][:rows].copy_(t[start : start + rows], non_blocking=True)
+                copied = torch.cuda.Event()
+                copied.record(self._side)
+            self._copied[segment] = copied
+            arrays = {name: s[:rows].numpy() for name, s in staging.items()}
+            self._jobs.put(_Job(rows, arrays, copied.synchronize, lambda: self._staging.put(staging)))
+        else:
+            self._segment_free[segment].clear()
+            arrays = {name: t[start : start + rows].numpy() for name, t in self.ring.tensors.items()}
+            self._jobs.put(_Job(rows, arrays, None, self._segment_free[segment].set))
+
+    def close(self) -> None:
+        """Wait until every flushed segment is on disk; re-raises a writer failure."""
+        self._jobs.put(None)
+        self._thread.join()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"writing {self.stream.path} failed: {self.error}") from self.error
+
+    # ---- writer thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                if self.error is None:
+                    self._write(job)
+            except BaseException as exc:  # keep draining so the main thread never deadlocks
+                self.error = exc
+            finally:
+                job.release()
+
+    def _write(self, job: _Job) -> None:
+        if job.wait is not None:
+            job.wait()
+        for name, rows in job.arrays.items():
+            fn = self.transforms.get(name)
+            self.stream.append(name, fn(rows) if fn is not None else rows)
+        for name, row in self.constants.items():
+            self.stream.append(name, np.broadcast_to(row, (job.rows, *row.shape)))
+        self.committed_rows += job.rows
+        self.stream.commit(self.committed_rows)

@@ -1,0 +1,272 @@
+"""`Recorder`: record one step of N envs at a time into device ring buffers, stream to disk.
+
+Memory is bounded by the ring (``ring_segments`` segments of ``segment_steps`` steps) plus, on
+CUDA, ``staging_buffers`` pinned segments, whatever the rollout length. See `rollrec.engine.flush`
+for how segments reach the disk and `rollrec.io.npz_stream` for how the file is laid out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rollrec.engine.flush import FlushPipeline, RingBuffers
+from rollrec.engine.schema import Schema
+from rollrec.io.format import make_meta
+from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
+from rollrec.io.writer import finish, partial_paths, static_members
+
+_NP_DTYPE = {t: torch.empty(0, dtype=t).numpy().dtype for t in (
+    torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64,
+    torch.uint8, torch.bool,
+)}
+
+
+class Recorder:
+    """Record a rollout of ``num_envs`` envs to the format-v1 file ``path``.
+
+    Call `record` once per step; the first call fixes the fields, their shapes and dtypes, and
+    the device (``device`` or, if None, the device of ``obs``). `close` (or leaving the ``with``
+    block, even on an exception) finishes the file and returns its path; it then appears under
+    ``path`` atomically. Until then data goes to ``path + ".partial"``: after a crash,
+    `rollrec.recover` (``rollrec recover``) makes the flushed steps readable.
+
+    Args:
+        path: the ``.npz`` to write.
+        num_envs: N, the size of the env axis of every field.
+        device: where the ring lives; defaults to the device of the first ``obs``.
+        segment_steps: steps per segment; a full segment is flushed to disk asynchronously.
+        max_segment_bytes: if set, segments are shortened so one holds at most this many bytes.
+        ring_segments: segments in the ring (recording continues into one while another flushes).
+        staging_buffers: pinned host segments for device-to-host copies (CUDA only).
+        max_steps: the rollout length if known: the file is laid out once and every byte is
+            written once. Without it (or past it), the file grows, which moves data.
+        dt: seconds of simulated time per step, kept in ``meta``.
+        env_name: kept in ``meta``.
+        quat_order: the order of the quaternions given (``"wxyz"`` or ``"xyzw"``); the file is wxyz.
+        link_names: names of the L links of ``link_pos``/``link_quat``.
+        meta: extra JSON-serialisable entries for ``meta`` (e.g. ``link_parents``).
+        compress: deflate the file when closing (a second pass; the file is then read whole).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        num_envs: int,
+        *,
+        device: str | torch.device | None = None,
+        segment_steps: int = 256,
+        max_segment_bytes: int | None = 64 << 20,
+        ring_segments: int = 2,
+        staging_buffers: int = 2,
+        max_steps: int | None = None,
+        dt: float = 1.0 / 30.0,
+        env_name: str = "unknown",
+        quat_order: str = "wxyz",
+        link_names: Sequence[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+        compress: bool = False,
+    ):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        if segment_steps < 1 or ring_segments < 2 or staging_buffers < 1:
+            raise ValueError("segment_steps and staging_buffers must be >= 1, ring_segments >= 2")
+        if quat_order not in ("wxyz", "xyzw"):
+            raise ValueError(f"quat_order must be 'wxyz' or 'xyzw', got {quat_order!r}")
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+        self.path = Path(path)
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device) if device is not None else None
+        self.segment_steps = int(segment_steps)
+        self.max_segment_bytes = max_segment_bytes
+        self.ring_segments = int(ring_segments)
+        self.staging_buffers = int(staging_buffers)
+        self.max_steps = max_steps
+        self.dt = float(dt)
+        self.env_name = env_name
+        self.quat_order = quat_order
+        self.link_names = list(link_names) if link_names is not None else None
+        self.extra_meta = dict(meta or {})
+        self.compress = compress
+        self.steps = 0  # steps recorded (a host-side counter: never read from the device)
+        self._schema: Schema | None = None
+        self._pipeline: FlushPipeline | None = None
+        self._stream: NpzStreamWriter | None = None
+        self._seg = 0
+        self._cap = 0
+        self._flushed = 0
+        self._closed = False
+        self._result: Path | None = None
+
+    # ---- recording ----------------------------------------------------------------------------
+    def record(
+        self,
+        obs: Any = None,
+        act: Any = None,
+        rew: Any = None,
+        done: Any = None,
+        truncated: Any = None,
+        base_pos: Any = None,
+        base_quat: Any = None,
+        reward_terms: Mapping[str, Any] | None = None,
+        link_pos: Any = None,
+        link_quat: Any = None,
+        **extras: Any,
+    ) -> None:
+        """Copy one step of every env into the ring. Never synchronises with the device.
+
+        ``obs [N, D]`` (or a dict of ``[N, ...]`` tensors, flattened in key order), ``act [N, A]``,
+        ``rew [N]``, ``done [N]`` (episode ended after this step), ``truncated [N]``,
+        ``base_pos [N, 3]``, ``base_quat [N, 4]``, ``reward_terms {name: [N]}``,
+        ``link_pos [N, L, 3]``, ``link_quat [N, L, 4]``, extras ``[N, ...]``: tensors on the
+        recording device, or numpy arrays. The values are copied: later in-place changes to
+        them do not reach the file. A call that does not match the first raises ValueError
+        and records nothing.
+        """
+        if self._closed:
+            raise RuntimeError(f"record() after close(): {self.path} is finished")
+        given = dict(
+            obs=obs, act=act, rew=rew, done=done, truncated=truncated, base_pos=base_pos, base_quat=base_quat,
+            reward_terms=reward_terms, link_pos=link_pos, link_quat=link_quat, **extras,
+        )
+        if self._schema is None:
+            self._start(given)
+        sources = self._schema.gather(given)
+        slot = self.steps % self._cap
+        if slot % self._seg == 0:
+            self._pipeline.acquire(slot // self._seg)
+        for spec, dst, src in zip(self._schema.fields, self._ring.slots[slot], sources):
+            if spec.kind == "copy":
+                dst.copy_(src if src.dim() == dst.dim() else src.reshape(dst.shape))
+            elif spec.kind == "cat":
+                torch.cat([s.reshape(self.num_envs, -1) for s in src], dim=-1, out=dst)
+            else:
+                torch.stack(src, dim=-1, out=dst)
+        self.steps += 1
+        if (slot + 1) % self._seg == 0:
+            self._pipeline.flush(slot // self._seg, self._seg)
+            self._flushed = self.steps
+
+    def _start(self, given: dict[str, Any]) -> None:
+        obs = given.get("obs")
+        if self.device is None:
+            first = next(iter(obs.values())) if isinstance(obs, Mapping) and obs else obs
+            self.device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
+        schema = Schema(self.num_envs, self.device, given)
+        # cat/stack write with out=: the ring dtype must be what they produce.
+        step_bytes = sum(
+            self.num_envs * int(np.prod(s.row_shape, dtype=np.int64)) * _itemsize(s.ring_dtype) for s in schema.fields
+        )
+        seg = self.segment_steps
+        if self.max_segment_bytes:
+            seg = max(1, min(seg, self.max_segment_bytes // max(step_bytes, 1)))
+        if self.max_steps is not None:
+            seg = min(seg, self.max_steps)
+        self._seg, self._cap = seg, seg * self.ring_segments
+        ring = RingBuffers(
+            {s.name: (s.row_shape, s.ring_dtype) for s in schema.fields}, self._cap, self.num_envs, self.device
+        )
+        link_count = next((s.row_shape[0] for s in schema.fields if s.name == "link_pos"), None)
+        if link_count is not None and self.link_names is None:
+            self.link_names = [f"link_{i}" for i in range(link_count)]
+        if self.link_names is not None and link_count is not None and len(self.link_names) != link_count:
+            raise ValueError(f"link_names has {len(self.link_names)} names but link_pos has {link_count} links")
+        constants = {
+            name: np.broadcast_to(np.asarray(value, dtype=dtype), (self.num_envs, *row))
+            for name, (dtype, row, value) in schema.constants.items()
+        }
+        transforms = {}
+        for s in schema.fields:
+            if s.name == "rew_terms" and s.ring_dtype != torch.float32:
+                transforms["rew_terms"] = lambda a: a.astype(np.float32)
+            if self.quat_order == "xyzw" and s.name in ("base_quat", "link_quat"):
+                transforms[s.name] = lambda a: a[..., [3, 0, 1, 2]]
+        members = []
+        for s in schema.fields:
+            dtype = np.float32 if s.name == "rew_terms" else _NP_DTYPE[s.ring_dtype]
+            members.append(MemberSpec(s.name, np.dtype(dtype).str, (self.num_envs, *s.row_shape), self.max_steps or seg * 16))
+        for name, value in constants.items():
+            members.append(MemberSpec(name, value.dtype.str, value.shape, self.max_steps or seg * 16))
+        self.meta = make_meta(
+            num_steps=0, num_envs=self.num_envs, dt=self.dt, env_name=self.env_name, extras=schema.extras,
+            **({"obs_layout": schema.obs_layout} if schema.obs_layout else {}),
+        )
+        self.meta.update(self.extra_meta)
+        data_path, layout_path = partial_paths(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._stream = NpzStreamWriter(
+            data_path, members, layout_path=layout_path, recovery_info=self._recovery_info(schema)
+        )
+        self._pipeline = FlushPipeline(
+            ring, seg, self._stream, constants=constants, transforms=transforms, staging_buffers=self.staging_buffers
+        )
+        self._ring = ring
+        self._schema = schema
+
+    def _recovery_info(self, schema: Schema) -> dict[str, Any]:
+        return {
+            "meta": self.meta,
+            "rew_term_names": schema.reward_term_names,
+            "link_names": self.link_names,
+            "compress": self.compress,
+        }
+
+    # ---- info ---------------------------------------------------------------------------------
+    @property
+    def segment_length(self) -> int:
+        """Steps per flushed segment (known after the first `record`)."""
+        return self._seg
+
+    @property
+    def ring_bytes(self) -> int:
+        """Bytes held by the ring buffers (0 before the first `record`)."""
+        return self._ring.nbytes if self._schema is not None else 0
+
+    def update_meta(self, **entries: Any) -> None:
+        """Add JSON-serialisable entries to ``meta`` (written when the file is finished)."""
+        self.extra_meta.update(entries)
+        if self._schema is not None:
+            self.meta.update(entries)
+
+    # ---- finishing ----------------------------------------------------------------------------
+    def close(self) -> Path:
+        """Flush what is left, finish the file and return its path. Idempotent."""
+        if self._closed:
+            if self._result is None:
+                raise RuntimeError(f"{self.path}: closing failed earlier; run `rollrec recover {self.path}`")
+            return self._result
+        self._closed = True
+        if self._schema is None:
+            raise ValueError(f"{self.path}: nothing was recorded (record() was never called)")
+        rows = self.steps - self._flushed
+        if rows:
+            self._pipeline.flush((self._flushed % self._cap) // self._seg, rows)
+        self._pipeline.close()
+        self.meta["num_steps"] = self.steps
+        small = static_members(self.meta, self._schema.reward_term_names, self.link_names if "link_pos" in self._schema.args else None)
+        self._result = finish(self._stream, small, self.steps, str(self.path), self.compress)
+        return self._result
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._closed or self._schema is None:
+            self._closed = True
+            return
+        if exc_type is not None:
+            self.meta["interrupted"] = exc_type.__name__
+        self.close()
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty(0, dtype=dtype).element_size()
+
+
+__all__ = ["Recorder"]
