@@ -1,0 +1,157 @@
+"""Fixtures shared by the whole suite: synthetic field dicts, walker recordings, legacy samples.
+
+- `make_fields` returns a factory of v1 field dicts (random values, fixed seed).
+- `record_walker` returns a function that records the built-in walker into a v1 file;
+  `walker_rollout` is one such recording in the test's ``tmp_path``.
+- `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
+  test is skipped where they are absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LEGACY_DIR = REPO_ROOT.parent / "shared" / "data"
+LEGACY_SAMPLES = ("legacy_rollout_n1.npz", "legacy_rollout_n2.npz")
+
+
+def _make_fields(
+    T: int = 6,
+    N: int = 3,
+    *,
+    D: int = 5,
+    A: int = 2,
+    K: int = 3,
+    L: int | None = None,
+    extras: dict[str, tuple[tuple[int, ...], Any]] | None = None,
+    done_every: int | None = None,
+    float_dtype: Any = np.float32,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A v1 field dict with ``T`` steps and ``N`` envs, values drawn from a fixed seed.
+
+    ``L`` adds ``link_pos``/``link_quat``/``link_names`` for ``L`` links; ``extras`` maps extra
+    member names to ``(trailing_shape, dtype)``. ``done_every`` sets ``done`` on every
+    ``done_every``-th step of each env (staggered by env), else ``done`` is random (p=0.1).
+    Quaternions are unit norm. ``truncated`` is a subset of ``done``.
+    """
+    rng = np.random.default_rng(seed)
+
+    def quats(*shape: int) -> np.ndarray:
+        q = rng.normal(size=(*shape, 4))
+        return (q / np.linalg.norm(q, axis=-1, keepdims=True)).astype(float_dtype)
+
+    if done_every is None:
+        done = rng.random((T, N)) < 0.1
+    else:
+        done = ((np.arange(T)[:, None] + np.arange(N)[None, :]) % done_every) == done_every - 1
+    fields: dict[str, Any] = {
+        "obs": rng.normal(size=(T, N, D)).astype(float_dtype),
+        "act": rng.uniform(-1, 1, size=(T, N, A)).astype(float_dtype),
+        "rew": rng.normal(size=(T, N)).astype(float_dtype),
+        "done": done,
+        "truncated": done & (rng.random((T, N)) < 0.5),
+        "base_pos": rng.normal(size=(T, N, 3)).astype(float_dtype),
+        "base_quat": quats(T, N),
+        "rew_terms": rng.normal(size=(T, N, K)).astype(np.float32),
+        "rew_term_names": [f"term_{k}" for k in range(K)],
+    }
+    if L is not None:
+        fields["link_pos"] = rng.normal(size=(T, N, L, 3)).astype(float_dtype)
+        fields["link_quat"] = quats(T, N, L)
+        fields["link_names"] = [f"link_{i}" for i in range(L)]
+    for name, (trailing, dtype) in (extras or {}).items():
+        dtype = np.dtype(dtype)
+        if dtype == np.bool_:
+            fields[name] = rng.random((T, N, *trailing)) < 0.5
+        elif dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            fields[name] = rng.integers(max(info.min, -1000), min(info.max, 1000), size=(T, N, *trailing), dtype=dtype)
+        else:
+            fields[name] = rng.normal(size=(T, N, *trailing)).astype(dtype)
+    return fields
+
+
+@pytest.fixture
+def make_fields() -> Callable[..., dict[str, Any]]:
+    """Factory of synthetic v1 field dicts: ``make_fields(T, N, L=4, extras={...})``."""
+    return _make_fields
+
+
+def _record_walker(
+    path: str | Path,
+    *,
+    steps: int = 100,
+    num_envs: int = 8,
+    seed: int = 0,
+    max_episode_steps: int = 60,
+    links: bool = True,
+    compress: bool = False,
+) -> Path:
+    """Record ``steps`` x ``num_envs`` of `WalkerEnv` driven by `GaitPolicy` into a v1 file.
+
+    Poses are taken before each step, so they describe the state ``obs`` describes;
+    ``done = terminated | truncated``; meta holds ``link_parents``. A short
+    ``max_episode_steps`` makes truncations happen within the recording.
+    """
+    import torch
+
+    import rollrec
+    from rollrec.envs import GaitPolicy, WalkerEnv
+
+    env = WalkerEnv(num_envs, seed=seed, max_episode_steps=max_episode_steps)
+    policy = GaitPolicy()
+    keys = ("obs", "act", "rew", "done", "truncated", "base_pos", "base_quat", "rew_terms", "link_pos", "link_quat")
+    rec: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    obs = env.reset()
+    with torch.no_grad():
+        for _ in range(steps):
+            rec["obs"].append(obs.numpy().copy())
+            rec["base_pos"].append(env.base_pos.numpy().copy())
+            rec["base_quat"].append(env.base_quat.numpy())
+            link_pos, link_quat = env.link_poses()
+            rec["link_pos"].append(link_pos.numpy())
+            rec["link_quat"].append(link_quat.numpy())
+            act = policy(obs)
+            obs, rew, terminated, truncated, info = env.step(act)
+            rec["act"].append(act.numpy())
+            rec["rew"].append(rew.numpy())
+            rec["done"].append((terminated | truncated).numpy())
+            rec["truncated"].append(truncated.numpy())
+            terms = info["reward_terms"]
+            rec["rew_terms"].append(torch.stack([terms[k] for k in WalkerEnv.reward_term_names], -1).numpy())
+    fields: dict[str, Any] = {k: np.stack(v) for k, v in rec.items()}
+    fields["rew_term_names"] = list(WalkerEnv.reward_term_names)
+    meta: dict[str, Any] = {}
+    if links:
+        fields["link_names"] = list(WalkerEnv.link_names)
+        meta["link_parents"] = list(WalkerEnv.link_parents)
+    else:
+        del fields["link_pos"], fields["link_quat"]
+    return rollrec.save_rollout(path, fields, dt=env.dt, env_name=WalkerEnv.name, meta=meta, compress=compress)
+
+
+@pytest.fixture
+def record_walker() -> Callable[..., Path]:
+    """``record_walker(path, steps=100, num_envs=8, ...)`` records the built-in walker to ``path``."""
+    return _record_walker
+
+
+@pytest.fixture
+def walker_rollout(tmp_path: Path) -> Path:
+    """A 100-step, 8-env walker rollout (seed 0) with link poses, in this test's ``tmp_path``."""
+    return _record_walker(tmp_path / "walker.npz")
+
+
+@pytest.fixture
+def legacy_dir() -> Path:
+    """``<repo>/../shared/data``, holding the original recorder's samples; skips where absent."""
+    if not all((LEGACY_DIR / name).exists() for name in LEGACY_SAMPLES):
+        pytest.skip(f"legacy samples not present in {LEGACY_DIR}")
+    return LEGACY_DIR
