@@ -1,0 +1,23 @@
+"""``rollrec recover FILE``: make the flushed steps of an interrupted recording readable."""
+
+from __future__ import annotations
+
+import argparse
+
+from rollrec.io.writer import recover
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recover", help="finish the partial file of a recording that was killed",
+                       description="Turn FILE.partial (left by a killed recording) into FILE, keeping every flushed step.")
+    p.add_argument("file", help="the rollout's final name (run.npz) or its partial file (run.npz.partial)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    path = recover(args.file)
+    from rollrec.io.reader import load
+
+    with load(path) as r:
+        print(f"recovered {path}: {r.T} steps x {r.N} envs")
+    return 0

@@ -1,0 +1,86 @@
+"""`RolloutRecorder`: run a policy in a batched env for a number of steps and record everything."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from rollrec.engine.adapters import adapt
+from rollrec.engine.recorder import Recorder
+
+STOP_MODES = ("never", "any", "all")
+
+
+class RolloutRecorder:
+    """Record ``max_steps`` steps of every env of ``env`` under a policy, as the original tool did.
+
+    ``env`` is the built-in `WalkerEnv`, a ProtoMotions-style env, a Gymnasium vector env, or an
+    adapter (see `rollrec.engine.adapters`). Per-env dones are recorded and the batch keeps
+    running (envs reset themselves). ``stop_on``: ``"never"`` (default) runs ``max_steps``;
+    ``"any"``/``"all"`` stop once any/all envs have finished an episode (this reads ``done`` on
+    the host each step: one device sync per step). Other keyword arguments go to `Recorder`.
+    """
+
+    def __init__(self, env: Any, max_steps: int = 2000, *, stop_on: str = "never", progress: bool = True, **recorder_kwargs: Any):
+        if stop_on not in STOP_MODES:
+            raise ValueError(f"stop_on must be one of {STOP_MODES}, got {stop_on!r}")
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+        self.env = adapt(env)
+        self.max_steps = int(max_steps)
+        self.stop_on = stop_on
+        self.progress = progress
+        self.recorder_kwargs = recorder_kwargs
+        self.interrupted = False
+
+    def run(self, policy: Callable[[Any], Any], output_dir: str | os.PathLike = "results/rollouts", *, filename: str | None = None) -> Path:
+        """Run ``policy`` (``obs -> action``) and write the rollout; returns the file's path.
+
+        Ctrl-C stops the run and finishes the file with the steps recorded so far.
+        """
+        env = self.env
+        name = filename or f"{env.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
+        path = Path(output_dir) / name
+        kwargs = dict(max_steps=self.max_steps, dt=env.dt, env_name=env.name, quat_order=env.quat_order,
+                      link_names=env.link_names, meta=dict(env.meta))
+        kwargs.update(self.recorder_kwargs)
+        rec = Recorder(path, env.num_envs, **kwargs)
+        bar = tqdm(total=self.max_steps * env.num_envs, unit="env-step", unit_scale=True, disable=not self.progress,
+                   desc=f"recording {env.num_envs} envs", dynamic_ncols=True)
+        ended = None
+        try:
+            obs = env.reset()
+            with torch.inference_mode():
+                for _ in range(self.max_steps):
+                    action = policy(obs)
+                    pose = env.pose()
+                    out = env.step(action)
+                    rec.record(obs=obs, act=action, rew=out.rew, done=out.done, truncated=out.truncated,
+                               reward_terms=out.reward_terms or None, **{k: v for k, v in pose.items() if v is not None})
+                    bar.update(env.num_envs)
+                    obs = out.obs
+                    if self.stop_on != "never":
+                        ended = _update_ended(ended, out.done)
+                        if bool(ended.any() if self.stop_on == "any" else ended.all()):
+                            break
+        except KeyboardInterrupt:
+            self.interrupted = True
+            rec.update_meta(interrupted="KeyboardInterrupt")
+            bar.write(f"interrupted: finishing {path} with {rec.steps} steps")
+        finally:
+            bar.close()
+        rec.update_meta(**env.meta)
+        if rec.steps == 0:
+            raise RuntimeError("no step was recorded")
+        return rec.close()
+
+
+def _update_ended(ended: Any, done: Any) -> torch.Tensor:
+    d = torch.as_tensor(done).bool()
+    return d if ended is None else ended | d
