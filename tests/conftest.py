@@ -3,6 +3,7 @@
 - `make_fields` returns a factory of v1 field dicts (random values, fixed seed).
 - `record_walker` returns a function that records the built-in walker into a v1 file;
   `walker_rollout` is one such recording in the test's ``tmp_path``.
+- `member_data_offsets(path)` finds where each stored member's array data starts in the file.
 - `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
   test is skipped where they are absent.
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -155,3 +159,31 @@ def legacy_dir() -> Path:
     if not all((LEGACY_DIR / name).exists() for name in LEGACY_SAMPLES):
         pytest.skip(f"legacy samples not present in {LEGACY_DIR}")
     return LEGACY_DIR
+
+
+def _member_data_offsets(path: str | Path) -> dict[str, int]:
+    """Byte offset of each stored member's array data, read from the zip and npy headers.
+
+    Independent of `rollrec.io.reader`, so tests can check the file against the spec.
+    """
+    offsets = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
+        for info in zf.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED, f"{info.filename} is compressed"
+            f.seek(info.header_offset)
+            sig, *_, name_len, extra_len = struct.unpack("<IHHHHHIIIHH", f.read(30))
+            assert sig == 0x04034B50, f"{info.filename}: no local header at {info.header_offset}"
+            f.seek(info.header_offset + 30 + name_len + extra_len)
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                np.lib.format.read_array_header_1_0(f)
+            else:
+                np.lib.format.read_array_header_2_0(f)
+            offsets[info.filename.removesuffix(".npy")] = f.tell()
+    return offsets
+
+
+@pytest.fixture
+def member_data_offsets() -> Callable[[str | Path], dict[str, int]]:
+    """``member_data_offsets(path) -> {member: offset of its array data}`` for a stored npz."""
+    return _member_data_offsets

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import struct
 import subprocess
 import zipfile
 
@@ -17,25 +16,6 @@ from rollrec.io.format import FORMAT_VERSION
 
 EXTRAS = {"img": ((2, 3), np.uint8), "contact": ((4,), np.bool_), "torque": ((2,), np.float16), "count": ((), np.int64)}
 SHAPES = [(7, 3), (7, 1), (1, 3), (1, 1)]
-
-
-def _npy_data_offsets(path) -> dict[str, int]:
-    """Offset in the file of each stored member's array data, found from the zip and npy headers."""
-    offsets = {}
-    with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
-        for info in zf.infolist():
-            assert info.compress_type == zipfile.ZIP_STORED
-            f.seek(info.header_offset)
-            sig, *_, name_len, extra_len = struct.unpack("<IHHHHHIIIHH", f.read(30))
-            assert sig == 0x04034B50
-            f.seek(info.header_offset + 30 + name_len + extra_len)
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                np.lib.format.read_array_header_1_0(f)
-            else:
-                np.lib.format.read_array_header_2_0(f)
-            offsets[info.filename.removesuffix(".npy")] = f.tell()
-    return offsets
 
 
 @pytest.fixture(params=SHAPES, ids=[f"T{t}-N{n}" for t, n in SHAPES])
@@ -112,10 +92,10 @@ def test_files_are_valid_zip_archives(tmp_path, make_fields, compress):
 
 
 @pytest.mark.parametrize("T, N", SHAPES)
-def test_stored_member_data_is_64_byte_aligned(tmp_path, make_fields, T, N):
+def test_stored_member_data_is_64_byte_aligned(tmp_path, make_fields, member_data_offsets, T, N):
     fields = make_fields(T, N, L=2, extras=EXTRAS)
     path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
-    offsets = _npy_data_offsets(path)
+    offsets = member_data_offsets(path)
     assert set(offsets) == set(fields) | {"meta"}
     misaligned = {name: off for name, off in offsets.items() if off % 64}
     assert not misaligned

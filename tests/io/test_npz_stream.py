@@ -1,0 +1,218 @@
+"""`NpzStreamWriter`: the stored npz written in place, row chunk by row chunk."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+import rollrec
+import rollrec.io.npz_stream as npz_stream
+from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter, crc32_combine, npy_header
+
+SMALL = {"names": np.array(["a", "bb", "ccc"]), "meta": np.array('{"x": 1}')}
+
+
+def _data(T: int = 10, N: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "obs": rng.normal(size=(T, N, 5)).astype(np.float32),
+        "rew": rng.normal(size=(T, N)),
+        "done": rng.random((T, N)) < 0.3,
+        "img": rng.integers(0, 255, size=(T, N, 3, 3), dtype=np.uint8),  # 9-byte rows: odd sizes
+    }
+
+
+def _specs(data: dict[str, np.ndarray], capacity: int) -> list[MemberSpec]:
+    return [MemberSpec(k, a.dtype.str, a.shape[1:], capacity) for k, a in data.items()]
+
+
+def _write(path, data, *, capacity=None, chunks=None, num_rows=None, **kwargs) -> NpzStreamWriter:
+    T = next(iter(data.values())).shape[0]
+    w = NpzStreamWriter(path, _specs(data, capacity or T), **kwargs)
+    bounds = [0, *np.cumsum(chunks or [T]).tolist()]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        for name, arr in data.items():
+            w.append(name, arr[a:b])
+    w.finalize(SMALL, num_rows)
+    return w
+
+
+def _check_archive(path) -> None:
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None
+    if shutil.which("unzip"):
+        result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Zip timestamps come from the clock; freeze it so two files can be compared byte for byte."""
+    monkeypatch.setattr(npz_stream.time, "time", lambda: 1_750_000_000.0)
+
+
+def test_one_shot_file_is_what_numpy_reads(tmp_path):
+    data = _data()
+    _write(tmp_path / "a.npz", data)
+    _check_archive(tmp_path / "a.npz")
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as npz:
+        assert npz.files == [*data, *SMALL]
+        for name, arr in {**data, **SMALL}.items():
+            assert npz[name].dtype == arr.dtype
+            np.testing.assert_array_equal(npz[name], arr)
+
+
+@pytest.mark.parametrize(
+    "chunks, capacity",
+    [([1] * 10, 10), ([3, 3, 3, 1], 10), ([4, 6], 25), ([2, 5, 3], 3), ([10], 1)],
+    ids=["rows", "chunks", "spare-capacity", "grows", "grows-at-once"],
+)
+def test_chunks_give_the_same_bytes_as_one_shot(tmp_path, frozen_clock, chunks, capacity):
+    data = _data()
+    _write(tmp_path / "one.npz", data)
+    w = _write(tmp_path / "chunked.npz", data, chunks=chunks, capacity=capacity)
+    assert w.capacity >= 10
+    assert (tmp_path / "chunked.npz").read_bytes() == (tmp_path / "one.npz").read_bytes()
+
+
+def test_finalize_with_fewer_rows_than_capacity_compacts(tmp_path, frozen_clock):
+    data = _data(T=10)
+    _write(tmp_path / "compact.npz", data, capacity=1000)
+    _write(tmp_path / "exact.npz", data)
+    assert (tmp_path / "compact.npz").read_bytes() == (tmp_path / "exact.npz").read_bytes()
+
+
+def test_finalize_fewer_rows_than_written_keeps_the_first_rows(tmp_path):
+    data = _data(T=10)
+    _write(tmp_path / "cut.npz", data, capacity=64, num_rows=7)
+    _check_archive(tmp_path / "cut.npz")
+    with np.load(tmp_path / "cut.npz", allow_pickle=False) as npz:
+        for name, arr in data.items():
+            np.testing.assert_array_equal(npz[name], arr[:7])
+
+
+def test_finalize_refuses_rows_not_written(tmp_path):
+    data = _data(T=4)
+    w = NpzStreamWriter(tmp_path / "r.npz", _specs(data, 8))
+    for name, arr in data.items():
+        w.append(name, arr[: 2 if name == "rew" else 4])
+    with pytest.raises(ValueError, match="'rew' has 2 rows, fewer than the 4 being finalised"):
+        w.finalize({}, 4)
+    w.abort()
+
+
+def test_object_arrays_are_never_written(tmp_path):
+    data = _data(T=2)
+    w = NpzStreamWriter(tmp_path / "r.npz", _specs(data, 2))
+    for name, arr in data.items():
+        w.append(name, arr)
+    with pytest.raises(ValueError, match="'bad': object arrays are never written"):
+        w.finalize({"bad": np.array([None, {}], dtype=object)})
+    w.abort()
+
+
+def test_abort_removes_the_file_and_sidecar(tmp_path):
+    path, sidecar = tmp_path / "r.npz.partial", tmp_path / "r.npz.partial.json"
+    w = NpzStreamWriter(path, _specs(_data(T=2), 2), layout_path=str(sidecar))
+    assert path.exists() and sidecar.exists()
+    w.abort()
+    assert not path.exists() and not sidecar.exists()
+
+
+def test_sidecar_tracks_committed_rows_and_goes_away_when_finished(tmp_path):
+    data = _data(T=6)
+    sidecar = tmp_path / "r.json"
+    w = NpzStreamWriter(tmp_path / "r.npz", _specs(data, 4), layout_path=str(sidecar), recovery_info={"k": 1})
+    doc = json.loads(sidecar.read_text())
+    assert doc["committed_rows"] == 0 and doc["info"] == {"k": 1}
+    assert [m["name"] for m in doc["members"]] == list(data)
+    for name, arr in data.items():
+        w.append(name, arr)  # 6 rows into a capacity of 4: grows
+    w.commit(6)
+    doc = json.loads(sidecar.read_text())
+    assert doc["committed_rows"] == 6
+    assert all(m["capacity"] >= 6 for m in doc["members"])
+    w.finalize(SMALL)
+    assert not sidecar.exists()
+
+
+def test_row_data_is_64_byte_aligned_in_the_finished_file(tmp_path, member_data_offsets):
+    data = _data(T=7)
+    _write(tmp_path / "r.npz", data, capacity=9, num_rows=7)
+    offsets = member_data_offsets(tmp_path / "r.npz")
+    assert set(offsets) == set(data) | set(SMALL)
+    assert {name: off % 64 for name, off in offsets.items()} == dict.fromkeys(offsets, 0)
+
+
+# ---- zip64 ----------------------------------------------------------------------------------
+@pytest.fixture
+def zip64_at_1kib(monkeypatch):
+    """Members and offsets from 1 KiB on need zip64 records, so small files take the zip64 path."""
+    monkeypatch.setattr(npz_stream, "_ZIP64_LIMIT", 1024)
+
+
+def _zip64_records(path) -> tuple[bool, dict[str, bool]]:
+    """(has the zip64 end records, {member: its central directory entry has a zip64 extra})."""
+    raw = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        extra = {i.filename[:-4]: i.extra[:2] == b"\x01\x00" for i in zf.infolist()}
+    return b"PK\x06\x06" in raw and b"PK\x06\x07" in raw, extra
+
+
+@pytest.mark.parametrize("capacity", [None, 200], ids=["exact", "compacted"])
+def test_zip64_path_is_read_by_zipfile_numpy_and_unzip(tmp_path, zip64_at_1kib, capacity):
+    data = _data(T=40, N=3)  # obs: 40*3*5*4 = 2400 bytes > 1 KiB
+    path = tmp_path / "z.npz"
+    _write(path, data, capacity=capacity, chunks=[15, 25])
+    end_records, member_zip64 = _zip64_records(path)
+    assert end_records
+    assert member_zip64["obs"] and member_zip64["meta"]  # a large member; a member past 1 KiB
+    _check_archive(path)
+    with np.load(path, allow_pickle=False) as npz:
+        for name, arr in {**data, **SMALL}.items():
+            np.testing.assert_array_equal(npz[name], arr)
+
+
+def test_zip64_rollout_memory_maps(tmp_path, zip64_at_1kib, make_fields):
+    fields = make_fields(30, 4, L=2)
+    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
+    assert _zip64_records(path)[0]
+    with rollrec.load(path) as r:
+        assert isinstance(r["link_pos"], np.memmap)
+        for key in r.step_keys:
+            np.testing.assert_array_equal(r[key], fields[key])
+
+
+# ---- parts ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("len_a, len_b", [(0, 0), (0, 7), (5, 0), (1, 1), (13, 1000), (4096, 3), (777, 65_537)])
+def test_crc32_combine_matches_zlib(len_a, len_b):
+    rng = np.random.default_rng(len_a * 7 + len_b)
+    a = rng.integers(0, 256, len_a, dtype=np.uint8).tobytes()
+    b = rng.integers(0, 256, len_b, dtype=np.uint8).tobytes()
+    assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+@pytest.mark.parametrize(
+    "dtype, shape", [("<f4", (0, 3)), ("|b1", (10, 4)), ("<U7", (5,)), ("<f8", (2**40, 4096, 3)), ("|u1", ())]
+)
+def test_npy_header_is_read_back_by_numpy(dtype, shape):
+    header = npy_header(dtype, shape)
+    assert len(header) % 64 == 0
+    f = io.BytesIO(header)
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    assert read(f) == (shape, False, np.dtype(dtype))
+    assert f.tell() == len(header)
+
+
+def test_npy_header_fixed_length_and_overflow():
+    assert len(npy_header("<f4", (3, 4), 192)) == 192
+    with pytest.raises(ValueError, match="does not fit in 64 bytes"):
+        npy_header("<f4", tuple(range(1, 30)), 64)
