@@ -1,0 +1,129 @@
+"""A video writer on its own thread, for recording env renders alongside a rollout.
+
+The caller (the recording engine) hands over frames with `BackgroundVideoWriter.submit` and
+goes on stepping; a daemon thread converts and encodes them through a `VideoWriter`. The queue
+between them is bounded, so memory stays flat: when encoding falls behind, `submit` blocks
+until a slot frees (back-pressure, never dropped frames).
+
+Ownership: `submit` copies the frame before returning (numpy: a host copy; torch: a clone on
+the tensor's device, which does not synchronise; the thread moves it to the host), so the
+caller may overwrite its buffer at once. Errors raised on the thread (bad frame, ffmpeg failure)
+are re-raised by the next `submit` and by `close`, and the partial file is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any
+
+import numpy as np
+
+from rollrec.io.video import VideoWriter
+
+__all__ = ["BackgroundVideoWriter"]
+
+_STOP = object()
+
+
+def _copy(frame: Any) -> Any:
+    if isinstance(frame, np.ndarray):
+        return frame.copy()
+    if type(frame).__module__.startswith("torch"):
+        return frame.detach().clone()
+    return np.array(frame)
+
+
+class BackgroundVideoWriter:
+    """Encode frames to ``path`` on a background thread; `close` returns the steps written.
+
+    Args:
+        path, fps, writer_options: as for `VideoWriter` (size, codec, quality, labels, envs...).
+        max_queue: frames waiting to be encoded at most; `submit` blocks beyond that.
+
+    `submit(step, frame)` queues one frame (or a batch ``[N, H, W, C]``, tiled) recorded at
+    rollout step ``step``. `close()` waits for the queue to drain, finishes the file and returns
+    the list of steps written, in order, so ``video frame i`` shows ``rollout step steps[i]``
+    (store it in ``meta["video"]``). `abort()` stops and removes the partial file. Use as a
+    context manager (an exception in the block aborts). Not for use from several threads.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 30, *, max_queue: int = 32, **writer_options: Any):
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, got {max_queue}")
+        self._writer = VideoWriter(path, fps, **writer_options)  # validates path and options now
+        self.path = self._writer.path
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._steps: list[int] = []
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"rollrec-video:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self._error is not None:
+                continue  # drain so a blocked submit wakes up
+            step, frame = item
+            try:
+                self._writer.write(frame)  # aborts itself (removes the partial) on error
+                self._steps.append(step)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self._error = exc
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"{self.path}: background video writer failed: {self._error}") from self._error
+
+    def submit(self, step: int, frame: Any) -> None:
+        """Queue ``frame`` (copied now) as the picture of rollout step ``step``; may block."""
+        if self._closed:
+            raise ValueError(f"{self.path}: background writer is closed")
+        self._raise_if_failed()
+        self._queue.put((int(step), _copy(frame)))
+
+    @property
+    def pending(self) -> int:
+        """Frames queued and not yet encoded (approximate)."""
+        return self._queue.qsize()
+
+    def close(self) -> list[int]:
+        """Encode what is queued, finish the file, return the steps written (see class doc)."""
+        if self._closed:
+            return list(self._steps)
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        if self._error is not None:
+            self._writer.abort()
+            self._raise_if_failed()
+        self._writer.close()
+        return list(self._steps)
+
+    def abort(self) -> None:
+        """Drop queued frames, stop the thread and remove the partial file."""
+        if not self._closed:
+            self._closed = True
+            self._error = self._error or RuntimeError("aborted")
+            self._queue.put(_STOP)
+            self._thread.join()
+        self._writer.abort()
+
+    @property
+    def steps(self) -> list[int]:
+        """Steps encoded so far (a copy)."""
+        return list(self._steps)
+
+    def __enter__(self) -> "BackgroundVideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+

@@ -1,0 +1,124 @@
+"""Render a recorded rollout to a video, headless, on the CPU (no simulator, no GPU)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rollrec.io.reader import Rollout, load
+from rollrec.io.video import VideoWriter, env_video_path
+from rollrec.io.video_frames import grid_shape
+from rollrec.render.scene import EnvScene, scenes_for
+
+__all__ = ["default_fps", "render_frames", "render_rollout"]
+
+
+def default_fps(dt: float) -> int:
+    """Real-time playback: ``round(1 / dt)`` frames per second (at least 1)."""
+    return max(1, int(round(1.0 / dt))) if dt > 0 else 30
+
+
+def _tile_size(size: tuple[int, int], n: int, cols: int | None) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((tile_w, tile_h), (rows, cols))``: even-sized tiles whose grid fits in ``size``."""
+    rows, cols = grid_shape(n, cols)
+    tw, th = (size[0] // cols) // 2 * 2, (size[1] // rows) // 2 * 2
+    if tw < 16 or th < 16:
+        raise ValueError(f"size {size[0]}x{size[1]} is too small for a {rows}x{cols} grid of envs")
+    return (tw, th), (rows, cols)
+
+
+def render_frames(
+    scenes: Sequence[EnvScene], size: tuple[int, int], cols: int | None = None, overlay: bool = True
+) -> Iterator[np.ndarray]:
+    """Yield one ``[H, W, 3]`` uint8 frame per step: the scene, or a grid of scenes (env labels in
+    each tile's overlay). All scenes must cover the same step range."""
+    if len(scenes) == 1:
+        scene = scenes[0]
+        for t in range(scene.start, scene.stop):
+            yield scene.frame(t, size, overlay=overlay, label=f"env {scene.env}")
+        return
+    (tw, th), (rows, cols) = _tile_size(size, len(scenes), cols)
+    first = scenes[0]
+    for t in range(first.start, first.stop):
+        grid = np.zeros((rows * th, cols * tw, 3), np.uint8)
+        for j, scene in enumerate(scenes):
+            r, c = divmod(j, cols)
+            grid[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = scene.frame(
+                t, (tw, th), overlay=overlay, label=f"env {scene.env}"
+            )
+        yield grid
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="frame", desc=desc, leave=False, dynamic_ncols=True)
+
+
+def render_rollout(
+    rollout: Rollout | str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    env: int = 0,
+    envs: Sequence[int] | None = None,
+    camera: str = "follow",
+    size: tuple[int, int] = (640, 480),
+    fps: float | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    per_env: bool = False,
+    cols: int | None = None,
+    overlay: bool = True,
+    progress: bool = True,
+    **writer_options,
+) -> Path | list[Path]:
+    """Render env ``env`` (or envs ``envs``) of a recorded rollout to a video at ``path``.
+
+    Draws the ground grid, the base trail, the links (skeleton from ``meta["link_parents"]``,
+    else bodies) and the base frame from ``camera`` (top, side, front or follow), with an overlay
+    of the reward terms and their total at each step. ``rollout`` is a `Rollout` or a file path.
+
+    ``size`` is ``(width, height)`` of the video; several ``envs`` are tiled in a near-square
+    grid that fits in it (``cols`` to choose), labelled ``"env k"``, or with ``per_env=True``
+    written one file per env (`rollrec.io.video.env_video_path`: ``out_env3.mp4``), in which
+    case a list of paths is returned and each file has ``size``. ``fps`` defaults to real time
+    (`default_fps` of the rollout's ``dt``). Steps ``[start, stop)`` are rendered (default all).
+    Streams: memory does not grow with the number of frames.
+
+    Raises ValueError for an env out of range, an unknown camera or an empty step range, and
+    OSError for an unwritable path, before any file is created.
+    """
+    if not isinstance(rollout, Rollout):
+        with load(rollout) as opened:
+            return render_rollout(
+                opened, path, env=env, envs=envs, camera=camera, size=size, fps=fps, start=start, stop=stop,
+                per_env=per_env, cols=cols, overlay=overlay, progress=progress, **writer_options,
+            )  # fmt: skip
+    size = (int(size[0]), int(size[1]))
+    if min(size) < 16:
+        raise ValueError(f"size {size[0]}x{size[1]} is too small (at least 16x16)")
+    stop = rollout.T if stop is None else int(stop)
+    if not 0 <= start < stop <= rollout.T:
+        raise ValueError(f"step range [{start}, {stop}) is empty or outside 0..{rollout.T}")
+    selected = [int(env)] if envs is None else [int(e) for e in envs]
+    if not selected:
+        raise ValueError("no envs selected")
+    scenes = scenes_for(rollout, selected, camera, start, stop)
+    fps = default_fps(rollout.dt) if fps is None else fps
+    if per_env:
+        return [
+            _write(render_frames([s], size, overlay=overlay), env_video_path(path, s.env), fps, len(s), progress, writer_options)
+            for s in scenes
+        ]
+    return _write(render_frames(scenes, size, cols, overlay), Path(path), fps, stop - start, progress, writer_options)
+
+
+def _write(frames: Iterator[np.ndarray], path: Path, fps: float, total: int, progress: bool, options: dict) -> Path:
+    with VideoWriter(path, fps, **options) as writer, _progress(total, progress, Path(path).name) as bar:
+        for frame in frames:
+            writer.write(frame)
+            bar.update(1)
+    return writer.path

@@ -1,0 +1,122 @@
+"""One env of a recorded rollout as a picture per step: ground, trail, links, base frame, overlay.
+
+`EnvScene` reads the small per-step members of one env (base pose, rewards, done) once, and the
+link poses in chunks as frames advance, so memory does not grow with the number of frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rollrec.io.reader import Rollout
+from rollrec.render import draw
+from rollrec.render.camera import CAMERA_PRESETS, Camera, preset_camera
+
+#: Seconds of past base positions drawn as the trail (within the current episode).
+TRAIL_SECONDS = 2.0
+_LINK_CHUNK = 512
+_FOLLOW_GRID_HALF = 6.0
+
+
+def link_parents_of(rollout: Rollout) -> list[int] | None:
+    """Skeleton edges from ``meta["link_parents"]`` when present and consistent, else None."""
+    parents = rollout.meta.get("link_parents")
+    if not rollout.has_links or parents is None:
+        return None
+    num_links = rollout["link_pos"].shape[2]
+    if len(parents) != num_links:
+        return None
+    return [int(p) for p in parents]
+
+
+class EnvScene:
+    """Renders env ``env`` of ``rollout`` at steps ``[start, stop)`` from camera ``camera``.
+
+    Fixed cameras (top/side/front) frame the env's whole trajectory over that range.
+    `frame(t, size)` returns a new ``[h, w, 3]`` uint8 RGB image for ``size = (w, h)``.
+    """
+
+    def __init__(self, rollout: Rollout, env: int, camera: str = "follow", *, start: int = 0, stop: int | None = None):
+        if camera not in CAMERA_PRESETS:
+            raise ValueError(f"unknown camera {camera!r}; choose one of {', '.join(CAMERA_PRESETS)}")
+        self.rollout, self.env, self.camera = rollout, int(env), camera
+        self.start, self.stop = int(start), int(rollout.T if stop is None else stop)
+        sl = slice(self.start, self.stop)
+        self.base_pos = np.asarray(rollout["base_pos"][sl, env], np.float64)
+        self.base_quat = np.asarray(rollout["base_quat"][sl, env], np.float64)
+        self.rew = np.asarray(rollout["rew"][sl, env], np.float64)
+        self.rew_terms = np.asarray(rollout["rew_terms"][sl, env], np.float64)
+        self.term_names = rollout.reward_term_names
+        done = np.asarray(rollout["done"][sl, env], bool)
+        # Episode start of every step: the step after the last done at or before t-1.
+        idx = np.where(np.concatenate(([True], done[:-1])), np.arange(len(done)), 0)
+        self.episode_start = np.maximum.accumulate(idx)
+        finite = np.where(np.isfinite(self.rew_terms), np.abs(self.rew_terms), 0.0)
+        self.term_scale = finite.max(axis=0) if len(finite) else np.ones(len(self.term_names))
+        self.trail_steps = max(2, int(round(TRAIL_SECONDS / max(rollout.dt, 1e-6))))
+        self.parents = link_parents_of(rollout)
+        self._chunk_start, self._chunk = -1, None
+        ok = np.isfinite(self.base_pos).all(axis=1)
+        pts = self.base_pos[ok] if ok.any() else np.zeros((1, 3))
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        self.ground_z = min(0.0, float(lo[2]))
+        self.center = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, self.ground_z + 0.5 * (hi[2] - self.ground_z)])
+        self.radius = 0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + 1.0  # + room for the body
+        self.fixed_spacing = draw.nice_spacing(2 * self.radius)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def _links(self, i: int) -> np.ndarray | None:
+        if not self.rollout.has_links:
+            return None
+        c0 = (i // _LINK_CHUNK) * _LINK_CHUNK
+        if c0 != self._chunk_start:
+            a = self.start + c0
+            b = min(self.stop, a + _LINK_CHUNK)
+            self._chunk = np.asarray(self.rollout["link_pos"][a:b, self.env], np.float64)
+            self._chunk_start = c0
+        return self._chunk[i - c0]
+
+    def camera_at(self, i: int, size: tuple[int, int]) -> Camera:
+        """The camera for frame ``i`` (0-based within the range) of an image of ``size``."""
+        return preset_camera(self.camera, size, center=self.center, radius=self.radius, base=self.base_pos[i])
+
+    def frame(self, t: int, size: tuple[int, int], *, overlay: bool = True, label: str | None = None) -> np.ndarray:
+        """The picture of rollout step ``t`` (``start <= t < stop``), ``size = (w, h)``."""
+        i = t - self.start
+        w, h = size
+        img = np.empty((h, w, 3), np.uint8)
+        img[...] = draw.BACKGROUND
+        cam = self.camera_at(i, size)
+        base = self.base_pos[i]
+        if self.camera == "follow":
+            spacing = 0.5
+            draw.draw_ground_grid(img, cam, base, _FOLLOW_GRID_HALF, self.ground_z, spacing)
+        else:
+            draw.draw_ground_grid(img, cam, self.center, self.radius * 1.6, self.ground_z, self.fixed_spacing)
+        px = max(1, round(min(w, h) / 240))
+        t0 = max(int(self.episode_start[i]), i - self.trail_steps)
+        draw.draw_polyline(img, cam, self.base_pos[t0 : i + 1], draw.TRAIL_COLOR, px)
+        links = self._links(i)
+        if links is not None:
+            draw.draw_links(img, cam, links, self.parents, px + 1, px + 1)
+        scale = 0.12 * (self.radius if self.camera != "follow" else 2.0)
+        draw.draw_frame_axes(img, cam, base, self.base_quat[i], max(0.15, scale), px + 1)
+        draw.draw_points(img, cam, base[None], draw.BASE_COLOR, max(3, round(min(w, h) / 70)))
+        if overlay:
+            header = f"{label + '  ' if label else ''}t={(t) * self.rollout.dt:.2f}s  step {t}"
+            draw.draw_terms_overlay(img, header, self.term_names, self.rew_terms[i], self.rew[i], self.term_scale)
+        return img
+
+
+def scenes_for(
+    rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None
+) -> list[EnvScene]:
+    """One `EnvScene` per env; raises ValueError naming an env out of range."""
+    for e in envs:
+        if not 0 <= e < rollout.N:
+            raise ValueError(f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1})")
+    return [EnvScene(rollout, e, camera, start=start, stop=stop) for e in envs]
