@@ -29,9 +29,12 @@ def make_policy(
     else:
         raise TypeError(f"make_policy: expected a path, an nn.Module or a callable, got {type(checkpoint).__name__}")
     if isinstance(net, torch.nn.Module):
-        net.eval()
-        if device is not None:
-            net.to(device)
+        try:
+            net.eval()
+            if device is not None:
+                net.to(device)
+        except NotImplementedError:  # torch.export modules refuse eval()/to(): they are already fixed
+            pass
 
     def policy(obs: Any) -> Any:
         with torch.inference_mode():

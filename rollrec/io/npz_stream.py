@@ -198,6 +198,9 @@ class NpzStreamWriter:
         n = rows.shape[0]
         if self.rows[name] + n > m.capacity:
             self.grow(max(2 * m.capacity, self.rows[name] + n))
+        if rows.nbytes == 0:  # e.g. zero reward terms: nothing to write, rows still count
+            self.rows[name] += n
+            return
         view = memoryview(np.ascontiguousarray(rows)).cast("B")
         offset = self._placements[name].data_offset + self.rows[name] * m.row_bytes
         written = 0
@@ -364,7 +367,7 @@ class NpzStreamWriter:
         self._fd = os.open(path, os.O_RDWR)
         size = os.fstat(self._fd).st_size
         for m in members:
-            if rows and self._placements[m.name].data_offset + rows * m.row_bytes > size:
+            if rows and m.row_bytes and self._placements[m.name].data_offset + rows * m.row_bytes > size:
                 os.close(self._fd)
                 raise OSError(f"{path}: shorter than its {rows} committed rows")
         self.rows = {m.name: rows for m in members}

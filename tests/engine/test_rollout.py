@@ -1,0 +1,135 @@
+"""RolloutRecorder: runs a policy in a batched env through an adapter and writes the rollout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rollrec
+from rollrec.engine.rollout import RolloutRecorder
+from rollrec.envs import GaitPolicy, WalkerEnv
+
+
+def test_walker_rollout_has_every_field(tmp_path):
+    env = WalkerEnv(6, seed=3, max_episode_steps=40)
+    path = RolloutRecorder(env, max_steps=90, progress=False).run(GaitPolicy(), tmp_path)
+    r = rollrec.load(path)
+    assert (r.T, r.N) == (90, 6)
+    assert r.link_names == list(WalkerEnv.link_names)
+    assert r.meta["link_parents"] == list(WalkerEnv.link_parents)
+    assert r.reward_term_names == list(WalkerEnv.reward_term_names)
+    np.testing.assert_allclose(np.asarray(r["rew_terms"]).sum(-1), r["rew"], rtol=1e-5, atol=1e-5)
+    assert np.asarray(r["done"]).any()  # per-env dones recorded, the batch kept running
+    assert r.dt == env.dt
+
+
+def test_ctrl_c_finalises_what_was_recorded(tmp_path):
+    calls = {"n": 0}
+    inner = GaitPolicy()
+
+    def policy(obs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise KeyboardInterrupt
+        return inner(obs)
+
+    rr = RolloutRecorder(WalkerEnv(2), max_steps=100, progress=False)
+    path = rr.run(policy, tmp_path)
+    r = rollrec.load(path)
+    assert rr.interrupted and r.T == 7 and r.meta["interrupted"] == "KeyboardInterrupt"
+
+
+@pytest.mark.parametrize(("stop_on", "check"), [("any", lambda d: d[-1].any() and not d[:-1].any()), ("all", lambda d: d.any(0).all())])
+def test_stop_on(tmp_path, stop_on, check):
+    env = WalkerEnv(3, seed=0, max_episode_steps=20)
+    path = RolloutRecorder(env, max_steps=500, stop_on=stop_on, progress=False).run(GaitPolicy(), tmp_path)
+    r = rollrec.load(path)
+    assert r.T < 500 and check(np.asarray(r["done"]))
+
+
+class FakeRoot:
+    def __init__(self, n):
+        self.root_pos = torch.arange(n * 3, dtype=torch.float32).reshape(n, 3)
+        self.root_rot = torch.tensor([[0.0, 0.0, 0.0, 1.0]]).repeat(n, 1)  # xyzw identity
+
+
+class FakeSimulator:
+    body_names = ["pelvis", "head"]
+
+    def __init__(self, n):
+        self.n = n
+
+    def get_root_state(self):
+        return FakeRoot(self.n)
+
+    def get_bodies_state(self):
+        return {"rigid_body_pos": torch.zeros(self.n, 2, 3), "rigid_body_rot": torch.tensor([0.1, 0.2, 0.3, 0.9]).repeat(self.n, 2, 1)}
+
+
+class ProtoMotionsLikeEnv:
+    def __init__(self, n=3):
+        self.num_envs = n
+        self.dt = 0.0333
+        self.simulator = FakeSimulator(n)
+        self.t = 0
+
+    def get_obs(self):
+        return {"self_obs": torch.full((self.num_envs, 4), float(self.t)), "target": torch.zeros(self.num_envs, 2)}
+
+    def reset(self):
+        self.t = 0
+
+    def step(self, action):
+        self.t += 1
+        done = torch.zeros(self.num_envs, dtype=torch.bool)
+        done[0] = self.t % 5 == 0
+        info = {"to_log": {"raw/pose_rew": torch.full((self.num_envs,), 0.5), "raw/vel_rew_mean": torch.tensor(0.25)}}
+        return self.get_obs(), torch.ones(self.num_envs), done, info
+
+
+def test_protomotions_style_env(tmp_path):
+    env = ProtoMotionsLikeEnv()
+    path = RolloutRecorder(env, max_steps=12, progress=False).run(lambda obs: torch.zeros(3, 2), tmp_path)
+    r = rollrec.load(path)
+    assert r["obs"].shape == (12, 3, 6) and [e["name"] for e in r.meta["obs_layout"]] == ["self_obs", "target"]
+    np.testing.assert_array_equal(r["base_quat"][0, 0], [1, 0, 0, 0])  # xyzw identity stored as wxyz
+    np.testing.assert_allclose(r["link_quat"][0, 0, 0], [0.9, 0.1, 0.2, 0.3], rtol=1e-6)
+    assert r.link_names == ["pelvis", "head"]
+    assert r.reward_term_names == ["raw/pose_rew", "raw/vel_rew_mean"]
+    np.testing.assert_allclose(r["rew_terms"][3], [[0.5, 0.25]] * 3)
+    assert r.meta["reward_terms_are_env_means"] is True
+    assert np.asarray(r["done"])[:, 0].nonzero()[0].tolist() == [4, 9]
+
+
+class GymLikeVectorEnv:
+    metadata = {"render_fps": 50}
+    single_action_space = object()
+
+    def __init__(self, n=4):
+        self.num_envs = n
+        self.t = 0
+
+    def reset(self, seed=None):
+        return np.zeros((self.num_envs, 3), np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        term = np.zeros(self.num_envs, bool)
+        trunc = np.full(self.num_envs, self.t % 4 == 0)
+        info = {"reward_ctrl": -np.abs(action).sum(-1), "reward_alive": np.ones(self.num_envs), "_reward_ctrl": np.ones(self.num_envs, bool)}
+        return np.full((self.num_envs, 3), self.t, np.float32), np.ones(self.num_envs), term, trunc, info
+
+
+def test_gymnasium_vector_env(tmp_path):
+    path = RolloutRecorder(GymLikeVectorEnv(), max_steps=9, progress=False).run(lambda o: np.ones((4, 2)), tmp_path)
+    r = rollrec.load(path)
+    assert (r.T, r.N) == (9, 4) and r.dt == pytest.approx(0.02)
+    assert r.reward_term_names == ["ctrl", "alive"]
+    np.testing.assert_array_equal(r["rew_terms"][0, 0], [-2.0, 1.0])
+    assert np.asarray(r["truncated"])[:, 0].nonzero()[0].tolist() == [3, 7]
+
+
+def test_unknown_env_is_refused():
+    with pytest.raises(TypeError, match="no adapter"):
+        RolloutRecorder(object())
