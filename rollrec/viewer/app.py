@@ -49,7 +49,6 @@ class ReplayApp:
         server.on_client_connect(self._on_connect)
         with self._lock:
             self._env_changed()
-            self.set_camera("side")
 
     # ---- playback thread -------------------------------------------------------------------
     def start(self) -> None:
@@ -167,6 +166,7 @@ class ReplayApp:
         self.scene.set_env(self.state.data)
         self.gui.set_env()
         self._refresh(force_plot=True)
+        self._apply_pose(self.state.set_camera_mode(self.state.camera_mode))  # aim the preset at the new env
 
     def _refresh(self, *, force_plot: bool = False) -> None:
         self.pushes += 1

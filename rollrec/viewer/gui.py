@@ -112,13 +112,12 @@ class ReplayGui:
             series = [uplot.Series(label="step")]
             series += [uplot.Series(label=n, stroke=_PLOT_COLORS[i % len(_PLOT_COLORS)], width=1.5)
                        for i, n in enumerate(names[:-1])]
-            series += [uplot.Series(label="total", stroke="#000000", width=2.0),
-                       uplot.Series(label="now", stroke="#e00000", width=0,
-                                    points=uplot.Series_Points(show=True, size=9, space=0, fill="#e00000"))]
+            series += [uplot.Series(label="total", stroke="#000000", width=2.0), _marker_series(0)]
+            self._series = tuple(series)
             x = np.zeros(2)
             self.plot = gui.add_uplot(
-                tuple([x] * len(series)), tuple(series), title=f"Reward terms{note}, env {state.env}",
-                aspect=1.4, legend=uplot.Legend(show=True),
+                tuple([x] * len(series)), self._series, title=f"Reward terms{note}, env {state.env}",
+                aspect=1.4, legend=uplot.Legend(show=True), scales={"x": uplot.Scale(time=False)},
             )
 
         with gui.add_folder("Scene", expand_by_default=False):
@@ -181,10 +180,13 @@ class ReplayGui:
         self.play.label = "Pause" if s.clock.playing else "Play"
         self.play.icon = viser.Icon.PLAYER_PAUSE if s.clock.playing else viser.Icon.PLAYER_PLAY
         rows = s.reward_readout()
-        lines = ["| term | value |", "|---|---:|"]
-        lines += [f"| {n} | {v:+.3f} |" for n, v in rows[:-1]]
-        lines += [f"| **total** | **{rows[-1][1]:+.3f}** |",
-                  f"| return so far | {s.data.return_so_far[t]:+.2f} |"]
+        cells = [f"{n} | {v:+.3f}" for n, v in rows[:-1]]
+        cells += [f"**total** | **{rows[-1][1]:+.3f}**", f"return so far | {s.data.return_so_far[t]:+.2f}"]
+        if len(cells) % 2:
+            cells.append(" | ")
+        half = len(cells) // 2  # two columns of (term, value): half the height
+        lines = ["| term | value | term | value |", "|---|---:|---|---:|"]
+        lines += [f"| {a} | {b} |" for a, b in zip(cells[:half], cells[half:])]
         self.rewards_text.content = "\n".join(lines)
         now = time.monotonic()
         if force_plot or not s.clock.playing or now - self._last_plot >= 0.1:
@@ -205,13 +207,19 @@ class ReplayGui:
         terms = d.rew_terms[sl]
         total = d.rew[sl]
         pad = len(x) - len(total)
-        if pad:
-            terms = np.pad(terms, ((0, pad), (0, 0)), constant_values=np.nan)
-            total = np.pad(total, (0, pad), constant_values=np.nan)
-        marker = np.full(len(x), np.nan)
-        marker[t - int(x[0])] = d.rew[t]
-        self.plot.data = (x, *terms.T, total, marker)
+        if pad:  # a one-step episode at the very end: repeat its value
+            terms = np.pad(terms, ((0, pad), (0, 0)), mode="edge")
+            total = np.pad(total, (0, pad), mode="edge")
+        # The current frame is one point of a copy of "total", drawn alone (uPlot's points filter).
+        self.plot.series = (*self._series[:-1], _marker_series(t - int(x[0])))
+        self.plot.data = (x, *terms.T, total, total)
 
+
+def _marker_series(index: int) -> uplot.Series:
+    """A series that draws only point ``index`` (the current frame) as a red dot, no line."""
+    return uplot.Series(label="now", stroke="rgba(0,0,0,0)", width=1,
+                        points=uplot.Series_Points(show=True, size=10, space=0, fill="#e00000", stroke="#e00000",
+                                                   filter=(float(index),)))
 
 def _env_nav(c: Controls, option: str) -> None:
     if option.startswith("◀"):

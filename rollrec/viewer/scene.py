@@ -124,7 +124,7 @@ class ReplayScene:
         pts = np.asarray(self._rollout["base_pos"][t], dtype=np.float32)  # one row: [N, 3]
         if self.ghosts is None:
             self.ghosts = self._server.scene.add_point_cloud(
-                "/replay/ghosts", pts, _GHOST_COLOR, point_size=0.08, point_shape="circle", precision="float32"
+                "/replay/ghosts", pts, _GHOST_COLOR, point_size=0.05, point_shape="circle", precision="float32"
             )
         else:
             self.ghosts.points = pts
