@@ -52,6 +52,9 @@ class Recorder:
         link_names: names of the L links of ``link_pos``/``link_quat``.
         meta: extra JSON-serialisable entries for ``meta`` (e.g. ``link_parents``).
         compress: deflate the file when closing (a second pass; the file is then read whole).
+        video_envs: envs whose frames `record_frame` keeps when it gets a batch of all N
+            renders (tiled, labelled ``env k``); None keeps every frame of the batch.
+        video_fps: frame rate of that video (default ``1 / dt``).
     """
 
     def __init__(
@@ -71,6 +74,8 @@ class Recorder:
         link_names: Sequence[str] | None = None,
         meta: Mapping[str, Any] | None = None,
         compress: bool = False,
+        video_envs: Sequence[int] | None = None,
+        video_fps: float | None = None,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -94,6 +99,12 @@ class Recorder:
         self.link_names = list(link_names) if link_names is not None else None
         self.extra_meta = dict(meta or {})
         self.compress = compress
+        self.video_envs = None if video_envs is None else [int(e) for e in video_envs]
+        bad = [e for e in self.video_envs or [] if not 0 <= e < num_envs]
+        if bad:
+            raise ValueError(f"video_envs: env {bad[0]} out of range (0..{num_envs - 1})")
+        self.video_fps = video_fps
+        self._video = None
         self.steps = 0  # steps recorded (a host-side counter: never read from the device)
         self._schema: Schema | None = None
         self._pipeline: FlushPipeline | None = None
@@ -152,6 +163,37 @@ class Recorder:
         if (slot + 1) % self._seg == 0:
             self._pipeline.flush(slot // self._seg, self._seg)
             self._flushed = self.steps
+
+    def record_frame(self, frame: Any) -> None:
+        """Add the env's render of the step just recorded to the video beside the rollout.
+
+        ``frame``: one image ``[H, W, C]`` or a batch ``[N, H, W, C]`` (numpy or torch, uint8 or
+        float in [0, 1]); a batch keeps ``video_envs``. Frames are copied and encoded on a
+        background thread into ``<path stem>.mp4``; ``meta["video"]`` lists the file, its envs
+        and the rollout step of every frame.
+        """
+        if self.steps == 0:
+            raise RuntimeError("record_frame() before the first record(): a frame belongs to a recorded step")
+        if self._video is None:
+            from rollrec.io.video_background import BackgroundVideoWriter
+
+            fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
+            self._video = BackgroundVideoWriter(self.video_path, fps, envs=self.video_envs)
+            self._video_fps = fps
+        self._video.submit(self.steps - 1, frame)
+
+    @property
+    def video_path(self) -> Path:
+        """Where `record_frame` writes: ``run.npz`` -> ``run.mp4``."""
+        return self.path.with_suffix(".mp4")
+
+    def _close_video(self) -> None:
+        if self._video is None:
+            return
+        steps = self._video.close()
+        self.meta["video"] = {
+            "file": self.video_path.name, "envs": self.video_envs, "fps": self._video_fps, "steps": steps,
+        }
 
     def _start(self, given: dict[str, Any]) -> None:
         obs = given.get("obs")
@@ -248,6 +290,7 @@ class Recorder:
         if rows:
             self._pipeline.flush((self._flushed % self._cap) // self._seg, rows)
         self._pipeline.close()
+        self._close_video()
         self.meta["num_steps"] = self.steps
         small = static_members(self.meta, self._schema.reward_term_names, self.link_names if "link_pos" in self._schema.args else None)
         self._result = finish(self._stream, small, self.steps, str(self.path), self.compress)

@@ -177,3 +177,23 @@ def test_exception_in_with_block_keeps_what_was_recorded(tmp_path):
             raise RuntimeError("sim exploded")
     r = rollrec.load(path)
     assert r.T == 3 and r.meta["interrupted"] == "RuntimeError"
+
+
+def test_video_of_chosen_envs_alongside_rollout(tmp_path):
+    import imageio.v3 as iio
+
+    path = tmp_path / "vid.npz"
+    N = 4
+    with Recorder(path, N, dt=0.05, video_envs=[1, 3]) as rec:
+        for t in range(12):
+            rec.record(obs=torch.ones(N, 2), act=torch.ones(N, 1), rew=torch.ones(N), done=torch.zeros(N, dtype=torch.bool))
+            if t % 3 == 0:  # the env renders every third step
+                frames = torch.zeros(N, 32, 48, 3, dtype=torch.uint8)
+                frames[:, :, : 4 * (t + 1)] = 255
+                rec.record_frame(frames)
+    meta = rollrec.load(path).meta["video"]
+    assert meta["file"] == "vid.mp4" and meta["envs"] == [1, 3] and meta["steps"] == [0, 3, 6, 9]
+    assert meta["fps"] == 20
+    video = np.stack(list(iio.imiter(tmp_path / "vid.mp4")))
+    assert video.shape[0] == 4 and video.shape[2] == 2 * 48  # two tiles side by side
+    assert video[0].mean() < video[-1].mean()  # frames change over time
