@@ -24,15 +24,31 @@ class RolloutRecorder:
     adapter (see `rollrec.engine.adapters`). Per-env dones are recorded and the batch keeps
     running (envs reset themselves). ``stop_on``: ``"never"`` (default) runs ``max_steps``;
     ``"any"``/``"all"`` stop once any/all envs have finished an episode (this reads ``done`` on
-    the host each step: one device sync per step). Other keyword arguments go to `Recorder`.
+    the host each step: one device sync per step). ``video_every=k`` records the env's
+    ``render()`` every k steps into a video beside the rollout (``video_envs`` picks the envs of a
+    batched render; see `Recorder.record_frame`); a render that fails stops the run with its
+    error. Other keyword arguments go to `Recorder`.
     """
 
-    def __init__(self, env: Any, max_steps: int = 2000, *, stop_on: str = "never", progress: bool = True, **recorder_kwargs: Any):
+    def __init__(
+        self,
+        env: Any,
+        max_steps: int = 2000,
+        *,
+        stop_on: str = "never",
+        progress: bool = True,
+        video_every: int = 0,
+        **recorder_kwargs: Any,
+    ):
         if stop_on not in STOP_MODES:
             raise ValueError(f"stop_on must be one of {STOP_MODES}, got {stop_on!r}")
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         self.env = adapt(env)
+        self.video_every = int(video_every)
+        self._render = getattr(self.env, "render", None) or getattr(getattr(self.env, "env", None), "render", None)
+        if self.video_every and self._render is None:
+            raise ValueError(f"video_every={video_every}: {type(env).__name__} has no render() to record")
         self.max_steps = int(max_steps)
         self.stop_on = stop_on
         self.progress = progress
@@ -57,12 +73,14 @@ class RolloutRecorder:
         try:
             obs = env.reset()
             with torch.inference_mode():
-                for _ in range(self.max_steps):
+                for step in range(self.max_steps):
                     action = policy(obs)
                     pose = env.pose()
                     out = env.step(action)
                     rec.record(obs=obs, act=action, rew=out.rew, done=out.done, truncated=out.truncated,
                                reward_terms=out.reward_terms or None, **{k: v for k, v in pose.items() if v is not None})
+                    if self.video_every and step % self.video_every == 0:
+                        rec.record_frame(self._render())
                     bar.update(env.num_envs)
                     obs = out.obs
                     if self.stop_on != "never":

@@ -133,3 +133,22 @@ def test_gymnasium_vector_env(tmp_path):
 def test_unknown_env_is_refused():
     with pytest.raises(TypeError, match="no adapter"):
         RolloutRecorder(object())
+
+
+class RenderingWalker(WalkerEnv):
+    def render(self):
+        img = np.zeros((self.num_envs, 24, 32, 3), np.uint8)
+        img[..., 0] = (np.clip(self.pos[:, 0].numpy(), 0, 1) * 255)[:, None, None]
+        return img
+
+
+def test_video_every_records_renders(tmp_path):
+    rr = RolloutRecorder(RenderingWalker(3), max_steps=10, progress=False, video_every=2, video_envs=[0, 2])
+    path = rr.run(GaitPolicy(), tmp_path)
+    video = rollrec.load(path).meta["video"]
+    assert video["steps"] == [0, 2, 4, 6, 8] and (tmp_path / video["file"]).exists()
+
+
+def test_video_needs_render():
+    with pytest.raises(ValueError, match="no render"):
+        RolloutRecorder(WalkerEnv(2), video_every=1)
