@@ -31,11 +31,14 @@ class ReplayApp:
 
     Every public method is safe to call from any thread and updates all connected clients.
     `start` launches the playback thread; `close` stops it (the server is the caller's).
+    ``ghosts``: show the other envs' bases (default: on up to 1024 envs). ``now``: the clock's
+    time source (seconds). ``owns_rollout``: `stop_app` closes the rollout.
     """
 
-    def __init__(self, rollout: Rollout, server: viser.ViserServer, *, env: int = 0,
-                 ghosts: bool | None = None, now: Callable[[], float] = time.monotonic):
+    def __init__(self, rollout: Rollout, server: viser.ViserServer, *, env: int = 0, ghosts: bool | None = None,
+                 now: Callable[[], float] = time.monotonic, owns_rollout: bool = False):
         self._lock = threading.RLock()
+        self.owns_rollout = owns_rollout
         self.server = server
         self.state = ReplayState(rollout, env=env, now=now)
         self.scene = ReplayScene(server, rollout)
@@ -261,8 +264,7 @@ def serve(
         server = viser.ViserServer(host=host, port=port, verbose=False)
         if port != 0 and server.get_port() != port:
             raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
-        app = ReplayApp(rollout, server, env=env)
-        app._owned_rollout = owned  # type: ignore[attr-defined]
+        app = ReplayApp(rollout, server, env=env, owns_rollout=owned)
         app.start()
     except BaseException:
         if server is not None:
@@ -287,5 +289,5 @@ def stop_app(app: ReplayApp) -> None:
     """Stop playback and the server of an app from `serve`; close its rollout if `serve` opened it."""
     app.close()
     app.server.stop()
-    if getattr(app, "_owned_rollout", False):
+    if app.owns_rollout:
         app.state.rollout.close()

@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 import viser
 import viser.uplot as uplot
+from viser._messages import GuiSliderMark  # viser 1.1 exposes slider marks only as this private prop
 
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.state import CAMERA_MODES, ReplayState
@@ -70,12 +71,12 @@ class ReplayGui:
         gui = server.gui
         r = state.rollout
         self._last_plot = 0.0
-        self._plot_window: tuple[int, int] | None = None
 
         gui.configure_theme(control_width="large")
         gui.add_markdown(f"**{r.path.name}** · {r.env_name} · {r.N} envs × {r.T} steps · dt {r.dt:g} s")
+        self.legacy_note = None
         if r.terms_are_env_means:
-            gui.add_markdown("⚠️ *Recorded by the original recorder: reward terms are means over all envs, "
+            self.legacy_note = gui.add_markdown("⚠️ *Recorded by the original recorder: reward terms are means over all envs, "
                              "not this env's values.*")
         self.frame_text = gui.add_markdown("Frame")
         self.episode_text = gui.add_markdown("Episode")
@@ -165,9 +166,8 @@ class ReplayGui:
         starts = s.data.episodes[1:, 0]
         if len(starts) > MAX_SLIDER_MARKS:
             starts = starts[np.linspace(0, len(starts) - 1, MAX_SLIDER_MARKS).astype(int)]
-        self.frame._marks = tuple(viser._messages.GuiSliderMark(float(b), None) for b in starts)  # type: ignore[attr-defined]
+        self.frame._marks = tuple(GuiSliderMark(float(b), None) for b in starts)
         self.plot.title = f"Reward terms{' (env means)' if s.rollout.terms_are_env_means else ''}, env {s.env}"
-        self._plot_window = None
 
     def show(self, *, force_plot: bool = False) -> None:
         """Write the readouts for the current frame. The plot is pushed at most 10 times a

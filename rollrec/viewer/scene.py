@@ -65,7 +65,7 @@ class ReplayScene:
         seg = np.stack([pos[:-1], pos[1:]], axis=1)  # [T-1, 2, 3]
         keep = np.ones(len(seg), dtype=bool)
         keep[data.episodes[:-1, 1] - 1] = False  # no segment from an episode's end to the next start
-        seg = seg[keep] if len(seg) else np.zeros((1, 2, 3), np.float32)
+        seg = seg[keep]
         if len(seg) == 0:
             seg = np.zeros((1, 2, 3), np.float32)
         if self.trail is not None:

@@ -97,8 +97,8 @@ def camera_pose(mode: str, target: np.ndarray) -> CameraPose:
 class ReplayState:
     """The viewer's model: clock, selected env and its data, camera mode.
 
-    ``on_env_change`` callers (the GUI) read `data` after `select_env`. All methods are cheap
-    except `select_env` (reads one env) and `best_env` / `worst_env` (read ``rew`` whole, once).
+    Callers read `data` after `select_env`. All methods are cheap except `select_env` (reads
+    one env) and `best_env` / `worst_env` (read ``rew`` ``[T, N]`` whole, once).
     """
 
     def __init__(self, rollout: Rollout, *, env: int = 0, now: Callable[[], float] = time.monotonic):

@@ -180,5 +180,23 @@ def test_legacy_file_serves_with_allow_pickle(legacy_file):
     app = serve(legacy_file, port=0, allow_pickle=True, block=False)
     try:
         assert app.state.rollout.terms_are_env_means
+        assert "means over all envs" in app.gui.legacy_note.content
+        assert "(env means)" in app.gui.plot.title
+    finally:
+        stop_app(app)
+
+
+def test_non_loopback_host_warns(walker_file, capsys):
+    app = serve(walker_file, host="0.0.0.0", port=0, block=False)
+    try:
+        assert "not loopback" in capsys.readouterr().err
+    finally:
+        stop_app(app)
+
+
+def test_loopback_host_does_not_warn(walker_file, capsys):
+    app = serve(walker_file, port=0, block=False)
+    try:
+        assert "warning" not in capsys.readouterr().err
     finally:
         stop_app(app)

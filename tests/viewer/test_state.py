@@ -123,3 +123,25 @@ def test_legacy_file_opens_and_says_terms_are_means(legacy_file):
         assert r.terms_are_env_means
         assert len(s.reward_readout()) == len(r.reward_term_names) + 1
         s.jump_episode(+1)
+
+
+def test_env_switch_reads_only_that_env_and_never_obs(walker_file):
+    with rollrec.load(walker_file) as r:
+        s = ReplayState(r)
+        calls = []
+        real_env = r.env
+        r.env = lambda k, keys=None: calls.append((k, tuple(keys))) or real_env(k, keys)  # type: ignore[method-assign]
+        s.select_env(4)
+        s.select_env(4)  # already selected: nothing read
+        assert len(calls) == 1 and calls[0][0] == 4
+        assert "obs" not in calls[0][1] and "act" not in calls[0][1]
+        assert s._totals is None  # best/worst not computed until asked
+
+
+def test_skeleton_edges():
+    from rollrec.viewer.scene import skeleton_edges
+
+    assert skeleton_edges(3, [-1, 0, 1]).tolist() == [[1, 0], [2, 1]]
+    assert skeleton_edges(3, None).tolist() == [[1, 0], [2, 1]]  # no parents: chained in order
+    assert skeleton_edges(4, [-1, 0, 0, 9]).tolist() == [[1, 0], [2, 0]]  # out-of-range parent ignored
+    assert skeleton_edges(1, None).shape == (0, 2)
