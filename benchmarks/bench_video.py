@@ -77,7 +77,18 @@ def record_walker(path: Path, steps: int, num_envs: int = 2) -> Path:
 
     env, policy = WalkerEnv(num_envs, seed=0), GaitPolicy()
     obs = env.reset()
-    keys = "obs act rew done truncated base_pos base_quat rew_terms link_pos link_quat".split()
+    keys = [
+        "obs",
+        "act",
+        "rew",
+        "done",
+        "truncated",
+        "base_pos",
+        "base_quat",
+        "rew_terms",
+        "link_pos",
+        "link_quat",
+    ]
     cols: dict[str, list] = {k: [] for k in keys}
     with torch.no_grad():
         for _ in range(steps):
@@ -90,11 +101,15 @@ def record_walker(path: Path, steps: int, num_envs: int = 2) -> Path:
             cols["rew"].append(rew)
             cols["done"].append(term | trunc)
             cols["truncated"].append(trunc)
-            cols["rew_terms"].append(torch.stack([info["reward_terms"][n] for n in env.reward_term_names], -1))
+            cols["rew_terms"].append(
+                torch.stack([info["reward_terms"][n] for n in env.reward_term_names], -1)
+            )
     fields = {k: torch.stack(v).numpy() for k, v in cols.items()}
     fields["rew_term_names"] = list(env.reward_term_names)
     fields["link_names"] = list(env.link_names)
-    return rollrec.save_rollout(path, fields, dt=env.dt, env_name=env.name, meta={"link_parents": list(env.link_parents)})
+    return rollrec.save_rollout(
+        path, fields, dt=env.dt, env_name=env.name, meta={"link_parents": list(env.link_parents)}
+    )
 
 
 def measure_speed(rollout_path: Path, frames: int, out_dir: Path) -> dict:
@@ -113,10 +128,14 @@ def measure_speed(rollout_path: Path, frames: int, out_dir: Path) -> dict:
         encode_s = time.perf_counter() - t0
         del drawn
         t0 = time.perf_counter()
-        render_rollout(r, out_dir / "render.mp4", env=0, camera="follow", size=SIZE, stop=frames, progress=False)
+        render_rollout(
+            r, out_dir / "render.mp4", env=0, camera="follow", size=SIZE, stop=frames, progress=False
+        )
         render_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        render_rollout(r, out_dir / "grid.mp4", envs=[0, 1], camera="top", size=SIZE, stop=frames, progress=False)
+        render_rollout(
+            r, out_dir / "grid.mp4", envs=[0, 1], camera="top", size=SIZE, stop=frames, progress=False
+        )
         grid_s = time.perf_counter() - t0
     render_fps = frames / render_s
     return {
@@ -139,7 +158,10 @@ def measure_rss(small: int, large: int, rollout_path: Path, out_dir: Path) -> di
         for n in (small, large):
             header = f"N = {n}\nD = {str(out_dir)!r}\nROLLOUT = {str(rollout_path)!r}\n"
             proc = subprocess.run(
-                [sys.executable, "-c", header + body + _RSS_FOOTER], capture_output=True, text=True, check=True
+                [sys.executable, "-c", header + body + _RSS_FOOTER],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             row[f"peak_mib_{n}"] = round(int(proc.stdout.split()[-1]) / 1024, 1)
         row["ratio_large_to_small"] = round(row[f"peak_mib_{large}"] / row[f"peak_mib_{small}"], 3)
@@ -155,7 +177,10 @@ def video_benchmark(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="rollrec-bench-video-") as tmp:
         tmp = Path(tmp)
         rollout = record_walker(tmp / "walker.npz", steps=max(large, speed_frames))
-        result = {"speed": measure_speed(rollout, speed_frames, tmp), "rss": measure_rss(small, large, rollout, tmp)}
+        result = {
+            "speed": measure_speed(rollout, speed_frames, tmp),
+            "rss": measure_rss(small, large, rollout, tmp),
+        }
     result["meets_30fps"] = result["speed"]["render_fps"] >= TARGET_FPS
     return result
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_video import SIZE, record_walker  # noqa: E402
+from bench_video import SIZE, record_walker
 
 FRAMES = 100
 

@@ -16,14 +16,18 @@ are padded by one black column/row at the right/bottom instead of resized.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rollrec.io.video_frames import is_batch, tile_frames, to_uint8_rgb
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["VideoWriter", "partial_video_path", "save_env_videos", "save_video"]
 
@@ -209,19 +213,15 @@ class VideoWriter:
         """Stop ffmpeg and remove the partial file; ``path`` is left untouched. Idempotent."""
         gen, self._gen, self._closed = self._gen, None, True
         if gen is not None:
-            try:
+            with contextlib.suppress(Exception):  # already failing; the partial file goes anyway
                 gen.close()
-            except Exception:  # noqa: BLE001 - already failing; the partial file goes anyway
-                pass
         self._remove_partial()
 
     def _remove_partial(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.partial_path.unlink()
-        except FileNotFoundError:
-            pass
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -282,7 +282,9 @@ def save_env_videos(
     try:
         for t, batch in enumerate(_iter_frames(batches)):
             if not is_batch(batch):
-                raise ValueError(f"step {t}: expected a batch [N, H, W, C], got shape {tuple(np.shape(batch))}")
+                raise ValueError(
+                    f"step {t}: expected a batch [N, H, W, C], got shape {tuple(np.shape(batch))}"
+                )
             n = batch.shape[0]
             if not writers:
                 sel = list(range(n)) if envs is None else [int(e) for e in envs]

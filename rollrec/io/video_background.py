@@ -16,11 +16,14 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rollrec.io.video import VideoWriter
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["BackgroundVideoWriter"]
 
@@ -49,7 +52,9 @@ class BackgroundVideoWriter:
     context manager (an exception in the block aborts). Not for use from several threads.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = 30, *, max_queue: int = 32, **writer_options: Any):
+    def __init__(
+        self, path: str | os.PathLike, fps: float = 30, *, max_queue: int = 32, **writer_options: Any
+    ):
         if max_queue < 1:
             raise ValueError(f"max_queue must be at least 1, got {max_queue}")
         self._writer = VideoWriter(path, fps, **writer_options)  # validates path and options now
@@ -118,7 +123,7 @@ class BackgroundVideoWriter:
         """Steps encoded so far (a copy)."""
         return list(self._steps)
 
-    def __enter__(self) -> "BackgroundVideoWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -126,4 +131,3 @@ class BackgroundVideoWriter:
             self.close()
         else:
             self.abort()
-

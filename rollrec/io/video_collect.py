@@ -46,7 +46,7 @@ def _all_done(done: Any) -> bool:
 def _render(env: Any, step: int) -> Any:
     try:
         frame = env.render()
-    except Exception as exc:  # noqa: BLE001 - re-raised with the step number
+    except Exception as exc:
         raise RenderFailedError(step, f"{type(exc).__name__}: {exc}") from exc
     if frame is None:
         raise RenderFailedError(step, "it returned None (does the env render? e.g. render_mode='rgb_array')")
@@ -96,11 +96,17 @@ def collect_frames_from_env(
                 if writer is not None:
                     writer.write(frame)
                 else:
-                    frames.append(batch_to_uint8_rgb(frame) if is_batch(frame) else to_uint8_rgb(frame).copy())
+                    frames.append(
+                        batch_to_uint8_rgb(frame) if is_batch(frame) else to_uint8_rgb(frame).copy()
+                    )
                 out = env.step(policy(obs))
                 if len(out) == 5:
                     obs, _, terminated, truncated, _ = out
-                    done = (terminated | truncated) if hasattr(terminated, "__or__") else (terminated or truncated)
+                    done = (
+                        (terminated | truncated)
+                        if hasattr(terminated, "__or__")
+                        else (terminated or truncated)
+                    )
                 elif len(out) == 4:
                     obs, _, done, _ = out
                 else:

@@ -26,7 +26,7 @@ def _to_numpy(frame: Any) -> np.ndarray:
         return frame.detach().to("cpu").numpy()
     try:
         return np.asarray(frame)
-    except Exception as exc:  # noqa: BLE001 - anything np.asarray refuses is the caller's error
+    except Exception as exc:
         raise TypeError(f"a frame must be a numpy array or torch tensor, got {type(frame).__name__}") from exc
 
 
@@ -106,7 +106,9 @@ def draw_label(img: np.ndarray, text: str, *, scale: float | None = None) -> Non
     pad = max(2, int(4 * scale))
     x1, y1 = min(img.shape[1], tw + 2 * pad), min(h, th + base + 2 * pad)
     img[:y1, :x1] = (img[:y1, :x1] // 3).astype(np.uint8)  # darken, keep a hint of the scene
-    cv2.putText(img, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    cv2.putText(
+        img, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA
+    )
 
 
 def tile_frames(

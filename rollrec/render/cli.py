@@ -30,7 +30,9 @@ def parse_envs(text: str) -> list[int]:
             else:
                 envs.append(int(part))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"envs must be a comma-separated list like 0,1,2,3; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"envs must be a comma-separated list like 0,1,2,3; got {text!r}"
+        ) from None
     if not envs:
         raise argparse.ArgumentTypeError("no envs given")
     return envs
@@ -46,16 +48,26 @@ def register(subparsers) -> None:
     )
     p.add_argument("file", help="rollout file (.npz)")
     p.add_argument("--env", type=int, default=0, help="env to render (default 0)")
-    p.add_argument("--envs", type=parse_envs, default=None, help="several envs, e.g. 0,1,2,3: a tiled grid video")
-    p.add_argument("--per-env", action="store_true", help="with --envs: one file per env (OUT_envK.mp4), not a grid")
+    p.add_argument(
+        "--envs", type=parse_envs, default=None, help="several envs, e.g. 0,1,2,3: a tiled grid video"
+    )
+    p.add_argument(
+        "--per-env", action="store_true", help="with --envs: one file per env (OUT_envK.mp4), not a grid"
+    )
     p.add_argument("-o", "--output", default=None, help="output video (default: FILE with .mp4)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: real time, 1/dt)")
-    p.add_argument("--size", type=parse_size, default=(640, 480), help="WIDTHxHEIGHT of the video (default 640x480)")
-    p.add_argument("--camera", choices=CAMERA_PRESETS, default="follow", help="camera preset (default follow)")
+    p.add_argument(
+        "--size", type=parse_size, default=(640, 480), help="WIDTHxHEIGHT of the video (default 640x480)"
+    )
+    p.add_argument(
+        "--camera", choices=CAMERA_PRESETS, default="follow", help="camera preset (default follow)"
+    )
     p.add_argument("--start", type=int, default=0, help="first step to render")
     p.add_argument("--stop", type=int, default=None, help="step to stop before (default: the end)")
     p.add_argument("--no-overlay", action="store_true", help="leave out the reward-terms overlay")
-    p.add_argument("--allow-pickle", action="store_true", help="open files of the original recorder (trusted only)")
+    p.add_argument(
+        "--allow-pickle", action="store_true", help="open files of the original recorder (trusted only)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -44,13 +44,16 @@ def draw_segments(
     if len(a) == 0:
         return
     ua, ub, vis = cam.project_segments(np.asarray(a, float), np.asarray(b, float))
+    vis &= np.isfinite(ua).all(-1) & np.isfinite(ub).all(-1)  # NaN poses draw nothing
     if not vis.any():
         return
     lines = np.stack((_fixed(ua[vis]), _fixed(ub[vis])), axis=1)  # [M, 2, 2]
     cv2.polylines(img, list(lines), False, tuple(int(c) for c in color), thickness, cv2.LINE_AA, _SHIFT)
 
 
-def draw_polyline(img: np.ndarray, cam: Camera, points: np.ndarray, color: Sequence[int], thickness: int = 1) -> None:
+def draw_polyline(
+    img: np.ndarray, cam: Camera, points: np.ndarray, color: Sequence[int], thickness: int = 1
+) -> None:
     """Draw the 3D polyline through ``points`` ``[M, 3]``."""
     points = np.asarray(points, float)
     if len(points) >= 2:
@@ -60,6 +63,7 @@ def draw_polyline(img: np.ndarray, cam: Camera, points: np.ndarray, color: Seque
 def draw_points(img: np.ndarray, cam: Camera, points: np.ndarray, color: Sequence[int], radius: int) -> None:
     """Draw filled disks of ``radius`` pixels at the 3D ``points`` ``[M, 3]`` in front of the camera."""
     uv, vis = cam.project(np.asarray(points, float).reshape(-1, 3))
+    vis &= np.isfinite(uv).all(-1)
     color = tuple(int(c) for c in color)
     for p in _fixed(uv[vis]):
         cv2.circle(img, (int(p[0]), int(p[1])), radius * _SCALE, color, -1, cv2.LINE_AA, _SHIFT)
@@ -81,14 +85,26 @@ def draw_ground_grid(
     """Grid lines on the plane ``z`` every ``spacing`` metres around ``center`` (snapped to the
     world grid, so the ground appears to slide under a following camera); x=0 and y=0 brighter."""
     cx, cy = float(center[0]), float(center[1])
-    xs = np.arange(math.floor((cx - half_extent) / spacing), math.ceil((cx + half_extent) / spacing) + 1) * spacing
-    ys = np.arange(math.floor((cy - half_extent) / spacing), math.ceil((cy + half_extent) / spacing) + 1) * spacing
+    xs = (
+        np.arange(math.floor((cx - half_extent) / spacing), math.ceil((cx + half_extent) / spacing) + 1)
+        * spacing
+    )
+    ys = (
+        np.arange(math.floor((cy - half_extent) / spacing), math.ceil((cy + half_extent) / spacing) + 1)
+        * spacing
+    )
     y0, y1, x0, x1 = ys[0], ys[-1], xs[0], xs[-1]
     a = np.concatenate(
-        (np.stack((xs, np.full_like(xs, y0), np.full_like(xs, z)), -1), np.stack((np.full_like(ys, x0), ys, np.full_like(ys, z)), -1))
+        (
+            np.stack((xs, np.full_like(xs, y0), np.full_like(xs, z)), -1),
+            np.stack((np.full_like(ys, x0), ys, np.full_like(ys, z)), -1),
+        )
     )
     b = np.concatenate(
-        (np.stack((xs, np.full_like(xs, y1), np.full_like(xs, z)), -1), np.stack((np.full_like(ys, x1), ys, np.full_like(ys, z)), -1))
+        (
+            np.stack((xs, np.full_like(xs, y1), np.full_like(xs, z)), -1),
+            np.stack((np.full_like(ys, x1), ys, np.full_like(ys, z)), -1),
+        )
     )
     on_axis = np.isclose(np.concatenate((xs, ys)), 0.0, atol=spacing * 1e-3)
     draw_segments(img, cam, a[~on_axis], b[~on_axis], GRID_COLOR, 1)
@@ -110,7 +126,9 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     )
 
 
-def draw_frame_axes(img: np.ndarray, cam: Camera, pos: np.ndarray, quat: np.ndarray, length: float, thickness: int) -> None:
+def draw_frame_axes(
+    img: np.ndarray, cam: Camera, pos: np.ndarray, quat: np.ndarray, length: float, thickness: int
+) -> None:
     """The body frame at ``pos`` with orientation ``quat`` (wxyz): x red, y green, z blue."""
     rot = quat_to_matrix(quat)
     pos = np.asarray(pos, float)
@@ -161,7 +179,9 @@ def draw_terms_overlay(
     val_w = cv2.getTextSize("-00.000", _FONT, scale, thick)[0][0]
     bar_w = max(20, int(60 * scale / 0.5))
     pad = 4
-    panel_w = min(w, max(pad * 4 + name_w + bar_w + val_w, cv2.getTextSize(header, _FONT, scale, thick)[0][0] + 2 * pad))
+    panel_w = min(
+        w, max(pad * 4 + name_w + bar_w + val_w, cv2.getTextSize(header, _FONT, scale, thick)[0][0] + 2 * pad)
+    )
     panel_h = min(h, pad * 2 + row * (len(names) + 2))
     roi = img[:panel_h, :panel_w]
     roi[...] = (roi.astype(np.uint16) * 2 // 7).astype(np.uint8)  # darken: text stays readable
@@ -176,9 +196,11 @@ def draw_terms_overlay(
         cv2.putText(img, name, (pad, y), _FONT, scale, TEXT_COLOR, thick, cv2.LINE_AA)
         if mag is not None and np.isfinite(value):
             frac = max(-1.0, min(1.0, value / mag)) if mag > 0 else 0.0
-            end = mid + int(round(frac * (bar_w // 2)))
+            end = mid + round(frac * (bar_w // 2))
             color = POSITIVE_COLOR if value >= 0 else NEGATIVE_COLOR
             top = y - th
             cv2.rectangle(img, (min(mid, end), top), (max(mid, end), y - 1), color, -1)
             cv2.line(img, (mid, top - 1), (mid, y), GRID_AXIS_COLOR, 1)
-        cv2.putText(img, f"{value:+.3f}", (bar_x + bar_w + pad, y), _FONT, scale, TEXT_COLOR, thick, cv2.LINE_AA)
+        cv2.putText(
+            img, f"{value:+.3f}", (bar_x + bar_w + pad, y), _FONT, scale, TEXT_COLOR, thick, cv2.LINE_AA
+        )

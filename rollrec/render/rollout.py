@@ -18,7 +18,7 @@ __all__ = ["default_fps", "render_frames", "render_rollout"]
 
 def default_fps(dt: float) -> int:
     """Real-time playback: ``round(1 / dt)`` frames per second (at least 1)."""
-    return max(1, int(round(1.0 / dt))) if dt > 0 else 30
+    return max(1, round(1.0 / dt)) if dt > 0 else 30
 
 
 def _tile_size(size: tuple[int, int], n: int, cols: int | None) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -110,13 +110,24 @@ def render_rollout(
     fps = default_fps(rollout.dt) if fps is None else fps
     if per_env:
         return [
-            _write(render_frames([s], size, overlay=overlay), env_video_path(path, s.env), fps, len(s), progress, writer_options)
+            _write(
+                render_frames([s], size, overlay=overlay),
+                env_video_path(path, s.env),
+                fps,
+                len(s),
+                progress,
+                writer_options,
+            )
             for s in scenes
         ]
-    return _write(render_frames(scenes, size, cols, overlay), Path(path), fps, stop - start, progress, writer_options)
+    return _write(
+        render_frames(scenes, size, cols, overlay), Path(path), fps, stop - start, progress, writer_options
+    )
 
 
-def _write(frames: Iterator[np.ndarray], path: Path, fps: float, total: int, progress: bool, options: dict) -> Path:
+def _write(
+    frames: Iterator[np.ndarray], path: Path, fps: float, total: int, progress: bool, options: dict
+) -> Path:
     with VideoWriter(path, fps, **options) as writer, _progress(total, progress, Path(path).name) as bar:
         for frame in frames:
             writer.write(frame)

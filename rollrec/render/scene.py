@@ -38,7 +38,9 @@ class EnvScene:
     `frame(t, size)` returns a new ``[h, w, 3]`` uint8 RGB image for ``size = (w, h)``.
     """
 
-    def __init__(self, rollout: Rollout, env: int, camera: str = "follow", *, start: int = 0, stop: int | None = None):
+    def __init__(
+        self, rollout: Rollout, env: int, camera: str = "follow", *, start: int = 0, stop: int | None = None
+    ):
         if camera not in CAMERA_PRESETS:
             raise ValueError(f"unknown camera {camera!r}; choose one of {', '.join(CAMERA_PRESETS)}")
         self.rollout, self.env, self.camera = rollout, int(env), camera
@@ -55,16 +57,22 @@ class EnvScene:
         self.episode_start = np.maximum.accumulate(idx)
         finite = np.where(np.isfinite(self.rew_terms), np.abs(self.rew_terms), 0.0)
         self.term_scale = finite.max(axis=0) if len(finite) else np.ones(len(self.term_names))
-        self.trail_steps = max(2, int(round(TRAIL_SECONDS / max(rollout.dt, 1e-6))))
+        self.trail_steps = max(2, round(TRAIL_SECONDS / max(rollout.dt, 1e-6)))
         self.parents = link_parents_of(rollout)
         self._chunk_start, self._chunk = -1, None
         ok = np.isfinite(self.base_pos).all(axis=1)
         pts = self.base_pos[ok] if ok.any() else np.zeros((1, 3))
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         self.ground_z = min(0.0, float(lo[2]))
-        self.center = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, self.ground_z + 0.5 * (hi[2] - self.ground_z)])
+        self.center = np.array(
+            [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, self.ground_z + 0.5 * (hi[2] - self.ground_z)]
+        )
         self.radius = 0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + 1.0  # + room for the body
         self.fixed_spacing = draw.nice_spacing(2 * self.radius)
+        # Where the follow camera looks: the base, holding the last known position over missing poses.
+        last = np.where(ok, np.arange(len(ok)), -1)
+        last = np.maximum.accumulate(last) if len(last) else last
+        self.look_at = np.where((last >= 0)[:, None], self.base_pos[np.maximum(last, 0)], pts[0])
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -82,9 +90,11 @@ class EnvScene:
 
     def camera_at(self, i: int, size: tuple[int, int]) -> Camera:
         """The camera for frame ``i`` (0-based within the range) of an image of ``size``."""
-        return preset_camera(self.camera, size, center=self.center, radius=self.radius, base=self.base_pos[i])
+        return preset_camera(self.camera, size, center=self.center, radius=self.radius, base=self.look_at[i])
 
-    def frame(self, t: int, size: tuple[int, int], *, overlay: bool = True, label: str | None = None) -> np.ndarray:
+    def frame(
+        self, t: int, size: tuple[int, int], *, overlay: bool = True, label: str | None = None
+    ) -> np.ndarray:
         """The picture of rollout step ``t`` (``start <= t < stop``), ``size = (w, h)``."""
         i = t - self.start
         w, h = size
@@ -94,7 +104,7 @@ class EnvScene:
         base = self.base_pos[i]
         if self.camera == "follow":
             spacing = 0.5
-            draw.draw_ground_grid(img, cam, base, _FOLLOW_GRID_HALF, self.ground_z, spacing)
+            draw.draw_ground_grid(img, cam, self.look_at[i], _FOLLOW_GRID_HALF, self.ground_z, spacing)
         else:
             draw.draw_ground_grid(img, cam, self.center, self.radius * 1.6, self.ground_z, self.fixed_spacing)
         px = max(1, round(min(w, h) / 240))
@@ -108,7 +118,9 @@ class EnvScene:
         draw.draw_points(img, cam, base[None], draw.BASE_COLOR, max(3, round(min(w, h) / 70)))
         if overlay:
             header = f"{label + '  ' if label else ''}t={(t) * self.rollout.dt:.2f}s  step {t}"
-            draw.draw_terms_overlay(img, header, self.term_names, self.rew_terms[i], self.rew[i], self.term_scale)
+            draw.draw_terms_overlay(
+                img, header, self.term_names, self.rew_terms[i], self.rew[i], self.term_scale
+            )
         return img
 
 
@@ -118,5 +130,7 @@ def scenes_for(
     """One `EnvScene` per env; raises ValueError naming an env out of range."""
     for e in envs:
         if not 0 <= e < rollout.N:
-            raise ValueError(f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1})")
+            raise ValueError(
+                f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1})"
+            )
     return [EnvScene(rollout, e, camera, start=start, stop=stop) for e in envs]

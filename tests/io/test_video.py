@@ -145,14 +145,13 @@ def test_bad_frames_raise_and_leave_no_file(tmp_path, frames, error, match):
 
 
 def test_error_inside_writer_block_removes_the_partial(tmp_path):
-    with pytest.raises(RuntimeError):
-        with VideoWriter(tmp_path / "x.mp4") as writer:
-            writer.write(ramp(0))
-            deadline = time.monotonic() + 5
-            while not partial_video_path(tmp_path / "x.mp4").exists() and time.monotonic() < deadline:
-                time.sleep(0.01)  # ffmpeg creates the file when it starts
-            assert partial_video_path(tmp_path / "x.mp4").exists()
-            raise RuntimeError("simulated crash")
+    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "x.mp4") as writer:
+        writer.write(ramp(0))
+        deadline = time.monotonic() + 5
+        while not partial_video_path(tmp_path / "x.mp4").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # ffmpeg creates the file when it starts
+        assert partial_video_path(tmp_path / "x.mp4").exists()
+        raise RuntimeError("simulated crash")
     assert os.listdir(tmp_path) == []
 
 

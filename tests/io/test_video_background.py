@@ -73,7 +73,9 @@ def test_collect_frames_in_memory_and_streamed(tmp_path):
     frames = collect_frames_from_env(_RenderingEnv(), _policy, max_steps=6)
     assert len(frames) == 6 and frames[0].shape == (2, 24, 32, 3) and frames[0].dtype == np.uint8
     assert frames[5].mean() > frames[0].mean()
-    assert len(collect_frames_from_env(_RenderingEnv(horizon=4), _policy, max_steps=100)) == 4  # stops when all done
+    assert (
+        len(collect_frames_from_env(_RenderingEnv(horizon=4), _policy, max_steps=100)) == 4
+    )  # stops when all done
     path = collect_frames_from_env(_RenderingEnv(), _policy, max_steps=9, path=tmp_path / "c.mp4", fps=15)
     n, size = count_frames(path)
     assert n == 9 and size == (64, 24)  # 2 envs tiled side by side

@@ -14,7 +14,21 @@ def record_walker(path, steps: int = 120, num_envs: int = 4):
     """Record ``steps`` x ``num_envs`` of WalkerEnv + GaitPolicy as a v1 file (poses before each step)."""
     env, policy = WalkerEnv(num_envs, seed=0), GaitPolicy()
     obs = env.reset()
-    cols: dict[str, list] = {k: [] for k in "obs act rew done truncated base_pos base_quat rew_terms link_pos link_quat".split()}
+    cols: dict[str, list] = {
+        k: []
+        for k in [
+            "obs",
+            "act",
+            "rew",
+            "done",
+            "truncated",
+            "base_pos",
+            "base_quat",
+            "rew_terms",
+            "link_pos",
+            "link_quat",
+        ]
+    }
     with torch.no_grad():
         for _ in range(steps):
             link_pos, link_quat = env.link_poses()
@@ -29,11 +43,15 @@ def record_walker(path, steps: int = 120, num_envs: int = 4):
             cols["rew"].append(rew)
             cols["done"].append(terminated | truncated)
             cols["truncated"].append(truncated)
-            cols["rew_terms"].append(torch.stack([info["reward_terms"][n] for n in env.reward_term_names], -1))
+            cols["rew_terms"].append(
+                torch.stack([info["reward_terms"][n] for n in env.reward_term_names], -1)
+            )
     fields = {k: torch.stack(v).numpy() for k, v in cols.items()}
     fields["rew_term_names"] = list(env.reward_term_names)
     fields["link_names"] = list(env.link_names)
-    return rollrec.save_rollout(path, fields, dt=env.dt, env_name=env.name, meta={"link_parents": list(env.link_parents)})
+    return rollrec.save_rollout(
+        path, fields, dt=env.dt, env_name=env.name, meta={"link_parents": list(env.link_parents)}
+    )
 
 
 def moving_base_fields(steps: int = 40, num_envs: int = 2) -> dict:
@@ -53,7 +71,9 @@ def moving_base_fields(steps: int = 40, num_envs: int = 2) -> dict:
         "truncated": np.zeros((steps, num_envs), bool),
         "base_pos": base_pos,
         "base_quat": quat,
-        "rew_terms": np.stack([np.full((steps, num_envs), 0.7), np.full((steps, num_envs), 0.3)], -1).astype(np.float32),
+        "rew_terms": np.stack([np.full((steps, num_envs), 0.7), np.full((steps, num_envs), 0.3)], -1).astype(
+            np.float32
+        ),
         "rew_term_names": ["progress", "alive"],
     }
 
@@ -67,3 +87,9 @@ def walker_file(tmp_path_factory):
 def moving_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("moving") / "moving.npz"
     return rollrec.save_rollout(path, moving_base_fields(), dt=0.05)
+
+
+@pytest.fixture
+def moving_fields():
+    """`moving_base_fields`, to build variants of the synthetic rollout."""
+    return moving_base_fields

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import imageio.v2 as imageio
 import numpy as np
 import pytest
@@ -56,10 +58,12 @@ def test_drawn_base_moves_where_the_recorded_base_moves(moving_file, tmp_path):
         side = list(render_frames(scenes_for(r, [1], "top"), (320, 240), overlay=False))
         assert base_centroid(side[0])[1] - base_centroid(side[-1])[1] > 100  # +y is up the image
     # and the encoded video shows the same motion (colours approximate after compression)
-    video, _ = decode(render_rollout(moving_file, tmp_path / "m.mp4", camera="top", size=(320, 240), progress=False))
+    video, _ = decode(
+        render_rollout(moving_file, tmp_path / "m.mp4", camera="top", size=(320, 240), progress=False)
+    )
     assert video.shape[0] == 40
     us = [base_centroid(f, tol=40)[0] for f in video[::13]]
-    assert all(b > a + 20 for a, b in zip(us, us[1:]))
+    assert all(b > a + 20 for a, b in itertools.pairwise(us))
 
 
 def test_follow_camera_keeps_the_base_centred(moving_file):
@@ -70,7 +74,9 @@ def test_follow_camera_keeps_the_base_centred(moving_file):
 
 
 def test_several_envs_make_a_labelled_grid(walker_file, tmp_path):
-    out = render_rollout(walker_file, tmp_path / "grid.mp4", envs=[0, 1, 3], camera="top", fps=10, stop=20, progress=False)
+    out = render_rollout(
+        walker_file, tmp_path / "grid.mp4", envs=[0, 1, 3], camera="top", fps=10, stop=20, progress=False
+    )
     frames, fps = decode(out)
     assert frames.shape == (20, 480, 640, 3) and fps == pytest.approx(10.0)
     with rollrec.load(walker_file) as r:
@@ -82,7 +88,9 @@ def test_several_envs_make_a_labelled_grid(walker_file, tmp_path):
 
 
 def test_per_env_writes_one_file_per_env(walker_file, tmp_path):
-    paths = render_rollout(walker_file, tmp_path / "e.mp4", envs=[1, 2], per_env=True, size=(160, 120), stop=8, progress=False)
+    paths = render_rollout(
+        walker_file, tmp_path / "e.mp4", envs=[1, 2], per_env=True, size=(160, 120), stop=8, progress=False
+    )
     assert [p.name for p in paths] == ["e_env1.mp4", "e_env2.mp4"]
     for p in paths:
         assert decode(p)[0].shape == (8, 120, 160, 3)
@@ -108,3 +116,14 @@ def test_cli_renders_and_reports_errors_in_one_line(walker_file, tmp_path, capsy
     assert "env 9 out of range" in err and "Traceback" not in err
     assert not (tmp_path / "x.mp4").exists()
     assert main(["video", str(tmp_path / "missing.npz")]) == 1
+
+
+def test_missing_poses_draw_nothing_instead_of_failing(tmp_path, moving_fields):
+    fields = moving_fields(steps=10)
+    fields["base_pos"][3:6] = np.nan  # e.g. an env whose pose was not recorded for a while
+    path = rollrec.save_rollout(tmp_path / "nan.npz", fields, dt=0.1)
+    for camera in ("top", "follow"):
+        frames, _ = decode(
+            render_rollout(path, tmp_path / f"{camera}.mp4", camera=camera, size=(160, 120), progress=False)
+        )
+        assert frames.shape == (10, 120, 160, 3)
