@@ -95,7 +95,8 @@ class ReplayGui:
 
         with gui.add_folder("Environment"):
             self.env = gui.add_number("Env", initial_value=state.env, min=0, max=r.N - 1, step=1)
-            self.env.on_update(lambda e: controls.select_env(int(e.target.value)))
+            # A typed number outside 0..N-1 selects the nearest env rather than failing.
+            self.env.on_update(lambda e: controls.select_env(min(max(int(e.target.value), 0), r.N - 1)))
             self.env_nav = gui.add_button_group("Go to env", ("◀ Prev", "Next ▶", "Best", "Worst"))
             self.env_nav.on_click(lambda e: _env_nav(controls, e.target.value))
             self.episode_nav = gui.add_button_group("Episode", ("◀ Previous", "Next ▶"))
