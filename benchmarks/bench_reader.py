@@ -192,12 +192,19 @@ def format_result(res: dict) -> str:
         )
         lines += [
             f"  {label}: {cache}",
-            f"    rollrec.load        {m['open_s'] * 1e3:9.2f} ms   {m['open_s'] * 1e3 / gb:8.3f} ms/GB   "
-            f"{m['open_vs_np_load_obs']:.2e} x np.load obs",
-            f"    r.env(k)            {m['env_slice_s'] * 1e3:9.2f} ms   {m['env_slice_bytes'] / 1e3:.0f} kB of one env"
-            f" ({m['env_slice_bytes'] / res['file_bytes']:.1e} of the file)   {m['env_slice_vs_np_load_obs']:.2e} x np.load obs",
-            f"    np.load(p)['obs']   {m['np_load_obs_s'] * 1e3:9.2f} ms   "
-            f"{res['obs_bytes'] / 1e9 / m['np_load_obs_s']:.2f} GB/s",
+            (
+                f"    rollrec.load        {m['open_s'] * 1e3:9.2f} ms   {m['open_s'] * 1e3 / gb:8.3f} ms/GB   "
+                f"{m['open_vs_np_load_obs']:.2e} x np.load obs"
+            ),
+            (
+                f"    r.env(k)            {m['env_slice_s'] * 1e3:9.2f} ms   "
+                f"{m['env_slice_bytes'] / 1e3:.0f} kB of one env ({m['env_slice_bytes'] / res['file_bytes']:.1e} "
+                f"of the file)   {m['env_slice_vs_np_load_obs']:.2e} x np.load obs"
+            ),
+            (
+                f"    np.load(p)['obs']   {m['np_load_obs_s'] * 1e3:9.2f} ms   "
+                f"{res['obs_bytes'] / 1e9 / m['np_load_obs_s']:.2f} GB/s"
+            ),
         ]
     return "\n".join(lines)
 

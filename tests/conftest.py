@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
+import struct
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import struct
-import zipfile
 
 import numpy as np
 import pytest

@@ -62,7 +62,7 @@ def test_json_summary_has_the_same_figures(capsys, walker_rollout):
         assert s["storage"] == {
             "compression": "stored",
             "memory_mapped": True,
-            "data_bytes": sum(int(np.asarray(r[k]).nbytes) for k in r.keys()),
+            "data_bytes": sum(int(np.asarray(r[k]).nbytes) for k in r.keys()),  # noqa: SIM118
             "file_bytes": walker_rollout.stat().st_size,
         }
         assert set(s["fields"]) == set(r.keys())

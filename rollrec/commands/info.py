@@ -48,7 +48,7 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[st
     with load(path, allow_pickle=allow_pickle) as r:
         members = _zip_members(path)
         fields = {}
-        for key in r.keys():
+        for key in r.keys():  # noqa: SIM118 (Rollout has no __iter__)
             if key in members and not r.is_legacy:
                 shape, dtype, stored = members[key]["shape"], members[key]["dtype"], members[key]["stored_bytes"]
             else:  # converted in memory from a legacy file: no member of that name and layout

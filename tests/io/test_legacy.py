@@ -61,7 +61,7 @@ def test_converted_shapes_and_dtypes(sample):
 
 
 def test_values_with_quaternions_reordered_to_wxyz(sample):
-    path, N, raw = sample
+    path, _, raw = sample
     with rollrec.load(path, allow_pickle=True) as r:
         for key, rank in (("obs", 3), ("act", 3), ("rew", 2), ("done", 2), ("base_pos", 3), ("link_pos", 4)):
             np.testing.assert_array_equal(r[key], _with_env_axis(raw[key], rank), err_msg=key)
@@ -101,7 +101,7 @@ def test_episodes_of_the_two_env_sample(legacy_dir):
 def test_converted_rollout_saves_as_a_v1_file_numpy_reads_without_pickle(sample, tmp_path):
     path, N, _ = sample
     with rollrec.load(path, allow_pickle=True) as r:
-        fields = {k: r[k] for k in r.keys()}
+        fields = {k: r[k] for k in r.keys()}  # noqa: SIM118 (Rollout has no __iter__)
         out = rollrec.save_rollout(tmp_path / "v1.npz", fields, dt=r.dt, env_name=r.env_name, meta=r.meta)
     with np.load(out, allow_pickle=False) as npz:
         assert npz["rew"].shape == (120, N)

@@ -57,7 +57,7 @@ def test_fields_are_reachable_as_attributes(rollout_path):
     with rollrec.load(rollout_path) as r:
         np.testing.assert_array_equal(r.obs, r["obs"])
         assert "img" in r and "nope" not in r
-        assert "meta" not in r.keys()
+        assert "meta" not in r.keys()  # noqa: SIM118 (the listing, not __contains__)
         with pytest.raises(AttributeError):
             r.nope  # noqa: B018
 

@@ -72,7 +72,7 @@ def test_torch_tensors_and_strided_arrays_are_accepted(tmp_path, make_fields):
 def _start_recording(final, fields, *, capacity=8, info_extra=None, with_meta=True):
     """A writer as the recording engine sets it up: partial file, sidecar, recovery info."""
     data_path, layout_path = partial_paths(final)
-    T, N = fields["obs"].shape[:2]
+    N = fields["obs"].shape[1]
     info = {"rew_term_names": list(fields["rew_term_names"]), "link_names": list(fields["link_names"])}
     if with_meta:
         info["meta"] = make_meta(num_steps=0, num_envs=N, dt=0.02, env_name="crashy", link_parents=[-1, 0])
