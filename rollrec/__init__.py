@@ -1,30 +1,67 @@
-"""rollrec: record rollouts of massively parallel simulations, replay them, render them."""
+"""rollrec: record rollouts of massively parallel simulations, replay them, render them.
+
+Names are imported on first use, so reading a file (`load`) or rendering a video does not pay
+for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from rollrec.engine import Recorder  # noqa: E402
-from rollrec.engine.policy import make_policy  # noqa: E402
-from rollrec.engine.rollout import RolloutRecorder  # noqa: E402
-from rollrec.io import (  # noqa: E402
-    FORMAT_VERSION,
-    LegacyPickleError,
-    Rollout,
-    RolloutFormatError,
-    load,
-    recover,
-    save_rollout,
-)
+# public name -> module that defines it
+_EXPORTS = {
+    "FORMAT_VERSION": "rollrec.io.format",
+    "LegacyPickleError": "rollrec.io.errors",
+    "RolloutFormatError": "rollrec.io.errors",
+    "Rollout": "rollrec.io.reader",
+    "load": "rollrec.io.reader",
+    "recover": "rollrec.io.writer",
+    "save_rollout": "rollrec.io.writer",
+    "Recorder": "rollrec.engine.recorder",
+    "RolloutRecorder": "rollrec.engine.rollout",
+    "make_policy": "rollrec.engine.policy",
+    "VideoWriter": "rollrec.io.video",
+    "save_video": "rollrec.io.video",
+    "save_env_videos": "rollrec.io.video",
+    "BackgroundVideoWriter": "rollrec.io.video_background",
+    "collect_frames_from_env": "rollrec.io.video_collect",
+    "RenderFailedError": "rollrec.io.video_collect",
+    "tile_frames": "rollrec.io.video_frames",
+    "to_uint8_rgb": "rollrec.io.video_frames",
+    "render_rollout": "rollrec.render",
+    "serve": "rollrec.viewer",
+}
 
-__all__ = [
-    "FORMAT_VERSION",
-    "LegacyPickleError",
-    "Recorder",
-    "Rollout",
-    "RolloutFormatError",
-    "RolloutRecorder",
-    "__version__",
-    "load",
-    "make_policy",
-    "recover",
-    "save_rollout",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rollrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from rollrec.engine.policy import make_policy
+    from rollrec.engine.recorder import Recorder
+    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.io.errors import LegacyPickleError, RolloutFormatError
+    from rollrec.io.format import FORMAT_VERSION
+    from rollrec.io.reader import Rollout, load
+    from rollrec.io.video import VideoWriter, save_env_videos, save_video
+    from rollrec.io.video_background import BackgroundVideoWriter
+    from rollrec.io.video_collect import RenderFailedError, collect_frames_from_env
+    from rollrec.io.video_frames import tile_frames, to_uint8_rgb
+    from rollrec.io.writer import recover, save_rollout
+    from rollrec.render import render_rollout
+    from rollrec.viewer import serve

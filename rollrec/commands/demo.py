@@ -6,7 +6,6 @@ import argparse
 import os
 import time
 
-import torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import torch
+
     from rollrec.engine.rollout import RolloutRecorder
     from rollrec.envs import GaitPolicy, WalkerEnv
 
