@@ -195,6 +195,12 @@ class NpzStreamWriter:
         Past the reserved capacity the file grows (`grow`, doubling), which moves data once.
         """
         m = self.members[name]
+        if np.dtype(rows.dtype) != np.dtype(m.dtype) or tuple(rows.shape[1:]) != tuple(m.row_shape):
+            # Other bytes per row would be written over the next rows and members, silently.
+            raise ValueError(
+                f"{name!r}: expected rows [n, {', '.join(map(str, m.row_shape))}] {np.dtype(m.dtype)}, "
+                f"got {list(rows.shape)} {rows.dtype}"
+            )
         n = rows.shape[0]
         if self.rows[name] + n > m.capacity:
             self.grow(max(2 * m.capacity, self.rows[name] + n))
