@@ -217,3 +217,21 @@ def test_npy_header_fixed_length_and_overflow():
     assert len(npy_header("<f4", (3, 4), 192)) == 192
     with pytest.raises(ValueError, match="does not fit in 64 bytes"):
         npy_header("<f4", tuple(range(1, 30)), 64)
+
+
+@pytest.mark.parametrize(
+    "rows, got",
+    [(np.zeros((2, 3, 5)), "got [2, 3, 5] float64"), (np.zeros((2, 3, 4), np.float32), "got [2, 3, 4] float32")],
+    ids=["dtype", "row-shape"],
+)
+def test_append_refuses_rows_of_another_layout(tmp_path, rows, got):
+    data = _data(T=4)
+    w = NpzStreamWriter(tmp_path / "r.npz", _specs(data, 4))
+    with pytest.raises(ValueError, match=rf"'obs': expected rows \[n, 3, 5\] float32, {got}"):
+        w.append("obs", rows)
+    assert w.rows["obs"] == 0
+    for name, arr in data.items():
+        w.append(name, arr)
+    w.finalize(SMALL)
+    with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:
+        np.testing.assert_array_equal(npz["obs"], data["obs"])
