@@ -8,9 +8,12 @@ v1 model (see `rollrec.io.legacy`) when the caller allows pickle.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
 import struct
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +25,20 @@ from rollrec.io.errors import LegacyPickleError, RolloutFormatError
 from rollrec.io.format import STATIC_KEYS, check_fields, decode_meta
 
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_READ_THREADS = 8
+
+
+@contextlib.contextmanager
+def _random_access(arrays):
+    """Turn the kernel's read-ahead off for the memory maps among ``arrays`` while inside."""
+    maps = [a._mmap for a in arrays if isinstance(a, np.memmap) and getattr(a, "_mmap", None) is not None]
+    for m in maps:
+        m.madvise(mmap.MADV_RANDOM)
+    try:
+        yield
+    finally:
+        for m in maps:
+            m.madvise(mmap.MADV_NORMAL)
 
 
 class _Members(Mapping[str, np.ndarray]):
@@ -125,6 +142,9 @@ class Rollout:
     def keys(self) -> list[str]:
         return [k for k in self._fields if k != "meta"]
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
     @property
     def step_keys(self) -> list[str]:
         """Names of the per-step members, ``[T, N, ...]`` each."""
@@ -181,10 +201,28 @@ class Rollout:
     def env(self, env: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
         """One env's trajectory: ``{key: array [T, ...]}``, read from the file into memory.
 
-        Only that env's bytes are touched (one strided slice per member).
+        Only that env's bytes are touched: one small read per step and member, a page apart
+        in the file. On a cold page cache those reads wait on the disk, so they are issued from
+        several threads at once with read-ahead turned off for the duration (read-ahead would
+        fetch the neighbouring envs' bytes too).
         """
         env = self._check_env(env)
-        return {k: np.array(self._fields[k][:, env]) for k in (keys or self.step_keys)}
+        arrays = {k: self._fields[k] for k in (keys or self.step_keys)}
+        out = {k: np.empty((a.shape[0], *a.shape[2:]), a.dtype) for k, a in arrays.items()}
+        chunk = max(64, -(-self.T // _READ_THREADS))
+        jobs = [(k, t) for k in arrays for t in range(0, self.T, chunk)]
+
+        def read(job: tuple[str, int]) -> None:
+            k, t = job
+            out[k][t : t + chunk] = arrays[k][t : t + chunk, env]
+
+        with _random_access(arrays.values()):
+            if len(jobs) == 1:
+                read(jobs[0])
+            else:
+                with ThreadPoolExecutor(min(_READ_THREADS, len(jobs))) as pool:
+                    list(pool.map(read, jobs))
+        return out
 
     def episode_bounds(self, env: int) -> np.ndarray:
         """``[E, 2]`` int64 ``(start, stop)`` step ranges of env ``env``'s episodes, in order.

@@ -241,3 +241,14 @@ def test_errors_name_the_file(tmp_path, make_fields):
         rollrec.load(path)
     assert str(path) in str(info.value)
     assert isinstance(info.value, ValueError)  # so `rollrec` prints one line, no traceback
+
+
+def test_env_read_matches_full_slice_for_long_rollouts(tmp_path, make_fields):
+    # Long enough for the threaded, chunked read path (T split across threads).
+    fields = make_fields(T=700, N=5, L=2)
+    path = rollrec.save_rollout(tmp_path / "long.npz", fields, dt=0.1)
+    with rollrec.load(path) as r:
+        got = r.env(3)
+        for key in r.step_keys:
+            np.testing.assert_array_equal(got[key], np.asarray(r[key])[:, 3], err_msg=key)
+        assert list(r) == r.keys()
