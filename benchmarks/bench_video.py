@@ -70,46 +70,11 @@ print(hwm)
 
 def record_walker(path: Path, steps: int, num_envs: int = 2) -> Path:
     """A WalkerEnv + GaitPolicy rollout with link poses and skeleton, as a v1 file."""
-    import torch
-
-    import rollrec
+    from rollrec.engine.rollout import RolloutRecorder
     from rollrec.envs.walker import GaitPolicy, WalkerEnv
 
-    env, policy = WalkerEnv(num_envs, seed=0), GaitPolicy()
-    obs = env.reset()
-    keys = [
-        "obs",
-        "act",
-        "rew",
-        "done",
-        "truncated",
-        "base_pos",
-        "base_quat",
-        "rew_terms",
-        "link_pos",
-        "link_quat",
-    ]
-    cols: dict[str, list] = {k: [] for k in keys}
-    with torch.no_grad():
-        for _ in range(steps):
-            link_pos, link_quat = env.link_poses()
-            act = policy(obs)
-            for k, v in (("obs", obs), ("act", act), ("base_pos", env.base_pos.clone()), ("base_quat", env.base_quat),
-                         ("link_pos", link_pos), ("link_quat", link_quat)):  # fmt: skip
-                cols[k].append(v)
-            obs, rew, term, trunc, info = env.step(act)
-            cols["rew"].append(rew)
-            cols["done"].append(term | trunc)
-            cols["truncated"].append(trunc)
-            cols["rew_terms"].append(
-                torch.stack([info["reward_terms"][n] for n in env.reward_term_names], -1)
-            )
-    fields = {k: torch.stack(v).numpy() for k, v in cols.items()}
-    fields["rew_term_names"] = list(env.reward_term_names)
-    fields["link_names"] = list(env.link_names)
-    return rollrec.save_rollout(
-        path, fields, dt=env.dt, env_name=env.name, meta={"link_parents": list(env.link_parents)}
-    )
+    env = WalkerEnv(num_envs, seed=0)
+    return RolloutRecorder(env, max_steps=steps, progress=False).run(GaitPolicy(), path.parent, filename=path.name)
 
 
 def measure_speed(rollout_path: Path, frames: int, out_dir: Path) -> dict:

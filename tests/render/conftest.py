@@ -4,54 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import rollrec
+from rollrec.engine.rollout import RolloutRecorder
 from rollrec.envs.walker import GaitPolicy, WalkerEnv
 
 
 def record_walker(path, steps: int = 120, num_envs: int = 4):
     """Record ``steps`` x ``num_envs`` of WalkerEnv + GaitPolicy as a v1 file (poses before each step)."""
-    env, policy = WalkerEnv(num_envs, seed=0), GaitPolicy()
-    obs = env.reset()
-    cols: dict[str, list] = {
-        k: []
-        for k in [
-            "obs",
-            "act",
-            "rew",
-            "done",
-            "truncated",
-            "base_pos",
-            "base_quat",
-            "rew_terms",
-            "link_pos",
-            "link_quat",
-        ]
-    }
-    with torch.no_grad():
-        for _ in range(steps):
-            link_pos, link_quat = env.link_poses()
-            act = policy(obs)
-            cols["obs"].append(obs)
-            cols["act"].append(act)
-            cols["base_pos"].append(env.base_pos.clone())
-            cols["base_quat"].append(env.base_quat)
-            cols["link_pos"].append(link_pos)
-            cols["link_quat"].append(link_quat)
-            obs, rew, terminated, truncated, info = env.step(act)
-            cols["rew"].append(rew)
-            cols["done"].append(terminated | truncated)
-            cols["truncated"].append(truncated)
-            cols["rew_terms"].append(
-                torch.stack([info["reward_terms"][n] for n in env.reward_term_names], -1)
-            )
-    fields = {k: torch.stack(v).numpy() for k, v in cols.items()}
-    fields["rew_term_names"] = list(env.reward_term_names)
-    fields["link_names"] = list(env.link_names)
-    return rollrec.save_rollout(
-        path, fields, dt=env.dt, env_name=env.name, meta={"link_parents": list(env.link_parents)}
-    )
+    env = WalkerEnv(num_envs, seed=0)
+    return RolloutRecorder(env, max_steps=steps, progress=False).run(GaitPolicy(), path.parent, filename=path.name)
 
 
 def moving_base_fields(steps: int = 40, num_envs: int = 2) -> dict:
