@@ -1,0 +1,164 @@
+"""``rollrec bench``: the headline comparisons in one process, as a table (and JSON with ``--json``).
+
+Every figure is a ratio or a rate measured side by side in the same run; see
+`rollrec.benchmarks_impl` for what each row measures. ``--quick`` runs in under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rollrec.benchmarks_impl import FULL, QUICK, BenchConfig, Row, run
+from rollrec.benchmarks_impl.run import SECTIONS, machine
+
+
+def _fmt(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    if math.isnan(x):
+        return "n/a"
+    a = abs(x)
+    s = f"{x:.3g}" if a < 1000 else f"{x:,.0f}"
+    return f"{s} {unit}".rstrip()
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """A plain-text table: section, name, figure, reference, ratio, target, result, note."""
+    header = ("section", "figure", "value", "reference", "ratio", "target", "result", "note")
+    lines = []
+    for r in rows:
+        ref = (
+            f"{r.reference_name} {_fmt(r.reference, r.reference_unit or r.unit)}".strip()
+            if r.reference_name
+            else ""
+        )
+        result = {True: "PASS", False: "MISS", None: ""}[r.passed]
+        ratio = "" if r.ratio is None else f"{r.ratio:.3g}" + (f" ({r.ratio_means})" if r.ratio_means else "")
+        target = "" if r.target is None else f"{r.target[0]} {r.target[1]:g}"
+        lines.append(
+            (
+                r.section,
+                r.name,
+                _fmt(r.value, r.unit) if r.value is not None else "-",
+                ref,
+                ratio,
+                target,
+                result,
+                r.note,
+            )
+        )
+    widths = [
+        max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)
+    ]
+    widths[-1] = len(header[-1])  # the note is last and left ragged
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+    return "\n".join(out)
+
+
+def format_markdown(rows: Sequence[Row]) -> str:
+    """The same table in Markdown (for the README)."""
+    out = [
+        "| section | figure | value | reference | ratio | target | result | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ref = (
+            f"{r.reference_name} {_fmt(r.reference, r.reference_unit or r.unit)}".strip()
+            if r.reference_name
+            else ""
+        )
+        ratio = "" if r.ratio is None else f"{r.ratio:.3g}" + (f" ({r.ratio_means})" if r.ratio_means else "")
+        target = "" if r.target is None else f"{r.target[0]} {r.target[1]:g}"
+        result = {True: "pass", False: "**miss**", None: ""}[r.passed]
+        cells = (r.section, r.name, _fmt(r.value, r.unit), ref, ratio, target, result, r.note)
+        out.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(out)
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    config = QUICK if args.quick else FULL
+    changes: dict[str, Any] = {"torch_threads": args.threads, "scratch": args.scratch}
+    if args.envs:
+        changes["envs"] = tuple(args.envs)
+        if config.main_envs not in args.envs:
+            changes["main_envs"] = args.envs[0]
+    if args.only:
+        changes["sections"] = tuple(args.only)
+    return config.replace(**changes)
+
+
+def _main(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    info = machine()
+    print(
+        f"rollrec bench{' --quick' if args.quick else ''}: N={list(config.envs)}, sections {list(config.sections)}; "
+        f"torch {info['torch']} ({config.torch_threads} thread), numpy {info['numpy']}, {info.get('cpu', '?')} x{info['cpus']}",
+        file=sys.stderr,
+    )
+    rows = run(config, progress=lambda m: print(f"  {m} ...", file=sys.stderr, flush=True))
+    print(format_markdown(rows) if args.markdown else format_table(rows))
+    missed = [r.name for r in rows if r.passed is False]
+    if missed:
+        print(f"\n{len(missed)} target(s) missed: {', '.join(missed)}", file=sys.stderr)
+    if args.json:
+        doc = {
+            "machine": info,
+            "config": {k: v for k, v in vars(config).items() if k != "extra"},
+            "rows": [r.as_dict() for r in rows],
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(doc, indent=1, default=str))
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="measure rollrec against the copy limit, the disk limit and the tools it replaces",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="small sizes, N=4096 only, fewer repeats (under a minute)"
+    )
+    p.add_argument("--json", metavar="PATH", help="also write every row (and the machine) as JSON to PATH")
+    p.add_argument(
+        "--envs", type=int, nargs="+", metavar="N", help="numbers of envs to run (default 256 4096 16384)"
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"run only these sections: {', '.join(SECTIONS)}",
+    )
+    p.add_argument(
+        "--scratch", metavar="DIR", help="where scratch files go (default $ROLLREC_BENCH_DIR or the temp dir)"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: steadier on a shared machine)",
+    )
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.set_defaults(func=_main)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rollrec")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", *(argv if argv is not None else sys.argv[1:])])
+    return args.func(args)
+
+
+__all__ = ["format_markdown", "format_table", "main", "register"]

@@ -1,0 +1,210 @@
+"""`record()` against the copy limit, and the main loop's stall while segments flush.
+
+* The copy limit is a preallocated, already-touched ``copy_`` of the same tensors into a ring of
+  the same capacity, through slot views built beforehand: what any recorder must pay per step.
+* `record()` is timed over one segment with no flush in flight (its own cost), then per step over
+  a long rollout in the default configuration, where the writer thread flushes segments while the
+  loop records: tight (the loop outruns the disk, so it must wait: backpressure) and paced by a
+  simulated env step that leaves the CPU idle (as a GPU env does), at half the writer's rate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from rollrec.benchmarks_impl.measure import GB, Row, median, paired_ratio, percentile, remove
+from rollrec.benchmarks_impl.workload import Workload
+from rollrec.engine import Recorder
+
+SECTION_RECORD = "1 record() vs copy"
+SECTION_STALL = "3 stall while flushing"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class CopyLimit:
+    """Per-tensor ``copy_`` of a step into slot views of a zero-filled ring of ``capacity`` steps."""
+
+    def __init__(self, wl: Workload, capacity: int):
+        self.wl = wl
+        self.capacity = capacity
+        first = wl.tensors(0)
+        rings = [torch.zeros((capacity, *t.shape), dtype=t.dtype, device=t.device) for t in first]
+        self.slots = [[r[i] for r in rings] for i in range(capacity)]
+
+    def step(self, t: int) -> None:
+        for dst, src in zip(self.slots[t % self.capacity], self.wl.tensors(t)):
+            dst.copy_(src)
+
+
+def record_vs_copy(wl: Workload, out_dir: Path, *, steps: int, repeats: int) -> list[Row]:
+    """Seconds per step of `record()` (one segment, nothing flushing) and of the copy limit."""
+    device = torch.device(wl.device)
+    limit = CopyLimit(wl, 2 * steps)
+    copy_s, rec_s = [], []
+    for rep in range(repeats):
+        order = (0, 1) if rep % 2 == 0 else (1, 0)
+        for which in order:
+            if which == 0:
+                limit.step(0)
+                _sync(device)
+                t0 = time.perf_counter()
+                for t in range(1, steps):
+                    limit.step(t)
+                _sync(device)
+                copy_s.append((time.perf_counter() - t0) / (steps - 1))
+            else:
+                path = out_dir / f"rec-{rep}.npz"
+                rec = Recorder(
+                    path, wl.num_envs, max_steps=steps, segment_steps=steps, max_segment_bytes=None
+                )
+                rec.record(**wl.step(0))  # lays the file out and allocates the ring: not per-step cost
+                _sync(device)
+                t0 = time.perf_counter()
+                for t in range(1, steps - 1):  # the last step of the segment hands it to the writer
+                    rec.record(**wl.step(t))
+                _sync(device)
+                rec_s.append((time.perf_counter() - t0) / (steps - 2))
+                rec.record(**wl.step(steps - 1))
+                rec.close()
+                remove(path)
+    del limit
+    params = {"N": wl.num_envs, "steps": steps, "repeats": repeats, "step_MB": wl.step_bytes / 1e6}
+    return [
+        Row(
+            SECTION_RECORD,
+            f"record() N={wl.num_envs}",
+            median(rec_s) * 1e3,
+            "ms/step",
+            "copy_ limit",
+            median(copy_s) * 1e3,
+            ratio=paired_ratio(rec_s, copy_s),
+            ratio_means="record / copy",
+            target=("<=", 1.5),
+            params=params,
+        )
+    ]
+
+
+class _BlockedTimer:
+    """Wraps the recorder's segment acquisition to add up the time the loop waits for the writer."""
+
+    def __init__(self, rec: Recorder):
+        self.seconds = 0.0
+        pipeline = getattr(rec, "_pipeline", None)
+        self.ok = pipeline is not None and hasattr(pipeline, "acquire")
+        if self.ok:
+            inner = pipeline.acquire
+
+            def acquire(segment: int) -> None:
+                t0 = time.perf_counter()
+                inner(segment)
+                self.seconds += time.perf_counter() - t0
+
+            pipeline.acquire = acquire
+
+
+def _loop(
+    step_fn: Callable[[int], None], steps: int, env_step_s: float, device: torch.device
+) -> tuple[list[float], float]:
+    """Per-step seconds of ``step_fn`` and the loop's total, with a sleep of ``env_step_s`` between steps."""
+    per = []
+    t_start = time.perf_counter()
+    for t in range(steps):
+        if env_step_s:
+            time.sleep(env_step_s)
+        t0 = time.perf_counter()
+        step_fn(t)
+        per.append(time.perf_counter() - t0)
+    _sync(device)
+    return per, time.perf_counter() - t_start
+
+
+def _stall_run(wl: Workload, out_dir: Path, steps: int, env_step_s: float, repeats: int) -> dict:
+    device = torch.device(wl.device)
+    rec_per: list[float] = []
+    copy_per: list[float] = []
+    blocked, totals, close_s, rates = [], [], [], []
+    seg = 0
+    for rep in range(repeats):
+        path = out_dir / f"stall-{rep}.npz"
+        rec = Recorder(path, wl.num_envs, max_steps=steps)
+        rec.record(**wl.step(0))
+        seg = rec.segment_length
+        timer = _BlockedTimer(rec)
+        limit = CopyLimit(wl, rec.segment_length * rec.ring_segments)
+        per, _ = _loop(limit.step, steps, env_step_s, device)
+        copy_per += per[1:]
+        del limit
+        t0 = time.perf_counter()
+        per, total = _loop(lambda t, rec=rec: rec.record(**wl.step(t + 1)), steps - 1, env_step_s, device)
+        tc = time.perf_counter()
+        rec.close()
+        close_s.append(time.perf_counter() - tc)
+        rates.append((steps - 1) * wl.step_bytes / (time.perf_counter() - t0 - (steps - 1) * env_step_s))
+        rec_per += per
+        blocked.append(timer.seconds if timer.ok else float("nan"))
+        totals.append(total)
+        remove(path)
+    return {
+        "rec": rec_per,
+        "copy": copy_per,
+        "blocked": sum(blocked),
+        "total": sum(totals),
+        "segment_steps": seg,
+        "close_s": median(close_s),
+        "rate": median(rates),
+        "blocked_measured": not any(math.isnan(b) for b in blocked),
+    }
+
+
+def stall(wl: Workload, out_dir: Path, *, steps: int, repeats: int) -> list[Row]:
+    """Per-step `record()` times while segments flush: tight loop, then paced by a simulated env step."""
+    rows = []
+    tight = _stall_run(wl, out_dir, steps, 0.0, repeats)
+    # The writer's rate: in the tight loop the producer waits for it, so recording runs at its pace.
+    writer_rate = tight["rate"]
+    env_step = 2.0 * wl.step_bytes / writer_rate  # the producer at half the writer's rate
+    paced = _stall_run(wl, out_dir, steps, env_step, repeats)
+    for label, run, extra in (("tight loop", tight, ""), (f"env step {env_step * 1e3:.1f} ms", paced, "")):
+        params = {"N": wl.num_envs, "steps": steps, "repeats": repeats, "segment_steps": run["segment_steps"]}
+        p50_copy = median(run["copy"])
+        for stat, q in (("p50", 50), ("p99", 99), ("max", 100)):
+            v = percentile(run["rec"], q)
+            rows.append(
+                Row(
+                    SECTION_STALL,
+                    f"record() {stat}, {label}",
+                    v * 1e3,
+                    "ms/step",
+                    f"copy_ {stat}",
+                    percentile(run["copy"], q) * 1e3,
+                    ratio=v / p50_copy,
+                    ratio_means=f"record {stat} / copy p50",
+                    params=params,
+                )
+            )
+        frac = run["blocked"] / run["total"] if run["blocked_measured"] else None
+        rows.append(
+            Row(
+                SECTION_STALL,
+                f"blocked on backpressure, {label}",
+                None if frac is None else 100 * frac,
+                "% of loop",
+                ratio=frac,
+                ratio_means="blocked / loop time",
+                target=("<=", 0.01) if run is paced else None,
+                note=f"writer {writer_rate / GB:.2f} GB/s; producer {wl.step_bytes / max(median(run['copy']) + (env_step if run is paced else 0), 1e-9) / GB:.2f} GB/s"
+                + ("" if run["blocked_measured"] else "; not measurable (engine internals changed)"),
+                params=params,
+            )
+        )
+    return rows

@@ -1,0 +1,95 @@
+"""``rollrec bench`` on a tiny configuration: the table and JSON have the expected rows and sane figures.
+
+No timing is asserted (the machine is shared): only that every figure was measured and is
+positive, and that the rows a user reads are there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from rollrec.bench import format_markdown, format_table
+from rollrec.benchmarks_impl import QUICK, run
+from rollrec.cli import main
+
+TINY = QUICK.replace(
+    envs=(64,),
+    main_envs=64,
+    e2e_bytes=2 << 20,
+    e2e_repeats=1,
+    compressed_bytes=1 << 20,
+    record_steps=4,
+    record_repeats=1,
+    stall_steps=12,
+    stall_repeats=1,
+    rss_envs=16,
+    rss_steps=(8, 16),
+    reader_bytes=1 << 20,
+    reader_repeats=1,
+    cuda_steps=4,
+    cuda_repeats=1,
+)
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    return run(TINY.replace(scratch=str(tmp_path_factory.mktemp("bench"))))
+
+
+def test_rows_cover_every_section(rows):
+    names = [r.name for r in rows]
+    for expected in (
+        "record() N=64",
+        "rollrec, max_steps known, N=64",
+        "rollrec, max_steps unknown (grows), N=64",
+        "original + np.savez, N=64",
+        "original + np.savez_compressed, N=64",
+        "np.save (I/O limit), N=64",
+        "blocked on backpressure, tight loop",
+        "open (rollrec.load)",
+        "read one env, every per-step field",
+    ):
+        assert expected in names
+    assert any(n.startswith("TorchRL") for n in names)
+    assert any(n.startswith("rollrec: peak RSS") for n in names)
+    assert {r.section[0] for r in rows} == set("123456")
+
+
+def test_measured_figures_are_positive(rows):
+    for r in rows:
+        if r.note.startswith("skipped"):
+            continue
+        assert r.value is not None and math.isfinite(r.value) and r.value >= 0, r
+        if r.reference is not None:
+            assert r.reference > 0, r
+        if r.ratio is not None and "blocked" not in r.name:
+            assert r.ratio > 0, r
+        if r.target is not None:
+            assert r.passed in (True, False)
+
+
+def test_tables_list_every_row(rows):
+    text = format_table(rows)
+    md = format_markdown(rows)
+    for r in rows:
+        assert r.name in text and r.name in md
+
+
+def test_cli_writes_json(tmp_path, monkeypatch, capsys):
+    from rollrec import bench
+
+    monkeypatch.setattr(bench, "QUICK", TINY)
+    out = tmp_path / "b.json"
+    assert (
+        main(["bench", "--quick", "--only", "record", "e2e", "--scratch", str(tmp_path), "--json", str(out)])
+        == 0
+    )
+    doc = json.loads(out.read_text())
+    assert doc["machine"]["torch"]
+    names = [r["name"] for r in doc["rows"]]
+    assert "record() N=64" in names and "np.save (I/O limit), N=64" in names
+    assert all(set(r) >= {"value", "reference", "ratio", "target", "passed"} for r in doc["rows"])
+    assert "record() N=64" in capsys.readouterr().out
