@@ -158,7 +158,7 @@ class GymVectorAdapter:
         obs, rew, terminated, truncated, info = self.env.step(action)
         terms = {}
         for key, value in (info or {}).items():
-            if key.startswith("reward_") and not key.startswith("_"):
+            if key.startswith("reward_"):
                 arr = np.asarray(value)
                 if arr.shape == (self.num_envs,) and arr.dtype.kind in "biuf":
                     terms[key[len("reward_"):]] = arr.astype(np.float32)

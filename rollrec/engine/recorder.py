@@ -203,7 +203,7 @@ class Recorder:
         schema = Schema(self.num_envs, self.device, given)
         # cat/stack write with out=: the ring dtype must be what they produce.
         step_bytes = sum(
-            self.num_envs * int(np.prod(s.row_shape, dtype=np.int64)) * _itemsize(s.ring_dtype) for s in schema.fields
+            self.num_envs * int(np.prod(s.row_shape, dtype=np.int64)) * s.ring_dtype.itemsize for s in schema.fields
         )
         seg = self.segment_steps
         if self.max_segment_bytes:
@@ -306,10 +306,6 @@ class Recorder:
         if exc_type is not None:
             self.meta["interrupted"] = exc_type.__name__
         self.close()
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty(0, dtype=dtype).element_size()
 
 
 __all__ = ["Recorder"]

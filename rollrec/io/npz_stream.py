@@ -253,25 +253,21 @@ class NpzStreamWriter:
                 raise ValueError(f"{name!r} has {n} rows, fewer than the {num_rows} being finalised")
         entries = []  # (name bytes, crc, size, header_offset, zip64)
         final = _layout(list(self.members.values()), {name: num_rows for name in self.members})
-        offset = 0
+        offset = 0  # end of the last member written
         for name, m in self.members.items():
-            old, new = self._placements[name], final[name]
+            new = final[name]
             name_b = (name + ".npy").encode()
-            zip64, header_len, data_offset = new.zip64, new.data_offset - new.header_offset - _NPY_HEADER_BYTES, new.data_offset
-            assert new.header_offset == offset
+            header_len = new.data_offset - new.header_offset - _NPY_HEADER_BYTES
             nbytes = num_rows * m.row_bytes
-            self._move(old.data_offset, data_offset, nbytes)
-            if num_rows != self.rows[name]:
-                crc = self._crc_of(data_offset, nbytes)
-            else:
-                crc = self.crc[name]
+            self._move(self._placements[name].data_offset, new.data_offset, nbytes)
+            crc = self.crc[name] if num_rows == self.rows[name] else self._crc_of(new.data_offset, nbytes)
             npy = npy_header(m.dtype, (num_rows, *m.row_shape), _NPY_HEADER_BYTES)
             crc = _crc_prefix(npy, crc, nbytes)
             size = len(npy) + nbytes
-            local = _local_header(name_b, crc, size, zip64, header_len, self._now)
-            os.pwrite(self._fd, local + npy, offset)
-            entries.append((name_b, crc, size, offset, zip64))
-            offset = data_offset + nbytes
+            local = _local_header(name_b, crc, size, new.zip64, header_len, self._now)
+            os.pwrite(self._fd, local + npy, new.header_offset)
+            entries.append((name_b, crc, size, new.header_offset, new.zip64))
+            offset = new.data_offset + nbytes
         for name, arr in small.items():
             name_b = (name + ".npy").encode()
             arr = np.asarray(arr, order="C")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.errors import RolloutFormatError
-from rollrec.io.format import STATIC_KEYS, check_fields, encode_meta, make_meta
+from rollrec.io.format import OPTIONAL_RANKS, REQUIRED_RANKS, STATIC_KEYS, check_fields, encode_meta, make_meta
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
 
 PARTIAL_SUFFIX = ".partial"
@@ -85,7 +85,7 @@ def save_rollout(
     dtypes = {k: a.dtype for k, a in arrays.items()}
     shapes.setdefault("meta", ())
     T, N = check_fields(shapes, dtypes, path)
-    extras = sorted(k for k in arrays if k not in STATIC_KEYS and k not in _KNOWN_STEP_KEYS)
+    extras = sorted(k for k in arrays if k not in STATIC_KEYS and k not in REQUIRED_RANKS and k not in OPTIONAL_RANKS)
     full_meta = make_meta(num_steps=T, num_envs=N, dt=dt, env_name=env_name, extras=extras)
     full_meta.update(meta or {})
     step_keys = [k for k in arrays if k not in STATIC_KEYS]
@@ -100,11 +100,6 @@ def save_rollout(
     except BaseException:
         writer.abort()
         raise
-
-
-_KNOWN_STEP_KEYS = (
-    "obs", "act", "rew", "done", "truncated", "base_pos", "base_quat", "rew_terms", "link_pos", "link_quat",
-)
 
 
 def recover(path: str | os.PathLike) -> Path:
