@@ -57,6 +57,7 @@ class GymVectorAdapter(BaseAdapter):
             self.link_body_ids = self.poses.link_body_ids
             self.meta.update(self.poses.meta)
         self._pending = np.zeros(self.num_envs, dtype=bool)  # NEXT_STEP: resets the next step does
+        self.term_names: list[str] | None = None
 
     @classmethod
     def is_instance(cls, env: Any) -> bool:
@@ -82,12 +83,7 @@ class GymVectorAdapter(BaseAdapter):
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
         done = terminated | truncated
-        terms = {}
-        for key, value in (info or {}).items():
-            if key.startswith("reward_"):
-                arr = np.asarray(value)
-                if arr.shape == (self.num_envs,) and arr.dtype.kind in "biuf":
-                    terms[key[len("reward_"):]] = arr.astype(np.float32)
+        terms = self._reward_terms(info or {})
         extras = {}
         if self.autoreset == "NextStep":
             extras["autoreset"] = self._pending.copy()
@@ -96,6 +92,23 @@ class GymVectorAdapter(BaseAdapter):
             out = self.env.reset(options={"reset_mask": done})
             obs = out[0] if isinstance(out, tuple) else out
         return Step(obs, np.asarray(rew), done, truncated, terms, extras)
+
+
+    def _reward_terms(self, info: dict[str, Any]) -> dict[str, np.ndarray]:
+        """``info["reward_<name>"]`` per env; an env the info does not cover this step (its
+        ``_reward_<name>`` mask is False, e.g. a reset step) gets 0, as its reward is. The names
+        are fixed by the first step."""
+        terms = {}
+        for key, value in info.items():
+            arr = np.asarray(value)
+            if key.startswith("reward_") and arr.shape == (self.num_envs,) and arr.dtype.kind in "biuf":
+                mask = info.get("_" + key)
+                arr = arr.astype(np.float32)
+                terms[key[len("reward_"):]] = np.where(mask, arr, 0.0).astype(np.float32) if mask is not None else arr
+        if self.term_names is None:
+            self.term_names = list(terms)
+        zeros = np.zeros(self.num_envs, np.float32)
+        return {name: terms.get(name, zeros) for name in self.term_names}
 
 
 def _dt(env: Any) -> float:

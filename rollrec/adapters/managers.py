@@ -70,7 +70,8 @@ class ManagerBasedAdapter(BaseAdapter):
         rm = self.env.reward_manager
         self.term_names = [str(n) for n in rm.active_terms]
         stock = loaded_class(*self.reward_manager_class)
-        self.adds_up = stock is not None and type(rm) is stock
+        # Without the framework loaded (a duck-typed env) only the class name can tell.
+        self.adds_up = type(rm) is stock if stock is not None else type(rm).__name__ == "RewardManager"
         if not self.adds_up:
             self.meta["reward_terms_note"] = (f"{type(rm).__name__} is not the stock reward manager: the term "
                                               f"{UNATTRIBUTED!r} is rew minus the sum of the others")
