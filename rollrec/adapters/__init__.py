@@ -52,8 +52,6 @@ __all__ = [
     "adapt",
 ]
 
-assert sorted(__all__) == sorted(_EXPORTS)
-
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)

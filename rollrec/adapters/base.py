@@ -150,11 +150,11 @@ def as_field_dict(obs: Any) -> Any:
     """``obs`` as `Recorder.record` takes it: a TensorDict (or any mapping-like with
     ``items()`` and ``batch_size``) becomes a plain dict of its tensors, nested keys joined by
     ``/``; anything else is returned as is."""
-    if isinstance(obs, Mapping) or not (hasattr(obs, "items") and hasattr(obs, "batch_size")):
-        if isinstance(obs, Mapping) and any(_is_mapping_like(v) for v in obs.values()):
-            return _flatten(obs)
-        return obs
-    return _flatten(obs)
+    if hasattr(obs, "items") and hasattr(obs, "batch_size"):  # TensorDict (a Mapping in some versions)
+        return _flatten(obs)
+    if isinstance(obs, Mapping) and any(_is_mapping_like(v) for v in obs.values()):
+        return _flatten(obs)
+    return obs
 
 
 def _is_mapping_like(v: Any) -> bool:
