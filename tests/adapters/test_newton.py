@@ -49,14 +49,10 @@ def test_newton_ant_poses():
 
     view_of_state = wp.to_torch(view.get_link_transforms(s0))  # what a plain loop would keep
     kept, raw_before = pose["link_pos"].clone(), view_of_state.clone()
-    for _ in range(10):
+    for _ in range(2):
         s0.clear_forces()
         pipeline.collide(s0, contacts)
-        solver.step(s0, s1, control, contacts, 1.0 / 300.0)
-        s0, s1 = s1, s0
-        s0.clear_forces()
-        pipeline.collide(s0, contacts)
-        solver.step(s0, s1, control, contacts, 1.0 / 300.0)
+        solver.step(s0, s1, control, contacts, 1.0 / 60.0)
         s0, s1 = s1, s0
     assert not torch.equal(view_of_state, raw_before)  # the view moved with the simulation
     torch.testing.assert_close(pose["link_pos"], kept)  # the recorded pose did not
