@@ -23,6 +23,12 @@ _EXPORTS = {
     "Recorder": "rollrec.engine.recorder",
     "RolloutRecorder": "rollrec.engine.rollout",
     "make_policy": "rollrec.engine.policy",
+    "adapt": "rollrec.adapters.base",
+    "Step": "rollrec.adapters.base",
+    "GenesisPoses": "rollrec.adapters.genesis",
+    "MjxPoses": "rollrec.adapters.mujoco",
+    "MuJoCoPoses": "rollrec.adapters.mujoco",
+    "NewtonPoses": "rollrec.adapters.newton",
     "VideoWriter": "rollrec.io.video",
     "save_video": "rollrec.io.video",
     "save_env_videos": "rollrec.io.video",
@@ -52,6 +58,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from rollrec.adapters.base import Step, adapt
+    from rollrec.adapters.genesis import GenesisPoses
+    from rollrec.adapters.mujoco import MjxPoses, MuJoCoPoses
+    from rollrec.adapters.newton import NewtonPoses
     from rollrec.engine.policy import make_policy
     from rollrec.engine.recorder import Recorder
     from rollrec.engine.rollout import RolloutRecorder

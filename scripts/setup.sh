@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Set up rollrec in ./.venv (idempotent). `--test` also installs what the tests need: pytest,
-# playwright (python) and a headless Chromium from the system's packages for the browser test.
+# playwright (python) and a headless Chromium from the system's packages for the browser test,
+# and the frameworks the adapter tests run for real (extras mjlab, mujoco, mjx, newton: CPU
+# builds, about 1.3 GB installed), with a pip constraint file pinning the venv's torch so that
+# mjlab's torchvision does not pull another (CUDA) torch.
 #
 # torch: if the venv has none, a CPU-only machine gets a CPU build (about 200 MB) instead of
 # PyPI's default CUDA build (several GB): from a local wheel where pip's find-links has one,
@@ -47,7 +50,10 @@ if ! "$VPY" -c 'import torch' 2>/dev/null; then
 fi
 
 if [ $want_tests = 1 ]; then
-  pip_install -e ".[test]"
+  constraints=$(mktemp)
+  trap 'rm -f "$constraints"' EXIT
+  "$VPY" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > "$constraints"
+  pip_install -c "$constraints" -e ".[test,mjlab,mujoco,mjx,newton]"
   if [ ! -x /usr/bin/chromium ] && [ ! -x /usr/bin/chromium-browser ]; then
     if command -v apt-get >/dev/null 2>&1; then
       SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"

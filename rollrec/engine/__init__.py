@@ -1,4 +1,4 @@
-"""The recording engine: device ring buffers, asynchronous flush to disk, env adapters."""
+"""The recording engine: device ring buffers, asynchronous flush to disk, the rollout loop."""
 
 from rollrec.engine.recorder import Recorder
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from rollrec.engine.adapters import adapt
+from rollrec.adapters.base import BaseAdapter, adapt
 from rollrec.engine.recorder import Recorder
 
 STOP_MODES = ("never", "any", "all")
@@ -20,9 +20,15 @@ STOP_MODES = ("never", "any", "all")
 class RolloutRecorder:
     """Record ``max_steps`` steps of every env of ``env`` under a policy, as the original tool did.
 
-    ``env`` is the built-in `WalkerEnv`, a ProtoMotions-style env, a Gymnasium vector env, or an
-    adapter (see `rollrec.engine.adapters`). Per-env dones are recorded and the batch keeps
-    running (envs reset themselves). ``stop_on``: ``"never"`` (default) runs ``max_steps``;
+    ``env`` is an env of a framework `rollrec.adapters` knows (Isaac Lab, mjlab, ProtoMotions,
+    Gymnasium, Genesis-style, the built-in `WalkerEnv`), picked by `rollrec.adapters.adapt`, or
+    an adapter of your own. ``adapter`` forces one by name (``"mjlab"``, ``"isaaclab"``, ...);
+    ``adapter_options`` go to its constructor (e.g. ``{"entity": "robot"}``). Per-env dones are
+    recorded and the batch keeps running (finished envs are reset by the env, or by the adapter
+    the way the framework's own runner does it). Each step records the pose read *before* the
+    step, the state ``obs`` describes; rollrec's adapters hand over poses the step does not
+    change, and the pose of an adapter of your own is copied on the device (no host sync) in
+    case it is a view of simulator memory. ``stop_on``: ``"never"`` (default) runs ``max_steps``;
     ``"any"``/``"all"`` stop once any/all envs have finished an episode (this reads ``done`` on
     the host each step: one device sync per step). ``video_every=k`` records the env's
     ``render()`` every k steps into a video beside the rollout (``video_envs`` picks the envs of a
@@ -38,13 +44,20 @@ class RolloutRecorder:
         stop_on: str = "never",
         progress: bool = True,
         video_every: int = 0,
+        adapter: str | Any | None = None,
+        adapter_options: dict[str, Any] | None = None,
         **recorder_kwargs: Any,
     ):
         if stop_on not in STOP_MODES:
             raise ValueError(f"stop_on must be one of {STOP_MODES}, got {stop_on!r}")
         if max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-        self.env = adapt(env)
+        if adapter is not None and not isinstance(adapter, str):
+            self.env = adapter
+        else:
+            self.env = adapt(env, adapter, **(adapter_options or {}))
+        self._copy_pose = not isinstance(self.env, BaseAdapter)
+        self._record_obs = getattr(self.env, "record_obs", None)
         self.video_every = int(video_every)
         self._render = getattr(self.env, "render", None) or getattr(getattr(self.env, "env", None), "render", None)
         if self.video_every and self._render is None:
@@ -64,7 +77,7 @@ class RolloutRecorder:
         name = filename or f"{env.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
         path = Path(output_dir) / name
         kwargs = dict(max_steps=self.max_steps, dt=env.dt, env_name=env.name, quat_order=env.quat_order,
-                      link_names=env.link_names, meta=dict(env.meta))
+                      link_names=env.link_names, meta={"adapter": type(env).__name__, **env.meta})
         kwargs.update(self.recorder_kwargs)
         rec = Recorder(path, env.num_envs, **kwargs)
         bar = tqdm(total=self.max_steps * env.num_envs, unit="env-step", unit_scale=True, disable=not self.progress,
@@ -75,10 +88,13 @@ class RolloutRecorder:
             with torch.inference_mode():
                 for step in range(self.max_steps):
                     action = policy(obs)
-                    pose = env.pose()
+                    pose = {k: v for k, v in env.pose().items() if v is not None}  # the state obs describes
+                    if self._copy_pose:
+                        pose = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pose.items()}
                     out = env.step(action)
-                    rec.record(obs=obs, act=action, rew=out.rew, done=out.done, truncated=out.truncated,
-                               reward_terms=out.reward_terms or None, **{k: v for k, v in pose.items() if v is not None})
+                    rec.record(obs=self._record_obs(obs) if self._record_obs else obs, act=action, rew=out.rew,
+                               done=out.done, truncated=out.truncated, reward_terms=out.reward_terms or None,
+                               **pose, **getattr(out, "extras", {}))
                     if self.video_every and step % self.video_every == 0:
                         rec.record_frame(self._render())
                     bar.update(env.num_envs)

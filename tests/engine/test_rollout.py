@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import rollrec
 from rollrec.engine.rollout import RolloutRecorder
@@ -46,60 +45,6 @@ def test_stop_on(tmp_path, stop_on, check):
     path = RolloutRecorder(env, max_steps=500, stop_on=stop_on, progress=False).run(GaitPolicy(), tmp_path)
     r = rollrec.load(path)
     assert r.T < 500 and check(np.asarray(r["done"]))
-
-
-class FakeRoot:
-    def __init__(self, n):
-        self.root_pos = torch.arange(n * 3, dtype=torch.float32).reshape(n, 3)
-        self.root_rot = torch.tensor([[0.0, 0.0, 0.0, 1.0]]).repeat(n, 1)  # xyzw identity
-
-
-class FakeSimulator:
-    body_names = ["pelvis", "head"]
-
-    def __init__(self, n):
-        self.n = n
-
-    def get_root_state(self):
-        return FakeRoot(self.n)
-
-    def get_bodies_state(self):
-        return {"rigid_body_pos": torch.zeros(self.n, 2, 3), "rigid_body_rot": torch.tensor([0.1, 0.2, 0.3, 0.9]).repeat(self.n, 2, 1)}
-
-
-class ProtoMotionsLikeEnv:
-    def __init__(self, n=3):
-        self.num_envs = n
-        self.dt = 0.0333
-        self.simulator = FakeSimulator(n)
-        self.t = 0
-
-    def get_obs(self):
-        return {"self_obs": torch.full((self.num_envs, 4), float(self.t)), "target": torch.zeros(self.num_envs, 2)}
-
-    def reset(self):
-        self.t = 0
-
-    def step(self, action):
-        self.t += 1
-        done = torch.zeros(self.num_envs, dtype=torch.bool)
-        done[0] = self.t % 5 == 0
-        info = {"to_log": {"raw/pose_rew": torch.full((self.num_envs,), 0.5), "raw/vel_rew_mean": torch.tensor(0.25)}}
-        return self.get_obs(), torch.ones(self.num_envs), done, info
-
-
-def test_protomotions_style_env(tmp_path):
-    env = ProtoMotionsLikeEnv()
-    path = RolloutRecorder(env, max_steps=12, progress=False).run(lambda obs: torch.zeros(3, 2), tmp_path)
-    r = rollrec.load(path)
-    assert r["obs"].shape == (12, 3, 6) and [e["name"] for e in r.meta["obs_layout"]] == ["self_obs", "target"]
-    np.testing.assert_array_equal(r["base_quat"][0, 0], [1, 0, 0, 0])  # xyzw identity stored as wxyz
-    np.testing.assert_allclose(r["link_quat"][0, 0, 0], [0.9, 0.1, 0.2, 0.3], rtol=1e-6)
-    assert r.link_names == ["pelvis", "head"]
-    assert r.reward_term_names == ["raw/pose_rew", "raw/vel_rew_mean"]
-    np.testing.assert_allclose(r["rew_terms"][3], [[0.5, 0.25]] * 3)
-    assert r.meta["reward_terms_are_env_means"] is True
-    assert np.asarray(r["done"])[:, 0].nonzero()[0].tolist() == [4, 9]
 
 
 class GymLikeVectorEnv:

@@ -1,0 +1,66 @@
+"""Adapters: record the frameworks users run (one module per framework) through one protocol.
+
+Env adapters (`adapt` picks one; ``RolloutRecorder(env, adapter="mjlab")`` forces one):
+`IsaacLabAdapter`, `MjlabAdapter`, `ProtoMotionsAdapter`, `GymVectorAdapter`,
+`GenesisEnvAdapter`, `WalkerAdapter`. Pose sources for simulators without an env class, called
+before each step in your own loop: `GenesisPoses`, `NewtonPoses`, `MuJoCoPoses`, `MjxPoses`.
+Framework modules are imported only when an adapter needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ADAPTERS": "rollrec.adapters.base",
+    "AdapterNotFoundError": "rollrec.adapters.base",
+    "BaseAdapter": "rollrec.adapters.base",
+    "EnvAdapter": "rollrec.adapters.base",
+    "Step": "rollrec.adapters.base",
+    "adapt": "rollrec.adapters.base",
+    "PoseSource": "rollrec.adapters.pose_source",
+    "WalkerAdapter": "rollrec.adapters.walker",
+    "IsaacLabAdapter": "rollrec.adapters.isaaclab",
+    "MjlabAdapter": "rollrec.adapters.mjlab",
+    "ProtoMotionsAdapter": "rollrec.adapters.protomotions",
+    "GymVectorAdapter": "rollrec.adapters.gymnasium",
+    "GenesisEnvAdapter": "rollrec.adapters.genesis",
+    "GenesisPoses": "rollrec.adapters.genesis",
+    "NewtonPoses": "rollrec.adapters.newton",
+    "MuJoCoPoses": "rollrec.adapters.mujoco",
+    "MjxPoses": "rollrec.adapters.mujoco",
+}
+
+__all__ = [
+    "ADAPTERS",
+    "AdapterNotFoundError",
+    "BaseAdapter",
+    "EnvAdapter",
+    "GenesisEnvAdapter",
+    "GenesisPoses",
+    "GymVectorAdapter",
+    "IsaacLabAdapter",
+    "MjlabAdapter",
+    "MjxPoses",
+    "MuJoCoPoses",
+    "NewtonPoses",
+    "PoseSource",
+    "ProtoMotionsAdapter",
+    "Step",
+    "WalkerAdapter",
+    "adapt",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rollrec.adapters' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
