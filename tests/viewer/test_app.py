@@ -68,10 +68,12 @@ def test_readouts_follow_frame_and_env(app, walker_file):
         assert app.gui.env.value == 6
         assert f"{float(r['rew'][40, 6]):+.3f}" in app.gui.rewards_text.content
     assert "env 6 / 7" in app.gui.frame_text.content
-    x, *series = app.gui.plot.data
+    x, *series = app.gui.plot.handle.data
     assert x[0] <= 40 <= x[-1]
     np.testing.assert_allclose(series[-2], app.state.data.rew[int(x[0]) : int(x[-1]) + 1])  # total
-    assert app.gui.plot.series[-1]["points"]["filter"] == (40 - x[0],)  # the marker: the current frame
+    marker = series[-1]  # the current frame: the total at frame 40, NaN elsewhere
+    assert np.flatnonzero(np.isfinite(marker)).tolist() == [40 - x[0]]
+    assert marker[40 - int(x[0])] == series[-2][40 - int(x[0])]
 
 
 def test_slider_echo_does_not_restart_the_clock(app):
@@ -116,14 +118,19 @@ def test_follow_camera_moves_with_base_until_another_preset(app):
     app.now.t += 1.0
     app.tick()
     np.testing.assert_allclose(app.server.initial_camera.look_at, look, rtol=1e-6)  # stays put
-    assert app.gui.camera_text.content == "Camera: top"
+    assert app.gui.camera_text.content.startswith("Camera: top")
 
 
-def test_ghosts_show_every_env(app):
-    app.set_ghosts(True)
+def test_ghosts_show_every_other_env(app, walker_file):
+    assert app.scene.show_ghosts and app.gui.ghosts.value  # on by default
     app.seek(10)
-    assert app.scene.ghosts is not None
-    assert app.scene.ghosts.points.shape == (app.state.num_envs, 3)
+    handle = app.scene.ghosts.handle
+    assert handle is not None and handle.opacity < 1
+    np.testing.assert_array_equal(app.scene.ghosts.envs, np.arange(1, app.state.num_envs))  # not the selected env
+    with rollrec.load(walker_file) as r:
+        np.testing.assert_allclose(handle.batched_positions, r["base_pos"][10, 1:])
+    app.set_ghosts(False)
+    assert not handle.visible
 
 
 def test_serve_non_blocking_and_stop(walker_file, capsys):
@@ -181,7 +188,7 @@ def test_legacy_file_serves_with_allow_pickle(legacy_file):
     try:
         assert app.state.rollout.terms_are_env_means
         assert "means over all envs" in app.gui.legacy_note.content
-        assert "(env means)" in app.gui.plot.title
+        assert "(env means)" in app.gui.plot.handle.title
     finally:
         stop_app(app)
 
