@@ -31,3 +31,12 @@ def legacy_file() -> Path:
     if not path.exists():
         pytest.skip(f"legacy samples not present ({LEGACY_DIR})")
     return path
+
+
+@pytest.fixture(scope="session")
+def walker_file_b(tmp_path_factory) -> Path:
+    """The same task as `walker_file` (8 envs, 200 steps) with another policy: a second checkpoint."""
+    path = tmp_path_factory.mktemp("walker_b") / "walker_b.npz"
+    env = WalkerEnv(8, seed=0, max_episode_steps=60)
+    return RolloutRecorder(env, max_steps=200, progress=False).run(GaitPolicy(amplitude=0.5), path.parent,
+                                                                   filename=path.name)

@@ -178,7 +178,7 @@ def test_legacy_needs_allow_pickle(legacy_file, capsys):
 
 def test_python_m_viewer_spelling_reports_errors(tmp_path):
     out = subprocess.run([sys.executable, "-m", "rollrec.viewer", "--npz", str(tmp_path / "nope.npz")],
-                         capture_output=True, text=True, timeout=60)
+                         check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.strip().endswith("no such file") and "Traceback" not in out.stderr
 
