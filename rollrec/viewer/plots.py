@@ -5,9 +5,9 @@ A chart's series are fixed when it is created; every later push changes only its
 browser keeps the x range of a chart across data pushes relative to the data; re-sending the
 series or the title on every frame rebuilt the chart each time and left that range stale: the
 blank plot of issue 15.) The current-frame marker is therefore data, not a series option: a
-copy of the marked curve that is NaN except at the frame, drawn as points only, on a scale
-("now") that takes its range from the y scale, so the NaNs never reach the y range. A chart
-whose set of curves changes is removed and added again.
+copy of the marked curve that is NaN except at the frame, drawn as points only, and left out
+of the y scale's auto-ranging (``auto: false``: uPlot's min/max would turn NaN). A chart whose
+set of curves changes is removed and added again.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from viser import uplot
 PLOT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf")
 MARKER_COLOR = "#e00000"
-_SCALES = {"x": uplot.Scale(time=False), "now": uplot.Scale(**{"from": "y"})}  # type: ignore[typeddict-item]
+_SCALES = {"x": uplot.Scale(time=False)}
 
 
 def _marker_series(label: str = "now") -> uplot.Series:
-    return uplot.Series(label=label, scale="now", stroke="rgba(0,0,0,0)", width=1,
+    return uplot.Series(label=label, auto=False, stroke="rgba(0,0,0,0)", width=1,
                         points=uplot.Series_Points(show=True, size=9, space=0, fill=MARKER_COLOR,
                                                    stroke=MARKER_COLOR))
 
