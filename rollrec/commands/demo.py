@@ -11,7 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="record the built-in env, write the rollout, serve the replay",
                        description="Record the built-in quadruped env (N envs x T steps) with rollrec, write the "
                        "rollout file, then serve its browser replay (unless --no-replay). The defaults, "
-                       "4096 envs x 300 steps, write a 1.3 GB file.")
+                       "4096 envs x 300 steps, write a 1.83 GB file.")
     p.add_argument("--num-envs", type=int, default=4096, help="parallel envs (default 4096)")
     p.add_argument("--steps", type=int, default=300, help="steps to record (default 300)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")

@@ -82,6 +82,12 @@ def channel_groups(rollout) -> dict[str, list[Channel]]:
         if len(shape) < 2 or shape[0] != rollout.T or shape[1] != rollout.N:
             continue  # a static member (names), not per step
         groups[key] = [Channel(key, n, key, i) for i, n in enumerate(_element_names(key, trailing(key)))]
+    seen: set[str] = set()
+    for group, chans in groups.items():  # labels are how users pick fields: make them unique
+        for j, c in enumerate(chans):
+            if c.label in seen:
+                chans[j] = c = Channel(c.group, f"{group}: {c.label}", c.key, c.index)
+            seen.add(c.label)
     return groups
 
 

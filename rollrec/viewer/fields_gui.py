@@ -44,8 +44,11 @@ class FieldsTab:
         with self._lock:
             if which == "Clear":
                 self.clear()
-            else:
+                return
+            try:
                 self.add(self.field.value)
+            except KeyError:
+                self.note.content = f"⚠️ No field called {self.field.value!r}."
 
     def add(self, label: str) -> Channel:
         """Add the field called ``label`` to the chart (KeyError if there is none)."""

@@ -71,3 +71,21 @@ def test_malformed_layout_keeps_default_names():
     meta = {"obs_layout": [{"name": "a", "start": 0, "stop": 2, "shape": [2]}, {"name": "bad", "start": 1, "stop": 9},
                            {"start": 2}]}
     assert obs_names(meta, 4) == ["a[0]", "a[1]", "obs[2]", "obs[3]"]
+
+
+def test_labels_stay_unique_when_an_extra_shares_an_obs_name(tmp_path):
+    N = 2
+    rng = np.random.default_rng(1)
+    with rollrec.Recorder(tmp_path / "dup.npz", num_envs=N, max_steps=3, dt=0.1) as rec:
+        for _ in range(3):
+            rec.record(obs={"contact": rng.standard_normal((N, 2))}, act=np.zeros((N, 1)), rew=np.zeros(N),
+                       done=np.zeros(N, bool), truncated=np.zeros(N, bool), base_pos=np.zeros((N, 3)),
+                       base_quat=np.tile([1.0, 0, 0, 0], (N, 1)), reward_terms={"a": np.zeros(N)},
+                       contact=rng.standard_normal((N, 2)))
+    with rollrec.load(tmp_path / "dup.npz") as r:
+        groups = channel_groups(r)
+        labels = [c.label for chans in groups.values() for c in chans]
+        assert len(labels) == len(set(labels))
+        assert [c.label for c in groups["contact"]] == ["contact: contact[0]", "contact: contact[1]"]
+        np.testing.assert_allclose(FieldCache(r).series(1, find_channel(groups, "contact: contact[1]")),
+                                   r["contact"][:, 1, 1])
