@@ -68,9 +68,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "video",
         help="render a recorded rollout to a video (mp4, mov, mkv or gif; headless, CPU)",
-        description="Render env(s) of a recorded rollout to a video without the simulator or a GPU: "
-        "ground, base frame, trail, links and a reward-terms overlay, from a camera preset. The "
-        "extension of -o picks the format: .mp4 (H.264, the default), .mov, .mkv or .gif.",
+        description="Render env(s) of a recorded rollout to a video without the simulator or a GPU:\n"
+        "ground, base frame, trail, links and a reward-terms overlay, from a camera preset.\n"
+        "The extension of -o picks the format: .mp4 (H.264, the default), .mov, .mkv or .gif.",
         epilog="examples:\n"
         "  rollrec video run.npz --env 3 -o env3.mp4\n"
         "  rollrec video run.npz --env -1 --size 320x240 -o last_env.gif\n"
