@@ -157,9 +157,11 @@ class Manifest:
     rollrec_version: str = field(default_factory=lambda: _version())
 
     def to_json(self) -> dict[str, Any]:
-        doc = {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, **asdict(self)}
-        doc["shards"] = [asdict(s) for s in self.shards]
-        return doc
+        """The document, keys in the order of the spec."""
+        fields = asdict(self)
+        order = ("run_id", "state", "world_size", "num_envs", "num_steps", "dt", "env_name", "fields", "shards",
+                 "created", "rollrec_version")
+        return {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, **{k: fields[k] for k in order}}
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> Manifest:

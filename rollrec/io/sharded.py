@@ -75,15 +75,16 @@ def _axis_index(key: Any, n: int, axis: str) -> tuple[np.ndarray | int, bool]:
 
 
 def _compact(idx: np.ndarray) -> slice | np.ndarray:
-    """An increasing evenly spaced index array as the equivalent slice (so memory maps stay views)."""
+    """An evenly spaced index array as the equivalent slice (so memory maps stay views), else itself."""
     if idx.size == 0:
         return slice(0, 0)
     if idx.size == 1:
         return slice(int(idx[0]), int(idx[0]) + 1)
     step = int(idx[1] - idx[0])
-    if step > 0 and np.all(np.diff(idx) == step):
-        return slice(int(idx[0]), int(idx[-1]) + 1, step)
-    return idx
+    if step == 0 or not np.all(np.diff(idx) == step):
+        return idx
+    stop = int(idx[-1]) + (1 if step > 0 else -1)
+    return slice(int(idx[0]), stop if stop >= 0 else None, step)
 
 
 class ShardedArray:
@@ -257,6 +258,11 @@ class ShardedRollout(Rollout):
         return next(s for s in self.shards if s.entry.env_offset <= env < s.entry.env_stop)
 
     def _check_env(self, env: int) -> int:
+        return self.check_present(env)
+
+    def check_present(self, env: int) -> int:
+        """``env`` as an index in ``0..N-1``; raises IndexError when out of range and
+        `MissingEnvsError` when its shard is missing."""
         shard = self.shard_of(env)
         if not shard.present:
             e = shard.entry

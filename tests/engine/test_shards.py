@@ -1,0 +1,34 @@
+"""Sharding only happens with torch.distributed running more than one rank; otherwise nothing changes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.distributed as dist
+
+import rollrec
+from rollrec.engine.shards import agree
+
+
+def _record(path, **kwargs):
+    with rollrec.Recorder(path, 2, **kwargs) as rec:
+        rec.record(obs=torch.zeros(2, 3), act=torch.zeros(2, 1), rew=torch.zeros(2), done=torch.zeros(2, dtype=torch.bool))
+    return rec
+
+
+def test_world_of_one_rank_writes_a_plain_file(tmp_path):
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        rec = _record(tmp_path / "run.npz")
+        assert rec.close() == tmp_path / "run.npz" and (tmp_path / "run.npz").is_file()
+        assert agree("name.npz") == "name.npz"
+        with rollrec.load(tmp_path / "run.npz") as r:
+            assert "shard" not in r.meta
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_true_needs_several_ranks(tmp_path):
+    with pytest.raises(ValueError, match="torch.distributed is not initialised with more than one rank"):
+        _record(tmp_path / "run.npz", distributed=True)
+    assert _record(tmp_path / "plain.npz", env_offset=4).close().is_file()  # no ranks: env_offset has no effect
