@@ -32,6 +32,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -89,6 +90,10 @@ class ShardSession:
         self.file = directory / shard_file_name(rank)
         self.closing = False
         self.terminating = False
+        #: for benchmarks and logs: seconds this rank spent in the construction exchange ("start");
+        #: `time.monotonic` when its close-time part began (after its file was finished) and ended
+        #: ("close_from", "close_to"; the difference includes waiting for slower ranks).
+        self.timings: dict[str, float] = {}
 
     @property
     def env_offset(self) -> int:
@@ -113,6 +118,7 @@ class ShardSession:
         if where is None:
             return None
         rank, world_size = where
+        started = time.perf_counter()
         directory = rollout_dir(path)
         error = None
         try:  # local checks first, so that every rank hears of any rank's failure in the exchange
@@ -145,6 +151,7 @@ class ShardSession:
                       env_name, timeout_s, group)
         if rank == 0:
             write_manifest(directory, session._manifest())
+        session.timings["start"] = time.perf_counter() - started
         _install(session)
         return session
 
@@ -168,9 +175,11 @@ class ShardSession:
             from rollrec.io.reader import load
             from rollrec.io.shard_files import shard_facts
 
+            self.timings["close_from"] = time.monotonic()
             with load(result) as r:
                 facts = shard_facts(r)
             self._join({"status": "complete", **facts})
+            self.timings["close_to"] = time.monotonic()
         finally:
             _uninstall(self)
         if self.terminating:

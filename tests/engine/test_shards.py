@@ -32,3 +32,36 @@ def test_distributed_true_needs_several_ranks(tmp_path):
     with pytest.raises(ValueError, match="torch.distributed is not initialised with more than one rank"):
         _record(tmp_path / "run.npz", distributed=True)
     assert _record(tmp_path / "plain.npz", env_offset=4).close().is_file()  # no ranks: env_offset has no effect
+
+
+class _Session:
+    rank, closing, terminating = 0, False, False
+
+
+def test_sigterm_waits_for_record_to_return_then_raises(monkeypatch, tmp_path):
+    import signal
+    import sys
+
+    from rollrec.engine import shards
+
+    session = _Session()
+    monkeypatch.setattr(shards, "_ACTIVE", [session])
+    later = []
+    monkeypatch.setattr(shards.threading, "Timer", lambda delay, fn, args: later.append((delay, fn, args)) or _NoStart())
+    frames = []
+    real_start = rollrec.Recorder._start
+    monkeypatch.setattr(rollrec.Recorder, "_start", lambda self, given: (frames.append(sys._getframe()), real_start(self, given))[1])
+    _record(tmp_path / "x.npz", distributed=False)
+
+    shards._on_sigterm(signal.SIGTERM, frames[0])  # the signal landed inside record(): deliver it again later
+    assert session.terminating and later and later[0][2][1] == signal.SIGTERM
+    with pytest.raises(shards.RankTerminated) as exc:  # outside record(): finish the shard on the way out
+        shards._on_sigterm(signal.SIGTERM, sys._getframe())
+    assert exc.value.code == 143
+    session.closing = True  # inside close(): no exception, close() raises once the shard is finished
+    shards._on_sigterm(signal.SIGTERM, sys._getframe())
+
+
+class _NoStart:
+    def start(self) -> None:
+        pass
