@@ -42,7 +42,7 @@ class BenchConfig:
     dist_envs: int = 4096  # one rollout of this many envs, split over each number of ranks
     dist_steps: int = 200
     dist_worlds: tuple[int, ...] = (1, 2, 4)
-    dist_repeats: int = 3
+    dist_repeats: int = 5
     torch_threads: int = 1
     sections: tuple[str, ...] = SECTIONS
     scratch: str | None = None

@@ -116,12 +116,15 @@ def scale_out(scratch: Path, *, total_envs: int = 4096, steps: int = 200, worlds
     rows = []
     for w in worlds:
         rate = median(rates[w])
+        ratios = [a / b for a, b in zip(rates[w], rates[base])]
+        spread = f"; per repeat {min(ratios):.2f}-{max(ratios):.2f}x" if w != base and len(ratios) > 1 else ""
         rows.append(Row(
             SECTION, f"aggregate record rate, {w} rank{'s' if w > 1 else ''}", rate / GB, "GB/s",
             reference_name=f"{base} rank", reference=median(rates[base]) / GB,
-            ratio=median([a / b for a, b in zip(rates[w], rates[base])]), ratio_means=f"(aggregate rate / {base} rank)",
-            note=f"N={total_envs} split {_split(total_envs, w)}, T={steps}; {rate / per_env_step / 1e6:.2f} M env-steps/s",
-            params={"world": w, "total_envs": total_envs, "steps": steps},
+            ratio=median(ratios), ratio_means=f"(aggregate rate / {base} rank)",
+            note=f"N={total_envs} split {_split(total_envs, w)}, T={steps}; {rate / per_env_step / 1e6:.2f} M env-steps/s"
+                 + spread,
+            params={"world": w, "total_envs": total_envs, "steps": steps, "rates": rates[w]},
         ))
         if close[w]:
             rows.append(Row(

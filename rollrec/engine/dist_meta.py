@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 _GROUP: Any = None
+_WORLD: Any = None  # the default group _GROUP was made in
 
 
 class ExchangeError(RuntimeError):
@@ -42,10 +43,13 @@ def world() -> tuple[int, int] | None:
 
 
 def metadata_group(timeout_s: float) -> Any:
-    """The gloo group the recorder's exchanges use (created on first use: a collective)."""
-    global _GROUP
-    if _GROUP is None:
+    """The gloo group the recorder's exchanges use (created on first use: a collective; again
+    after the default group was destroyed and initialised anew)."""
+    global _GROUP, _WORLD
+    world_pg = dist.group.WORLD
+    if _GROUP is None or _WORLD is not world_pg:
         _GROUP = dist.new_group(backend="gloo", timeout=_dt.timedelta(seconds=timeout_s))
+        _WORLD = world_pg
     return _GROUP
 
 

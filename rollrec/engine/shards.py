@@ -277,7 +277,8 @@ def _uninstall(session: ShardSession) -> None:
     if session in _ACTIVE:
         _ACTIVE.remove(session)
     if _installed and not _ACTIVE and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:  # unless someone replaced it meanwhile
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _installed = False
 
 

@@ -169,13 +169,13 @@ def recover_directory(directory: str | os.PathLike) -> Path:
     """Make a sharded rollout whose ranks were interrupted readable and bring its manifest up to date.
 
     Each shard without a finished file but with a partial one is finished with the steps its rank
-    had flushed (`rollrec.recover`); a lost manifest is rebuilt from the shard files. Shards with
+    had flushed (`rollrec.recover`); a lost or damaged manifest is rebuilt from the shard files. Shards with
     neither stay missing. Returns the directory.
     """
     directory = Path(directory)
     try:
         manifest: Manifest | None = read_manifest(directory)
-    except FileNotFoundError:
+    except (FileNotFoundError, RolloutFormatError):  # lost or damaged: rebuilt from the shards below
         manifest = None
     files = [e.file for e in manifest.shards] if manifest is not None else _candidate_files(directory)
     recovered, notes = set(), {}

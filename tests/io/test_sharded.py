@@ -200,3 +200,13 @@ def test_info_counts_only_the_data_present(tmp_path, fields, write_sharded, caps
     assert main(["info", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "envs missing: 4..7" in out and "MISSING: no such file" in out and "(over the data present)" in out
+
+
+def test_damaged_manifest_is_rebuilt_by_recover(tmp_path, fields, write_sharded):
+    run = write_sharded(tmp_path / "run", fields, COUNTS)
+    (run / MANIFEST_NAME).write_text('{"format": "rollrec-sha')  # torn write
+    with pytest.raises(RolloutFormatError, match="not valid JSON"):
+        rollrec.load(run)
+    rollrec.recover(run)
+    with rollrec.load(run) as r:
+        assert r.N == 8 and r.meta["sharded"]["manifest_state"] == "complete"
