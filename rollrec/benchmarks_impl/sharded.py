@@ -24,6 +24,7 @@ NCCL is not exercised here: the recorder's exchanges always run on a gloo side g
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
 import time
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,20 @@ def run_world(world: int, scratch: Path, total_envs: int, steps: int) -> list[di
              for r in range(world)]
     for p in procs:
         p.start()
-    out = [results.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        if p.exitcode != 0:
-            raise RuntimeError(f"benchmark rank exited with {p.exitcode}")
+    out: list[dict[str, Any]] = []
+    try:
+        while len(out) < world:
+            try:
+                out.append(results.get(timeout=1.0))
+            except queue.Empty:
+                dead = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"benchmark ranks failed (rank, exit code): {dead}") from None
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
     remove(path if world == 1 else path.with_suffix(""))
     remove(store)
     return sorted(out, key=lambda d: d["rank"])
