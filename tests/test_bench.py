@@ -13,6 +13,7 @@ import pytest
 
 from rollrec.bench import format_markdown, format_table
 from rollrec.benchmarks_impl import QUICK, run
+from rollrec.benchmarks_impl.run import SECTIONS
 from rollrec.cli import main
 
 TINY = QUICK.replace(
@@ -31,6 +32,7 @@ TINY = QUICK.replace(
     reader_repeats=1,
     cuda_steps=4,
     cuda_repeats=1,
+    sections=tuple(s for s in SECTIONS if s != "dist"),  # dist spawns ranks: its own test below
 )
 
 
