@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,8 @@ def test_record_across_ranks_under_torchrun(tmp_path):
     script = tmp_path / "run_example.py"
     script.write_text(code)
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                          str(script)], capture_output=True, text=True, timeout=120, check=False)
+                          str(script)], capture_output=True, text=True, timeout=120, check=False,
+                         env={**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "example_04: 36 envs x 12 steps from 2 rank(s)" in out.stdout
     with rollrec.load(tmp_path / "example_04") as r:

@@ -27,7 +27,8 @@ N = sum(COUNTS)
 
 def torchrun(out: Path, scenario: str, timeout: float = 120) -> tuple[int, dict[tuple[str, int], dict], str]:
     """Run the worker on 3 ranks; returns (exit code, {(case, rank): printed result}, stderr)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::UserWarning")
+    # gloo on the loopback interface: CI containers need not resolve their own host name
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::UserWarning", GLOO_SOCKET_IFNAME="lo")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "3",
            str(WORKER), ".", scenario]  # paths relative to out
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=out)
