@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rollrec.io.reader import Rollout
+from rollrec.io.sharded import ShardedRollout
 from rollrec.render import draw
 from rollrec.render.camera import CAMERA_PRESETS, Camera, preset_camera
 
@@ -128,11 +129,13 @@ def scenes_for(
     rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None
 ) -> list[EnvScene]:
     """One `EnvScene` per env (negative envs count from the end, as in `Rollout.env`); raises
-    ValueError naming an env out of range."""
+    ValueError naming an env out of range (or, in a sharded rollout, one whose shard is missing)."""
     for e in envs:
         if not -rollout.N <= e < rollout.N:
             raise ValueError(
                 f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1}, "
                 f"or -{rollout.N}..-1 from the end)"
             )
+        if isinstance(rollout, ShardedRollout):
+            rollout.check_present(e % rollout.N)  # MissingEnvsError (a ValueError) rather than a video of NaNs
     return [EnvScene(rollout, e % rollout.N, camera, start=start, stop=stop) for e in envs]
