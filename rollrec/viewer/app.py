@@ -14,9 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import viser
 
+from rollrec.io.errors import RolloutFormatError
 from rollrec.io.reader import Rollout, load
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.gui import ReplayGui
@@ -49,6 +51,7 @@ class ReplayApp:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.pushes = 0  # frames pushed to clients: tests check that pausing stops them
+        self.file_error: str | None = None  # the last read refused because the file changed
         server.on_client_connect(self._on_connect)
         with self._lock:
             self._env_changed()
@@ -130,21 +133,41 @@ class ReplayApp:
         with self._lock:
             if env == self.state.env:
                 return
-            self.state.select_env(int(env))
-            self._env_changed()
+            if self._read_file(self.state.select_env, int(env)) is not None:
+                self._env_changed()
 
     def next_env(self, delta: int) -> None:
         with self._lock:
-            self.state.next_env(delta)
-            self._env_changed()
+            if self._read_file(self.state.next_env, delta) is not None:
+                self._env_changed()
 
     def best_env(self) -> None:
         with self._lock:
-            self.select_env(self.state.best_env())
+            env = self._read_file(self.state.best_env)
+            if env is not None:
+                self.select_env(env)
 
     def worst_env(self) -> None:
         with self._lock:
-            self.select_env(self.state.worst_env())
+            env = self._read_file(self.state.worst_env)
+            if env is not None:
+                self.select_env(env)
+
+    def _read_file(self, read: Callable[..., int], *args: Any) -> int | None:
+        """``read(*args)`` (another env, the totals), unless the file changed since it was opened:
+        then report it (stderr, every client, `file_error`), keep the current env on screen and
+        return None. Reads use pread, so even a file truncated after this check cannot kill the
+        viewer: its read fails the same way."""
+        try:
+            self.state.rollout.check_unchanged()
+            return read(*args)
+        except RolloutFormatError as exc:
+            self.file_error = str(exc)
+            print(f"rollrec replay: {exc}", file=sys.stderr, flush=True)
+            for client in self.server.get_clients().values():
+                client.add_notification("Rollout file changed", f"{exc}. Restart the replay to see the new file.",
+                                        color="red")
+            return None
 
     def jump_episode(self, delta: int) -> None:
         with self._lock:
