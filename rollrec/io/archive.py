@@ -27,20 +27,15 @@ import mmap
 import os
 import stat
 import threading
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from rollrec.io.errors import LegacyPickleError, RolloutFormatError
+from rollrec.io.inflate import crc32, inflate
 from rollrec.io.npy_header import MAGIC, PREFIX_BYTES, NpyHeader, npy_header_length, parse_npy_header
 from rollrec.io.zipdir import FLAG_ENCRYPTED, FLAG_UTF8, Entry, pread_exact, read_directory
-
-try:  # same values as zlib's, ~5x faster
-    from isal.isal_zlib import crc32 as _crc32
-except ImportError:  # pragma: no cover
-    _crc32 = zlib.crc32
 
 STORED, DEFLATED = 0, 8
 _METHOD_NAMES = {1: "shrink", 6: "implode", 9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstd", 95: "xz", 99: "AES"}
@@ -166,7 +161,7 @@ class RolloutFile(Mapping[str, np.ndarray]):
         size = min(size, entry.file_size)
         if entry.method == STORED:
             return os.pread(self._fd, size, stream)
-        return bytes(self._inflate_entry(name, entry, stream, size, whole=False))
+        return bytes(inflate(self._fd, self.path, name, entry, stream, size, whole=False))
 
     # ---- members as arrays ------------------------------------------------------------------
     def __getitem__(self, name: str) -> np.ndarray:
@@ -208,50 +203,7 @@ class RolloutFile(Mapping[str, np.ndarray]):
     def _inflate(self, m: Member, limit: int, *, whole: bool) -> bytearray:
         """The first ``limit`` inflated bytes of deflated member ``m``; with ``whole``, all of it,
         which must be exactly ``limit`` bytes and match the CRC of its zip entry."""
-        return self._inflate_entry(m.name, m.entry, m.stream_offset, limit, whole=whole)
-
-    def _inflate_entry(self, name: str, entry: Entry, stream: int, limit: int, *, whole: bool) -> bytearray:
-        if whole:
-            _check_memory(self.path, name, limit)
-        try:
-            out = bytearray(limit)
-        except MemoryError:
-            raise RolloutFormatError(f"{self.path}: member {name!r} needs {limit} bytes of memory to inflate") from None
-        view = memoryview(out)
-        d = zlib.decompressobj(-15)
-        pos, offset, left = 0, stream, entry.compress_size
-        past = RolloutFormatError(f"{self.path}: member {name!r} inflates past the {limit} bytes its header's shape needs")
-        try:
-            # Whole members read their input to the end, so a stream longer than its shape is caught.
-            while left and (whole or pos < limit):
-                chunk = os.pread(self._fd, min(left, 1 << 20), offset)
-                if not chunk:
-                    raise RolloutFormatError(f"{self.path}: member {name!r} is cut short")
-                offset, left = offset + len(chunk), left - len(chunk)
-                while chunk:
-                    data = d.decompress(chunk, limit - pos + 1)  # at most one byte more than allowed
-                    if not data:
-                        break
-                    if pos + len(data) > limit:
-                        if whole:
-                            raise past
-                        data = data[: limit - pos]
-                    view[pos : pos + len(data)] = data
-                    pos += len(data)
-                    chunk = d.unconsumed_tail
-                    if pos >= limit and not whole:
-                        break
-            if whole and d.unconsumed_tail:
-                raise past
-        except zlib.error as exc:
-            raise RolloutFormatError(f"{self.path}: member {name!r} holds damaged compressed data ({exc})") from None
-        if not whole:
-            return out[:pos]  # the header's checks decide whether a short prefix is enough
-        if pos < limit or not d.eof:
-            raise RolloutFormatError(f"{self.path}: member {name!r}'s compressed data ends early")
-        if _crc32(out) != entry.crc:
-            raise RolloutFormatError(f"{self.path}: member {name!r} fails its CRC-32 check: the file is damaged")
-        return out
+        return inflate(self._fd, self.path, m.name, m.entry, m.stream_offset, limit, whole=whole)
 
     # ---- reads that cannot SIGBUS -----------------------------------------------------------
     def read_env(self, name: str, env: int, out: np.ndarray, start: int = 0) -> None:
@@ -343,7 +295,7 @@ class RolloutFile(Mapping[str, np.ndarray]):
             crc, done = 0, 0
             while done < m.entry.file_size:
                 chunk = self._pread(min(_CHUNK, m.entry.file_size - done), m.stream_offset + done)
-                crc = _crc32(chunk, crc)
+                crc = crc32(chunk, crc)
                 done += len(chunk)
                 if progress:
                     progress(len(chunk))
@@ -424,40 +376,3 @@ def _open_regular(path: str) -> int:
         raise RolloutFormatError(f"{path}: is {kind}, not a rollout file (rollrec opens regular files only)")
     os.set_blocking(fd, True)
     return fd
-
-
-def available_memory() -> int:
-    """Bytes this process may still allocate: the kernel's MemAvailable, capped by RLIMIT_AS/DATA."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    avail = int(line.split()[1]) * 1024
-                    break
-    except (OSError, ValueError):
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            avail = 1 << 62
-    try:
-        import resource
-
-        for limit in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
-            soft = resource.getrlimit(limit)[0]
-            if soft != resource.RLIM_INFINITY:
-                avail = min(avail, soft)
-    except (ImportError, ValueError, OSError):
-        pass
-    return avail
-
-
-def _check_memory(path: str, name: str, nbytes: int) -> None:
-    avail = available_memory()
-    if nbytes > avail:
-        raise RolloutFormatError(
-            f"{path}: member {name!r} inflates to {nbytes / 1e9:.2f} GB, more than the {avail / 1e9:.2f} GB of "
-            "memory free; store the rollout uncompressed (compress=False) so rollrec can memory-map it"
-        )

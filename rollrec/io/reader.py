@@ -239,7 +239,7 @@ class _random_access:
     """Turn the kernel's read-ahead off for ``f``'s descriptor while inside (strided reads)."""
 
     def __init__(self, f: RolloutFile):
-        self._fd = f._fd
+        self._fd = f.fileno()
 
     def __enter__(self) -> None:
         _fadvise(self._fd, getattr(os, "POSIX_FADV_RANDOM", None))
