@@ -188,6 +188,12 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: names come from the file, and a terminal would
+    act on escape sequences."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """The summary as the text `rollrec info` prints."""
     st = s["storage"]
@@ -195,7 +201,7 @@ def format_summary(s: dict[str, Any]) -> str:
     kind = "legacy file (converted)" if s["legacy"] else f"format v{s['format_version']}"
     lines = [
         f"{s['path']}: {kind}, {_size(s['file_bytes'])}" + (" (recovered)" if s["recovered"] else ""),
-        f"  env       {s['env_name']}",
+        f"  env       {_printable(s['env_name'])}",
         f"  steps     T={s['T']}  x  dt={s['dt']:g} s  =  {s['duration_s']:.2f} s",
         f"  envs      N={s['N']}",
         f"  storage   {how}: {_size(st['data_bytes'])} of arrays in {_size(st['file_bytes'])} of file",
@@ -221,6 +227,7 @@ def format_summary(s: dict[str, Any]) -> str:
     if rw["term_means"]:
         note = " (means over envs, from the original recorder)" if rw["terms_are_env_means"] else ""
         lines.append(f"  terms     per-step mean{note}")
-        tw = max(len(n) for n in rw["term_means"])
-        lines += [f"    {name:<{tw}}  {_num(v)}" for name, v in rw["term_means"].items()]
+        names = {name: _printable(name) for name in rw["term_means"]}
+        tw = max(len(n) for n in names.values())
+        lines += [f"    {names[name]:<{tw}}  {_num(v)}" for name, v in rw["term_means"].items()]
     return "\n".join(lines)

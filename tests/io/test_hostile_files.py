@@ -426,3 +426,12 @@ def test_damaged_legacy_file_with_the_opt_in(tmp_path, make_fields, capsys):
     with pytest.raises(RolloutFormatError, match="not a valid file of the original recorder"):
         rollrec.load(path, allow_pickle=True)
     _cli_fails_cleanly(capsys, path, "--allow-pickle")
+
+
+def test_names_from_the_file_cannot_drive_the_terminal(tmp_path, make_fields, capsys):
+    fields = make_fields(3, 2)
+    fields["rew_term_names"] = ["ok", "\x1b]0;pwned\x07", "x\x1b[2J"]
+    path = rollrec.save_rollout(tmp_path / "esc.npz", fields, dt=0.02, env_name="walker\x1b[31m")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "walker\\x1b[31m" in out and "\\x1b]0;pwned\\x07" in out
