@@ -71,8 +71,9 @@ class Overview:
 
 
 def _column_block(rollout, key: str, a: int, b: int, steps: int, dtype) -> np.ndarray:
-    """``rollout[key][:steps, a:b]`` as a new array of ``dtype`` (the one read of the file)."""
-    return np.asarray(rollout[key][:steps, a:b], dtype=dtype)
+    """``rollout[key][:steps, a:b]`` as a new array of ``dtype`` (the one read of the file, with pread:
+    a file truncated meanwhile raises `RolloutFormatError`, never SIGBUS)."""
+    return np.asarray(rollout.read(key, (0, steps), (a, b)), dtype=dtype)
 
 
 def compute_overview(
