@@ -139,17 +139,31 @@ def _gf2_square(mat: list[int]) -> list[int]:
     return [_gf2_times(mat, mat[n]) for n in range(32)]
 
 
-def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """CRC-32 of ``A + B`` given ``crc32(A)``, ``crc32(B)`` and ``len(B)``."""
-    if len2 <= 0:
-        return crc1
-    op = [0xEDB88320] + [1 << n for n in range(31)]  # appending one zero bit
-    for _ in range(3):
-        op = _gf2_square(op)  # one zero byte
-    while len2:  # append len2 zero bytes to A, by squaring: O(log len2) matrix products
-        if len2 & 1:
-            crc1 = _gf2_times(op, crc1)
-        len2 >>= 1
-        if len2:
+#: _ZEROS[k]: the operator appending 2**k zero bytes to a CRC, built as far as needed and kept.
+_ZEROS: list[list[int]] = []
+
+
+def _zeros_operator(k: int) -> list[int]:
+    if not _ZEROS:
+        op = [0xEDB88320] + [1 << n for n in range(31)]  # appending one zero bit
+        for _ in range(3):
             op = _gf2_square(op)
+        _ZEROS.append(op)  # one zero byte
+    while len(_ZEROS) <= k:
+        _ZEROS.append(_gf2_square(_ZEROS[-1]))
+    return _ZEROS[k]
+
+
+def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of ``A + B`` given ``crc32(A)``, ``crc32(B)`` and ``len(B)``.
+
+    Appends ``len2`` zero bytes to A's CRC one set bit of ``len2`` at a time (the operators
+    for 2**k zero bytes are computed once per process), then adds B's.
+    """
+    k = 0
+    while len2 > 0:
+        if len2 & 1:
+            crc1 = _gf2_times(_zeros_operator(k), crc1)
+        len2 >>= 1
+        k += 1
     return crc1 ^ crc2
