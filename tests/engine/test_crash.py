@@ -189,3 +189,17 @@ def test_a_partial_segment_is_flushed_every_interval(tmp_path):
     with rollrec.load(path) as r:
         assert r.T == 252
         np.testing.assert_array_equal(np.asarray(r["rew"])[:, 0], np.arange(252))
+
+
+def test_recover_cli_says_when_the_file_was_already_complete(tmp_path, capsys):
+    from rollrec.cli import main
+    from rollrec.engine import Recorder
+
+    path = tmp_path / "done.npz"
+    with Recorder(path, 2) as rec:
+        rec.record(obs=np.zeros((2, 1), np.float32), act=np.zeros((2, 1), np.float32),
+                   rew=np.zeros(2, np.float32), done=np.zeros(2, bool))
+    (tmp_path / "done.npz.partial.json").write_text("{}")  # killed after the rename, before the tidy-up
+    assert main(["recover", str(path)]) == 0
+    assert "was already complete (1 steps x 2 envs); removed the leftover sidecar" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path)) == ["done.npz"]
