@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from rollrec.io.files import allocated_bytes
+
 #: Elements per block when reducing a ``[T, N, ...]`` member (bounds memory to ~100 MB of float64).
 _BLOCK_ELEMENTS = 1 << 23
 
@@ -73,6 +75,8 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[st
                 "memory_mapped": compression == "stored" and not r.is_legacy,
                 "data_bytes": sum(f["bytes"] for f in fields.values()),
                 "file_bytes": os.path.getsize(path),
+                # Less than file_bytes where the recorder left holes (unused capacity given back).
+                "disk_bytes": allocated_bytes(path),
             },
             "fields": fields,
             "episodes": episode_stats(r["rew"], r["done"], r["truncated"]),
@@ -99,6 +103,11 @@ def _zip_members(path: str) -> dict[str, dict[str, Any]]:
                 "compression": "stored" if info.compress_type == zipfile.ZIP_STORED else "deflated",
             }
     return out
+
+
+def _sparse(storage: dict[str, Any]) -> bool:
+    disk = storage.get("disk_bytes")
+    return disk is not None and storage["file_bytes"] - disk > max(1 << 20, storage["file_bytes"] // 20)
 
 
 def _dtype_name(dtype) -> str:
@@ -199,7 +208,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  env       {s['env_name']}",
         f"  steps     T={s['T']}  x  dt={s['dt']:g} s  =  {s['duration_s']:.2f} s",
         f"  envs      N={s['N']}",
-        f"  storage   {how}: {_size(st['data_bytes'])} of arrays in {_size(st['file_bytes'])} of file",
+        f"  storage   {how}: {_size(st['data_bytes'])} of arrays in {_size(st['file_bytes'])} of file"
+        + (f" ({_size(st['disk_bytes'])} on disk: the rest are holes)" if _sparse(st) else ""),
         "fields",
     ]
     width = max((len(k) for k in s["fields"]), default=0)
