@@ -18,11 +18,12 @@ the last copy out of a segment before it overwrites it. The main thread blocks o
 segment (CPU) or staging buffer (CUDA) is free: backpressure, never dropped data. The writer
 thread is the only place the host waits on the device.
 
-The writer commits (syncs the rows and names them in the sidecar, see
-`rollrec.io.npz_stream`) when it has no further job waiting, or at least every
-``commit_interval_s``, and once more when closed. `close` waits for all of it; after a failure
-(disk full, directory removed) `close` still joins the thread and drops the ring and the staging
-buffers, so a failed recording holds no thread and no memory.
+After each job the writer hands a snapshot (rows written, their CRCs) to a committer thread,
+which syncs the rows to disk and names them in the sidecar (`rollrec.io.npz_stream`); it takes
+the newest snapshot each time, so the writer never waits for the disk to commit. `close` waits
+for the last commit; after a failure (disk full, directory removed) `close` still joins both
+threads and drops the ring and the staging buffers, so a failed recording holds no thread and no
+memory.
 """
 
 from __future__ import annotations
@@ -81,7 +82,6 @@ class FlushPipeline:
         constants: Mapping[str, np.ndarray] | None = None,
         transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
         staging_buffers: int = 2,
-        commit_interval_s: float = 1.0,
     ):
         self.ring: RingBuffers | None = ring
         self.seg = segment_steps
@@ -91,7 +91,6 @@ class FlushPipeline:
         self.transforms = dict(transforms or {})
         self.error: BaseException | None = None
         self.written_rows = 0  # rows written to the file (writer thread)
-        self.commit_interval_s = commit_interval_s
         self.cuda = next(iter(ring.tensors.values())).device.type == "cuda"
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._segment_free = [threading.Event() for _ in range(self.num_segments)]
@@ -112,6 +111,7 @@ class FlushPipeline:
                         for name, t in ring.tensors.items()
                     }
                 )
+        self._committer = _Committer(stream, self._set_error)
         self._thread = threading.Thread(target=self._run, name="rollrec-writer", daemon=True)
         self._thread.start()
 
@@ -165,6 +165,7 @@ class FlushPipeline:
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
+        self._committer.close()
         self.ring = None
         self._staging = None
         self._copied = None
@@ -175,27 +176,22 @@ class FlushPipeline:
             raise RuntimeError(f"writing {self.stream.path} failed: {self.error}") from self.error
 
     # ---- writer thread ------------------------------------------------------------------------
+    def _set_error(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+
     def _run(self) -> None:
-        last_commit = time.monotonic()
         while (job := self._jobs.get()) is not None:
             try:
                 if self.error is None:
                     self._write(job)
+                    self._committer.offer(self.stream.snapshot())
             except BaseException as exc:  # keep draining so the main thread never deadlocks
-                self.error = exc
+                self._set_error(exc)
             finally:
                 job.release()
-            if self.error is None and (self._jobs.empty() or time.monotonic() - last_commit >= self.commit_interval_s):
-                self._commit()
-                last_commit = time.monotonic()
         if self.error is None:
-            self._commit()  # also writes the recovery info the main thread set last
-
-    def _commit(self) -> None:
-        try:
-            self.stream.commit(self.written_rows)
-        except Exception as exc:  # noqa: BLE001 - reported to the main thread by raise_if_failed
-            self.error = exc
+            self._committer.offer(self.stream.snapshot())  # also writes the recovery info set last
 
     def _write(self, job: _Job) -> None:
         if job.wait is not None:
@@ -206,3 +202,42 @@ class FlushPipeline:
         for name, row in self.constants.items():
             self.stream.append(name, np.broadcast_to(row, (job.rows, *row.shape)))
         self.written_rows += job.rows
+
+
+class _Committer:
+    """Commits the newest snapshot it was offered, on its own thread, until closed."""
+
+    def __init__(self, stream: NpzStreamWriter, on_error: Callable[[BaseException], None]):
+        self.stream = stream
+        self.on_error = on_error
+        self._cond = threading.Condition()
+        self._latest: tuple[int, dict[str, int]] | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="rollrec-commit", daemon=True)
+        self._thread.start()
+
+    def offer(self, snapshot: tuple[int, dict[str, int]]) -> None:
+        with self._cond:
+            self._latest = snapshot  # an older one not yet committed is superseded
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Commit what was offered last, then end the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._latest is None and not self._closing:
+                    self._cond.wait()
+                snapshot, self._latest = self._latest, None
+            if snapshot is None:
+                return
+            try:
+                self.stream.commit_snapshot(*snapshot)
+            except BaseException as exc:  # noqa: BLE001 - reported to the main thread by raise_if_failed
+                self.on_error(exc)
+                return

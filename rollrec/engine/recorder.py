@@ -5,8 +5,10 @@ CUDA, ``staging_buffers`` pinned segments, whatever the rollout length. See `rol
 for how segments reach the disk and `rollrec.io.npz_stream` for how the file is laid out.
 
 What a kill loses: the steps recorded in the last ``flush_interval_s`` (a partial segment is
-handed to the writer at least that often), plus what the writer had not yet written when the
-disk is slower than the recording (at most the ring: ``ring_segments x segment_steps`` steps).
+handed to the writer at least that often), plus what was handed over but not yet committed: the
+writer's backlog when the disk is slower than the recording (at most the ring,
+``ring_segments x segment_steps`` steps) and the rows of the commit in progress (a commit lasts as
+long as syncing what was written takes).
 """
 
 from __future__ import annotations
@@ -293,7 +295,6 @@ class Recorder:
             raise
         self._pipeline = FlushPipeline(
             ring, seg, self._stream, constants=constants, transforms=transforms, staging_buffers=self.staging_buffers,
-            commit_interval_s=self._interval,
         )
         self._ring = ring
         self._ring_bytes = ring.nbytes

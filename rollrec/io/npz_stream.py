@@ -38,8 +38,9 @@ honours ``fsync``/``fdatasync`` (the sidecar never reaches the disk before the r
 where it does not, `reopen` refuses the mismatching rows with a clear error instead of returning
 wrong data with valid CRCs. Every step that changes the file reports to `rollrec.io.faults`.
 
-The writer is not thread-safe: one thread (the engine's writer thread) owns it, except for
-`set_recovery_info`, which any thread may call.
+The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
+that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
+the disk) and `set_recovery_info` on any.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import contextlib
 import errno
 import json
 import os
+import threading
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -139,6 +141,7 @@ class NpzStreamWriter:
             raise ValueError("member names must be unique")
         self.layout_path = layout_path
         self.align = int(align)
+        self._lock = threading.Lock()  # the sidecar, and the placements and commit it names
         self._info_json = json.dumps(dict(recovery_info or {}))
         self._now = time.time()
         self._placements = layout(members, align=self.align)
@@ -228,6 +231,16 @@ class NpzStreamWriter:
         self.crc[name] = _crc32(view, self.crc[name])
         self.rows[name] += n
 
+    def snapshot(self) -> tuple[int, dict[str, int]]:
+        """``(rows, CRC-32 per member)`` of what is written now, for `commit_snapshot`.
+
+        Every member must hold the same number of rows.
+        """
+        rows = set(self.rows.values())
+        if len(rows) > 1:
+            raise ValueError(f"members hold different row counts: {self.rows}")
+        return rows.pop() if rows else 0, dict(self.crc)
+
     def commit(self, rows: int) -> None:
         """Make the first ``rows`` rows of every member durable, then name them in the sidecar.
 
@@ -236,13 +249,21 @@ class NpzStreamWriter:
         short = {name: n for name, n in self.rows.items() if n != rows}
         if short:
             raise ValueError(f"commit({rows}): members hold other row counts: {short}")
-        if self.layout_path is None:
-            self._committed, self._committed_crc = rows, dict(self.crc)
-            return
-        fdatasync(self._fd)
-        faults.point("commit.synced")
-        self._committed, self._committed_crc = rows, dict(self.crc)
-        self._write_layout()
+        self.commit_snapshot(rows, dict(self.crc))
+
+    def commit_snapshot(self, rows: int, crc: Mapping[str, int]) -> None:
+        """`commit` what `snapshot` returned; may run on another thread than `append` and `grow`.
+
+        The rows may have moved since (a `grow` copies every written row before it switches the
+        sidecar); the sidecar written here names the placements current at that moment.
+        """
+        crc = dict(crc)
+        if self.layout_path is not None:
+            fdatasync(self._fd)
+            faults.point("commit.synced")
+        with self._lock:
+            self._write_layout(committed=(rows, crc))
+            self._committed, self._committed_crc = rows, crc  # only once the sidecar says so
         faults.point("commit.named")
 
     def grow(self, capacity: int) -> None:
@@ -264,10 +285,11 @@ class NpzStreamWriter:
         if self.layout_path is not None:
             fdatasync(self._fd)
             faults.point("grow.synced")
-        self._placements = new
-        for m in members:
-            m.capacity = capacity
-        self._write_layout()
+        with self._lock:
+            self._write_layout(placements=new, capacity=capacity)
+            self._placements = new  # only once the sidecar says so
+            for m in members:
+                m.capacity = capacity
         faults.point("grow.switched")
         for m in members:
             p = old[m.name]
@@ -408,26 +430,41 @@ class NpzStreamWriter:
     # ---- the sidecar ------------------------------------------------------------------------
     def _uncommit(self, rows: int) -> None:
         """Lower the committed rows to ``rows`` before their space is reused."""
-        self._committed = rows
-        self._committed_crc = {
-            name: self._crc_of(self._placements[name].data_offset, rows * m.row_bytes) for name, m in self.members.items()
-        }
-        self._write_layout()
+        crc = {name: self._crc_of(self._placements[name].data_offset, rows * m.row_bytes) for name, m in self.members.items()}
+        with self._lock:
+            self._write_layout(committed=(rows, crc))
+            self._committed, self._committed_crc = rows, crc
 
-    def _write_layout(self) -> None:
+    def _write_layout(
+        self,
+        *,
+        placements: Mapping[str, Placement] | None = None,
+        capacity: int | None = None,
+        committed: tuple[int, dict[str, int]] | None = None,
+    ) -> None:
+        """Replace the sidecar with the current state, or with the given parts of the next one.
+
+        Callers hold ``self._lock`` once threads share the writer (see `commit_snapshot`).
+        """
         if self.layout_path is None:
             return
+        placements = placements or self._placements
+        rows, crc = committed or (self._committed, self._committed_crc)
+        members = []
+        for m in self.members.values():
+            entry = {**asdict(m), **asdict(placements[m.name])}
+            if capacity is not None:
+                entry["capacity"] = capacity
+            members.append(entry)
         doc = {
             "format": "rollrec-partial",
             "version": SIDECAR_VERSION,
             "data_path": os.path.basename(self.path),
             "align": self.align,
             "created": self._now,
-            "members": [
-                {**asdict(m), **asdict(self._placements[m.name])} for m in self.members.values()
-            ],
-            "committed_rows": self._committed,
-            "committed_crc": self._committed_crc,
+            "members": members,
+            "committed_rows": rows,
+            "committed_crc": crc,
         }
         text = json.dumps(doc)[:-1] + ', "info": ' + self._info_json + "}"
         replace_small_file(self.layout_path, text.encode())
@@ -443,6 +480,7 @@ class NpzStreamWriter:
         self = cls.__new__(cls)
         self.path = path
         self.layout_path = layout_path
+        self._lock = threading.Lock()
         self._fd = -1
         try:
             self.align = int(doc.get("align", ALIGN))
