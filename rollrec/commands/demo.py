@@ -7,7 +7,6 @@ import os
 import time
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="record the built-in env, write the rollout, serve the replay",
                        description="Record the built-in quadruped env (N envs x T steps) with rollrec, write the "

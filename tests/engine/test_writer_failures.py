@@ -26,7 +26,7 @@ N = 16
 
 def step(t: int) -> dict:
     v = torch.full((N,), float(t))
-    return dict(obs=v[:, None].repeat(1, 8), act=v[:, None], rew=v, done=torch.zeros(N, dtype=torch.bool))
+    return {"obs": v[:, None].repeat(1, 8), "act": v[:, None], "rew": v, "done": torch.zeros(N, dtype=torch.bool)}
 
 
 def open_fds() -> int:
@@ -53,10 +53,9 @@ def disk_full_at_commit(monkeypatch):
 
 def record_until_failure(path, steps: int = 200) -> tuple[Recorder, BaseException]:
     rec = Recorder(path, N, segment_steps=4, flush_interval_s=None)
-    with pytest.raises(RuntimeError) as failure:
-        with rec:
-            for t in range(steps):
-                rec.record(**step(t))
+    with pytest.raises(RuntimeError) as failure, rec:
+        for t in range(steps):
+            rec.record(**step(t))
     return rec, failure.value
 
 
@@ -66,13 +65,12 @@ def fail_by_removing_the_folder(folder) -> tuple[Recorder, weakref.ref]:
     Returns it and a weak reference to its ring's ``obs`` tensor.
     """
     rec = Recorder(folder / "r.npz", N, segment_steps=4)
-    with pytest.raises(RuntimeError, match="No such file or directory"):
-        with rec:
-            rec.record(**step(0))
-            ring = weakref.ref(rec._ring.tensors["obs"])
-            shutil.rmtree(folder)
-            for t in range(1, 200):
-                rec.record(**step(t))
+    with pytest.raises(RuntimeError, match="No such file or directory"), rec:
+        rec.record(**step(0))
+        ring = weakref.ref(rec._ring.tensors["obs"])
+        shutil.rmtree(folder)
+        for t in range(1, 200):
+            rec.record(**step(t))
     return rec, ring
 
 
@@ -164,16 +162,15 @@ def test_disk_filled_by_another_process_after_preallocation(small_tmpfs):
     deadline = time.monotonic() + 30
     while getattr(rec._stream, "committed_rows", 0) < 40 and time.monotonic() < deadline:  # the writer catches up
         time.sleep(0.01)
-    filler = subprocess.run(  # another process takes every byte left
-        [sys.executable, "-c", f"f = open({str(small_tmpfs / 'filler')!r}, 'wb')\n"
-         "try:\n    [f.write(b'x' * 65536) for _ in range(10**6)]\nexcept OSError:\n    pass\nf.close()"],
-        check=False,
+    fill = (
+        f"f = open({str(small_tmpfs / 'filler')!r}, 'wb')\n"
+        "try:\n    [f.write(b'x' * 65536) for _ in range(10**6)]\nexcept OSError:\n    pass\nf.close()"
     )
+    filler = subprocess.run([sys.executable, "-c", fill], check=False)  # another process takes every byte left
     assert filler.returncode == 0 and shutil.disk_usage(small_tmpfs).free < 65536
-    with pytest.raises(RuntimeError, match="No space left on device") as failure:
-        with rec:
-            for t in range(40, 400):
-                rec.record(**step(t))
+    with pytest.raises(RuntimeError, match="No space left on device") as failure, rec:
+        for t in range(40, 400):
+            rec.record(**step(t))
     committed = int(re.search(r"the (\d+) steps committed", str(failure.value))[1])
     assert committed >= 36
     rollrec.recover(path)  # on the still full disk: the tail fits in space given back by punching holes
