@@ -168,7 +168,9 @@ INTERVAL = textwrap.dedent(
             time.sleep(0.3)  # the env takes a while: the next record() finds the interval over
         rec.record(obs=torch.full((N, 16), float(t)), act=torch.zeros(N, 2), rew=torch.full((N,), float(t)),
                    done=torch.zeros(N, dtype=torch.bool))
-    time.sleep(1.0)  # the writer commits what it was handed
+    deadline = time.monotonic() + 60
+    while rec._stream.committed_rows < 252 and time.monotonic() < deadline:  # the committer catches up
+        time.sleep(0.01)
     print("ready", flush=True)
     time.sleep(60)
     """
