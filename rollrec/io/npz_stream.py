@@ -2,41 +2,46 @@
 
 Layout
 ------
-The file is laid out up front from each member's dtype, row shape and row capacity::
+The file is laid out up front from each member's dtype, row shape and row capacity, the member
+with the most bytes per row first (it starts the file and never moves), the others in order::
 
-    offset 0   [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of member 0 ]
-               [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of member 1 ]
+    offset 0   [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of the largest member ]
+               [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of the next member ]
                ...
     finalise   [small members: meta, names ...][central directory][zip64 end records][end record]
 
 Rows are written straight to their final offset (``os.pwrite``), so each byte reaches the disk
 once; the CRC-32 of each member is carried along as rows arrive. Each member's data starts on a
-multiple of ``align`` (64 bytes by default) so readers can memory-map it. See
+multiple of ``align`` (64 bytes by default) so readers can memory-map it. The central directory
+lists the members in the order given, whatever their place in the file. See
 `rollrec.io.zip_records` for the bytes of each record.
 
 Data never moves under the sidecar
 ----------------------------------
 A JSON sidecar (``layout_path``) names every member's offsets, the rows committed to disk and
 their CRC-32. The writer keeps one rule: **no byte the sidecar references is written before the
-sidecar stops referencing it**. So:
+sidecar stops referencing it**. Every move copies into space nothing references, syncs, switches
+the sidecar, and only then gives the old space back (``fallocate(PUNCH_HOLE)``). So:
 
 - `commit` syncs the rows to disk (``fdatasync``), then replaces the sidecar (temporary file,
   ``fsync``, rename, directory ``fsync``).
-- `grow` (more rows than reserved) copies the members into space beyond every referenced byte,
-  syncs, switches the sidecar to the new offsets, and only then gives the old space back
-  (``fallocate(PUNCH_HOLE)``).
-- `finalize` moves nothing: it gives unused capacity back, writes the real npy and zip headers in
-  place (the sidecar references rows, never headers), and puts the small members and the central
-  directory right after the last member's committed rows. Members need not be adjacent in a zip;
-  the holes read as zeros and take no disk space. `needs_compaction` says when the holes are
-  worth a rewrite (`write_compact`, into a new file: the partial one is only read).
+- `grow` (more rows than reserved) copies the members after the first beyond both the end of the
+  file and the first member's new capacity, switches, and the first member then grows in place
+  into the space they left: only the smaller members are ever copied, and byte 0 stays a zip
+  header (``np.load`` looks for one there).
+- `finalize` gives unused capacity back, slides members down into large holes (the same
+  copy-then-switch; a member whose new place would overlap its rows first moves past the end),
+  writes the real npy and zip headers in place (the sidecar references rows, never headers), and
+  puts the small members and the central directory right after the last member's rows. Members
+  need not be adjacent in a zip: holes too small to be worth a copy read as zeros and take no
+  disk space.
 
 Guarantee: if the process dies at any instant (SIGKILL, OOM, a crash), the sidecar describes bytes
 that hold exactly the committed rows, and `reopen` (``rollrec recover``) checks that against the
-CRCs before it trusts them. If the machine loses power, the same holds where the file system
-honours ``fsync``/``fdatasync`` (the sidecar never reaches the disk before the rows it names);
-where it does not, `reopen` refuses the mismatching rows with a clear error instead of returning
-wrong data with valid CRCs. Every step that changes the file reports to `rollrec.io.faults`.
+CRCs before it trusts them. If the machine loses power, the same holds where the file system honours
+``fsync``/``fdatasync`` (the sidecar never reaches the disk before the rows it names); where it does
+not, `reopen` refuses the mismatching rows with a clear error instead of returning wrong data with
+valid CRCs. Every step that changes the file reports to `rollrec.io.faults`.
 
 The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
 that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
@@ -70,7 +75,9 @@ except ImportError:  # pragma: no cover - platforms without isal wheels
 ALIGN = 64
 SIDECAR_VERSION = 2
 _TAIL_RESERVE = 1 << 20  # preallocated room for the small members and the directory
-_COMPACT_MIN_HOLES = 8 << 20  # holes smaller than this are never worth a rewrite
+_COMPACT_MIN_HOLES = 8 << 20  # holes smaller than this are never worth copying members to close
+_COMPACT_MIN_FRACTION = 0.25  # ... nor holes under this fraction of the bytes in use
+_MIN_SLIDE = 1 << 20  # a member moves down only to close a gap at least this large
 _READ_CHUNK = 64 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -98,19 +105,39 @@ class Placement:
     capacity: int
 
 
+def file_order(members: Sequence[MemberSpec]) -> list[MemberSpec]:
+    """``members`` in file order: the one with the most bytes per row first, the others as given."""
+    if not members:
+        return []
+    first = max(range(len(members)), key=lambda i: members[i].row_bytes)
+    return [members[first], *(m for i, m in enumerate(members) if i != first)]
+
+
 def layout(
-    members: Sequence[MemberSpec], capacity: Mapping[str, int] | None = None, *, start: int = 0, align: int = ALIGN
+    members: Sequence[MemberSpec],
+    capacity: Mapping[str, int] | None = None,
+    *,
+    start: int = 0,
+    align: int = ALIGN,
+    ordered: bool = False,
 ) -> dict[str, Placement]:
-    """Placements of ``members`` one after another from ``start``, each with room for its rows."""
+    """Placements of ``members`` one after another from ``start``, each with room for its rows.
+
+    ``members`` go in `file_order` unless ``ordered`` (they are in file order already).
+    """
     placements: dict[str, Placement] = {}
     offset = start
-    for m in members:
+    for m in members if ordered else file_order(members):
         rows = m.capacity if capacity is None else capacity[m.name]
-        name = (m.name + ".npy").encode()
-        data_offset = offset + zip_records.local_header_len(name, offset, NPY_HEADER_BYTES, align) + NPY_HEADER_BYTES
-        placements[m.name] = Placement(offset, data_offset, rows)
-        offset = data_offset + rows * m.row_bytes
+        placements[m.name] = _placement_at(m, offset, rows, align)
+        offset = placements[m.name].data_offset + rows * m.row_bytes
     return placements
+
+
+def _placement_at(m: MemberSpec, offset: int, rows: int, align: int) -> Placement:
+    """``m`` with its local header at ``offset`` and room for ``rows`` rows."""
+    name = (m.name + ".npy").encode()
+    return Placement(offset, offset + zip_records.local_header_len(name, offset, NPY_HEADER_BYTES, align) + NPY_HEADER_BYTES, rows)
 
 
 class NpzStreamWriter:
@@ -149,7 +176,6 @@ class NpzStreamWriter:
         self.crc = {m.name: 0 for m in members}
         self._committed = 0
         self._committed_crc = dict(self.crc)
-        self._final: dict[str, tuple[int, int]] | None = None  # name -> (crc, rows) once finalised
         self.file_size = 0
         self._fd = -1
         if layout_path is not None:  # claim the sidecar's name first: it is what makes a partial file someone's
@@ -270,37 +296,49 @@ class NpzStreamWriter:
         """Make room for ``capacity`` rows per member (see "Data never moves under the sidecar")."""
         if capacity <= self.capacity:
             return
-        members = list(self.members.values())
-        old = self._placements
-        start = -(-self._end() // self.align) * self.align
-        new = layout(members, {m.name: capacity for m in members}, start=start, align=self.align)
+        old = dict(self._placements)
+        first, *rest = self._in_file_order()
+        new = {first.name: Placement(old[first.name].header_offset, old[first.name].data_offset, capacity)}
+        first_end = new[first.name].data_offset + capacity * first.row_bytes
+        start = _align_up(max(self._end(), first_end), self.align)
+        new.update(layout(rest, dict.fromkeys(self.members, capacity), start=start, align=self.align, ordered=True))
         end = max(p.data_offset + p.capacity * self.members[n].row_bytes for n, p in new.items())
         try:  # best effort: the copies below allocate what they write anyway
             os.posix_fallocate(self._fd, start, end - start + _TAIL_RESERVE)
         except (AttributeError, OSError):
             pass
-        for m in members:
+        for m in rest:
             copy_range(self._fd, old[m.name].data_offset, self._fd, new[m.name].data_offset, self.rows[m.name] * m.row_bytes)
             faults.point("grow.copied")
         if self.layout_path is not None:
             fdatasync(self._fd)
             faults.point("grow.synced")
-        with self._lock:
-            self._write_layout(placements=new, capacity=capacity)
-            self._placements = new  # only once the sidecar says so
-            for m in members:
-                m.capacity = capacity
+        self._switch(new)
+        for m in self.members.values():
+            m.capacity = capacity
         faults.point("grow.switched")
-        for m in members:
+        for m in rest:  # what the first member does not grow into goes back to the disk
             p = old[m.name]
-            punch_hole(self._fd, p.header_offset, p.data_offset + p.capacity * m.row_bytes - p.header_offset)
+            lo, hi = max(p.header_offset, first_end), p.data_offset + p.capacity * m.row_bytes
+            punch_hole(self._fd, lo, hi - lo)
         faults.point("grow.punched")
+
+    def _in_file_order(self) -> list[MemberSpec]:
+        return sorted(self.members.values(), key=lambda m: self._placements[m.name].header_offset)
+
+    def _switch(self, placements: Mapping[str, Placement]) -> None:
+        """Name ``placements`` (some or all members) in the sidecar, then use them."""
+        new = {**self._placements, **placements}
+        with self._lock:
+            self._write_layout(placements=new)
+            self._placements = new  # only once the sidecar says so
 
     # ---- finishing --------------------------------------------------------------------------
     def finalize(self, small: Mapping[str, np.ndarray], num_rows: int | None = None) -> None:
         """Complete the archive in place with ``num_rows`` rows per member and ``small`` after them.
 
-        Moves no data (see the module docstring); the file stays open for `write_compact`.
+        See "Data never moves under the sidecar". Large holes are closed by sliding the members
+        after the first down (`_close_holes`); the file is then synced and stays open.
         """
         if num_rows is None:
             num_rows = min(self.rows.values(), default=0)
@@ -310,32 +348,30 @@ class NpzStreamWriter:
         payloads = [(name, _npy_payload(name, arr)) for name, arr in small.items()]
         if self.layout_path is not None and num_rows < self._committed:
             self._uncommit(num_rows)  # the rows past num_rows are about to be given back
-        final = {}
+        crcs = {}
         for name, m in self.members.items():
-            crc = self.crc[name] if num_rows == self.rows[name] else (
+            crcs[name] = self.crc[name] if num_rows == self.rows[name] else (
                 self._committed_crc[name] if num_rows == self._committed
                 else self._crc_of(self._placements[name].data_offset, num_rows * m.row_bytes)
             )
-            final[name] = (crc, num_rows)
-        ordered = sorted(self._placements.items(), key=lambda kv: kv[1].header_offset)
-        last_name, last = ordered[-1]
-        tail = last.data_offset + num_rows * self.members[last_name].row_bytes
-        for name, p in ordered:  # unused capacity and the gaps between members go back to the disk
-            gap_start = p.data_offset + num_rows * self.members[name].row_bytes
-            punch_hole(self._fd, gap_start, self._gap_end(name, ordered) - gap_start)
+        self._punch_unused(num_rows)  # first: on a full disk this is the space the steps below use
         faults.point("finalize.punched")
+        if self._holes(num_rows) > max(_COMPACT_MIN_HOLES, self._used(num_rows) * _COMPACT_MIN_FRACTION):
+            self._close_holes(num_rows)
         entries = []
         for name, m in self.members.items():
             p = self._placements[name]
             npy = npy_header(m.dtype, (num_rows, *m.row_shape), NPY_HEADER_BYTES)
             nbytes = num_rows * m.row_bytes
-            crc = zip_records.crc_with_prefix(npy, final[name][0], nbytes)
+            crc = zip_records.crc_with_prefix(npy, crcs[name], nbytes)
             local = zip_records.local_header(
                 (name + ".npy").encode(), crc, len(npy) + nbytes, p.data_offset - p.header_offset - len(npy), self._now
             )
             os.pwrite(self._fd, local + npy, p.header_offset)
             entries.append(((name + ".npy").encode(), crc, len(npy) + nbytes, p.header_offset))
             faults.point("finalize.header")
+        last = self._in_file_order()[-1]
+        tail = self._placements[last.name].data_offset + num_rows * last.row_bytes
         offset = tail
         blob = bytearray()
         for name, (npy, data) in payloads:
@@ -354,54 +390,66 @@ class NpzStreamWriter:
         faults.point("finalize.truncated")
         fdatasync(self._fd)
         faults.point("finalize.synced")
-        self._final = final
-        self._final_rows = num_rows
-        self._used = sum(
-            p.data_offset - p.header_offset + num_rows * self.members[n].row_bytes for n, p in self._placements.items()
-        ) + len(blob)
 
-    def _gap_end(self, name: str, ordered: list[tuple[str, Placement]]) -> int:
-        """Where the bytes after ``name``'s reserved capacity stop being free: the next member."""
-        i = next(i for i, (n, _) in enumerate(ordered) if n == name)
-        if i + 1 < len(ordered):
-            return ordered[i + 1][1].header_offset
-        return max(os.fstat(self._fd).st_size, self._end())
+    def _rows_end(self, m: MemberSpec, rows: int) -> int:
+        return self._placements[m.name].data_offset + rows * m.row_bytes
 
-    def needs_compaction(self) -> bool:
-        """After `finalize`: whether the holes are worth rewriting the file without them.
+    def _punch_unused(self, rows: int) -> None:
+        """Give back every byte after each member's first ``rows`` rows up to the next member."""
+        ordered = self._in_file_order()
+        file_end = max(os.fstat(self._fd).st_size, self._end())
+        for i, m in enumerate(ordered):
+            start = self._rows_end(m, rows)
+            stop = self._placements[ordered[i + 1].name].header_offset if i + 1 < len(ordered) else file_end
+            punch_hole(self._fd, start, stop - start)
 
-        True when the first member does not start the file (``np.load`` looks for a zip header
-        at byte 0) or when the holes exceed a quarter of the bytes in use (and 8 MiB).
+    def _used(self, rows: int) -> int:
+        """Bytes of headers and rows (what a file without holes would hold, less the tail)."""
+        return sum(self._rows_end(m, rows) - self._placements[m.name].header_offset for m in self.members.values())
+
+    def _holes(self, rows: int) -> int:
+        """Bytes between the members' first ``rows`` rows (what `_close_holes` could give back)."""
+        last = self._in_file_order()[-1]
+        return self._rows_end(last, rows) - self._used(rows)
+
+    def _close_holes(self, rows: int) -> None:
+        """Slide the members after the first down onto the rows before them, one at a time.
+
+        Each move copies ``rows`` rows into free space, syncs, switches the sidecar to the new
+        place and punches the old one. A member whose new place would overlap its own rows moves
+        past the end of the file first and slides down in the next pass; gaps under `_MIN_SLIDE`
+        stay (they cost no disk).
         """
-        if self._final is None:
-            raise RuntimeError("needs_compaction() before finalize()")
-        first = min(p.header_offset for p in self._placements.values())
-        holes = self.file_size - self._used
-        return first != 0 or holes > max(_COMPACT_MIN_HOLES, self._used // 4)
+        for _ in range(3):  # a member moves at most twice: past the end, then down
+            moved = False
+            prev_end = None
+            for m in self._in_file_order():
+                if prev_end is None:  # the first member stays at byte 0
+                    prev_end = self._rows_end(m, rows)
+                    continue
+                cur = self._placements[m.name]
+                target = _placement_at(m, prev_end, rows, self.align)
+                gap = cur.header_offset - target.header_offset
+                if gap <= 0 or gap < _MIN_SLIDE:
+                    prev_end = self._rows_end(m, rows)
+                    continue
+                if target.data_offset + rows * m.row_bytes > cur.data_offset:  # would overlap its own rows
+                    target = _placement_at(m, _align_up(self._end(), self.align), rows, self.align)
+                self._move(m, target, rows)
+                moved = True
+                prev_end = self._rows_end(m, rows) if target.header_offset < cur.header_offset else prev_end
+            if not moved:
+                return
 
-    def write_compact(self, path: str, small: Mapping[str, np.ndarray]) -> None:
-        """After `finalize`: write the same archive to ``path`` with the members adjacent.
-
-        The rows are copied in the kernel where it can (`copy_range`); the CRCs are already known.
-        This file is only read. ``path`` is created exclusively; it is removed if this fails.
-        """
-        if self._final is None:
-            raise RuntimeError("write_compact() before finalize()")
-        rows = self._final_rows
-        specs = [MemberSpec(m.name, m.dtype, m.row_shape, rows) for m in self.members.values()]
-        out = NpzStreamWriter(path, specs, align=self.align)
-        try:
-            out._now = self._now
-            for m in specs:
-                src, dst = self._placements[m.name], out._placements[m.name]
-                copy_range(self._fd, src.data_offset, out._fd, dst.data_offset, rows * m.row_bytes)
-                out.rows[m.name], out.crc[m.name] = rows, self._final[m.name][0]
-                faults.point("compact.member")
-            out.finalize(small, rows)
-            out.close()
-        except BaseException:
-            out.abort()
-            raise
+    def _move(self, m: MemberSpec, target: Placement, rows: int) -> None:
+        cur = self._placements[m.name]
+        copy_range(self._fd, cur.data_offset, self._fd, target.data_offset, rows * m.row_bytes)
+        faults.point("compact.copied")
+        if self.layout_path is not None:
+            fdatasync(self._fd)
+        self._switch({m.name: target})
+        faults.point("compact.switched")
+        punch_hole(self._fd, cur.data_offset, rows * m.row_bytes)
 
     def close(self) -> None:
         """Release the file descriptor; the files stay (see `abort`). Idempotent."""
@@ -439,7 +487,6 @@ class NpzStreamWriter:
         self,
         *,
         placements: Mapping[str, Placement] | None = None,
-        capacity: int | None = None,
         committed: tuple[int, dict[str, int]] | None = None,
     ) -> None:
         """Replace the sidecar with the current state, or with the given parts of the next one.
@@ -452,10 +499,7 @@ class NpzStreamWriter:
         rows, crc = committed or (self._committed, self._committed_crc)
         members = []
         for m in self.members.values():
-            entry = {**asdict(m), **asdict(placements[m.name])}
-            if capacity is not None:
-                entry["capacity"] = capacity
-            members.append(entry)
+            members.append({**asdict(m), **asdict(placements[m.name])})  # the placement's capacity wins
         doc = {
             "format": "rollrec-partial",
             "version": SIDECAR_VERSION,
@@ -496,7 +540,6 @@ class NpzStreamWriter:
         except (KeyError, TypeError, ValueError) as exc:
             raise RolloutFormatError(f"{layout_path}: damaged sidecar ({type(exc).__name__}: {exc})") from None
         self._committed = rows
-        self._final = None
         self.file_size = 0
         self._fd = os.open(path, os.O_RDWR | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
         try:
@@ -551,6 +594,10 @@ def _npy_payload(name: str, arr: np.ndarray) -> tuple[bytes, bytes]:
     if arr.dtype.hasobject:
         raise ValueError(f"{name!r}: object arrays are never written")
     return npy_header(arr.dtype, arr.shape), arr.tobytes()
+
+
+def _align_up(offset: int, align: int) -> int:
+    return -(-offset // align) * align
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:

@@ -5,11 +5,12 @@ Every file appears under its final name atomically. While it is written, data go
 rows committed so far (see `rollrec.io.npz_stream`). Finishing runs in this order, each step
 durable before the next, so a process killed anywhere leaves a state `recover` completes:
 
-1. finalise ``.partial`` in place (headers, small members, central directory; no data moves);
-2. if asked to compress, or if the in-place file has large holes, write a deflated or compact
-   copy to ``<path>.partial.tmp`` (the ``.partial`` file is only read);
+1. finalise ``.partial`` in place (members slid into large holes, headers, small members,
+   central directory; every move copy-then-switch, see `rollrec.io.npz_stream`);
+2. if asked to compress, write a deflated copy to ``<path>.partial.tmp`` (``.partial`` is only
+   read);
 3. rename the finished file to ``<path>`` (the commit point);
-4. remove ``.partial`` (if a copy was renamed), then the sidecar.
+4. remove ``.partial`` (if the copy was renamed), then the sidecar.
 
 `recover` reads the states this leaves: sidecar and ``.partial`` (redo from 1; a stale
 ``.partial.tmp`` is removed), sidecar without ``.partial`` (finished: remove the sidecar),
@@ -19,9 +20,7 @@ durable before the next, so a process killed anywhere leaves a state `recover` c
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,19 +80,14 @@ def finish(writer: NpzStreamWriter, small: Mapping[str, np.ndarray], num_rows: i
     final = os.fspath(path)
     writer.finalize(small, num_rows)
     source = writer.path
-    if compress or writer.needs_compaction():
+    if compress:
         tmp = final + REWRITE_SUFFIX
         try:
-            if compress:
-                compress_npz(writer.path, tmp)
-            else:
-                writer.write_compact(tmp, small)
-            source = tmp
-        except OSError as exc:
+            compress_npz(writer.path, tmp)
+        except BaseException:
             _remove(tmp)
-            if compress or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            warnings.warn(f"{final}: no space for a compact copy; the file keeps its holes", stacklevel=2)
+            raise
+        source = tmp
     writer.close()
     try:
         os.replace(source, final)

@@ -112,10 +112,11 @@ def check_recovered(path, *, at_least: int, at_most: int) -> int:
         ("finalize.punched:1", "100", "0"),  # 80 of 100 steps: unused capacity, a later member the largest
         ("finalize.header:9", "100", "0"),
         ("finalize.tail:1", "100", "0"),
-        ("compact.member:9", "20000", "0"),  # the holes are worth a compact copy
+        ("compact.copied:2", "20000", "0"),  # the holes are worth closing: members slide down
+        ("compact.switched:1", "20000", "0"),
         ("compress.member:3", "100", "1"),
         ("finish.renamed:1", "100", "1"),
-        ("finalize.truncated:1", "none", "0"),  # unknown length: grew twice, then compacted
+        ("finalize.truncated:1", "none", "0"),  # unknown length: grew twice, holes closed
     ],
 )
 def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_steps, compress):

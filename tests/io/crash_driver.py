@@ -3,7 +3,7 @@
     python crash_driver.py SCENARIO MODE WORKDIR [--random N] [--seed S]
 
 Each trial forks a child that writes a rollout the way the recorder does (append rows per
-member, commit, then finish: finalise, compact or compress, rename, tidy) into its own folder,
+member, commit, then finish: finalise (closing holes), compress, rename, tidy) into its own folder,
 and dies by SIGKILL at the chosen moment. The parent then runs `rollrec.recover` where a
 sidecar is left and checks the result against exactly what was written: every value encodes its
 step, env and component, so a row from the wrong place or of the wrong step never passes.
@@ -11,10 +11,12 @@ step, env and component, so a row from the wrong place or of the wrong step neve
 SCENARIO (all with a later member much larger than the first, as link poses are):
 
 - ``short``: 40 rows reserved, 27 written (Ctrl-C, ``stop_on``, a walker past 3/4 of max_steps);
-- ``empty-tail``: 400 rows reserved, 27 written (holes large enough to rewrite compact);
+- ``empty-tail``: 4000 rows reserved, 27 written (holes large enough to slide members down);
 - ``grow``: 5 rows reserved, grown several times to hold 27 (unknown length);
 - ``compress``: ``short`` with ``compress=True``;
-- ``exact``: 27 reserved, 27 written.
+- ``exact``: 27 reserved, 27 written;
+- ``short-closed``, ``grow-closed``: those two with every hole closed however small, so members
+  whose new place overlaps their rows go past the end first, then slide down.
 
 MODE: ``points`` kills at the k-th `rollrec.io.faults` point for k = 1, 2, ... until a child
 completes; ``writes`` kills before the k-th call that changes a file (pwrite, write, ftruncate,
@@ -52,7 +54,12 @@ MEMBERS = {
     "link_pos": ((40, 3), np.float32),
     "link_quat": ((40, 4), np.float32),
 }
-SCENARIOS = {"short": (40, False), "empty-tail": (4000, False), "grow": (5, False), "compress": (40, True), "exact": (ROWS, False)}
+#: name -> (rows reserved, compress, close every hole)
+SCENARIOS = {
+    "short": (40, False, False), "empty-tail": (4000, False, False), "grow": (5, False, False),
+    "compress": (40, True, False), "exact": (ROWS, False, False),
+    "short-closed": (40, False, True), "grow-closed": (5, False, True),
+}
 _MUTATING = ("pwrite", "write", "ftruncate", "posix_fallocate", "copy_file_range", "replace", "rename", "unlink")
 
 
@@ -67,11 +74,15 @@ def expected(name: str) -> np.ndarray:
     return (t * 10_000 + n * 1_000 + comp).astype(dtype)
 
 
-def write(final: str, capacity: int, compress: bool) -> None:
+def write(final: str, capacity: int, compress: bool, close_all: bool = False) -> None:
     """What `Recorder` does to the file, without its threads: append, commit, finish."""
+    from rollrec.io import npz_stream
     from rollrec.io.format import make_meta
     from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
     from rollrec.io.writer import finish, partial_paths, static_members
+
+    if close_all:  # this child only: close holes of any size
+        npz_stream._COMPACT_MIN_HOLES = npz_stream._COMPACT_MIN_FRACTION = npz_stream._MIN_SLIDE = 0
 
     data_path, layout_path = partial_paths(final)
     meta = make_meta(num_steps=0, num_envs=N, dt=0.02, env_name="crash-test")
@@ -178,13 +189,13 @@ def trial(workdir: str, label: str, scenario: str, arm, kill_after: float | None
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     final = os.path.join(folder, "run.npz")
-    capacity, compress = SCENARIOS[scenario]
+    capacity, compress, close_all = SCENARIOS[scenario]
     pid = os.fork()
     if pid == 0:  # child
         code = 0
         try:
             arm()
-            write(final, capacity, compress)
+            write(final, capacity, compress, close_all)
         except BaseException:  # noqa: BLE001 - report and leave with a code
             import traceback
 

@@ -98,7 +98,7 @@ def test_recover_that_fails_leaves_no_temporary_file(tmp_path, monkeypatch):
     interrupted(path, steps=4)
 
     def disk_full(name: str) -> None:
-        if name == "compact.member" or name == "finalize.tail":
+        if name in ("compact.copied", "finalize.tail"):
             raise OSError(28, "No space left on device (injected)")
 
     monkeypatch.setattr(faults, "hook", disk_full)
