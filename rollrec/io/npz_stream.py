@@ -143,7 +143,8 @@ def _placement_at(m: MemberSpec, offset: int, rows: int, align: int) -> Placemen
 class NpzStreamWriter:
     """Append rows to the members of a stored ``.npz`` at ``path``; see the module docstring.
 
-    ``members`` are laid out in order. ``append(name, rows)`` takes a C-contiguous array of
+    ``members`` are laid out in `file_order` and listed in the zip directory in the order given.
+    ``append(name, rows)`` takes a C-contiguous array of
     shape ``[n, *row_shape]`` and the member's dtype; `commit` makes rows durable and names them
     in the sidecar; `finalize` completes the archive in place; `close` releases the file;
     `abort` removes the files. ``path`` and ``layout_path`` are created exclusively (never
@@ -300,11 +301,12 @@ class NpzStreamWriter:
         first, *rest = self._in_file_order()
         new = {first.name: Placement(old[first.name].header_offset, old[first.name].data_offset, capacity)}
         first_end = new[first.name].data_offset + capacity * first.row_bytes
-        start = _align_up(max(self._end(), first_end), self.align)
+        old_end = self._end()
+        start = _align_up(max(old_end, first_end), self.align)
         new.update(layout(rest, dict.fromkeys(self.members, capacity), start=start, align=self.align, ordered=True))
         end = max(p.data_offset + p.capacity * self.members[n].row_bytes for n, p in new.items())
         try:  # best effort: the copies below allocate what they write anyway
-            os.posix_fallocate(self._fd, start, end - start + _TAIL_RESERVE)
+            os.posix_fallocate(self._fd, old_end, end - old_end + _TAIL_RESERVE)
         except (AttributeError, OSError):
             pass
         for m in rest:
