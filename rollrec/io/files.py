@@ -56,11 +56,12 @@ def fdatasync(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
 
 
-def replace_small_file(path: str, data: bytes) -> None:
+def replace_small_file(path: str, data: bytes, *, sync: bool = True) -> None:
     """Atomically make ``data`` the content of ``path`` (see the module docstring).
 
     The temporary file is ``path + ".tmp"``, created exclusively (a stale one from a killed
-    process is removed first); it is removed again if anything fails.
+    process is removed first); it is removed again if anything fails. ``sync=False`` skips the
+    two fsyncs: still atomic for a killed process, not after a power loss.
     """
     tmp = path + ".tmp"
     fd = create_exclusive(tmp, replace_stale=True)
@@ -69,7 +70,8 @@ def replace_small_file(path: str, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -77,7 +79,8 @@ def replace_small_file(path: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(path)
+    if sync:
+        fsync_dir(path)
 
 
 def _libc_fallocate():

@@ -40,8 +40,9 @@ Guarantee: if the process dies at any instant (SIGKILL, OOM, a crash), the sidec
 that hold exactly the committed rows, and `reopen` (``rollrec recover``) checks that against the
 CRCs before it trusts them. If the machine loses power, the same holds where the file system honours
 ``fsync``/``fdatasync`` (the sidecar never reaches the disk before the rows it names); where it does
-not, `reopen` refuses the mismatching rows with a clear error instead of returning wrong data with
-valid CRCs. Every step that changes the file reports to `rollrec.io.faults`.
+not, or with ``durable=False`` (no syncs: faster for rollouts the page cache can hold), `reopen`
+refuses the mismatching rows with a clear error instead of returning wrong data with valid CRCs.
+Every step that changes the file reports to `rollrec.io.faults`.
 
 The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
 that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
@@ -150,7 +151,8 @@ class NpzStreamWriter:
     `abort` removes the files. ``path`` and ``layout_path`` are created exclusively (never
     through a symlink); ``overwrite`` replaces an existing sidecar, which otherwise is an error
     (an interrupted recording nobody recovered). A data file without a sidecar is always
-    replaced: nothing could recover it.
+    replaced: nothing could recover it. ``durable=False`` skips every sync (see the module
+    docstring).
     """
 
     def __init__(
@@ -162,8 +164,10 @@ class NpzStreamWriter:
         recovery_info: Mapping | None = None,
         align: int = ALIGN,
         overwrite: bool = False,
+        durable: bool = True,
     ):
         self.path = os.fspath(path)
+        self.durable = durable
         self.members = {m.name: m for m in members}
         if len(self.members) != len(members):
             raise ValueError("member names must be unique")
@@ -286,7 +290,7 @@ class NpzStreamWriter:
         """
         crc = dict(crc)
         if self.layout_path is not None:
-            fdatasync(self._fd)
+            self._sync()
             faults.point("commit.synced")
         with self._lock:
             self._write_layout(committed=(rows, crc))
@@ -313,7 +317,7 @@ class NpzStreamWriter:
             copy_range(self._fd, old[m.name].data_offset, self._fd, new[m.name].data_offset, self.rows[m.name] * m.row_bytes)
             faults.point("grow.copied")
         if self.layout_path is not None:
-            fdatasync(self._fd)
+            self._sync()
             faults.point("grow.synced")
         self._switch(new)
         for m in self.members.values():
@@ -390,7 +394,7 @@ class NpzStreamWriter:
         self.file_size = tail + len(blob)
         os.ftruncate(self._fd, self.file_size)
         faults.point("finalize.truncated")
-        fdatasync(self._fd)
+        self._sync()
         faults.point("finalize.synced")
 
     def _rows_end(self, m: MemberSpec, rows: int) -> int:
@@ -448,7 +452,7 @@ class NpzStreamWriter:
         copy_range(self._fd, cur.data_offset, self._fd, target.data_offset, rows * m.row_bytes)
         faults.point("compact.copied")
         if self.layout_path is not None:
-            fdatasync(self._fd)
+            self._sync()
         self._switch({m.name: target})
         faults.point("compact.switched")
         punch_hole(self._fd, cur.data_offset, rows * m.row_bytes)
@@ -513,7 +517,11 @@ class NpzStreamWriter:
             "committed_crc": crc,
         }
         text = json.dumps(doc)[:-1] + ', "info": ' + self._info_json + "}"
-        replace_small_file(self.layout_path, text.encode())
+        replace_small_file(self.layout_path, text.encode(), sync=self.durable)
+
+    def _sync(self) -> None:
+        if self.durable:
+            fdatasync(self._fd)
 
     @classmethod
     def reopen(cls, path: str, layout_path: str) -> tuple[NpzStreamWriter, dict]:
@@ -526,6 +534,7 @@ class NpzStreamWriter:
         self = cls.__new__(cls)
         self.path = path
         self.layout_path = layout_path
+        self.durable = True
         self._lock = threading.Lock()
         self._fd = -1
         try:

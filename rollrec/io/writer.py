@@ -83,7 +83,7 @@ def finish(writer: NpzStreamWriter, small: Mapping[str, np.ndarray], num_rows: i
     if compress:
         tmp = final + REWRITE_SUFFIX
         try:
-            compress_npz(writer.path, tmp)
+            compress_npz(writer.path, tmp, sync=writer.durable)
         except BaseException:
             _remove(tmp)
             raise
@@ -95,22 +95,24 @@ def finish(writer: NpzStreamWriter, small: Mapping[str, np.ndarray], num_rows: i
         if source != writer.path:
             _remove(source)
         raise
-    fsync_dir(final)
+    if writer.durable:
+        fsync_dir(final)
     faults.point("finish.renamed")
     if source != writer.path:
         _remove(writer.path)
         faults.point("finish.partial_removed")
     if writer.layout_path is not None:
         _remove(writer.layout_path)
-        fsync_dir(final)
+        if writer.durable:
+            fsync_dir(final)
         faults.point("finish.sidecar_removed")
     return Path(final)
 
 
-def compress_npz(src: str, dst: str) -> None:
+def compress_npz(src: str, dst: str, *, sync: bool = True) -> None:
     """Rewrite the stored npz ``src`` as a deflated one at ``dst`` (a second pass over the data).
 
-    ``dst`` is created exclusively and synced to disk before this returns.
+    ``dst`` is created exclusively and (with ``sync``) synced to disk before this returns.
     """
     fd = create_exclusive(dst, replace_stale=True)
     with os.fdopen(fd, "w+b") as raw:
@@ -121,7 +123,8 @@ def compress_npz(src: str, dst: str) -> None:
                         fout.write(chunk)
                 faults.point("compress.member")
         raw.flush()
-        os.fsync(raw.fileno())
+        if sync:
+            os.fsync(raw.fileno())
 
 
 def _remove(path: str) -> None:
