@@ -14,7 +14,8 @@ Rows are written straight to their final offset (``os.pwrite``), so each byte re
 once; the CRC-32 of each member is carried along as rows arrive. Each member's data starts on a
 multiple of ``align`` (64 bytes by default) so readers can memory-map it. The central directory
 lists the members in the order given, whatever their place in the file. See
-`rollrec.io.zip_records` for the bytes of each record.
+`rollrec.io.npz_layout` for the placements, `rollrec.io.zip_records` for the bytes of each record
+and `rollrec.io.sidecar` for the sidecar.
 
 Data never moves under the sidecar
 ----------------------------------
@@ -59,13 +60,13 @@ import threading
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rollrec.io import faults, zip_records
+from rollrec.io import faults, sidecar, zip_records
 from rollrec.io.errors import RolloutFormatError
 from rollrec.io.files import copy_range, create_exclusive, fdatasync, punch_hole, replace_small_file
+from rollrec.io.npz_layout import ALIGN, MemberSpec, Placement, align_up, layout, placement_at
 from rollrec.io.zip_records import NPY_HEADER_BYTES, crc32_combine, npy_header  # noqa: F401 (re-exported)
 
 try:  # ISA-L's CRC-32 runs ~5x faster than zlib's; same polynomial, same values.
@@ -73,72 +74,12 @@ try:  # ISA-L's CRC-32 runs ~5x faster than zlib's; same polynomial, same values
 except ImportError:  # pragma: no cover - platforms without isal wheels
     _crc32 = zlib.crc32
 
-ALIGN = 64
-SIDECAR_VERSION = 2
 _TAIL_RESERVE = 1 << 20  # preallocated room for the small members and the directory
 _COMPACT_MIN_HOLES = 8 << 20  # holes smaller than this are never worth copying members to close
 _COMPACT_MIN_FRACTION = 0.25  # ... nor holes under this fraction of the bytes in use
 _MIN_SLIDE = 1 << 20  # a member moves down only to close a gap at least this large
 _READ_CHUNK = 64 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-@dataclass
-class MemberSpec:
-    """One ``.npy`` member: ``name`` (no ``.npy``), dtype string, shape of one row, rows reserved."""
-
-    name: str
-    dtype: str
-    row_shape: tuple[int, ...]
-    capacity: int
-
-    @property
-    def row_bytes(self) -> int:
-        return int(np.dtype(self.dtype).itemsize * int(np.prod(self.row_shape, dtype=np.int64)))
-
-
-@dataclass
-class Placement:
-    """Where a member lives: its zip local header, its first row, and the rows reserved after it."""
-
-    header_offset: int
-    data_offset: int
-    capacity: int
-
-
-def file_order(members: Sequence[MemberSpec]) -> list[MemberSpec]:
-    """``members`` in file order: the one with the most bytes per row first, the others as given."""
-    if not members:
-        return []
-    first = max(range(len(members)), key=lambda i: members[i].row_bytes)
-    return [members[first], *(m for i, m in enumerate(members) if i != first)]
-
-
-def layout(
-    members: Sequence[MemberSpec],
-    capacity: Mapping[str, int] | None = None,
-    *,
-    start: int = 0,
-    align: int = ALIGN,
-    ordered: bool = False,
-) -> dict[str, Placement]:
-    """Placements of ``members`` one after another from ``start``, each with room for its rows.
-
-    ``members`` go in `file_order` unless ``ordered`` (they are in file order already).
-    """
-    placements: dict[str, Placement] = {}
-    offset = start
-    for m in members if ordered else file_order(members):
-        rows = m.capacity if capacity is None else capacity[m.name]
-        placements[m.name] = _placement_at(m, offset, rows, align)
-        offset = placements[m.name].data_offset + rows * m.row_bytes
-    return placements
-
-
-def _placement_at(m: MemberSpec, offset: int, rows: int, align: int) -> Placement:
-    """``m`` with its local header at ``offset`` and room for ``rows`` rows."""
-    name = (m.name + ".npy").encode()
-    return Placement(offset, offset + zip_records.local_header_len(name, offset, NPY_HEADER_BYTES, align) + NPY_HEADER_BYTES, rows)
 
 
 class NpzStreamWriter:
@@ -306,7 +247,7 @@ class NpzStreamWriter:
         new = {first.name: Placement(old[first.name].header_offset, old[first.name].data_offset, capacity)}
         first_end = new[first.name].data_offset + capacity * first.row_bytes
         old_end = self._end()
-        start = _align_up(max(old_end, first_end), self.align)
+        start = align_up(max(old_end, first_end), self.align)
         new.update(layout(rest, dict.fromkeys(self.members, capacity), start=start, align=self.align, ordered=True))
         end = max(p.data_offset + p.capacity * self.members[n].row_bytes for n, p in new.items())
         try:  # best effort: the copies below allocate what they write anyway
@@ -434,13 +375,13 @@ class NpzStreamWriter:
                     prev_end = self._rows_end(m, rows)
                     continue
                 cur = self._placements[m.name]
-                target = _placement_at(m, prev_end, rows, self.align)
+                target = placement_at(m, prev_end, rows, self.align)
                 gap = cur.header_offset - target.header_offset
                 if gap <= 0 or gap < _MIN_SLIDE:
                     prev_end = self._rows_end(m, rows)
                     continue
                 if target.data_offset + rows * m.row_bytes > cur.data_offset:  # would overlap its own rows
-                    target = _placement_at(m, _align_up(self._end(), self.align), rows, self.align)
+                    target = placement_at(m, align_up(self._end(), self.align), rows, self.align)
                 self._move(m, target, rows)
                 moved = True
                 prev_end = self._rows_end(m, rows) if target.header_offset < cur.header_offset else prev_end
@@ -501,23 +442,12 @@ class NpzStreamWriter:
         """
         if self.layout_path is None:
             return
-        placements = placements or self._placements
         rows, crc = committed or (self._committed, self._committed_crc)
-        members = []
-        for m in self.members.values():
-            members.append({**asdict(m), **asdict(placements[m.name])})  # the placement's capacity wins
-        doc = {
-            "format": "rollrec-partial",
-            "version": SIDECAR_VERSION,
-            "data_path": os.path.basename(self.path),
-            "align": self.align,
-            "created": self._now,
-            "members": members,
-            "committed_rows": rows,
-            "committed_crc": crc,
-        }
-        text = json.dumps(doc)[:-1] + ', "info": ' + self._info_json + "}"
-        replace_small_file(self.layout_path, text.encode(), sync=self.durable)
+        text = sidecar.encode(
+            data_path=os.path.basename(self.path), align=self.align, created=self._now, members=list(self.members.values()),
+            placements=placements or self._placements, committed_rows=rows, committed_crc=crc, info_json=self._info_json,
+        )
+        replace_small_file(self.layout_path, text, sync=self.durable)
 
     def _sync(self) -> None:
         if self.durable:
@@ -530,27 +460,17 @@ class NpzStreamWriter:
         Reads the committed rows once to check them against the CRCs in the sidecar. Raises
         `RolloutFormatError` for a sidecar it cannot use or rows that do not match.
         """
-        doc = read_sidecar(layout_path)
+        doc = sidecar.read(layout_path)
+        state = sidecar.decode(doc, layout_path)
         self = cls.__new__(cls)
-        self.path = path
-        self.layout_path = layout_path
-        self.durable = True
+        self.path, self.layout_path, self.durable = path, layout_path, True
         self._lock = threading.Lock()
-        self._fd = -1
-        try:
-            self.align = int(doc.get("align", ALIGN))
-            self._now = float(doc["created"])
-            self.members, self._placements = {}, {}
-            for m in doc["members"]:
-                spec = MemberSpec(m["name"], np.dtype(m["dtype"]).str, tuple(int(s) for s in m["row_shape"]), int(m["capacity"]))
-                self.members[spec.name] = spec
-                self._placements[spec.name] = Placement(int(m["header_offset"]), int(m["data_offset"]), int(m["capacity"]))
-            self._info_json = json.dumps(doc.get("info", {}))
-            rows = int(doc["committed_rows"])
-            self._committed_crc = {name: int(doc["committed_crc"][name]) for name in self.members}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RolloutFormatError(f"{layout_path}: damaged sidecar ({type(exc).__name__}: {exc})") from None
-        self._committed = rows
+        self.align, self._now = state.align, state.created
+        self.members = {m.name: m for m in state.members}
+        self._placements = state.placements
+        self._info_json = json.dumps(doc.get("info", {}))
+        rows = self._committed = state.committed_rows
+        self._committed_crc = state.committed_crc
         self.file_size = 0
         self._fd = os.open(path, os.O_RDWR | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
         try:
@@ -578,37 +498,12 @@ class NpzStreamWriter:
         return self, doc
 
 
-def read_sidecar(layout_path: str) -> dict:
-    """The sidecar's JSON document; `RolloutFormatError` if it is not one this rollrec wrote."""
-    try:
-        with open(layout_path, "rb") as f:
-            doc = json.loads(f.read())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RolloutFormatError(f"{layout_path}: not a rollrec sidecar (invalid JSON)") from None
-    if isinstance(doc, dict) and "placements" in doc and "format" not in doc:
-        raise RolloutFormatError(
-            f"{layout_path}: written by rollrec 0.1.0, whose partial files this version cannot recover safely; "
-            "recover it with rollrec 0.1.0"
-        )
-    if not isinstance(doc, dict) or doc.get("format") != "rollrec-partial":
-        raise RolloutFormatError(f"{layout_path}: not a rollrec sidecar")
-    if doc.get("version") != SIDECAR_VERSION:
-        raise RolloutFormatError(
-            f"{layout_path}: sidecar version {doc.get('version')!r}; this rollrec recovers version {SIDECAR_VERSION}"
-        )
-    return doc
-
-
 def _npy_payload(name: str, arr: np.ndarray) -> tuple[bytes, bytes]:
     """``(npy header, data)`` of a small member."""
     arr = np.asarray(arr, order="C")
     if arr.dtype.hasobject:
         raise ValueError(f"{name!r}: object arrays are never written")
     return npy_header(arr.dtype, arr.shape), arr.tobytes()
-
-
-def _align_up(offset: int, align: int) -> int:
-    return -(-offset // align) * align
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
