@@ -60,14 +60,20 @@ Gather = Callable[[int, int, int], Mapping[str, np.ndarray]]
 
 
 class RingBuffers:
-    """``[capacity, N, *row]`` tensors on ``device``, one per field, and per-slot views of them."""
+    """``[capacity, N, *row]`` tensors on ``device``, one per field, and per-slot views of them.
 
-    def __init__(self, shapes: Mapping[str, tuple[tuple[int, ...], torch.dtype]], capacity: int, num_envs: int, device: torch.device):
+    ``envs`` gives some fields another env count than ``num_envs`` (detail envs).
+    """
+
+    def __init__(self, shapes: Mapping[str, tuple[tuple[int, ...], torch.dtype]], capacity: int, num_envs: int,
+                 device: torch.device, envs: Mapping[str, int] | None = None):
         self.capacity = capacity
+        envs = envs or {}
         # Zeroed, not empty: touching every page now keeps page faults out of record()'s first
         # pass over the ring (an untouched 5 MB step costs ~6x the copy itself).
         self.tensors = {
-            name: torch.zeros((capacity, num_envs, *row), dtype=dtype, device=device) for name, (row, dtype) in shapes.items()
+            name: torch.zeros((capacity, envs.get(name, num_envs), *row), dtype=dtype, device=device)
+            for name, (row, dtype) in shapes.items()
         }
         # Views built once: indexing a tensor costs more host time than the copy itself on CUDA.
         self.slots = [tuple(t[i] for t in self.tensors.values()) for i in range(capacity)]
@@ -82,7 +88,8 @@ class FlushPipeline:
 
     ``transforms`` map a member name to a function applied to its rows on the writer thread
     (dtype casts, quaternion reordering). ``constants`` are members written as repeated rows.
-    ``gather`` adds rows of other members to each job (see the module docstring).
+    ``gather`` adds rows of other members to each job (see the module docstring). ``device``:
+    where the ring lives (needed when it holds no tensor: everything kept is gathered).
     """
 
     def __init__(
@@ -95,6 +102,7 @@ class FlushPipeline:
         transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
         staging_buffers: int = 2,
         gather: Gather | None = None,
+        device: torch.device | None = None,
     ):
         self.ring: RingBuffers | None = ring
         self.gather = gather
@@ -106,7 +114,8 @@ class FlushPipeline:
         self.transforms = dict(transforms or {})
         self.error: BaseException | None = None
         self.written_rows = 0  # rows written to the file (writer thread)
-        self.cuda = next(iter(ring.tensors.values())).device.type == "cuda"
+        device = device if device is not None else next(iter(ring.tensors.values())).device
+        self.cuda = device.type == "cuda"
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._segment_free = [threading.Event() for _ in range(self.num_segments)]
         self._pending = [0] * self.num_segments  # flushes of each segment not yet released
@@ -114,7 +123,6 @@ class FlushPipeline:
         for ev in self._segment_free:
             ev.set()
         if self.cuda:
-            device = next(iter(ring.tensors.values())).device
             self._device = device
             self._side = torch.cuda.Stream(device=device)
             self._copied: list[torch.cuda.Event | None] = [None] * self.num_segments

@@ -69,7 +69,9 @@ import numpy as np
 from rollrec.io.errors import RolloutFormatError
 
 FORMAT_NAME = "rollrec"
-FORMAT_VERSION = 1
+#: The newest format version written and read (versions 1 and 2 are read).
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 QUAT_ORDER = "wxyz"
 
 #: Per-step members every v1 file has, with the rank each must have (T and N included).
@@ -87,6 +89,8 @@ REQUIRED_RANKS: dict[str, int] = {
 OPTIONAL_RANKS: dict[str, int] = {"link_pos": 4, "link_quat": 4}
 #: Members that are not per-step.
 STATIC_KEYS = ("meta", "rew_term_names", "link_names")
+#: The episode index of a v2 file (see "Format v2").
+INDEX_KEYS = ("episodes", "episode_return")
 #: Trailing sizes fixed by the format.
 FIXED_TRAILING: dict[str, tuple[int, ...]] = {
     "base_pos": (3,),
@@ -96,9 +100,10 @@ FIXED_TRAILING: dict[str, tuple[int, ...]] = {
 }
 BOOL_KEYS = ("done", "truncated")
 #: Names a per-step extra may not take: members the format defines.
-RESERVED_NAMES = frozenset((*REQUIRED_RANKS, *OPTIONAL_RANKS, *STATIC_KEYS))
+RESERVED_NAMES = frozenset((*REQUIRED_RANKS, *OPTIONAL_RANKS, *STATIC_KEYS, *INDEX_KEYS))
 #: ``meta`` entries the writers derive from the data; a caller's ``meta`` may not set them.
-DERIVED_META = ("format", "format_version", "num_steps", "num_envs", "dt", "quat_order", "extras")
+DERIVED_META = ("format", "format_version", "num_steps", "num_envs", "dt", "quat_order", "extras",
+                "every", "recorded_steps", "env_ids", "windows", "episode_columns", "volume")
 MAX_META_DEPTH = 64
 MAX_META_BYTES = 64 << 20
 
@@ -115,9 +120,10 @@ def make_meta(
     num_envs: int,
     dt: float,
     env_name: str = "unknown",
+    version: int = 1,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``meta`` dict of a v1 file; ``extra`` entries must be JSON-serialisable.
+    """The ``meta`` dict of a v1 (or ``version``) file; ``extra`` entries must be JSON-serialisable.
 
     Raises ValueError when ``dt`` is not a finite number > 0 (the reader would refuse the file).
     """
@@ -125,7 +131,7 @@ def make_meta(
     _check_unicode(str(env_name), "env_name")
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": int(version),
         "num_steps": int(num_steps),
         "num_envs": int(num_envs),
         "dt": float(dt),
@@ -272,10 +278,10 @@ def decode_meta(value: np.ndarray, where: str) -> dict[str, Any]:
         raise RolloutFormatError(f"{where}: 'meta' must be a JSON object")
     _check_meta_tree(meta, where)
     version = meta.get("format_version")
-    if version != FORMAT_VERSION or type(version) is not int:
+    if version not in READ_VERSIONS or type(version) is not int:
         raise RolloutFormatError(
             f"{where}: unknown format version {version!r}; this rollrec ({rollrec_version()}) "
-            f"reads version {FORMAT_VERSION}. Upgrade rollrec to read it."
+            f"reads versions {', '.join(map(str, READ_VERSIONS))}. Upgrade rollrec to read it."
         )
     for key in ("num_steps", "num_envs"):
         if type(meta.get(key)) is not int or meta[key] < 0:
