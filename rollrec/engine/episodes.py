@@ -51,6 +51,11 @@ class EpisodeTracker:
         bufs = [self.ret, self.start, self.ends, self.truncs, self.rets] + ([self.caps] if self.caps is not None else [])
         return sum(t.numel() * t.element_size() for t in bufs)
 
+    def end_early(self, slot: int, sub: int) -> None:
+        """The recording ended after step ``sub - 1`` of slot ``slot``: its later steps end nothing
+        (their buffers still hold what an earlier pass over the ring wrote)."""
+        self.ends[slot, sub:].zero_()
+
     def step(self, slot: int, sub: int, t: int, rew: torch.Tensor, done: torch.Tensor,
              truncated: torch.Tensor | None, given: Mapping[str, Any]) -> None:
         """Account for recorded step ``t`` (step ``sub`` of ring slot ``slot``). No device sync."""

@@ -490,6 +490,8 @@ class Recorder:
             raise ValueError(self._failure)
         try:
             rows = -(-self.steps // self._every)  # a last row of fewer than `every` steps is kept too
+            if self._vol is not None:
+                self._vol.end(self.steps, (rows - 1) % self._cap)
             self._flush(rows)
             self._close_video()
             self._set_meta(num_steps=rows, **({"recorded_steps": self.steps} if self.meta["format_version"] > 1 else {}))

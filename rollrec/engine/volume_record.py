@@ -95,6 +95,12 @@ class VolumeRings:
             trunc = sources[self._trunc] if self._trunc is not None else None
             self.tracker.step(slot, sub, t, sources[self._rew], sources[self._done], trunc, given)
 
+    def end(self, steps: int, slot: int) -> None:
+        """The recording ended after ``steps`` steps, the last in ring slot ``slot``."""
+        sub = steps % self.every
+        if sub and self.tracker is not None:
+            self.tracker.end_early(slot, sub)
+
     def _full(self, spec: FieldSpec, src: Any, out: torch.Tensor | None = None) -> torch.Tensor:
         """``[N, *row]`` of one field for this step (``out``: write it there, cast to its dtype)."""
         if spec.kind == "copy":
