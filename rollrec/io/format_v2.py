@@ -65,7 +65,14 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.errors import RolloutFormatError
-from rollrec.io.format import BOOL_KEYS, FIXED_TRAILING, INDEX_KEYS, OPTIONAL_RANKS, REQUIRED_RANKS, STATIC_KEYS
+from rollrec.io.format import (
+    BOOL_KEYS,
+    FIXED_TRAILING,
+    INDEX_KEYS,
+    OPTIONAL_RANKS,
+    REQUIRED_RANKS,
+    STATIC_KEYS,
+)
 
 COLUMNS = ("env", "start", "stop", "end", "captured", "row", "rows")
 #: Members a v2 file must hold (in any layout).

@@ -350,27 +350,41 @@ class Rollout:
         return self.env(env, [key])[key]
 
     def episode_bounds(self, env: int) -> np.ndarray:
-        """``[E, 2]`` int64 ``(start, stop)`` step ranges of env ``env``'s episodes, in order.
+        """``[E, 2]`` int64 ``(start, stop)`` row ranges of env ``env``'s episodes, in order.
 
         An episode ends after a step whose ``done`` is set; the last one may be unfinished
-        (its stop is T).
+        (its stop is T). With an episode index (format v2) the ranges are its episodes' kept rows
+        (with ``every=k``, episodes shorter than k may hold none: they are left out).
         """
         env = self._check_env(env)
+        if self.layout.has_index:
+            i = self._kept_episodes(env)
+            return np.stack([self.index.first_row[i], self.index.last_row[i] + 1], axis=1).astype(np.int64)
         ends = np.flatnonzero(self._column("done", env)) + 1
         if ends.size == 0 or ends[-1] != self.T:
             ends = np.append(ends, self.T)
         starts = np.concatenate([[0], ends[:-1]])
         return np.stack([starts, ends], axis=1).astype(np.int64)
 
+    def _kept_episodes(self, env: int) -> np.ndarray:
+        i = self.index.of_env(env)
+        return i[self.index.last_row[i] >= self.index.first_row[i]]
+
     def episode_returns(self, env: int) -> np.ndarray:
-        """``[E]`` float64 sum of ``rew`` over each episode of env ``env`` (see `episode_bounds`)."""
+        """``[E]`` float64 return of each episode of env ``env`` (see `episode_bounds`): the sum of
+        ``rew`` over it, or the index's exact returns (format v2)."""
         env = self._check_env(env)
+        if self.layout.has_index:
+            return self.index.returns[self._kept_episodes(env)].copy()
         bounds = self.episode_bounds(env)
         csum = np.concatenate([[0.0], np.cumsum(self._column("rew", env).astype(np.float64))])
         return csum[bounds[:, 1]] - csum[bounds[:, 0]]
 
     def total_rewards(self) -> np.ndarray:
-        """``[N]`` float64 sum of ``rew`` over the whole rollout, per env (reads ``rew`` whole)."""
+        """``[N]`` float64 sum of ``rew`` over the whole rollout, per env (reads ``rew`` whole; with
+        an episode index, the sum of its exact returns)."""
+        if self.layout.has_index:
+            return np.bincount(self.index.env, weights=self.index.returns, minlength=self.N).astype(np.float64)
         rew = self._file.read_all("rew") if self._file is not None else self._fields["rew"]
         return np.asarray(rew, dtype=np.float64).sum(axis=0)
 

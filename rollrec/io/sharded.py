@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +202,11 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
         if not present:
             notes = "; ".join(f"{s.entry.file}: {s.note}" for s in states)
             raise RolloutFormatError(f"{directory}: no shard is readable ({notes})")
+        if present[0].rollout.layout.has_index:
+            raise RolloutFormatError(
+                f"{directory}: its shards keep some envs or steps only (envs=, every= or capture=), which a sharded "
+                "rollout does not support; open each shard file on its own"
+            )
         check_consistent([(s.entry.file, shard_facts(s.rollout)) for s in present])
         T = max([manifest.num_steps or 0] + [s.num_steps for s in present])
         rollout = ShardedRollout(directory, states, T, manifest.state, manifest.run_id)

@@ -134,13 +134,13 @@ def _kinds(options):
 
 
 @pytest.mark.parametrize("options", [
-    _kinds(dict(capture="terminated", window=3)),
-    _kinds(dict(capture="terminated", window=1)),
-    _kinds(dict(capture="terminated", window=50)),  # longer than every episode: the whole episode
-    _kinds(dict(capture=-0.5, window=4)),
-    _kinds(dict(capture="terminated", window=3, every=2)),
-    _kinds(dict(capture="terminated", window=2, all_env_fields=())),
-    _kinds(dict(capture="terminated", window=3, all_env_fields=("rew", "done", "obs"))),
+    _kinds({"capture": "terminated", "window": 3}),
+    _kinds({"capture": "terminated", "window": 1}),
+    _kinds({"capture": "terminated", "window": 50}),  # longer than every episode: the whole episode
+    _kinds({"capture": -0.5, "window": 4}),
+    _kinds({"capture": "terminated", "window": 3, "every": 2}),
+    _kinds({"capture": "terminated", "window": 2, "all_env_fields": ()}),
+    _kinds({"capture": "terminated", "window": 3, "all_env_fields": ("rew", "done", "obs")}),
 ])
 @pytest.mark.parametrize("segment_steps", [1, 4])
 def test_trigger_keeps_the_last_steps_of_captured_episodes(tmp_path, volume_reference, options, segment_steps):

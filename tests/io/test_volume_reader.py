@@ -79,8 +79,8 @@ def test_env_gives_what_exists_for_that_env(case):
                 if have[:, env].any():
                     want[key] = dense[:, env]
             assert sorted(got) == sorted(want), env
-            for key in want:
-                np.testing.assert_array_equal(got[key], want[key], err_msg=f"{key} env {env}")
+            for key, value in want.items():
+                np.testing.assert_array_equal(got[key], value, err_msg=f"{key} env {env}")
             assert r.has_detail(env) == (len(want) == len(expected["_kinds"]))
             obs = r.env(env, ["obs"])["obs"] if "obs" in expected["_kinds"] else None
             if obs is not None:  # asked for by name: fill values where the file holds none
@@ -112,7 +112,7 @@ def test_episodes_list_every_episode_of_every_env(case):
 
 
 def test_episode_returns_the_fields_of_its_kept_rows(case):
-    path, expected, options = case
+    path, _, options = case
     k = options.get("every", 1)
     with rollrec.load(path) as r:
         eps = r.episodes()
@@ -122,8 +122,8 @@ def test_episode_returns_the_fields_of_its_kept_rows(case):
             got = r.episode(i)
             want = {key: v[first : last + 1] for key, v in r.env(e["env"]).items()}
             assert sorted(got) == sorted(want)
-            for key in want:
-                np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+            for key, value in want.items():
+                np.testing.assert_array_equal(got[key], value, err_msg=key)
                 assert len(got[key]) == max(0, last - first + 1)
         with pytest.raises(IndexError, match="episode .* out of range"):
             r.episode(len(eps))
