@@ -31,7 +31,7 @@ TARGET_FPS = 30.0
 _RSS_SNIPPETS = {
     "save_video(generator)": """
 import numpy as np
-from rollrec.io.video import save_video
+from rollrec.video.writer import save_video
 def frames():
     for t in range(N):
         f = np.empty((480, 640, 3), np.uint8); f[...] = t % 256; yield f
@@ -39,7 +39,7 @@ save_video(frames(), D + '/v.mp4')
 """,
     "BackgroundVideoWriter": """
 import numpy as np
-from rollrec.io.video_background import BackgroundVideoWriter
+from rollrec.video.background import BackgroundVideoWriter
 buf = np.zeros((480, 640, 3), np.uint8)
 with BackgroundVideoWriter(D + '/v.mp4', max_queue=16) as w:
     for t in range(N):
@@ -47,7 +47,7 @@ with BackgroundVideoWriter(D + '/v.mp4', max_queue=16) as w:
 """,
     "collect_frames_from_env(path=...)": """
 import numpy as np
-from rollrec.io.video_collect import collect_frames_from_env
+from rollrec.video.collect import collect_frames_from_env
 class Env:
     t = 0
     def reset(self): return np.zeros(3)
@@ -56,7 +56,7 @@ class Env:
 collect_frames_from_env(Env(), lambda o: 0, max_steps=N, path=D + '/v.mp4')
 """,
     "render_rollout": """
-from rollrec.render import render_rollout
+from rollrec.video import render_rollout
 render_rollout(ROLLOUT, D + '/v.mp4', env=0, camera='follow', size=(640, 480), stop=N, progress=False)
 """,
 }
@@ -80,9 +80,9 @@ def record_walker(path: Path, steps: int, num_envs: int = 2) -> Path:
 def measure_speed(rollout_path: Path, frames: int, out_dir: Path) -> dict:
     """Frames/s of drawing alone, encoding alone, and `render_rollout` (both), at 640x480."""
     import rollrec
-    from rollrec.io.video import save_video
-    from rollrec.render import render_frames, render_rollout
-    from rollrec.render.scene import scenes_for
+    from rollrec.video import render_frames, render_rollout
+    from rollrec.video.scene import scenes_for
+    from rollrec.video.writer import save_video
 
     with rollrec.load(rollout_path) as r:
         t0 = time.perf_counter()

@@ -175,7 +175,7 @@ class Recorder:
         if self.steps == 0:
             raise RuntimeError("record_frame() before the first record(): a frame belongs to a recorded step")
         if self._video is None:
-            from rollrec.io.video_background import BackgroundVideoWriter
+            from rollrec.video.background import BackgroundVideoWriter
 
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = BackgroundVideoWriter(self.video_path, fps, envs=self.video_envs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rollrec.render.camera import CAMERA_PRESETS
+from rollrec.video.camera import CAMERA_PRESETS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rollrec.io.reader import load
-    from rollrec.render.rollout import render_rollout
+    from rollrec.video.render import render_rollout
 
     out = args.output or str(Path(args.file).with_suffix(".mp4"))
     with load(args.file, allow_pickle=args.allow_pickle) as rollout:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from rollrec.io.reader import Rollout
-from rollrec.render import draw
-from rollrec.render.camera import CAMERA_PRESETS, Camera, preset_camera
+from rollrec.video import draw
+from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
 
 #: Seconds of past base positions drawn as the trail (within the current episode).
 TRAIL_SECONDS = 2.0
