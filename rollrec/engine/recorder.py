@@ -18,8 +18,10 @@ import torch
 from rollrec.engine.flush import FlushPipeline, RingBuffers
 from rollrec.engine.schema import Schema
 from rollrec.io.format import make_meta
+from rollrec.io.model import model_members, remove_sidecar, save_sidecar
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
 from rollrec.io.writer import finish, partial_paths, static_members
+from rollrec.model.robot import RobotModel
 
 _NP_DTYPE = {t: torch.empty(0, dtype=t).numpy().dtype for t in (
     torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64,
@@ -55,6 +57,9 @@ class Recorder:
         video_envs: envs whose frames `record_frame` keeps when it gets a batch of all N
             renders (tiled, labelled ``env k``); None keeps every frame of the batch.
         video_fps: frame rate of that video (default ``1 / dt``).
+        model: the robot's geometry (`rollrec.model.RobotModel`, e.g. `rollrec.model_from_mujoco`
+            or `rollrec.model_from_urdf`), stored with the rollout so a replay needs no simulator;
+            its links are matched to ``link_names`` by name. Checked at the first `record`.
     """
 
     def __init__(
@@ -76,6 +81,7 @@ class Recorder:
         compress: bool = False,
         video_envs: Sequence[int] | None = None,
         video_fps: float | None = None,
+        model: RobotModel | None = None,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -104,6 +110,9 @@ class Recorder:
         if bad:
             raise ValueError(f"video_envs: env {bad[0]} out of range (0..{num_envs - 1})")
         self.video_fps = video_fps
+        if model is not None and not isinstance(model, RobotModel):
+            raise TypeError(f"model must be a rollrec.model.RobotModel, got {type(model).__name__}")
+        self.model = model
         self._video = None
         self.steps = 0  # steps recorded (a host-side counter: never read from the device)
         self._schema: Schema | None = None
@@ -242,6 +251,12 @@ class Recorder:
         self.meta.update(self.extra_meta)
         data_path, layout_path = partial_paths(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.model is not None:  # bound and checked now, kept beside the partial file for recovery
+            stored_links = self.link_names if link_count is not None else None
+            model_arrays, model_meta = model_members(self.model, stored_links)
+            self.model = self.model.bind(stored_links or [])
+            self.meta.update(model_meta)
+            save_sidecar(self.path, model_arrays, model_meta)
         self._stream = NpzStreamWriter(
             data_path, members, layout_path=layout_path, recovery_info=self._recovery_info(schema)
         )
@@ -292,8 +307,10 @@ class Recorder:
         self._pipeline.close()
         self._close_video()
         self.meta["num_steps"] = self.steps
-        small = static_members(self.meta, self._schema.reward_term_names, self.link_names if "link_pos" in self._schema.args else None)
+        small = static_members(self.meta, self._schema.reward_term_names,
+                               self.link_names if "link_pos" in self._schema.args else None, self.model)
         self._result = finish(self._stream, small, self.steps, str(self.path), self.compress)
+        remove_sidecar(self.path)
         return self._result
 
     def __enter__(self) -> "Recorder":

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.errors import RolloutFormatError
+from rollrec.io.model import MODEL_KEYS
 
 FORMAT_NAME = "rollrec"
 FORMAT_VERSION = 1
@@ -69,8 +70,8 @@ REQUIRED_RANKS: dict[str, int] = {
 }
 #: Optional per-step members with a fixed rank.
 OPTIONAL_RANKS: dict[str, int] = {"link_pos": 4, "link_quat": 4}
-#: Members that are not per-step.
-STATIC_KEYS = ("meta", "rew_term_names", "link_names")
+#: Members that are not per-step (the robot model's: see `rollrec.io.model`).
+STATIC_KEYS = ("meta", "rew_term_names", "link_names", *MODEL_KEYS)
 #: Trailing sizes fixed by the format.
 FIXED_TRAILING: dict[str, tuple[int, ...]] = {
     "base_pos": (3,),
