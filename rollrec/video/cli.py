@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rollrec.video.camera import CAMERA_PRESETS
+from rollrec.video.scene import STYLES
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -44,7 +45,8 @@ def register(subparsers) -> None:
         "video",
         help="render a recorded rollout to an mp4 (headless, CPU)",
         description="Render env(s) of a recorded rollout to a video without the simulator or a GPU: "
-        "ground, base frame, trail, links and a reward-terms overlay, from a camera preset.",
+        "ground, trail, the robot (its bodies when the file stores its model, else a link skeleton) and a "
+        "reward-terms overlay, from a camera preset.",
     )
     p.add_argument("file", help="rollout file (.npz)")
     p.add_argument("--env", type=int, default=0, help="env to render (default 0)")
@@ -65,6 +67,11 @@ def register(subparsers) -> None:
     p.add_argument("--start", type=int, default=0, help="first step to render")
     p.add_argument("--stop", type=int, default=None, help="step to stop before (default: the end)")
     p.add_argument("--no-overlay", action="store_true", help="leave out the reward-terms overlay")
+    p.add_argument(
+        "--style", choices=STYLES, default="auto",
+        help="how the robot is drawn: bodies (its geometry, from the model stored in the file), sticks "
+        "(link skeleton and base frame), auto (default: bodies when the file has a model)",
+    )
     p.add_argument(
         "--allow-pickle", action="store_true", help="open files of the original recorder (trusted only)"
     )
@@ -92,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             stop=args.stop,
             per_env=args.per_env,
             overlay=not args.no_overlay,
+            style=args.style,
             progress=not args.quiet and sys.stderr.isatty(),
         )
     for path in result if isinstance(result, list) else [result]:

@@ -73,13 +73,16 @@ def render_rollout(
     cols: int | None = None,
     overlay: bool = True,
     progress: bool = True,
+    style: str = "auto",
     **writer_options,
 ) -> Path | list[Path]:
     """Render env ``env`` (or envs ``envs``) of a recorded rollout to a video at ``path``.
 
-    Draws the ground grid, the base trail, the links (skeleton from ``meta["link_parents"]``,
-    else bodies) and the base frame from ``camera`` (top, side, front or follow), with an overlay
-    of the reward terms and their total at each step. ``rollout`` is a `Rollout` or a file path.
+    Draws the ground grid, the base trail and the robot from ``camera`` (top, side, front or
+    follow), with an overlay of the reward terms and their total at each step. ``style``:
+    ``"bodies"`` draws the robot's real geometry (`Rollout.model`), ``"sticks"`` the links as a
+    skeleton (``meta["link_parents"]``) with the base frame, ``"auto"`` (default) bodies when the
+    file has a model. ``rollout`` is a `Rollout` or a file path.
 
     ``size`` is ``(width, height)`` of the video; several ``envs`` are tiled in a near-square
     grid that fits in it (``cols`` to choose), labelled ``"env k"``, or with ``per_env=True``
@@ -95,7 +98,7 @@ def render_rollout(
         with load(rollout) as opened:
             return render_rollout(
                 opened, path, env=env, envs=envs, camera=camera, size=size, fps=fps, start=start, stop=stop,
-                per_env=per_env, cols=cols, overlay=overlay, progress=progress, **writer_options,
+                per_env=per_env, cols=cols, overlay=overlay, progress=progress, style=style, **writer_options,
             )  # fmt: skip
     size = (int(size[0]), int(size[1]))
     if min(size) < 16:
@@ -106,7 +109,7 @@ def render_rollout(
     selected = [int(env)] if envs is None else [int(e) for e in envs]
     if not selected:
         raise ValueError("no envs selected")
-    scenes = scenes_for(rollout, selected, camera, start, stop)
+    scenes = scenes_for(rollout, selected, camera, start, stop, style)
     fps = default_fps(rollout.dt) if fps is None else fps
     if per_env:
         return [
