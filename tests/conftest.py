@@ -186,3 +186,37 @@ def _member_data_offsets(path: str | Path) -> dict[str, int]:
 def member_data_offsets() -> Callable[[str | Path], dict[str, int]]:
     """``member_data_offsets(path) -> {member: offset of its array data}`` for a stored npz."""
     return _member_data_offsets
+
+
+def _make_model(link_names: list[str]) -> Any:
+    """A `RobotModel` of every kind of geom: a box on link 0, a capsule and a tetrahedron mesh on the
+    last link, a sphere on each other link, and static geoms (a floor plane, a 3x4 height field)."""
+    from rollrec.model import RobotModel
+
+    L = len(link_names)
+    geoms = [  # type, link, size, pos, rgba, dataid
+        (6, 0, (0.2, 0.1, 0.05), (0, 0, 0), (0.9, 0.2, 0.2, 1), -1),
+        (3, L - 1, (0.04, 0.1, 0), (0, 0, -0.1), (0.2, 0.8, 0.2, 1), -1),
+        (7, L - 1, (0, 0, 0), (0, 0, 0.05), (0.2, 0.2, 0.9, 1), 0),
+        *[(2, i, (0.05, 0, 0), (0, 0, 0), (0.9, 0.9, 0.2, 1), -1) for i in range(1, L - 1)],
+        (0, -1, (0, 0, 1.0), (0, 0, 0), (0.5, 0.5, 0.5, 1), -1),
+        (1, -1, (0, 0, 0), (3, 0, 0), (0.4, 0.3, 0.2, 1), 0),
+    ]
+    return RobotModel(
+        link_names=link_names,
+        geom_type=[g[0] for g in geoms], geom_link=[g[1] for g in geoms], geom_size=[g[2] for g in geoms],
+        geom_pos=[g[3] for g in geoms], geom_quat=[(1, 0, 0, 0)] * len(geoms), geom_rgba=[g[4] for g in geoms],
+        geom_group=[0] * len(geoms), geom_dataid=[g[5] for g in geoms],
+        mesh_vert=[(0, 0, 0), (0.1, 0, 0), (0, 0.1, 0), (0, 0, 0.1)], mesh_face=[(0, 2, 1), (0, 1, 3), (0, 3, 2), (1, 2, 3)],
+        mesh_vertadr=[0], mesh_vertnum=[4], mesh_faceadr=[0], mesh_facenum=[4],
+        hfield_size=[(1.0, 1.5, 0.3, 0.1)], hfield_nrow=[3], hfield_ncol=[4], hfield_adr=[0],
+        hfield_data=np.linspace(0, 1, 12),
+        link_parents=[-1] + list(range(L - 1)),
+        info={"source": "test"},
+    ).check()
+
+
+@pytest.fixture
+def make_model() -> Callable[[list[str]], Any]:
+    """``make_model(link_names)``: a small `RobotModel` with every geom kind (see `_make_model`)."""
+    return _make_model
