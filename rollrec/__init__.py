@@ -38,6 +38,9 @@ _EXPORTS = {
     "tile_frames": "rollrec.video.frames",
     "to_uint8_rgb": "rollrec.video.frames",
     "render_rollout": "rollrec.video",
+    "RobotModel": "rollrec.model.robot",
+    "model_from_mujoco": "rollrec.model.mujoco",
+    "model_from_urdf": "rollrec.model.urdf",
     "serve": "rollrec.viewer",
 }
 
@@ -69,6 +72,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.io.format import FORMAT_VERSION
     from rollrec.io.reader import Rollout, load
     from rollrec.io.writer import recover, save_rollout
+    from rollrec.model.mujoco import model_from_mujoco
+    from rollrec.model.robot import RobotModel
+    from rollrec.model.urdf import model_from_urdf
     from rollrec.video import render_rollout
     from rollrec.video.background import BackgroundVideoWriter
     from rollrec.video.collect import RenderFailedError, collect_frames_from_env

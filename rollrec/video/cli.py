@@ -39,6 +39,26 @@ def parse_envs(text: str) -> list[int]:
     return envs
 
 
+def add_urdf_options(p: argparse.ArgumentParser) -> None:
+    """``--urdf FILE`` and ``--package-dir DIR``: draw a URDF's links posed by the recorded link poses."""
+    p.add_argument("--urdf", default=None, metavar="FILE",
+                   help="draw this URDF's visuals, posed by the recorded link poses matched by link name "
+                   "(instead of the model stored in the file)")
+    p.add_argument("--package-dir", action="append", default=[], metavar="DIR",
+                   help="where package:// meshes of --urdf are found (repeatable; default: folders above the URDF)")
+
+
+def urdf_model(args: argparse.Namespace, link_names):
+    """The model of ``--urdf`` for a rollout recording ``link_names``, or None without ``--urdf``."""
+    if args.urdf is None:
+        return None
+    from rollrec.model.urdf import model_from_urdf
+
+    if not link_names:
+        raise ValueError(f"--urdf: {args.file} records no link poses to pose {args.urdf} with")
+    return model_from_urdf(args.urdf, link_names=link_names, package_dirs=args.package_dir)
+
+
 def register(subparsers) -> None:
     """Add the ``video`` subcommand."""
     p = subparsers.add_parser(
@@ -72,6 +92,7 @@ def register(subparsers) -> None:
         help="how the robot is drawn: bodies (its geometry, from the model stored in the file), sticks "
         "(link skeleton and base frame), auto (default: bodies when the file has a model)",
     )
+    add_urdf_options(p)
     p.add_argument(
         "--allow-pickle", action="store_true", help="open files of the original recorder (trusted only)"
     )
@@ -100,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             per_env=args.per_env,
             overlay=not args.no_overlay,
             style=args.style,
+            model=urdf_model(args, rollout.link_names),
             progress=not args.quiet and sys.stderr.isatty(),
         )
     for path in result if isinstance(result, list) else [result]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rollrec.io.reader import Rollout
+from rollrec.model.robot import RobotModel
 from rollrec.video import draw
 from rollrec.video.bodies import BodiesDrawer
 from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
@@ -141,16 +142,18 @@ class EnvScene:
         return img
 
 
-def bodies_for(rollout: Rollout, style: str) -> BodiesDrawer | None:
+def bodies_for(rollout: Rollout, style: str, model: RobotModel | None = None) -> BodiesDrawer | None:
     """The drawer of the rollout's bodies for ``style``, or None for the stick skeleton.
 
-    Raises ValueError for an unknown style, or ``"bodies"`` asked of a file without a model.
+    ``model``: draw this model (e.g. `rollrec.model_from_urdf`, matched to the rollout's links
+    by name) instead of the one stored in the file. Raises ValueError for an unknown style, or
+    ``"bodies"`` asked of a file without a model.
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
     if style == "sticks":
         return None
-    model = rollout.model
+    model = rollout.model if model is None else model.bind(rollout.link_names or []).check()
     if model is None:
         if style == "bodies":
             raise ValueError(f"{rollout.path}: the file has no robot model to draw bodies from; use the sticks style")
@@ -159,7 +162,8 @@ def bodies_for(rollout: Rollout, style: str) -> BodiesDrawer | None:
 
 
 def scenes_for(
-    rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None, style: str = "auto"
+    rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None, style: str = "auto",
+    model: RobotModel | None = None,
 ) -> list[EnvScene]:
     """One `EnvScene` per env (sharing one `BodiesDrawer`); raises ValueError naming an env out of range."""
     for e in envs:
@@ -167,6 +171,6 @@ def scenes_for(
             raise ValueError(
                 f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1})"
             )
-    bodies = bodies_for(rollout, style)
+    bodies = bodies_for(rollout, style, model)
     return [EnvScene(rollout, e, camera, start=start, stop=stop, style="sticks" if bodies is None else style,
                      bodies=bodies) for e in envs]
