@@ -54,7 +54,7 @@ def test_every_link_by_default(arm):
     np.testing.assert_allclose(m.geom_size[0], [0.2, 0.1, 0.05])  # box: half sizes
     np.testing.assert_allclose(m.geom_size[1, :2], [0.03, 0.2])  # cylinder: radius, half length
     np.testing.assert_allclose(m.geom_rgba[:2], [[1, 0.5, 0, 1], [0, 0, 1, 1]])
-    v, f = m.mesh(0)
+    v, _ = m.mesh(0)
     np.testing.assert_allclose(np.ptp(v, axis=0), [0.04, 0.08, 0.12], atol=1e-6)  # scaled 2x
     assert m.info["source"] == "urdf" and m.info["robot"] == "arm"
 
