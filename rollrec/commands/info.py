@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from rollrec.io.model import MODEL_KEYS
+
 #: Elements per block when reducing a ``[T, N, ...]`` member (bounds memory to ~100 MB of float64).
 _BLOCK_ELEMENTS = 1 << 23
 
@@ -55,6 +57,8 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[st
                 shape, dtype, stored = list(r[key].shape), r[key].dtype.str, None
             nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
             fields[key] = {"shape": list(shape), "dtype": _dtype_name(dtype), "bytes": nbytes, "stored_bytes": stored}
+        model_bytes = sum(fields.pop(k)["bytes"] for k in list(fields) if k in MODEL_KEYS)  # summarised as one
+        model = None if r.model is None else {"summary": repr(r.model), "bytes": model_bytes, **r.model.info}
         kinds = {m["compression"] for m in members.values()}
         compression = next(iter(kinds)) if len(kinds) == 1 else "mixed"
         return {
@@ -71,10 +75,11 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[st
             "storage": {
                 "compression": compression,
                 "memory_mapped": compression == "stored" and not r.is_legacy,
-                "data_bytes": sum(f["bytes"] for f in fields.values()),
+                "data_bytes": sum(f["bytes"] for f in fields.values()) + model_bytes,
                 "file_bytes": os.path.getsize(path),
             },
             "fields": fields,
+            "model": model,
             "episodes": episode_stats(r["rew"], r["done"], r["truncated"]),
             "reward": reward_stats(r["rew"], r["rew_terms"], r.reward_term_names, r.terms_are_env_means),
             "meta": r.meta,
@@ -209,6 +214,9 @@ def format_summary(s: dict[str, Any]) -> str:
         deflated = st["compression"] != "stored" and f["stored_bytes"] is not None
         stored = f"  ({_size(f['stored_bytes'])} in file)" if deflated else ""
         lines.append(f"  {name:<{width}}  {shape:<18} {f['dtype']:<{dwidth}} {_size(f['bytes']):>10}{stored}")
+    if s.get("model"):
+        m = s["model"]
+        lines.append(f"model  {m['summary']}, {_size(m['bytes'])}")
     e = s["episodes"]
     lines += [
         "episodes",

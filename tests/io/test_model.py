@@ -175,3 +175,16 @@ def test_model_members_are_64_byte_aligned_like_the_rest(tmp_path, make_fields, 
     assert all(offsets[k] % 64 == 0 for k in MODEL_KEYS)
     with zipfile.ZipFile(path) as zf:
         assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+
+
+def test_info_summarises_the_model_in_one_line(tmp_path, make_fields, make_model, capsys):
+    from rollrec.cli import main
+
+    path = _save(tmp_path, make_fields, make_model)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "model  RobotModel(4 links, 7 geoms" in out and "model_geom_type" not in out
+    assert main(["info", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"]["source"] == "test" and summary["model"]["bytes"] > 0
+    assert not any(k.startswith("model_") for k in summary["fields"])
