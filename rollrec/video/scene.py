@@ -80,10 +80,23 @@ class EnvScene:
         )
         self.radius = 0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + 1.0  # + room for the body
         self.fixed_spacing = draw.nice_spacing(2 * self.radius)
+        self.follow_scale = self._robot_scale() if self.bodies is not None else 1.0
         # Where the follow camera looks: the base, holding the last known position over missing poses.
         last = np.where(ok, np.arange(len(ok)), -1)
         last = np.maximum.accumulate(last) if len(last) else last
         self.look_at = np.where((last >= 0)[:, None], self.base_pos[np.maximum(last, 0)], pts[0])
+
+    def _robot_scale(self) -> float:
+        """How far the follow camera sits, relative to its preset: a robot as large as
+        across (an Ant, 2.4 m corner to corner) keeps the preset; a Go1 is seen from nearer (0.4x at least)."""
+        links = self._links(0)
+        verts = self.bodies.world_vertices(*(links if links is not None else (None, None)))
+        moving = verts[self.bodies.vertex_link < self.bodies.num_links]
+        moving = moving[np.isfinite(moving).all(1)]
+        if not len(moving):
+            return 1.0
+        extent = float(np.linalg.norm(moving.max(0) - moving.min(0)))
+        return float(np.clip(extent / 2.4, 0.4, 2.5))
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -104,7 +117,8 @@ class EnvScene:
 
     def camera_at(self, i: int, size: tuple[int, int]) -> Camera:
         """The camera for frame ``i`` (0-based within the range) of an image of ``size``."""
-        return preset_camera(self.camera, size, center=self.center, radius=self.radius, base=self.look_at[i])
+        return preset_camera(self.camera, size, center=self.center, radius=self.radius, base=self.look_at[i],
+                             follow_scale=self.follow_scale)
 
     def frame(
         self, t: int, size: tuple[int, int], *, overlay: bool = True, label: str | None = None
