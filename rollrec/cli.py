@@ -18,10 +18,14 @@ _COMMAND_MODULES = (
 )
 
 
+_DESCRIPTION = ("Record rollouts of massively parallel simulations, inspect them, replay them in the browser "
+                "and render them to video. Run rollrec COMMAND --help for a command's options.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from importlib import import_module
 
-    parser = argparse.ArgumentParser(prog="rollrec", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rollrec", description=_DESCRIPTION)
     from rollrec import __version__
 
     parser.add_argument("--version", action="version", version=f"rollrec {__version__}")

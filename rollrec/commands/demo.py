@@ -18,14 +18,16 @@ from typing import Any
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="record an env (built-in walker or Gymnasium MuJoCo), write it, serve the replay",
                        description="Record N envs x T steps with rollrec, write the rollout file, then serve its "
-                       "browser replay (unless --no-replay).")
+                       "browser replay (unless --no-replay). The defaults, the built-in quadruped with 4096 envs "
+                       "x 300 steps, write a 1.83 GB file; --env mujoco:Ant-v5 records Gymnasium's Ant (64 envs) "
+                       "with its model, so the replay shows the real robot.")
     p.add_argument("--env", default="walker",
                    help="'walker' (built-in, default) or 'mujoco:<Gymnasium id>', e.g. mujoco:Ant-v5")
     p.add_argument("--num-envs", type=int, default=None, help="parallel envs (default 4096 walker, 64 mujoco)")
     p.add_argument("--steps", type=int, default=300, help="steps to record (default 300)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="walker: default cuda when available")
     p.add_argument("--out", default="results/rollouts", help="output directory (default results/rollouts)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the env (default 0)")
     p.add_argument("--no-replay", action="store_true", help="write the file, print its path and exit")
     p.add_argument("--host", default="127.0.0.1", help="replay server address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="replay server port (default 8080)")

@@ -10,7 +10,7 @@ Presets (the viewer's names, same geometry):
 * ``front``: from +x, 15 degrees above, looking along -x (the walker faces the camera).
 * ``follow``: from behind-left and above the base, at a fixed world offset, tracking the base.
 
-The view directions are those of the viewer's presets (`rollrec.viewer.state`: side and front
+The view directions are those of the viewer's presets (`rollrec.viewer.camera`: side and front
 about 15 degrees above the horizon, follow from (-2.5, -2.5, 1.5) metres off the base).
 ``top``/``side``/``front`` frame a fixed region (the env's whole trajectory) so motion shows as
 the base moving across the image; ``follow`` keeps the base at the centre.

@@ -1,12 +1,34 @@
-"""``rollrec video``: render a recorded rollout to an mp4, headless."""
+"""``rollrec video``: render a recorded rollout to a video (mp4, mov, mkv or gif), headless."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rollrec.video.camera import CAMERA_PRESETS
 from rollrec.video.scene import STYLES
+
+#: ffmpeg filter for GIFs: a palette per frame (the renders have few colours), streamed.
+_GIF_FILTER = "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
+#: The formats ``rollrec video`` writes, by the output's extension, and the writer options of each.
+VIDEO_FORMATS: dict[str, dict] = {
+    ".mp4": {},
+    ".mov": {},
+    ".mkv": {},
+    ".gif": {"codec": "gif", "pixel_format": "pal8", "quality": None, "ffmpeg_params": ["-vf", _GIF_FILTER]},
+}
+
+
+def writer_options(path: str) -> dict:
+    """`VideoWriter` options for the output ``path``, chosen by its extension; ValueError naming
+    the formats for any other extension."""
+    ext = Path(path).suffix.lower()
+    if ext not in VIDEO_FORMATS:
+        got = f"'{ext}'" if ext else "no extension"
+        raise ValueError(f"{path}: rollrec video writes {', '.join(VIDEO_FORMATS)} files (chosen by the "
+                         f"extension of -o); got {got}")
+    return dict(VIDEO_FORMATS[ext])
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -21,18 +43,21 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def parse_envs(text: str) -> list[int]:
-    """``"0,1,2"`` -> ``[0, 1, 2]``; ranges like ``"0-3"`` are accepted too."""
+    """``"0,1,2"`` -> ``[0, 1, 2]``; ranges like ``"0-3"`` are accepted too, and negative envs
+    (``-1``: the last) alone. A reversed range (``5-2``) is an error that says so."""
     envs: list[int] = []
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
             if "-" in part[1:]:
-                a, b = part.split("-", 1)
-                envs.extend(range(int(a), int(b) + 1))
+                a, b = (int(x) for x in part.split("-", 1))
+                if b < a:
+                    raise argparse.ArgumentTypeError(f"env range {part} is reversed; write {b}-{a}")
+                envs.extend(range(a, b + 1))
             else:
                 envs.append(int(part))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"envs must be a comma-separated list like 0,1,2,3; got {text!r}"
+            f"envs must be a comma-separated list like 0,1,2,3 or a range like 0-3; got {text!r}"
         ) from None
     if not envs:
         raise argparse.ArgumentTypeError("no envs given")
@@ -63,20 +88,30 @@ def register(subparsers) -> None:
     """Add the ``video`` subcommand."""
     p = subparsers.add_parser(
         "video",
-        help="render a recorded rollout to an mp4 (headless, CPU)",
-        description="Render env(s) of a recorded rollout to a video without the simulator or a GPU: "
-        "ground, trail, the robot (its bodies when the file stores its model, else a link skeleton) and a "
-        "reward-terms overlay, from a camera preset.",
+        help="render a recorded rollout to a video (mp4, mov, mkv or gif; headless, CPU)",
+        description="Render env(s) of a recorded rollout to a video without the simulator or a GPU:\n"
+        "ground, trail, the robot (its bodies when the file stores its model, else a link skeleton)\n"
+        "and a reward-terms overlay, from a camera preset.\n"
+        "The extension of -o picks the format: .mp4 (H.264, the default), .mov, .mkv or .gif.",
+        epilog="examples:\n"
+        "  rollrec video run.npz --env 3 -o env3.mp4\n"
+        "  rollrec video run.npz --env -1 --size 320x240 -o last_env.gif\n"
+        "  rollrec video run.npz --envs 0-3 --camera top -o grid.mp4\n"
+        "  rollrec video run.npz --urdf robot.urdf --style bodies -o robot.mp4",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", help="rollout file (.npz)")
-    p.add_argument("--env", type=int, default=0, help="env to render (default 0)")
+    p.add_argument("--env", type=int, default=0,
+                   help="env to render (default 0; negative counts from the end, -1 is the last)")
     p.add_argument(
-        "--envs", type=parse_envs, default=None, help="several envs, e.g. 0,1,2,3: a tiled grid video"
+        "--envs", type=parse_envs, default=None,
+        help="several envs, e.g. 0,1,2,3 or 0-3: a tiled grid video (write --envs=-1,0 for negative envs)",
     )
     p.add_argument(
         "--per-env", action="store_true", help="with --envs: one file per env (OUT_envK.mp4), not a grid"
     )
-    p.add_argument("-o", "--output", default=None, help="output video (default: FILE with .mp4)")
+    p.add_argument("-o", "--output", default=None,
+                   help="output video: .mp4, .mov, .mkv or .gif (default: FILE with .mp4)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: real time, 1/dt)")
     p.add_argument(
         "--size", type=parse_size, default=(640, 480), help="WIDTHxHEIGHT of the video (default 640x480)"
@@ -101,12 +136,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rollrec.io.reader import load
     from rollrec.video.render import render_rollout
 
     out = args.output or str(Path(args.file).with_suffix(".mp4"))
+    options = writer_options(out)
     with load(args.file, allow_pickle=args.allow_pickle) as rollout:
         result = render_rollout(
             rollout,
@@ -123,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
             style=args.style,
             model=urdf_model(args, rollout.link_names),
             progress=not args.quiet and sys.stderr.isatty(),
+            **options,
         )
     for path in result if isinstance(result, list) else [result]:
         print(path)

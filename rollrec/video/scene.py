@@ -179,12 +179,14 @@ def scenes_for(
     rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None, style: str = "auto",
     model: RobotModel | None = None,
 ) -> list[EnvScene]:
-    """One `EnvScene` per env (sharing one `BodiesDrawer`); raises ValueError naming an env out of range."""
+    """One `EnvScene` per env (negative envs count from the end, as in `Rollout.env`), sharing
+    one `BodiesDrawer`; raises ValueError naming an env out of range."""
     for e in envs:
-        if not 0 <= e < rollout.N:
+        if not -rollout.N <= e < rollout.N:
             raise ValueError(
-                f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1})"
+                f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1}, "
+                f"or -{rollout.N}..-1 from the end)"
             )
     bodies = bodies_for(rollout, style, model)
-    return [EnvScene(rollout, e, camera, start=start, stop=stop, style="sticks" if bodies is None else style,
-                     bodies=bodies) for e in envs]
+    return [EnvScene(rollout, e % rollout.N, camera, start=start, stop=stop,
+                     style="sticks" if bodies is None else style, bodies=bodies) for e in envs]

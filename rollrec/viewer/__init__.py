@@ -1,24 +1,35 @@
-"""Browser replay of rollouts on viser: any env, every playback control, reward plots.
+"""Browser replay of rollouts on viser: any env, every playback control, plots of any field, an
+overview of every episode of every env, and two rollouts compared.
 
-`serve` is the entry point (``rollrec replay FILE`` calls it); `ReplayApp` wires a
-`ReplayState` (plain Python, tested without a browser) to viser's scene and GUI.
+`serve` is the entry point (``rollrec replay FILE [FILE_B]`` calls it); `ReplayApp` wires a
+`ReplayState` (plain Python, tested without a browser) to viser's scene and panels. The
+overview's table (`compute_overview`) is plain numpy and usable on its own.
 """
 
-from rollrec.viewer.app import ReplayApp, serve, stop_app
+from rollrec.viewer.app import ReplayApp
+from rollrec.viewer.camera import CAMERA_MODES, CameraPose, camera_pose
 from rollrec.viewer.clock import SPEEDS, FrameClock
+from rollrec.viewer.compare import IncomparableError, check_comparable
 from rollrec.viewer.gui import HOTKEYS
-from rollrec.viewer.state import CAMERA_MODES, CameraPose, EnvData, ReplayState, camera_pose, read_env
+from rollrec.viewer.overview import ENDED_BY, Overview, compute_overview
+from rollrec.viewer.server import serve, stop_app
+from rollrec.viewer.state import EnvData, ReplayState, read_env
 
 __all__ = [
     "CAMERA_MODES",
+    "ENDED_BY",
     "HOTKEYS",
     "SPEEDS",
     "CameraPose",
     "EnvData",
     "FrameClock",
+    "IncomparableError",
+    "Overview",
     "ReplayApp",
     "ReplayState",
     "camera_pose",
+    "check_comparable",
+    "compute_overview",
     "read_env",
     "serve",
     "stop_app",

@@ -1,57 +1,141 @@
-"""The replay app: wires `ReplayState` to the scene and GUI, runs playback, serves.
+"""The replay app: wires `ReplayState` to the scene, the panels and the playback clock.
 
-A background thread ticks the frame clock at ~30 Hz and pushes an update only when the frame
-(or play state) changed, so a paused viewer sends nothing. GUI callbacks (viser's thread
-pool), hotkeys and the playback thread share one lock.
+Layout: the main panel (playback, env, view, rewards) is docked on the right and the triage
+panel (Overview, Plots and, comparing, Compare tabs) on the left, so the 3D view is the space
+between them and the robot can never walk behind a panel. A background thread ticks the frame
+clock at ~30 Hz and pushes an update only when the frame (or play state) changed, so a paused
+viewer sends nothing. Another thread computes the overview once at start. GUI callbacks
+(viser's thread pool), hotkeys and both threads share one lock.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import socket
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import viser
 
-from rollrec.io.reader import Rollout, load
+from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.clock import SPEEDS
+from rollrec.viewer.compare import env_differences
+from rollrec.viewer.fields_gui import FieldsTab
 from rollrec.viewer.gui import ReplayGui
+from rollrec.viewer.overview import Overview, compute_overview
+from rollrec.viewer.overview_gui import CompareTab, OverviewTab
 from rollrec.viewer.scene import ReplayScene
-from rollrec.viewer.state import CameraPose, ReplayState
+from rollrec.viewer.state import ReplayState
 
 TICK_HZ = 30.0
+MAIN_PANEL_WIDTH = 400  # px
+TRIAGE_PANEL_WIDTH = 500  # px
 
 
 class ReplayApp:
-    """A replay of ``rollout`` on ``server``, showing env ``env`` first.
+    """A replay of ``rollout`` on ``server`` (compare mode: against ``other``), env ``env`` first.
 
     Every public method is safe to call from any thread and updates all connected clients.
     `start` launches the playback thread; `close` stops it (the server is the caller's).
-    ``ghosts``: show the other envs' bases (default: on up to 1024 envs). ``now``: the clock's
-    time source (seconds). ``owns_rollout``: `stop_app` closes the rollout.
+    ``ghosts``: show other envs' bases (default: on when there are other envs). ``now``: the
+    clock's time source (seconds). ``owned``: rollouts `stop_app` closes.
+    ``names``: how the panels call the two rollouts (default: their file names).
     """
 
-    def __init__(self, rollout: Rollout, server: viser.ViserServer, *, env: int = 0, ghosts: bool | None = None,
-                 now: Callable[[], float] = time.monotonic, owns_rollout: bool = False):
+    def __init__(self, rollout, server: viser.ViserServer, *, env: int = 0, other=None,
+                 ghosts: bool | None = None, now: Callable[[], float] = time.monotonic, owned: Sequence = (),
+                 names: tuple[str, str] | None = None):
         self._lock = threading.RLock()
-        self.owns_rollout = owns_rollout
-        self.server = server
-        self.state = ReplayState(rollout, env=env, now=now)
-        self.scene = ReplayScene(server, rollout)
-        if ghosts is not None:
-            self.scene.show_ghosts = ghosts
-        self.gui = ReplayGui(server, self.state, self, ghosts=self.scene.show_ghosts)
-        self._pose: CameraPose | None = None
         self._stop = threading.Event()
+        self.owned = list(owned)
+        self.server = server
+        self.state = ReplayState(rollout, env=env, other=other, now=now)
+        if names is None:
+            names = (rollout.path.name, other.path.name if other is not None else "")
+            if names[0] == names[1]:
+                names = (str(rollout.path), str(other.path))
+        self.names = names
+        self.scene = ReplayScene(server, rollout, other=other, ghosts=ghosts, labels=("A", "B"))
+        self.scene.ghosts.set_selected(self.state.env)
+        self.gui = ReplayGui(server, self.state, self, ghosts=self.scene.show_ghosts,
+                             ghost_count=len(self.scene.ghosts.envs), names=names)
+        self._build_triage_panel()
+        gui = server.gui
+        gui.main_panel.dock_right()
+        gui.main_panel.set_width(MAIN_PANEL_WIDTH)
+        self.panel.dock_left()
+        self.panel.set_width(TRIAGE_PANEL_WIDTH)
+
+        self._pose: CameraPose | None = None
         self._thread: threading.Thread | None = None
         self.pushes = 0  # frames pushed to clients: tests check that pausing stops them
         server.on_client_connect(self._on_connect)
         with self._lock:
             self._env_changed()
+        self.overview: Overview | None = None
+        self.overview_b: Overview | None = None
+        self.overview_error: BaseException | None = None
+        self._overview_done = threading.Event()
+        threading.Thread(target=self._compute_overviews, name="rollrec-overview", daemon=True).start()
+
+    def _build_triage_panel(self) -> None:
+        gui = self.server.gui
+        self.panel = gui.add_panel()
+        tab = self.panel.add_tab("Overview", viser.Icon.CHART_HISTOGRAM)
+        with tab:
+            self.overview_tab = OverviewTab(gui, tab, lock=self._lock, on_episode=self.select_episode)
+        plots = self.panel.add_tab("Plots", viser.Icon.CHART_LINE)
+        with plots:
+            self.fields_tab = FieldsTab(gui, plots, self.state, lock=self._lock)
+        self.compare_tab: CompareTab | None = None
+        if self.state.comparing:
+            tab = self.panel.add_tab("Compare", viser.Icon.ARROWS_DIFF)
+            with tab:
+                self.compare_tab = CompareTab(gui, tab, lock=self._lock, on_env=self.select_env, names=self.names,
+                                              notes=self.state.notes)
+
+    # ---- the overview (background thread) --------------------------------------------------
+    def _compute_overviews(self) -> None:
+        s = self.state
+        try:
+            t0 = time.perf_counter()
+            total = 2 if s.other is not None else 1
+
+            def progress(i: int) -> Callable[[float], None]:
+                def report(f: float) -> None:
+                    if self._stop.is_set():
+                        raise _Cancelled
+                    self._locked(lambda: self.overview_tab.set_progress((i + f) / total))
+
+                return report
+
+            ov = compute_overview(s.rollout, steps=s.num_frames, progress=progress(0))
+            ov_b = compute_overview(s.other, steps=s.num_frames, progress=progress(1)) if s.other is not None else None
+            seconds = time.perf_counter() - t0
+            with self._lock:
+                self.overview, self.overview_b = ov, ov_b
+                s.overview = ov
+                self.overview_tab.set_overview(ov, seconds)
+                if self.compare_tab is not None and ov_b is not None:
+                    self.compare_tab.set_differences(env_differences(ov, ov_b), ov, ov_b)
+                self._mark_current()
+        except _Cancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 (a thread: shown in the tab; the replay keeps working)
+            self.overview_error = exc
+            message = f"⚠️ Overview failed: {exc}"
+            self._locked(lambda: setattr(self.overview_tab.status, "content", message))
+        finally:
+            self._overview_done.set()
+
+    def wait_overview(self, timeout: float | None = None) -> Overview | None:
+        """Block until the overview is computed (or failed); returns it (None on failure/timeout)."""
+        self._overview_done.wait(timeout)
+        return self.overview
+
+    def _locked(self, fn: Callable[[], object]) -> None:
+        with self._lock:
+            fn()
 
     # ---- playback thread -------------------------------------------------------------------
     def start(self) -> None:
@@ -76,13 +160,15 @@ class ReplayApp:
             return False
 
     def close(self) -> None:
-        """Stop the playback thread (within about one tick)."""
+        """Stop the playback thread (within about one tick) and the overview's computation
+        (after its current block)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
+        self._overview_done.wait(timeout=10.0)
 
-    # ---- Controls (called by GUI, hotkeys and tests) ---------------------------------------
+    # ---- controls (called by the GUI, hotkeys and tests) -----------------------------------
     def toggle_play(self) -> None:
         with self._lock:
             self.state.clock.toggle()
@@ -127,11 +213,23 @@ class ReplayApp:
             self.gui.loop.value = bool(loop)
 
     def select_env(self, env: int) -> None:
+        """Show env ``env`` (negative counts from the end), keeping the frame."""
         with self._lock:
-            if env == self.state.env:
+            if int(env) % self.state.num_envs == self.state.env:
                 return
             self.state.select_env(int(env))
             self._env_changed()
+
+    def select_episode(self, env: int, start: int) -> None:
+        """Show env ``env`` from step ``start`` (an overview row's episode); playback continues."""
+        with self._lock:
+            if int(env) % self.state.num_envs != self.state.env:
+                self.state.select_env(int(env))
+                self.state.clock.seek(start)
+                self._env_changed()
+            else:
+                self.state.clock.seek(start)
+                self._refresh(force_plot=True)
 
     def next_env(self, delta: int) -> None:
         with self._lock:
@@ -139,12 +237,14 @@ class ReplayApp:
             self._env_changed()
 
     def best_env(self) -> None:
-        with self._lock:
-            self.select_env(self.state.best_env())
+        self.select_env(self._ranked_env(best=True))
 
     def worst_env(self) -> None:
-        with self._lock:
-            self.select_env(self.state.worst_env())
+        self.select_env(self._ranked_env(best=False))
+
+    def _ranked_env(self, *, best: bool) -> int:
+        # Outside the lock: before the overview is ready this reads ``rew`` block by block.
+        return self.state.best_env() if best else self.state.worst_env()
 
     def jump_episode(self, delta: int) -> None:
         with self._lock:
@@ -153,8 +253,8 @@ class ReplayApp:
 
     def set_camera(self, mode: str) -> None:
         with self._lock:
-            self._apply_pose(self.state.set_camera_mode(mode))
-            self.gui.camera_text.content = f"Camera: {mode}"
+            self._apply_pose(self.state.set_camera_mode(mode), reset=True)
+            self.gui.set_camera_mode(mode)
 
     def set_trail(self, visible: bool) -> None:
         with self._lock:
@@ -163,35 +263,79 @@ class ReplayApp:
     def set_ghosts(self, visible: bool) -> None:
         with self._lock:
             self.scene.set_ghosts_visible(visible, self.state.frame)
+            self.gui.ghosts.value = visible
+
+    def set_layout(self, layout: str) -> None:
+        """Compare mode: robot B beside A or on top of it."""
+        with self._lock:
+            self.state.set_layout(layout)
+            if self.gui.layout is not None:
+                self.gui.layout.value = layout
+            self._env_changed()
+
+    def add_field(self, label: str) -> None:
+        """Plot the field called ``label`` in the Plots tab (KeyError if there is none)."""
+        with self._lock:
+            self.fields_tab.add(label)
 
     # ---- pushing ---------------------------------------------------------------------------
     def _env_changed(self) -> None:
-        self.scene.set_env(self.state.data)
+        s = self.state
+        datas = [s.data] if s.data_b is None else [s.data, s.data_b]
+        offsets = [np.zeros(3, np.float32), s.offset_b]
+        self.scene.set_env(datas, offsets)
         self.gui.set_env()
-        self._refresh(force_plot=True)
-        self._apply_pose(self.state.set_camera_mode(self.state.camera_mode))  # aim the preset at the new env
+        self._refresh(force_plot=True)  # the follow camera moves to the new env, keeping its offset
+        if s.camera_mode != "follow":
+            self._apply_pose(s.set_camera_mode(s.camera_mode), reset=True)  # aim the preset at the new env
 
     def _refresh(self, *, force_plot: bool = False) -> None:
         self.pushes += 1
+        s = self.state
         with self.server.atomic():
-            self.scene.show_frame(self.state.frame)
-            self.gui.show(force_plot=force_plot)
-            pose = self.state.follow_pose()
-            if pose is not None:
-                self._apply_pose(pose)
+            self.scene.show_frame(s.frame)
+            plot = self.gui.plot_due(force_plot)
+            self.gui.show(plot=plot)
+            if plot:
+                self.fields_tab.show()
+            self._mark_current()
+            if s.camera_mode == "follow":
+                self._apply_pose(None, reset=False)
 
-    def _apply_pose(self, pose: CameraPose) -> None:
-        """Move every client's camera, and the camera new clients start with."""
-        self._pose = pose
+    def _mark_current(self) -> None:
+        self.overview_tab.set_current(self.state.env, self.state.frame)
+        if self.compare_tab is not None:
+            self.compare_tab.set_current(self.state.env)
+
+    def _apply_pose(self, pose: CameraPose | None, *, reset: bool) -> None:
+        """Move every client's camera: to ``pose`` when ``reset``, else (follow) keep each
+        client's own offset from its target and move it onto the current target."""
+        target = self.state.camera_target()
+        scale = self.state.camera_scale
         for client in self.server.get_clients().values():
-            _move_camera(client, pose)
-        self.server.initial_camera.position = pose.position
-        self.server.initial_camera.look_at = pose.look_at
+            current = None if reset else _client_pose(client)
+            _move_camera(client, pose if reset and pose is not None else follow(current, target, distance_scale=scale))
+        new = pose if reset and pose is not None else follow(self._pose, target, distance_scale=scale)
+        self._pose = new
+        self.server.initial_camera.position = new.position
+        self.server.initial_camera.look_at = new.look_at
 
     def _on_connect(self, client: viser.ClientHandle) -> None:
         with self._lock:
             if self._pose is not None:
                 _move_camera(client, self._pose)
+
+
+class _Cancelled(Exception):
+    """The app closed while the overview was being computed."""
+
+
+def _client_pose(client: viser.ClientHandle) -> CameraPose | None:
+    """The client's camera as last reported (None before it reported one)."""
+    cam = client.camera
+    if cam._state.update_timestamp == 0.0:  # viser asserts on reads before the first report
+        return None
+    return CameraPose(tuple(float(x) for x in cam.position), tuple(float(x) for x in cam.look_at))  # type: ignore[arg-type]
 
 
 def _move_camera(client: viser.ClientHandle, pose: CameraPose) -> None:
@@ -204,90 +348,3 @@ def _move_camera(client: viser.ClientHandle, pose: CameraPose) -> None:
 def _nearest_speed_label(speed: float) -> str:
     best = min(SPEEDS, key=lambda s: abs(s - speed))
     return f"{best:g}x"
-
-
-# ---- serving ---------------------------------------------------------------------------------
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Raise OSError with a one-line message when ``host:port`` cannot be bound (viser would
-    silently move to another port)."""
-    if port == 0:
-        return
-    try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
-    except OSError as exc:
-        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server using it? "
-                      "Pick another port with --port") from None
-
-
-def serve(
-    source: str | os.PathLike | Rollout,
-    *,
-    env: int = 0,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    allow_pickle: bool = False,
-    block: bool = True,
-) -> ReplayApp:
-    """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``.
-
-    Binds loopback by default; any other ``host`` prints a warning (anyone who can reach it
-    can watch). Prints the URL. With ``block=True`` serves until Ctrl-C, then stops the server
-    and returns the (closed) app; with ``block=False`` returns the running app at once; stop it
-    with `stop_app`. A rollout opened here from a path is closed when the app stops.
-
-    Raises FileNotFoundError / `RolloutFormatError` / `LegacyPickleError` for bad files,
-    ValueError for an env index out of range, OSError when the port is busy. Nothing is left
-    running when it raises.
-    """
-    owned = not isinstance(source, Rollout)
-    rollout = load(source, allow_pickle=allow_pickle) if owned else source  # type: ignore[arg-type]
-    server = None
-    try:
-        if not 0 <= env < rollout.N:
-            raise ValueError(f"env {env} out of range: {rollout.path.name} has {rollout.N} envs (0..{rollout.N - 1})")
-        if not _is_loopback(host):
-            print(f"rollrec replay: warning: serving on {host}, not loopback: anyone who can reach this "
-                  "machine can watch the replay", file=sys.stderr)
-        _check_port_free(host, port)
-        server = viser.ViserServer(host=host, port=port, verbose=False)
-        if port != 0 and server.get_port() != port:
-            raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
-        app = ReplayApp(rollout, server, env=env, owns_rollout=owned)
-        app.start()
-    except BaseException:
-        if server is not None:
-            server.stop()
-        if owned:
-            rollout.close()
-        raise
-    print(f"rollrec replay: {rollout.path} (env {env} of {rollout.N}) at http://{host}:{server.get_port()}"
-          + ("  (Ctrl-C to stop)" if block else ""), flush=True)
-    if block:
-        try:
-            while True:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            print("rollrec replay: stopped", file=sys.stderr)
-        finally:
-            stop_app(app)
-    return app
-
-
-def stop_app(app: ReplayApp) -> None:
-    """Stop playback and the server of an app from `serve`; close its rollout if `serve` opened it."""
-    app.close()
-    app.server.stop()
-    if app.owns_rollout:
-        app.state.rollout.close()

@@ -1,4 +1,4 @@
-"""``rollrec replay FILE`` and ``python -m rollrec.viewer --npz FILE`` (the original tool's spelling)."""
+"""``rollrec replay FILE [FILE_B]`` and ``python -m rollrec.viewer --npz FILE`` (the original tool's spelling)."""
 
 from __future__ import annotations
 
@@ -6,39 +6,65 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+_DESCRIPTION = """\
+Serve a browser replay of a rollout file until Ctrl-C: any env, playback controls, reward and
+field plots, and an overview of every episode of every env (histogram of returns, a sortable,
+filterable table; click a row to jump to that episode).
+
+Give two files to compare them (two checkpoints of the same task): both robots on one timeline,
+one env selector, both reward curves and a per-env table of return differences. Both files need
+the same number of envs and the same dt; if their lengths differ, the shorter one sets the
+timeline."""
+
+_EPILOG = """\
+examples:
+  rollrec replay run.npz                       open http://127.0.0.1:8080
+  rollrec replay run.npz --env -1 --port 8090  last env first, another port
+  rollrec replay old.npz new.npz               compare two checkpoints"""
+
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", type=int, default=0, metavar="K", help="env to show first (default 0)")
+    parser.add_argument("--env", type=int, default=0, metavar="K",
+                        help="env to show first (default 0; negative counts from the end, -1 is the last)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; anything else is reachable by others)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--no-ghosts", action="store_true", help="start with the other envs' ghosts hidden")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="open files of the original recorder (they hold pickled objects: trusted files only)")
 
 
 def register(subparsers) -> None:
     """Add the ``replay`` subcommand to the ``rollrec`` command."""
-    p = subparsers.add_parser("replay", help="replay a rollout in the browser",
-                              description="Serve a browser replay of a rollout file until Ctrl-C.")
-    p.add_argument("file", help="rollout .npz file")
+    p = subparsers.add_parser("replay", help="replay a rollout in the browser, or compare two",
+                              description=_DESCRIPTION, epilog=_EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="rollout .npz file; a second file replays both side by side for comparison")
     _add_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve ``args.file`` until Ctrl-C; returns the exit code."""
-    from rollrec.viewer.app import serve
+    """Serve the file(s) until Ctrl-C; returns the exit code."""
+    from rollrec.viewer.server import serve
 
-    serve(args.file, env=args.env, host=args.host, port=args.port, allow_pickle=args.allow_pickle, block=True)
+    files = list(args.files)
+    if len(files) > 2:
+        raise ValueError(f"replay shows one file or compares two; got {len(files)} files")
+    serve(files[0], files[1] if len(files) == 2 else None, env=args.env, host=args.host, port=args.port,
+          allow_pickle=args.allow_pickle, ghosts=False if args.no_ghosts else None, block=True)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rollrec.viewer --npz FILE [--env K] [--host H] [--port P] [--allow-pickle]``."""
-    parser = argparse.ArgumentParser(prog="python -m rollrec.viewer", description="Replay a rollout in the browser.")
-    parser.add_argument("--npz", required=True, dest="file", metavar="FILE", help="rollout .npz file")
+    parser = argparse.ArgumentParser(prog="python -m rollrec.viewer",
+                                     description="Replay a rollout in the browser (same as rollrec replay FILE).")
+    parser.add_argument("--npz", required=True, metavar="FILE", help="rollout .npz file")
     _add_options(parser)
     args = parser.parse_args(argv)
+    args.files = [args.npz]
     try:
         return run(args)
     except KeyboardInterrupt:

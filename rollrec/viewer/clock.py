@@ -103,7 +103,7 @@ class FrameClock:
         if not self._playing:
             return False
         t0, f0 = self._anchor
-        target = f0 + int(math.floor((self._now() - t0) * self._speed / self.dt + 1e-9))
+        target = f0 + math.floor((self._now() - t0) * self._speed / self.dt + 1e-9)
         if target >= self.num_frames:
             if self.loop:
                 target %= self.num_frames

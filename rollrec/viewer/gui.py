@@ -1,8 +1,9 @@
-"""The control panel of the replay viewer (viser GUI handles) and its hotkeys.
+"""The replay's control panel (viser GUI handles) and its hotkeys.
 
-`ReplayGui` builds every control and readout; each control calls one method of a `Controls`
-object (the app), and `show` writes the readouts for the current state. Labels are what users
-(and the browser test) see: "Play", "Frame", "Env", "Best", "Follow"...
+`ReplayGui` builds every control and readout of the main panel: playback, env selection,
+view (camera, trail, ghosts, compare layout) and rewards (readout and plot). Each control calls
+one method of a `Controls` object (the app); `show` writes the readouts for the current state.
+Labels are what users (and the browser tests) see: "Play", "Frame", "Env", "Best", "Follow"...
 """
 
 from __future__ import annotations
@@ -12,18 +13,17 @@ from typing import Protocol
 
 import numpy as np
 import viser
-import viser.uplot as uplot
 from viser._messages import GuiSliderMark  # viser 1.1 exposes slider marks only as this private prop
 
+from rollrec.viewer.camera import CAMERA_MODES
 from rollrec.viewer.clock import SPEEDS
-from rollrec.viewer.state import CAMERA_MODES, ReplayState
+from rollrec.viewer.plots import PLOT_COLORS, WindowPlot
+from rollrec.viewer.state import LAYOUTS, ReplayState
 
-#: Longest stretch of steps the reward plot shows (around the current frame, within its episode).
-PLOT_WINDOW = 400
 #: Most episode-boundary marks drawn on the frame slider.
 MAX_SLIDER_MARKS = 40
-_PLOT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                "#bcbd22", "#17becf")
+#: Seconds between plot pushes while playing (plots are the biggest messages).
+PLOT_PERIOD = 0.1
 
 #: (keys, what they do) of every hotkey, as the GUI and the README list them.
 HOTKEYS: tuple[tuple[str, str], ...] = (
@@ -56,6 +56,7 @@ class Controls(Protocol):
     def set_camera(self, mode: str) -> None: ...
     def set_trail(self, visible: bool) -> None: ...
     def set_ghosts(self, visible: bool) -> None: ...
+    def set_layout(self, layout: str) -> None: ...
 
 
 def speed_label(speed: float) -> str:
@@ -63,9 +64,11 @@ def speed_label(speed: float) -> str:
 
 
 class ReplayGui:
-    """All GUI elements for ``state`` on ``server``, wired to ``controls``."""
+    """The main panel for ``state`` on ``server``, wired to ``controls``. ``ghost_count``: how
+    many other envs the ghosts draw (for the switch's label)."""
 
-    def __init__(self, server: viser.ViserServer, state: ReplayState, controls: Controls, *, ghosts: bool):
+    def __init__(self, server: viser.ViserServer, state: ReplayState, controls: Controls, *, ghosts: bool,
+                 ghost_count: int, names: tuple[str, str] = ("A", "B")):
         self._server = server
         self._state = state
         gui = server.gui
@@ -73,18 +76,22 @@ class ReplayGui:
         self._last_plot = 0.0
 
         gui.configure_theme(control_width="large")
-        gui.add_markdown(f"**{r.path.name}** · {r.env_name} · {r.N} envs × {r.T} steps · dt {r.dt:g} s")
+        if state.comparing:
+            gui.add_markdown(f"**Compare** · A **{names[0]}** · B **{names[1]}** · {r.N} envs × "
+                             f"{state.num_frames} steps · dt {r.dt:g} s")
+        else:
+            gui.add_markdown(f"**{r.path.name}** · {r.env_name} · {r.N} envs × {r.T} steps · dt {r.dt:g} s")
         self.legacy_note = None
         if r.terms_are_env_means:
-            self.legacy_note = gui.add_markdown("⚠️ *Recorded by the original recorder: reward terms are means over all envs, "
-                             "not this env's values.*")
+            self.legacy_note = gui.add_markdown("⚠️ *Recorded by the original recorder: reward terms are means over "
+                                                "all envs, not this env's values.*")
         self.frame_text = gui.add_markdown("Frame")
         self.episode_text = gui.add_markdown("Episode")
 
         with gui.add_folder("Playback"):
             self.play = gui.add_button("Play", icon=viser.Icon.PLAYER_PLAY)
             self.play.on_click(lambda _: controls.toggle_play())
-            self.frame = gui.add_slider("Frame", min=0, max=max(r.T - 1, 1), step=1, initial_value=0)
+            self.frame = gui.add_slider("Frame", min=0, max=max(state.num_frames - 1, 1), step=1, initial_value=0)
             self.frame.on_update(lambda e: controls.seek(int(e.target.value)))
             self.stepper = gui.add_button_group("Step", ("◀ Back", "Forward ▶"))
             self.stepper.on_click(lambda e: controls.step(-1 if e.target.value.startswith("◀") else 1))
@@ -102,31 +109,33 @@ class ReplayGui:
             self.episode_nav = gui.add_button_group("Episode", ("◀ Previous", "Next ▶"))
             self.episode_nav.on_click(lambda e: controls.jump_episode(-1 if e.target.value.startswith("◀") else 1))
 
-        with gui.add_folder("Camera"):
-            self.camera = gui.add_button_group("View", tuple(m.capitalize() for m in CAMERA_MODES))
+        with gui.add_folder("View"):
+            self.camera = gui.add_button_group("Camera", tuple(m.capitalize() for m in CAMERA_MODES))
             self.camera.on_click(lambda e: controls.set_camera(e.target.value.lower()))
-            self.camera_text = gui.add_markdown(f"Camera: {state.camera_mode}")
-
-        with gui.add_folder("Rewards"):
-            note = " (env means)" if r.terms_are_env_means else ""
-            self.rewards_text = gui.add_markdown("Rewards")
-            names = list(r.reward_term_names) + ["total"]
-            series = [uplot.Series(label="step")]
-            series += [uplot.Series(label=n, stroke=_PLOT_COLORS[i % len(_PLOT_COLORS)], width=1.5)
-                       for i, n in enumerate(names[:-1])]
-            series += [uplot.Series(label="total", stroke="#000000", width=2.0), _marker_series(0)]
-            self._series = tuple(series)
-            x = np.zeros(2)
-            self.plot = gui.add_uplot(
-                tuple([x] * len(series)), self._series, title=f"Reward terms{note}, env {state.env}",
-                aspect=1.4, legend=uplot.Legend(show=True), scales={"x": uplot.Scale(time=False)},
-            )
-
-        with gui.add_folder("Scene", expand_by_default=False):
+            self.camera_text = gui.add_markdown(_camera_line(state.camera_mode))
             self.trail = gui.add_checkbox("Trail", initial_value=True)
             self.trail.on_update(lambda e: controls.set_trail(bool(e.target.value)))
-            self.ghosts = gui.add_checkbox("Ghosts (other envs)", initial_value=ghosts)
+            label = f"Ghosts ({ghost_count} of {r.N - 1} other envs)" if ghost_count < r.N - 1 else "Ghosts (other envs)"
+            self.ghosts = gui.add_checkbox(label, initial_value=ghosts,
+                                           hint="Other envs' bases at this frame, as small translucent spheres.")
             self.ghosts.on_update(lambda e: controls.set_ghosts(bool(e.target.value)))
+            self.layout = None
+            if state.comparing:
+                self.layout = gui.add_dropdown("Layout", LAYOUTS, initial_value=state.layout,
+                                               hint="B beside A, or both on one spot.")
+                self.layout.on_update(lambda e: controls.set_layout(str(e.target.value)))
+
+        with gui.add_folder("Rewards"):
+            self.rewards_text = gui.add_markdown("Rewards")
+            note = " (env means)" if r.terms_are_env_means else ""
+            if state.comparing:
+                self.plot = WindowPlot(gui, "Reward, A and B", ("A total", "B total"), marked=(0, 1),
+                                       colors=("#1f4fc8", "#e66e14"), widths=(2.0, 2.0))
+            else:
+                names_ = list(r.reward_term_names)
+                colors = [PLOT_COLORS[i % len(PLOT_COLORS)] for i in range(len(names_))] + ["#000000"]
+                self.plot = WindowPlot(gui, f"Reward terms{note}", (*names_, "total"), marked=(len(names_),),
+                                       colors=colors, widths=[1.5] * len(names_) + [2.0])
 
         with gui.add_folder("Keys", expand_by_default=False):
             gui.add_markdown("\n".join(f"- **{k}**: {what}" for k, what in HOTKEYS))
@@ -161,18 +170,28 @@ class ReplayGui:
 
     # ---- readouts --------------------------------------------------------------------------
     def set_env(self) -> None:
-        """Refresh what depends on the selected env: env number, slider marks, plot title."""
+        """Refresh what depends on the selected env: env number, slider marks."""
         s = self._state
         self.env.value = s.env
         starts = s.data.episodes[1:, 0]
         if len(starts) > MAX_SLIDER_MARKS:
             starts = starts[np.linspace(0, len(starts) - 1, MAX_SLIDER_MARKS).astype(int)]
         self.frame._marks = tuple(GuiSliderMark(float(b), None) for b in starts)
-        self.plot.title = f"Reward terms{' (env means)' if s.rollout.terms_are_env_means else ''}, env {s.env}"
 
-    def show(self, *, force_plot: bool = False) -> None:
-        """Write the readouts for the current frame. The plot is pushed at most 10 times a
-        second while playing (it is the biggest message), always when ``force_plot``."""
+    def set_camera_mode(self, mode: str) -> None:
+        self.camera_text.content = _camera_line(mode)
+
+    def plot_due(self, force: bool) -> bool:
+        """Whether the plots should be pushed now: always when ``force`` or paused, else at
+        most every `PLOT_PERIOD` seconds."""
+        now = time.monotonic()
+        if force or not self._state.clock.playing or now - self._last_plot >= PLOT_PERIOD:
+            self._last_plot = now
+            return True
+        return False
+
+    def show(self, *, plot: bool) -> None:
+        """Write the readouts for the current frame (and the reward plot when ``plot``)."""
         s = self._state
         t = s.frame
         self.frame_text.content = f"**{s.frame_status()}**"
@@ -180,7 +199,26 @@ class ReplayGui:
         self.frame.value = t
         self.play.label = "Pause" if s.clock.playing else "Play"
         self.play.icon = viser.Icon.PLAYER_PAUSE if s.clock.playing else viser.Icon.PLAYER_PLAY
+        self.rewards_text.content = self._reward_table()
+        if plot:
+            lo, hi = s.plot_window()
+            if s.data_b is not None:
+                self.plot.update(lo, [s.data.rew[lo:hi], s.data_b.rew[lo:hi]], t)
+            else:
+                self.plot.update(lo, [*s.data.rew_terms[lo:hi].T, s.data.rew[lo:hi]], t)
+
+    def _reward_table(self) -> str:
+        s = self._state
+        t = s.frame
         rows = s.reward_readout()
+        if s.data_b is not None:
+            b = dict(s.reward_readout_b())
+            lines = ["| term | A | B |", "|---|---:|---:|"]
+            for name, v in rows[:-1]:
+                lines.append(f"| {name} | {v:+.3f} | {b[name]:+.3f} |" if name in b else f"| {name} | {v:+.3f} | |")
+            lines.append(f"| **total** | **{rows[-1][1]:+.3f}** | **{b['total']:+.3f}** |")
+            lines.append(f"| return so far | {s.data.return_so_far[t]:+.2f} | {s.data_b.return_so_far[t]:+.2f} |")
+            return "\n".join(lines)
         cells = [f"{n} | {v:+.3f}" for n, v in rows[:-1]]
         cells += [f"**total** | **{rows[-1][1]:+.3f}**", f"return so far | {s.data.return_so_far[t]:+.2f}"]
         if len(cells) % 2:
@@ -188,39 +226,14 @@ class ReplayGui:
         half = len(cells) // 2  # two columns of (term, value): half the height
         lines = ["| term | value | term | value |", "|---|---:|---|---:|"]
         lines += [f"| {a} | {b} |" for a, b in zip(cells[:half], cells[half:])]
-        self.rewards_text.content = "\n".join(lines)
-        now = time.monotonic()
-        if force_plot or not s.clock.playing or now - self._last_plot >= 0.1:
-            self._last_plot = now
-            self._show_plot(t)
-
-    def _show_plot(self, t: int) -> None:
-        d = self._state.data
-        e = int(d.episode_of[t])
-        lo, hi = int(d.episodes[e, 0]), int(d.episodes[e, 1])
-        if hi - lo > PLOT_WINDOW:
-            lo = min(max(t - PLOT_WINDOW // 2, lo), hi - PLOT_WINDOW)
-            hi = lo + PLOT_WINDOW
-        x = np.arange(lo, hi, dtype=np.float64)
-        if hi - lo < 2:  # uPlot needs two points to draw a line
-            x = np.array([lo, lo + 1], dtype=np.float64)
-        sl = slice(int(x[0]), int(x[0]) + len(x))
-        terms = d.rew_terms[sl]
-        total = d.rew[sl]
-        pad = len(x) - len(total)
-        if pad:  # a one-step episode at the very end: repeat its value
-            terms = np.pad(terms, ((0, pad), (0, 0)), mode="edge")
-            total = np.pad(total, (0, pad), mode="edge")
-        # The current frame is one point of a copy of "total", drawn alone (uPlot's points filter).
-        self.plot.series = (*self._series[:-1], _marker_series(t - int(x[0])))
-        self.plot.data = (x, *terms.T, total, total)
+        return "\n".join(lines)
 
 
-def _marker_series(index: int) -> uplot.Series:
-    """A series that draws only point ``index`` (the current frame) as a red dot, no line."""
-    return uplot.Series(label="now", stroke="rgba(0,0,0,0)", width=1,
-                        points=uplot.Series_Points(show=True, size=10, space=0, fill="#e00000", stroke="#e00000",
-                                                   filter=(float(index),)))
+def _camera_line(mode: str) -> str:
+    if mode == "follow":
+        return "Camera: follow (orbit or zoom freely; it keeps tracking the robot)"
+    return f"Camera: {mode} (fixed)"
+
 
 def _env_nav(c: Controls, option: str) -> None:
     if option.startswith("◀"):

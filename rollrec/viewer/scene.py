@@ -1,8 +1,10 @@
-"""The 3D scene of the replay viewer: ground grid, base frame, trail, links, ghosts (viser handles).
+"""The 3D scene of the replay viewer (viser handles): ground, robots, trails, ghosts.
 
-`ReplayScene` only draws what it is told: `set_env` when the selected env changes (trail,
-whose links exist), `show_frame` for a frame. It reads nothing from the file except ghosts,
-which read one row ``base_pos[t]`` ``[N, 3]`` per shown frame.
+`RobotView` draws one env of one rollout (base frame, trail, skeleton of links, link frames);
+compare mode has two, B in another colour and possibly shifted. `GhostView` draws other envs'
+bases at the same frame as small translucent spheres, at most `MAX_GHOSTS` of them (one batched
+mesh, one ``[G, 3]`` position update per frame). `ReplayScene` holds them. Nothing here reads
+the file except the ghosts, which read one row ``base_pos[t]`` per shown frame.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import numpy as np
 import viser
 
-from rollrec.io.reader import Rollout
 from rollrec.viewer.state import EnvData
 
-#: Ghosts (other envs' bases) are on by default up to this many envs.
-GHOSTS_DEFAULT_MAX_ENVS = 1024
+#: Most other envs drawn as ghosts; above that, an evenly spaced subset.
+MAX_GHOSTS = 256
+GHOST_RADIUS = 0.04  # metres
+GHOST_OPACITY = 0.45
 _TRAIL_COLOR = (255, 140, 0)
-_SKELETON_COLOR = (40, 90, 200)
-_GHOST_COLOR = (150, 150, 150)
+_ROBOT_COLORS = ((40, 90, 200), (230, 110, 20))  # A: blue, B: orange
+_TRAIL_COLORS = ((255, 140, 0), (120, 60, 200))
+_GHOST_COLOR = (90, 110, 150)
 
 
 def skeleton_edges(num_links: int, parents: list[int] | None) -> np.ndarray:
@@ -33,46 +37,69 @@ def skeleton_edges(num_links: int, parents: list[int] | None) -> np.ndarray:
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 
 
-class ReplayScene:
-    """Scene nodes under ``/replay`` for one rollout on ``server``."""
+def ghost_envs(num_envs: int, selected: int, cap: int = MAX_GHOSTS) -> np.ndarray:
+    """``[G]`` int64 envs drawn as ghosts: every env but ``selected``, or ``cap`` of them evenly
+    spaced over ``0..N-1`` when there are more."""
+    others = num_envs - 1
+    if others <= 0 or cap <= 0:
+        return np.zeros(0, np.int64)
+    if others <= cap:
+        envs = np.arange(num_envs, dtype=np.int64)
+    else:
+        envs = np.unique(np.linspace(0, num_envs - 1, cap + 1).round().astype(np.int64))
+    envs = envs[envs != selected]
+    return envs[:cap]
 
-    def __init__(self, server: viser.ViserServer, rollout: Rollout):
+
+def _icosphere() -> tuple[np.ndarray, np.ndarray]:
+    """A unit icosahedron: ``(vertices [12, 3] float32, faces [20, 3] uint32)``."""
+    p = (1 + 5**0.5) / 2
+    v = np.array([(-1, p, 0), (1, p, 0), (-1, -p, 0), (1, -p, 0), (0, -1, p), (0, 1, p), (0, -1, -p), (0, 1, -p),
+                  (p, 0, -1), (p, 0, 1), (-p, 0, -1), (-p, 0, 1)], np.float32)
+    f = np.array([(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
+                  (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
+                  (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)], np.uint32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True), f
+
+
+class RobotView:
+    """One env of one rollout under scene node ``name`` (e.g. ``/replay/a``), in ``slot``'s colours
+    (0: A, 1: B); ``label`` floats above the base when given (compare mode)."""
+
+    def __init__(self, server: viser.ViserServer, name: str, *, slot: int = 0, edges: np.ndarray | None,
+                 label: str | None = None):
         self._server = server
-        self._rollout = rollout
-        scene = server.scene
-        scene.set_up_direction("+z")
-        self.grid = scene.add_grid("/replay/ground", width=40.0, height=40.0, cell_size=0.5, section_size=2.0,
-                                   infinite_grid=True, fade_distance=60.0)
-        self.base = scene.add_frame("/replay/base", axes_length=0.3, axes_radius=0.015)
+        self._name = name
+        self._color = _ROBOT_COLORS[slot]
+        self._trail_color = _TRAIL_COLORS[slot]
+        self._edges = edges
+        self.base = server.scene.add_frame(f"{name}/base", axes_length=0.3, axes_radius=0.015)
+        self.label = server.scene.add_label(f"{name}/base/label", label, position=(0.0, 0.0, 0.45)) if label else None
         self.trail: viser.LineSegmentsHandle | None = None
-        self.ghosts: viser.PointCloudHandle | None = None
-        self.show_ghosts = rollout.N > 1 and rollout.N <= GHOSTS_DEFAULT_MAX_ENVS
-        self.show_trail = True
         self.bones: viser.LineSegmentsHandle | None = None
         self.link_axes: viser.BatchedAxesHandle | None = None
-        self._edges: np.ndarray | None = None
-        if rollout.has_links:
-            num_links = rollout["link_pos"].shape[2]
-            self._edges = skeleton_edges(num_links, rollout.meta.get("link_parents"))
+        self.show_trail = True
         self._data: EnvData | None = None
+        self._offset = np.zeros(3, np.float32)
 
-    # ---- per env ---------------------------------------------------------------------------
-    def set_env(self, data: EnvData) -> None:
-        """Draw the trail of the newly selected env (a line through all its base positions,
-        broken at episode boundaries so resets do not draw jumps)."""
+    def set_env(self, data: EnvData, offset: np.ndarray | None = None) -> None:
+        """Draw the trail of a newly selected env (its base path, broken at episode boundaries
+        so resets draw no jumps), shifted by ``offset`` ``[3]``."""
         self._data = data
-        pos = data.base_pos
+        self._offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
+        pos = data.base_pos + self._offset
         seg = np.stack([pos[:-1], pos[1:]], axis=1)  # [T-1, 2, 3]
         keep = np.ones(len(seg), dtype=bool)
         keep[data.episodes[:-1, 1] - 1] = False  # no segment from an episode's end to the next start
+        keep &= np.all(np.isfinite(seg), axis=(1, 2))
         seg = seg[keep]
         if len(seg) == 0:
             seg = np.zeros((1, 2, 3), np.float32)
         if self.trail is not None:
             self.trail.remove()
         self.trail = self._server.scene.add_line_segments(
-            "/replay/trail", seg.astype(np.float32), _TRAIL_COLOR, thickness=2.0, thickness_units="screen",
-            visible=self.show_trail,
+            f"{self._name}/trail", seg.astype(np.float32), self._trail_color, thickness=2.0,
+            thickness_units="screen", visible=self.show_trail,
         )
 
     def set_trail_visible(self, visible: bool) -> None:
@@ -80,51 +107,142 @@ class ReplayScene:
         if self.trail is not None:
             self.trail.visible = visible
 
-    def set_ghosts_visible(self, visible: bool, frame: int) -> None:
-        self.show_ghosts = visible
-        if self.ghosts is not None:
-            self.ghosts.visible = visible
-        if visible:
-            self._draw_ghosts(frame)
-
-    # ---- per frame -------------------------------------------------------------------------
     def show_frame(self, t: int) -> None:
-        """Move everything to frame ``t`` of the selected env."""
+        """Move the base and links to frame ``t``; a missing (NaN) pose hides them."""
         data = self._data
         assert data is not None, "set_env first"
-        self.base.position = data.base_pos[t]
-        self.base.wxyz = data.base_quat[t]
+        pos = data.base_pos[t] + self._offset
+        ok = bool(np.all(np.isfinite(pos)) and np.all(np.isfinite(data.base_quat[t])))
+        self.base.visible = ok
+        if ok:
+            self.base.position = pos
+            self.base.wxyz = data.base_quat[t]
         if data.link_pos is not None and self._edges is not None:
-            self._draw_links(data.link_pos[t], data.link_quat[t] if data.link_quat is not None else None)
-        if self.show_ghosts:
-            self._draw_ghosts(t)
+            quat = data.link_quat[t] if data.link_quat is not None else None
+            self._draw_links(np.asarray(data.link_pos[t], np.float32) + self._offset, quat)
 
     def _draw_links(self, pos: np.ndarray, quat: np.ndarray | None) -> None:
-        pos = np.asarray(pos, dtype=np.float32)
+        ok = bool(np.all(np.isfinite(pos)))
         assert self._edges is not None
         if len(self._edges):
-            seg = np.stack([pos[self._edges[:, 0]], pos[self._edges[:, 1]]], axis=1)
-            if self.bones is None:
+            seg = np.stack([pos[self._edges[:, 0]], pos[self._edges[:, 1]]], axis=1) if ok else None
+            if self.bones is None and seg is not None:
                 self.bones = self._server.scene.add_line_segments(
-                    "/replay/links/bones", seg, _SKELETON_COLOR, thickness=0.03, thickness_units="world"
-                )
-            else:
-                self.bones.points = seg
+                    f"{self._name}/links/bones", seg, self._color, thickness=0.03, thickness_units="world")
+            elif self.bones is not None:
+                self.bones.visible = ok
+                if seg is not None:
+                    self.bones.points = seg
         if quat is not None:
             wxyz = np.asarray(quat, dtype=np.float32)
-            if self.link_axes is None:
+            ok = ok and bool(np.all(np.isfinite(wxyz)))
+            if self.link_axes is None and ok:
                 self.link_axes = self._server.scene.add_batched_axes(
-                    "/replay/links/frames", wxyz, pos, axes_length=0.06, axes_radius=0.006
-                )
-            else:
-                self.link_axes.batched_positions = pos
-                self.link_axes.batched_wxyzs = wxyz
+                    f"{self._name}/links/frames", wxyz, pos, axes_length=0.06, axes_radius=0.006)
+            elif self.link_axes is not None:
+                self.link_axes.visible = ok
+                if ok:
+                    self.link_axes.batched_positions = pos
+                    self.link_axes.batched_wxyzs = wxyz
 
-    def _draw_ghosts(self, t: int) -> None:
-        pts = np.asarray(self._rollout["base_pos"][t], dtype=np.float32)  # one row: [N, 3]
-        if self.ghosts is None:
-            self.ghosts = self._server.scene.add_point_cloud(
-                "/replay/ghosts", pts, _GHOST_COLOR, point_size=0.05, point_shape="circle", precision="float32"
+
+class GhostView:
+    """Other envs' bases at the shown frame: small translucent spheres, one batched mesh."""
+
+    def __init__(self, server: viser.ViserServer, rollout, *, visible: bool):
+        self._server = server
+        self._rollout = rollout
+        self.visible = visible
+        self.envs = np.zeros(0, np.int64)
+        self.handle: viser.BatchedMeshHandle | None = None
+        self._missing: np.ndarray | None = None
+
+    def set_selected(self, env: int) -> None:
+        """Draw every other env (up to `MAX_GHOSTS`): the selected one is the robot."""
+        envs = ghost_envs(self._rollout.N, env)
+        if np.array_equal(envs, self.envs):
+            return
+        self.envs = envs
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None
+
+    def set_visible(self, visible: bool, t: int) -> None:
+        self.visible = visible
+        if self.handle is not None:
+            self.handle.visible = visible
+        if visible:
+            self.show_frame(t)
+
+    def positions(self, t: int) -> np.ndarray:
+        """``[G, 3]`` float32 ghost positions at frame ``t`` (one row of ``base_pos`` read)."""
+        row = np.asarray(self._rollout["base_pos"][t], dtype=np.float32)  # [N, 3]
+        return row[self.envs]
+
+    def show_frame(self, t: int) -> None:
+        if not self.visible or len(self.envs) == 0:
+            return
+        pts = self.positions(t)
+        missing = ~np.all(np.isfinite(pts), axis=1)
+        pts = np.where(missing[:, None], 0.0, pts).astype(np.float32)
+        if self.handle is None:
+            verts, faces = _icosphere()
+            self.handle = self._server.scene.add_batched_meshes_simple(
+                "/replay/ghosts", verts * GHOST_RADIUS, faces,
+                batched_wxyzs=np.tile(np.array([1.0, 0.0, 0.0, 0.0], np.float32), (len(pts), 1)),
+                batched_positions=pts, batched_scales=(~missing).astype(np.float32),
+                batched_colors=_GHOST_COLOR, opacity=GHOST_OPACITY, cast_shadow=False, receive_shadow=False,
+                flat_shading=True,
             )
-        else:
-            self.ghosts.points = pts
+            self._missing = missing
+            return
+        self.handle.batched_positions = pts
+        if self._missing is None or not np.array_equal(missing, self._missing):
+            self.handle.batched_scales = (~missing).astype(np.float32)  # a missing pose: scale 0, not drawn
+            self._missing = missing
+
+
+class ReplayScene:
+    """Scene nodes under ``/replay``: ground, robot A (and B in compare mode), ghosts of A's envs."""
+
+    def __init__(self, server: viser.ViserServer, rollout, *, other=None, ghosts: bool | None = None,
+                 labels: tuple[str, str] = ("A", "B")):
+        scene = server.scene
+        scene.set_up_direction("+z")
+        self.grid = scene.add_grid("/replay/ground", width=40.0, height=40.0, cell_size=0.5, section_size=2.0,
+                                   infinite_grid=True, fade_distance=60.0)
+        compare = other is not None
+        self.robots = [RobotView(server, "/replay/a", slot=0, edges=_edges(rollout),
+                                 label=labels[0] if compare else None)]
+        if compare:
+            self.robots.append(RobotView(server, "/replay/b", slot=1, edges=_edges(other), label=labels[1]))
+        self.ghosts = GhostView(server, rollout, visible=(rollout.N > 1) if ghosts is None else ghosts)
+
+    @property
+    def show_ghosts(self) -> bool:
+        return self.ghosts.visible
+
+    def set_env(self, datas: list[EnvData], offsets: list[np.ndarray]) -> None:
+        """Show the newly selected env: ``datas[i]`` drawn by robot i, shifted by ``offsets[i]``."""
+        for robot, data, offset in zip(self.robots, datas, offsets):
+            robot.set_env(data, offset)
+        self.ghosts.set_selected(datas[0].env)
+
+    def set_trail_visible(self, visible: bool) -> None:
+        for robot in self.robots:
+            robot.set_trail_visible(visible)
+
+    def set_ghosts_visible(self, visible: bool, frame: int) -> None:
+        self.ghosts.set_visible(visible, frame)
+
+    def show_frame(self, t: int) -> None:
+        """Move everything to frame ``t``."""
+        for robot in self.robots:
+            robot.show_frame(t)
+        self.ghosts.show_frame(t)
+
+
+def _edges(rollout) -> np.ndarray | None:
+    if "link_pos" not in rollout:
+        return None
+    return skeleton_edges(rollout["link_pos"].shape[2], rollout.meta.get("link_parents"))

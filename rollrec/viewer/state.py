@@ -1,8 +1,9 @@
 """What the replay viewer shows, as plain Python: the selected env, its data, episodes, camera.
 
-`ReplayState` owns a `Rollout`, a `FrameClock` and the selected env's trajectory (read with
-`Rollout.env`, so only that env's bytes are touched). The presentation (`scene`, `gui`) reads
-from it; nothing here knows about viser, so all of it is tested without a browser.
+`ReplayState` owns a `Rollout` (and, in compare mode, a second one), a `FrameClock` and the
+selected env's trajectory in each (read with `Rollout.env`, so only that env's bytes are
+touched). The presentation (`scene`, `gui`, ...) reads from it; nothing here knows about viser,
+so all of it is tested without a browser.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.io.reader import Rollout
+from rollrec.viewer.camera import CAMERA_MODES, CameraPose, camera_pose
 from rollrec.viewer.clock import FrameClock
+from rollrec.viewer.compare import check_comparable
+from rollrec.viewer.overview import Overview, compute_env_totals
 
-#: Camera presets, in GUI order. "follow" tracks the selected env's base while playing.
-CAMERA_MODES: tuple[str, ...] = ("top", "side", "front", "follow")
-#: Offset of each preset's camera from its target (the base position), metres, world frame (z up).
-_CAMERA_OFFSETS: dict[str, tuple[float, float, float]] = {
-    "top": (-0.01, 0.0, 4.0),  # a hair off vertical: looking straight down has no defined up
-    "side": (0.0, -2.5, 0.7),
-    "front": (2.5, 0.0, 0.7),
-    "follow": (-2.5, -2.5, 1.5),
-}
+__all__ = ["CAMERA_MODES", "LAYOUTS", "CameraPose", "EnvData", "ReplayState", "camera_pose", "read_env"]
+
 _ENV_KEYS = ("base_pos", "base_quat", "rew", "rew_terms", "done", "link_pos", "link_quat")
+#: Longest stretch of steps the plots show (around the current frame, within its episode).
+PLOT_WINDOW = 400
+#: How the two robots of compare mode are placed: B beside A (offset along -y) or on top of A.
+LAYOUTS: tuple[str, ...] = ("side by side", "overlaid")
+SIDE_BY_SIDE_SPACING = 1.5  # metres between A and B in "side by side"
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,13 @@ class EnvData:
     return_so_far: np.ndarray  # [T] float64
 
 
-def read_env(rollout: Rollout, env: int) -> EnvData:
-    """Read env ``env``'s trajectory (only its bytes). Raises IndexError if out of range."""
+def read_env(rollout, env: int, steps: int | None = None) -> EnvData:
+    """Read env ``env``'s trajectory (only its bytes), its first ``steps`` steps (default all).
+    Negative ``env`` counts from the end. Raises IndexError if out of range."""
     keys = [k for k in _ENV_KEYS if k in rollout]
     d = rollout.env(env, keys)
-    T = rollout.T
+    T = rollout.T if steps is None else min(int(steps), rollout.T)
+    d = {k: v[:T] for k, v in d.items()}
     done = d["done"].astype(bool)
     ends = np.flatnonzero(done) + 1
     if ends.size == 0 or ends[-1] != T:
@@ -77,36 +80,28 @@ def read_env(rollout: Rollout, env: int) -> EnvData:
     )
 
 
-@dataclass(frozen=True)
-class CameraPose:
-    """Where a camera sits and what it looks at, world frame, metres."""
-
-    position: tuple[float, float, float]
-    look_at: tuple[float, float, float]
-
-
-def camera_pose(mode: str, target: np.ndarray) -> CameraPose:
-    """The pose of camera preset ``mode`` (one of `CAMERA_MODES`) aimed at ``target`` ``[3]``."""
-    if mode not in _CAMERA_OFFSETS:
-        raise ValueError(f"unknown camera mode {mode!r}; choose one of {', '.join(CAMERA_MODES)}")
-    t = np.asarray(target, dtype=np.float64).reshape(3)
-    pos = t + np.asarray(_CAMERA_OFFSETS[mode])
-    return CameraPose(tuple(float(x) for x in pos), tuple(float(x) for x in t))
-
-
 class ReplayState:
-    """The viewer's model: clock, selected env and its data, camera mode.
+    """The viewer's model: clock, selected env and its data, camera mode; in compare mode the
+    same env of a second rollout ``other`` (`data_b`), on the same clock.
 
-    Callers read `data` after `select_env`. All methods are cheap except `select_env` (reads
-    one env) and `best_env` / `worst_env` (read ``rew`` ``[T, N]`` whole, once).
+    Callers read `data` after `select_env`. All methods are cheap except `select_env` (reads one
+    env of each rollout) and `best_env` / `worst_env` before `overview` is set (read ``rew``
+    block by block, once). Raises `IncomparableError` when ``other`` cannot share the timeline.
     """
 
-    def __init__(self, rollout: Rollout, *, env: int = 0, now: Callable[[], float] = time.monotonic):
+    def __init__(self, rollout, *, env: int = 0, other=None, now: Callable[[], float] = time.monotonic):
         self.rollout = rollout
-        self.clock = FrameClock(rollout.T, rollout.dt, now=now)
-        self.camera_mode = "side"
+        self.other = other
+        self.notes = check_comparable(rollout, other) if other is not None else []
+        self.num_frames = rollout.T if other is None else min(rollout.T, other.T)
+        self.clock = FrameClock(self.num_frames, rollout.dt, now=now)
+        self.camera_mode = "follow"
+        self.layout = LAYOUTS[0]
+        self.overview: Overview | None = None  # set by the app once computed
         self._totals: np.ndarray | None = None
-        self.data = read_env(rollout, env)
+        env = self._check_env(env)
+        self.data = read_env(rollout, env, self.num_frames)
+        self.data_b = read_env(other, env, self.num_frames) if other is not None else None
 
     # ---- env selection ---------------------------------------------------------------------
     @property
@@ -117,12 +112,24 @@ class ReplayState:
     def num_envs(self) -> int:
         return self.rollout.N
 
+    @property
+    def comparing(self) -> bool:
+        return self.other is not None
+
+    def _check_env(self, env: int) -> int:
+        n = self.rollout.N
+        if not -n <= env < n:
+            raise IndexError(f"env {env} out of range: this rollout has {n} envs (0..{n - 1}, or -{n}..-1 from the end)")
+        return int(env) % n
+
     def select_env(self, env: int) -> int:
-        """Show env ``env`` (IndexError if out of range); the frame is kept. Returns the env."""
-        if not 0 <= env < self.rollout.N:
-            raise IndexError(f"env {env} out of range: this rollout has {self.rollout.N} envs (0..{self.rollout.N - 1})")
+        """Show env ``env`` (negative counts from the end; IndexError if out of range); the frame
+        is kept. Returns the env."""
+        env = self._check_env(env)
         if env != self.data.env:
-            self.data = read_env(self.rollout, env)
+            self.data = read_env(self.rollout, env, self.num_frames)
+            if self.other is not None:
+                self.data_b = read_env(self.other, env, self.num_frames)
         return self.data.env
 
     def next_env(self, delta: int = 1) -> int:
@@ -130,9 +137,11 @@ class ReplayState:
         return self.select_env((self.env + delta) % self.rollout.N)
 
     def env_totals(self) -> np.ndarray:
-        """``[N]`` total reward of each env over the whole rollout (computed once)."""
+        """``[N]`` total reward of each env over the timeline (from the overview when computed)."""
+        if self.overview is not None:
+            return self.overview.env_totals
         if self._totals is None:
-            self._totals = self.rollout.total_rewards()
+            self._totals = compute_env_totals(self.rollout, steps=self.num_frames)
         return self._totals
 
     def best_env(self) -> int:
@@ -167,18 +176,18 @@ class ReplayState:
 
     def episode_status(self) -> str:
         """One line: episode number, step in episode, return so far, e.g.
-        ``Episode 2 / 5 · step 13 / 40 · return 4.21``."""
+        ``Episode 2 / 5 · step 13 / 40 · return 4.21`` (compare mode: ``return A 4.21 · B 3.90``)."""
         t = self.frame
         e = self.episode_index(t)
         start, stop = (int(x) for x in self.data.episodes[e])
-        return (
-            f"Episode {e + 1} / {len(self.data.episodes)} · step {t - start + 1} / {stop - start}"
-            f" · return {self.data.return_so_far[t]:.2f}"
-        )
+        line = f"Episode {e + 1} / {len(self.data.episodes)} · step {t - start + 1} / {stop - start}"
+        if self.data_b is None:
+            return line + f" · return {self.data.return_so_far[t]:.2f}"
+        return line + f" · return A {self.data.return_so_far[t]:.2f} · B {self.data_b.return_so_far[t]:.2f}"
 
     def frame_status(self) -> str:
         """``Frame t / T-1 · env k / N-1`` for the current frame."""
-        return f"Frame {self.frame} / {self.rollout.T - 1} · env {self.env} / {self.rollout.N - 1}"
+        return f"Frame {self.frame} / {self.num_frames - 1} · env {self.env} / {self.rollout.N - 1}"
 
     def reward_readout(self) -> list[tuple[str, float]]:
         """``(name, value)`` of every reward term at the current frame, then ``("total", rew)``."""
@@ -188,19 +197,79 @@ class ReplayState:
         rows.append(("total", float(self.data.rew[t])))
         return rows
 
+    def reward_readout_b(self) -> list[tuple[str, float]]:
+        """Like `reward_readout`, for rollout B (compare mode; empty otherwise)."""
+        if self.data_b is None or self.other is None:
+            return []
+        t = self.frame
+        rows = [(n, float(v)) for n, v in zip(self.other.reward_term_names, self.data_b.rew_terms[t])]
+        rows.append(("total", float(self.data_b.rew[t])))
+        return rows
+
+    def plot_window(self, frame: int | None = None) -> tuple[int, int]:
+        """``(lo, hi)`` steps the plots show for ``frame`` (default: current): its episode, or
+        `PLOT_WINDOW` steps of it around the frame when longer; at least two steps."""
+        t = self.frame if frame is None else frame
+        e = self.episode_index(t)
+        lo, hi = (int(x) for x in self.data.episodes[e])
+        if hi - lo > PLOT_WINDOW:
+            lo = min(max(t - PLOT_WINDOW // 2, lo), hi - PLOT_WINDOW)
+            hi = lo + PLOT_WINDOW
+        if hi - lo < 2:  # uPlot needs two points to draw a line
+            lo, hi = (lo, lo + 2) if lo + 2 <= self.num_frames else (max(0, hi - 2), hi)
+        return lo, hi
+
+    # ---- compare layout --------------------------------------------------------------------
+    def set_layout(self, layout: str) -> None:
+        """Place robot B beside A or on top of it (`LAYOUTS`)."""
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        self.layout = layout
+
+    @property
+    def offset_b(self) -> np.ndarray:
+        """``[3]`` float32 shift applied to robot B in the scene."""
+        dy = -SIDE_BY_SIDE_SPACING if self.layout == "side by side" else 0.0
+        return np.array([0.0, dy, 0.0], np.float32)
+
     # ---- camera ----------------------------------------------------------------------------
     def set_camera_mode(self, mode: str) -> CameraPose:
-        """Choose a preset (`CAMERA_MODES`); returns its pose aimed at the base's current position."""
-        pose = camera_pose(mode, self.base_position())
+        """Choose a preset (`CAMERA_MODES`); returns its pose aimed at the current target."""
+        pose = camera_pose(mode, self.camera_target(), distance_scale=self.camera_scale)
         self.camera_mode = mode
         return pose
+
+    @property
+    def camera_scale(self) -> float:
+        """Presets sit further out when two robots stand side by side."""
+        return 1.3 if self.comparing and self.layout == "side by side" else 1.0
 
     def base_position(self, frame: int | None = None) -> np.ndarray:
         """``[3]`` the selected env's base position at ``frame`` (default: current)."""
         return self.data.base_pos[self.frame if frame is None else frame]
 
+    def camera_target(self, frame: int | None = None) -> np.ndarray:
+        """``[3]`` what the camera looks at: the base, or midway between A's and B's bases (as
+        placed in the scene) in compare mode. A missing (NaN) pose keeps the last known one."""
+        t = self.frame if frame is None else frame
+        target = _last_finite(self.data.base_pos, t)
+        if self.data_b is not None:
+            b = _last_finite(self.data_b.base_pos, t) + self.offset_b
+            target = (target + b) / 2
+        return target.astype(np.float64)
+
     def follow_pose(self) -> CameraPose | None:
-        """The camera pose to push for the current frame in follow mode, else None."""
+        """The follow preset's pose for the current frame in follow mode, else None (the app
+        keeps each viewer's own offset; this is the pose for a viewer that has none yet)."""
         if self.camera_mode != "follow":
             return None
-        return camera_pose("follow", self.base_position())
+        return camera_pose("follow", self.camera_target(), distance_scale=self.camera_scale)
+
+
+def _last_finite(pos: np.ndarray, t: int) -> np.ndarray:
+    """``pos[t]`` or, if it holds NaN, the last finite position before it (zeros if none)."""
+    p = np.asarray(pos[t], dtype=np.float64)
+    if np.all(np.isfinite(p)):
+        return p
+    ok = np.flatnonzero(np.all(np.isfinite(pos[:t]), axis=1))
+    return np.asarray(pos[ok[-1]], dtype=np.float64) if ok.size else np.zeros(3)

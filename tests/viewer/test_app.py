@@ -68,10 +68,12 @@ def test_readouts_follow_frame_and_env(app, walker_file):
         assert app.gui.env.value == 6
         assert f"{float(r['rew'][40, 6]):+.3f}" in app.gui.rewards_text.content
     assert "env 6 / 7" in app.gui.frame_text.content
-    x, *series = app.gui.plot.data
+    x, *series = app.gui.plot.handle.data
     assert x[0] <= 40 <= x[-1]
     np.testing.assert_allclose(series[-2], app.state.data.rew[int(x[0]) : int(x[-1]) + 1])  # total
-    assert app.gui.plot.series[-1]["points"]["filter"] == (40 - x[0],)  # the marker: the current frame
+    marker = series[-1]  # the current frame: the total at frame 40, NaN elsewhere
+    assert np.flatnonzero(np.isfinite(marker)).tolist() == [40 - x[0]]
+    assert marker[40 - int(x[0])] == series[-2][40 - int(x[0])]
 
 
 def test_slider_echo_does_not_restart_the_clock(app):
@@ -116,14 +118,19 @@ def test_follow_camera_moves_with_base_until_another_preset(app):
     app.now.t += 1.0
     app.tick()
     np.testing.assert_allclose(app.server.initial_camera.look_at, look, rtol=1e-6)  # stays put
-    assert app.gui.camera_text.content == "Camera: top"
+    assert app.gui.camera_text.content.startswith("Camera: top")
 
 
-def test_ghosts_show_every_env(app):
-    app.set_ghosts(True)
+def test_ghosts_show_every_other_env(app, walker_file):
+    assert app.scene.show_ghosts and app.gui.ghosts.value  # on by default
     app.seek(10)
-    assert app.scene.ghosts is not None
-    assert app.scene.ghosts.points.shape == (app.state.num_envs, 3)
+    handle = app.scene.ghosts.handle
+    assert handle is not None and handle.opacity < 1
+    np.testing.assert_array_equal(app.scene.ghosts.envs, np.arange(1, app.state.num_envs))  # not the selected env
+    with rollrec.load(walker_file) as r:
+        np.testing.assert_allclose(handle.batched_positions, r["base_pos"][10, 1:])
+    app.set_ghosts(False)
+    assert not handle.visible
 
 
 def test_serve_non_blocking_and_stop(walker_file, capsys):
@@ -171,7 +178,7 @@ def test_legacy_needs_allow_pickle(legacy_file, capsys):
 
 def test_python_m_viewer_spelling_reports_errors(tmp_path):
     out = subprocess.run([sys.executable, "-m", "rollrec.viewer", "--npz", str(tmp_path / "nope.npz")],
-                         capture_output=True, text=True, timeout=60)
+                         check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.strip().endswith("no such file") and "Traceback" not in out.stderr
 
@@ -181,7 +188,7 @@ def test_legacy_file_serves_with_allow_pickle(legacy_file):
     try:
         assert app.state.rollout.terms_are_env_means
         assert "means over all envs" in app.gui.legacy_note.content
-        assert "(env means)" in app.gui.plot.title
+        assert "(env means)" in app.gui.plot.handle.title
     finally:
         stop_app(app)
 
@@ -198,5 +205,76 @@ def test_loopback_host_does_not_warn(walker_file, capsys):
     app = serve(walker_file, port=0, block=False)
     try:
         assert "warning" not in capsys.readouterr().err
+    finally:
+        stop_app(app)
+
+
+# ---- overview, fields, compare through the app ---------------------------------------------------
+def test_overview_is_computed_in_the_background_and_jumps(app, walker_file):
+    ov = app.wait_overview(30)
+    assert ov is not None and app.state.overview is ov
+    assert app.overview_tab.table is not None and len(app.overview_tab.table.model) == len(ov)
+    row = int(np.argmin(ov.ret))
+    app.select_episode(int(ov.env[row]), int(ov.start[row]))
+    assert (app.state.env, app.state.frame) == (ov.env[row], ov.start[row])
+    assert app.gui.frame.value == ov.start[row]
+    np.testing.assert_allclose(app.state.env_totals(), ov.env_totals)
+
+
+def test_overview_table_click_and_filter(app):
+    ov = app.wait_overview(30)
+    table = app.overview_tab.table
+    table._sort("Return")  # what a click on the header does
+    table._sort("Return ▲")
+    assert table.header.options[2] == "Return ▼"
+    table._click(0)  # what a click on the first row does
+    best = int(np.argmax(ov.ret))
+    assert (app.state.env, app.state.frame) == (ov.env[best], ov.start[best])
+    assert table.rows[0].label == "▶ 1"
+    app.overview_tab.filter.value = "3"
+    app.overview_tab._apply_filter()
+    assert {int(ov.env[r]) for r in table.shown_rows()} == {3}
+    app.overview_tab.filter.value = "4-1"
+    app.overview_tab._apply_filter()
+    assert "env range 4-1 is reversed" in app.overview_tab.filter_note.content
+
+
+def test_add_a_field_plots_it_for_the_selected_env(app, walker_file):
+    app.seek(30)
+    app.add_field("obs[7]")
+    x, y, marker = app.fields_tab.plot.handle.data
+    with rollrec.load(walker_file) as r:
+        np.testing.assert_allclose(y, r["obs"][int(x[0]) : int(x[-1]) + 1, 0, 7], rtol=1e-6)
+        app.select_env(5)
+        x5, y5, _ = app.fields_tab.plot.handle.data  # env 5's episode around frame 30
+        np.testing.assert_allclose(y5, r["obs"][int(x5[0]) : int(x5[-1]) + 1, 5, 7], rtol=1e-6)
+    assert np.flatnonzero(np.isfinite(marker)).tolist() == [30 - int(x[0])]
+    with pytest.raises(KeyError, match="no field called 'obs\\[999\\]'"):
+        app.add_field("obs[999]")
+
+
+def test_serve_env_minus_one_is_the_last_env(walker_file):
+    app = serve(walker_file, port=0, env=-1, block=False)
+    try:
+        assert app.state.env == 7
+    finally:
+        stop_app(app)
+
+
+def test_compare_app_draws_two_robots_and_a_difference_table(walker_file, walker_file_b):
+    app = serve(walker_file, walker_file_b, port=0, env=2, block=False)
+    try:
+        assert len(app.scene.robots) == 2 and app.compare_tab is not None
+        app.seek(20)
+        np.testing.assert_allclose(app.scene.robots[1].base.position,
+                                   app.state.data_b.base_pos[20] + app.state.offset_b, rtol=1e-6)
+        x, _, b_total, *_ = app.gui.plot.handle.data
+        with rollrec.load(walker_file_b) as b:
+            np.testing.assert_allclose(b_total, b["rew"][int(x[0]) : int(x[-1]) + 1, 2])
+        app.wait_overview(30)
+        table = app.compare_tab.table
+        assert table is not None and table.model.sort_by == "B−A"
+        table._click(0)
+        assert app.state.env == int(np.argmin(app.compare_tab.differences.delta))
     finally:
         stop_app(app)

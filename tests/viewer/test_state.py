@@ -26,9 +26,10 @@ def test_select_env_reads_that_env(state, walker_file):
 def test_select_env_out_of_range(state):
     with pytest.raises(IndexError, match="out of range"):
         state.select_env(8)
-    with pytest.raises(IndexError):
-        state.select_env(-1)
+    with pytest.raises(IndexError, match="out of range"):
+        state.select_env(-9)
     assert state.env == 0
+    assert state.select_env(-1) == 7  # negative counts from the end, as in Rollout.env
 
 
 def test_env_switch_keeps_frame(state):
@@ -99,8 +100,7 @@ def test_camera_presets_aim_at_base(state):
 
 
 def test_follow_tracks_base_until_another_preset(state):
-    assert state.follow_pose() is None
-    state.set_camera_mode("follow")
+    assert state.camera_mode == "follow"  # the default
     state.clock.seek(10)
     p10 = state.follow_pose()
     state.clock.seek(150)
@@ -114,7 +114,7 @@ def test_follow_tracks_base_until_another_preset(state):
 def test_unknown_camera_mode(state):
     with pytest.raises(ValueError, match="unknown camera mode"):
         state.set_camera_mode("orbit")
-    assert state.camera_mode == "side"
+    assert state.camera_mode == "follow"
 
 
 def test_legacy_file_opens_and_says_terms_are_means(legacy_file):
