@@ -32,7 +32,7 @@ def test_mujoco_robot_example(tmp_path):
     import pytest
 
     pytest.importorskip("mujoco", reason="gymnasium[mujoco] is installed by scripts/setup.sh --test")
-    path, video = load_example("04_mujoco_robot").main(str(tmp_path), num_envs=2, steps=20)
+    path, video = load_example("05_mujoco_robot").main(str(tmp_path), num_envs=2, steps=20)
     with rollrec.load(path) as r:
         assert r.model is not None and r.model.num_geoms == 14
     assert sum(1 for _ in iio.imiter(video)) == 20
