@@ -110,3 +110,25 @@ def test_urdf_stored_with_a_recording_and_drawn_by_video_urdf(arm, tmp_path, mak
     with rollrec.load(plain) as r:
         scene = scenes_for(r, [0], "top", model=model_from_urdf(arm))[0]  # bound to the file's links by name
         assert scene.bodies is not None and scene.bodies.num_faces > 12
+
+
+def test_replay_urdf_poses_it_by_link_name(arm, tmp_path, make_fields, capsys):
+    from rollrec.cli import main
+    from rollrec.viewer.server import serve, stop_app
+
+    fields = make_fields(T=6, N=2, L=2)
+    fields["link_names"] = ["upper", "base"]
+    path = rollrec.save_rollout(tmp_path / "arm.npz", fields, dt=0.05)
+    app = serve(path, port=0, block=False, model=model_from_urdf(arm, link_names=["upper", "base"]))
+    try:
+        bodies = app.scene.robots[0].bodies
+        assert bodies is not None and {p.link for p in bodies.parts} == {0, 1}
+        app.seek(3)
+        upper = next(h for h, p in zip(bodies.handles, bodies.parts) if p.link == 0)
+        np.testing.assert_allclose(upper.position, fields["link_pos"][3, 0, 0], rtol=1e-6)
+    finally:
+        stop_app(app)
+    no_links = make_fields(T=4, N=1)
+    plain = rollrec.save_rollout(tmp_path / "plain.npz", no_links, dt=0.05)
+    assert main(["replay", str(plain), "--urdf", str(arm), "--port", "0"]) == 1
+    assert "records no link poses" in capsys.readouterr().err
