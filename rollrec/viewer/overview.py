@@ -71,8 +71,11 @@ class Overview:
 
 
 def _column_block(rollout, key: str, a: int, b: int, steps: int, dtype) -> np.ndarray:
-    """``rollout[key][:steps, a:b]`` as a new array of ``dtype`` (the one read of the file)."""
-    return np.asarray(rollout[key][:steps, a:b], dtype=dtype)
+    """``rollout[key][:steps, a:b]`` as a new array of ``dtype`` (the one read of the file).
+
+    Always a copy: the caller sums into it, and ``np.asarray`` of a read-only memory map that
+    already has ``dtype`` (float64 rewards, as Gymnasium's) would be a view of the file."""
+    return np.array(rollout[key][:steps, a:b], dtype=dtype)
 
 
 def compute_overview(
