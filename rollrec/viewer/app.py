@@ -153,9 +153,13 @@ class ReplayApp:
             self._thread.start()
 
     def _run(self) -> None:
+        # A fixed-rate schedule: waiting a whole period after each tick's work would run the
+        # clock at 1 / (period + work), below TICK_HZ; after a stall it resumes without bursting.
         period = 1.0 / TICK_HZ
-        while not self._stop.wait(period):
+        deadline = time.monotonic() + period
+        while not self._stop.wait(max(0.0, deadline - time.monotonic())):
             self.tick()
+            deadline = max(deadline + period, time.monotonic())
 
     def tick(self) -> bool:
         """Advance the clock to real time; push the frame if it changed. Returns whether it did."""
