@@ -113,7 +113,7 @@ def without_model(path: Path) -> Path:
     import rollrec
 
     with rollrec.load(path) as r:
-        fields = {k: np.asarray(r[k]) for k in r.keys() if not k.startswith("model_")}
+        fields = {k: np.asarray(r[k]) for k in r if not k.startswith("model_")}
         meta = {k: v for k, v in r.meta.items() if k not in ("model", "format", "format_version", "num_steps",
                                                               "num_envs", "dt", "env_name", "created", "extras")}
         return rollrec.save_rollout(path.with_name(path.stem + "_sticks.npz"), fields, dt=r.dt,
