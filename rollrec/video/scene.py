@@ -167,7 +167,7 @@ def bodies_for(rollout: Rollout, style: str, model: RobotModel | None = None) ->
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
     if style == "sticks":
         return None
-    model = rollout.model if model is None else model.bind(rollout.link_names or []).check()
+    model = getattr(rollout, "model", None) if model is None else model.bind(rollout.link_names or []).check()
     if model is None:
         if style == "bodies":
             raise ValueError(f"{rollout.path}: the file has no robot model to draw bodies from; use the sticks style")
