@@ -18,6 +18,9 @@ _EXPORTS = {
     "RolloutFormatError": "rollrec.io.errors",
     "Rollout": "rollrec.io.reader",
     "load": "rollrec.io.reader",
+    "ShardedRollout": "rollrec.io.sharded",
+    "MissingEnvsError": "rollrec.io.sharded",
+    "MissingEnvsWarning": "rollrec.io.sharded",
     "recover": "rollrec.io.writer",
     "save_rollout": "rollrec.io.writer",
     "Recorder": "rollrec.engine.recorder",
@@ -71,6 +74,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.io.errors import LegacyPickleError, RolloutFormatError
     from rollrec.io.format import FORMAT_VERSION
     from rollrec.io.reader import Rollout, load
+    from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning, ShardedRollout
     from rollrec.io.writer import recover, save_rollout
     from rollrec.model.mujoco import model_from_mujoco
     from rollrec.model.robot import RobotModel

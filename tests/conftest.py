@@ -220,3 +220,53 @@ def _make_model(link_names: list[str]) -> Any:
 def make_model() -> Callable[[list[str]], Any]:
     """``make_model(link_names)``: a small `RobotModel` with every geom kind (see `_make_model`)."""
     return _make_model
+
+
+def _write_sharded(
+    directory: str | Path,
+    fields: dict[str, Any],
+    counts: tuple[int, ...],
+    *,
+    offsets: tuple[int, ...] | None = None,
+    missing: tuple[int, ...] = (),
+    short: dict[int, int] | None = None,
+    dt: float = 0.02,
+    run_id: str = "0123abcd",
+    meta: dict[str, Any] | None = None,
+    model: Any = None,
+) -> Path:
+    """Write ``fields`` (a v1 field dict over all N envs) as a sharded rollout, as the ranks would.
+
+    Rank r holds ``counts[r]`` envs starting at ``offsets[r]`` (default: rank order). Ranks in
+    ``missing`` leave no file; ``short[r] = k`` keeps only rank r's first k steps. The manifest
+    is the one the close-time gather would write had every rank finished. ``meta`` goes into
+    every shard's ``meta``, ``model`` (a `RobotModel`) into every shard file.
+    """
+    import rollrec
+    from rollrec.io.manifest import Manifest, ShardEntry, check_layout, shard_file_name, write_manifest
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    starts = check_layout(list(counts), list(offsets) if offsets is not None else [None] * len(counts))
+    layout = [[o, n] for o, n in zip(starts, counts)]
+    entries = []
+    T = fields["obs"].shape[0]
+    for rank, (o, n) in enumerate(layout):
+        steps = (short or {}).get(rank, T)
+        entries.append(ShardEntry(rank, shard_file_name(rank), o, n, num_steps=steps, status="complete", host="test"))
+        if rank in missing:
+            continue
+        part = {k: (v if k in ("rew_term_names", "link_names") else np.asarray(v)[:steps, o : o + n]) for k, v in fields.items()}
+        shard = {"run_id": run_id, "rank": rank, "world_size": len(counts), "env_offset": o, "num_envs": n,
+                 "total_envs": sum(counts), "layout": layout, "hosts": ["test"] * len(counts)}
+        rollrec.save_rollout(directory / shard_file_name(rank), part, dt=dt, env_name="sharded",
+                             meta={**(meta or {}), "shard": shard}, model=model)
+    write_manifest(directory, Manifest(run_id=run_id, world_size=len(counts), num_envs=sum(counts), dt=dt,
+                                       shards=entries, env_name="sharded", state="complete", num_steps=T))
+    return directory
+
+
+@pytest.fixture
+def write_sharded() -> Callable[..., Path]:
+    """``write_sharded(dir, fields, counts, missing=(2,), short={1: 5})`` writes a sharded rollout."""
+    return _write_sharded

@@ -13,6 +13,7 @@ import pytest
 
 from rollrec.bench import format_markdown, format_table
 from rollrec.benchmarks_impl import QUICK, run
+from rollrec.benchmarks_impl.run import SECTIONS
 from rollrec.cli import main
 
 TINY = QUICK.replace(
@@ -31,6 +32,7 @@ TINY = QUICK.replace(
     reader_repeats=1,
     cuda_steps=4,
     cuda_repeats=1,
+    sections=tuple(s for s in SECTIONS if s != "dist"),  # dist spawns ranks: its own test below
 )
 
 
@@ -93,3 +95,15 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     assert "record() N=64" in names and "np.save (I/O limit), N=64" in names
     assert all(set(r) >= {"value", "reference", "ratio", "target", "passed"} for r in doc["rows"])
     assert "record() N=64" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_scale_out_section_measures_every_world_size(tmp_path):
+    from rollrec.benchmarks_impl.sharded import scale_out
+
+    rows = scale_out(tmp_path, total_envs=64, steps=6, worlds=(1, 2), repeats=1)
+    assert [r.name for r in rows] == ["aggregate record rate, 1 rank", "aggregate record rate, 2 ranks",
+                                      "close-time gather per rank, 2 ranks"]
+    assert all(r.value and r.value > 0 and r.ratio and r.ratio > 0 for r in rows)
+    assert rows[0].ratio == 1.0 and "split [32, 32]" in rows[1].note
+    assert list(tmp_path.iterdir()) == []  # every rollout and store removed

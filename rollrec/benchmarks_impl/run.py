@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record
+from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded
 from rollrec.benchmarks_impl.measure import Row, scratch_dir
 from rollrec.benchmarks_impl.workload import Workload
 
-SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda")
+SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ class BenchConfig:
     reader_repeats: int = 5
     cuda_steps: int = 200
     cuda_repeats: int = 3
+    dist_envs: int = 4096  # one rollout of this many envs, split over each number of ranks
+    dist_steps: int = 200
+    dist_worlds: tuple[int, ...] = (1, 2, 4)
+    dist_repeats: int = 5
     torch_threads: int = 1
     sections: tuple[str, ...] = SECTIONS
     scratch: str | None = None
@@ -64,6 +68,8 @@ QUICK = BenchConfig(
     reader_repeats=3,
     cuda_steps=64,
     cuda_repeats=2,
+    dist_steps=60,
+    dist_repeats=1,
 )
 
 
@@ -155,6 +161,9 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "cuda" in config.sections:
             say("CUDA")
             rows += cuda.cuda_rows(config.main_envs, d, steps=config.cuda_steps, repeats=config.cuda_repeats)
+        if "dist" in config.sections:
+            rows += sharded.scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
+                                      worlds=config.dist_worlds, repeats=config.dist_repeats, say=say)
         del workloads
     say(f"done in {time.perf_counter() - t_all:.0f} s")
     return rows

@@ -9,13 +9,26 @@ from rollrec.io.writer import recover
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recover", help="finish the partial file of a recording that was killed",
-                       description="Turn FILE.partial (left by a killed recording) into FILE, keeping every flushed step.")
-    p.add_argument("file", help="the rollout's final name (run.npz) or its partial file (run.npz.partial)")
+                       description="Turn FILE.partial (left by a killed recording) into FILE, keeping every flushed "
+                       "step. For a directory recorded by several ranks: recover each interrupted shard and update "
+                       "(or rebuild) its manifest.")
+    p.add_argument("file", help="the rollout's final name (run.npz), its partial file (run.npz.partial), "
+                   "or a sharded rollout's directory")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     path = recover(args.file)
+    if path.is_dir():  # sharded (torch.distributed): say what became of each shard
+        from rollrec.io.manifest import read_manifest
+
+        m = read_manifest(path)
+        print(f"{path}: {m.state}, {m.num_steps} steps x {m.num_envs} envs in {m.world_size} shards")
+        for e in m.shards:
+            steps = "-" if e.num_steps is None else e.num_steps
+            note = f"  ({e.note})" if e.note else ""
+            print(f"  rank {e.rank:<4} envs {e.env_offset}..{e.env_stop - 1:<8} {e.status:<10} {steps} steps{note}")
+        return 0
     from rollrec.io.reader import load
 
     with load(path) as r:

@@ -17,6 +17,7 @@ import torch
 
 from rollrec.engine.flush import FlushPipeline, RingBuffers
 from rollrec.engine.schema import Schema
+from rollrec.engine.shards import ShardSession
 from rollrec.io.format import make_meta
 from rollrec.io.model import model_members, remove_sidecar, save_sidecar
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
@@ -37,6 +38,11 @@ class Recorder:
     block, even on an exception) finishes the file and returns its path; it then appears under
     ``path`` atomically. Until then data goes to ``path + ".partial"``: after a crash,
     `rollrec.recover` (``rollrec recover``) makes the flushed steps readable.
+
+    Under ``torch.distributed`` with more than one rank, every rank constructs its Recorder with
+    the same ``path`` and its own ``num_envs`` (both are collectives, see
+    `rollrec.engine.shards`): ``path`` (``.npz`` suffix dropped) becomes a directory holding one
+    shard file per rank and a ``manifest.json``, and `close` returns the directory on every rank.
 
     Args:
         path: the ``.npz`` to write.
@@ -60,6 +66,11 @@ class Recorder:
         model: the robot's geometry (`rollrec.model.RobotModel`, e.g. `rollrec.model_from_mujoco`
             or `rollrec.model_from_urdf`), stored with the rollout so a replay needs no simulator;
             its links are matched to ``link_names`` by name. Checked at the first `record`.
+        env_offset: under torch.distributed, the global id of this rank's first env (pass it on
+            every rank or none; default: rank order). The ranks' env ranges must tile 0..N-1.
+        distributed: None records a shard per rank when torch.distributed runs more than one
+            rank; False writes a plain file whatever the process group (e.g. rank 0 alone).
+        dist_timeout: seconds a rank waits for the others at construction and in `close`.
     """
 
     def __init__(
@@ -82,6 +93,9 @@ class Recorder:
         video_envs: Sequence[int] | None = None,
         video_fps: float | None = None,
         model: RobotModel | None = None,
+        env_offset: int | None = None,
+        distributed: bool | None = None,
+        dist_timeout: float = 300.0,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -123,6 +137,15 @@ class Recorder:
         self._flushed = 0
         self._closed = False
         self._result: Path | None = None
+        # Sharded recording (torch.distributed, world size > 1): this rank writes one shard of a directory.
+        self._shard = None if distributed is False else ShardSession.start(
+            path, self.num_envs, env_offset=env_offset, dt=self.dt, env_name=env_name, timeout_s=dist_timeout
+        )
+        if self._shard is not None:
+            self.path = self._shard.file
+            self.extra_meta["shard"] = self._shard.meta
+        elif distributed:
+            raise ValueError("distributed=True, but torch.distributed is not initialised with more than one rank")
 
     # ---- recording ----------------------------------------------------------------------------
     def record(
@@ -293,12 +316,23 @@ class Recorder:
 
     # ---- finishing ----------------------------------------------------------------------------
     def close(self) -> Path:
-        """Flush what is left, finish the file and return its path. Idempotent."""
+        """Flush what is left, finish the file and return its path. Idempotent.
+
+        Sharded (torch.distributed): a collective; returns the rollout directory once every rank
+        has closed and rank 0 has written the manifest (see `rollrec.engine.shards`).
+        """
         if self._closed:
             if self._result is None:
                 raise RuntimeError(f"{self.path}: closing failed earlier; run `rollrec recover {self.path}`")
             return self._result
         self._closed = True
+        if self._shard is not None:
+            self._result = self._shard.close(self._finish_file)
+        else:
+            self._result = self._finish_file()
+        return self._result
+
+    def _finish_file(self) -> Path:
         if self._schema is None:
             raise ValueError(f"{self.path}: nothing was recorded (record() was never called)")
         rows = self.steps - self._flushed
@@ -309,15 +343,17 @@ class Recorder:
         self.meta["num_steps"] = self.steps
         small = static_members(self.meta, self._schema.reward_term_names,
                                self.link_names if "link_pos" in self._schema.args else None, self.model)
-        self._result = finish(self._stream, small, self.steps, str(self.path), self.compress)
+        result = finish(self._stream, small, self.steps, str(self.path), self.compress)
         remove_sidecar(self.path)
-        return self._result
+        return result
 
     def __enter__(self) -> "Recorder":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._closed or self._schema is None:
+            if not self._closed and self._shard is not None:  # the other ranks wait for this one at close
+                self._shard.abandon("it recorded nothing" + (f" ({exc_type.__name__}: {exc})" if exc_type else ""))
             self._closed = True
             return
         if exc_type is not None:

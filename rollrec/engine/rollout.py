@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from rollrec.adapters.base import BaseAdapter, adapt
 from rollrec.engine.recorder import Recorder
+from rollrec.engine.shards import RankTerminated, agree
 
 STOP_MODES = ("never", "any", "all")
 
@@ -74,10 +75,14 @@ class RolloutRecorder:
     def run(self, policy: Callable[[Any], Any], output_dir: str | os.PathLike = "results/rollouts", *, filename: str | None = None) -> Path:
         """Run ``policy`` (``obs -> action``) and write the rollout; returns the file's path.
 
-        Ctrl-C stops the run and finishes the file with the steps recorded so far.
+        Ctrl-C stops the run and finishes the file with the steps recorded so far. Under
+        torch.distributed (more than one rank) every rank records its envs into one sharded
+        rollout: the directory ``<name>`` (rank 0's time stamp), returned on every rank.
         """
         env = self.env
         name = filename or f"{env.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
+        if filename is None and self.recorder_kwargs.get("distributed") is not False:
+            name = agree(name)  # every rank must name the same rollout
         path = Path(output_dir) / name
         kwargs = dict(max_steps=self.max_steps, dt=env.dt, env_name=env.name, quat_order=env.quat_order,
                       link_names=env.link_names, meta={"adapter": type(env).__name__, **env.meta})
@@ -112,6 +117,10 @@ class RolloutRecorder:
             self.interrupted = True
             rec.update_meta(interrupted="KeyboardInterrupt")
             bar.write(f"interrupted: finishing {path} with {rec.steps} steps")
+        except RankTerminated:  # SIGTERM on a rank of a sharded recording: finish the shard, then exit
+            rec.update_meta(interrupted="SIGTERM")
+            rec.close()  # raises RankTerminated again once the shard and the manifest are written
+            raise
         finally:
             bar.close()
         rec.update_meta(**env.meta)

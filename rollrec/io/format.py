@@ -76,6 +76,10 @@ Readers check every index before following it (`rollrec.model.RobotModel.check`)
 Members are stored uncompressed by default, each member's data aligned to 64 bytes in the
 file, so a reader can memory-map them (`rollrec.load` does). Compression is an option of the
 writers; a compressed file is read member by member into memory.
+
+A rollout recorded by several ranks of ``torch.distributed`` is a directory holding one such
+file per rank (its envs, with ``meta["shard"]``) and a ``manifest.json`` saying which file holds
+which envs; the manifest's specification is in `rollrec.io.manifest`.
 """
 
 from __future__ import annotations

@@ -282,8 +282,16 @@ def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
     converted to the v1 model only when ``allow_pickle=True`` (unpickling a file from an
     untrusted source can run code), else `LegacyPickleError` says how to opt in.
     Raises FileNotFoundError for a missing file and `RolloutFormatError` for an invalid one.
+
+    A directory recorded by several ranks (see `rollrec.io.manifest`), its ``manifest.json``, or
+    ``run.npz`` where only the directory ``run/`` exists, opens as one `ShardedRollout`
+    (`rollrec.io.sharded`).
     """
     path = os.fspath(path)
+    from rollrec.io.sharded import open_sharded, sharded_dir
+
+    if (directory := sharded_dir(path)) is not None:
+        return open_sharded(directory)
     if not os.path.exists(path):
         from rollrec.io.writer import partial_paths
 

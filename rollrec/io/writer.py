@@ -117,8 +117,14 @@ def recover(path: str | os.PathLike) -> Path:
 
     ``path`` is the final name (``run.npz``) or the partial one (``run.npz.partial``). The rows
     the recorder had committed to disk are kept; ``meta["recovered"]`` is set. Returns the path.
+    A directory recorded by several ranks is recovered shard by shard and its manifest updated
+    (`rollrec.io.shard_files.recover_directory`).
     """
     p = os.fspath(path)
+    if os.path.isdir(p):
+        from rollrec.io.shard_files import recover_directory
+
+        return recover_directory(p)
     for suffix in (LAYOUT_SUFFIX, PARTIAL_SUFFIX):
         if p.endswith(suffix):
             p = p[: -len(suffix)]

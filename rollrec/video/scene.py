@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rollrec.io.reader import Rollout
+from rollrec.io.sharded import ShardedRollout
 from rollrec.model.robot import RobotModel
 from rollrec.video import draw
 from rollrec.video.bodies import BodiesDrawer
@@ -180,13 +181,16 @@ def scenes_for(
     model: RobotModel | None = None,
 ) -> list[EnvScene]:
     """One `EnvScene` per env (negative envs count from the end, as in `Rollout.env`), sharing
-    one `BodiesDrawer`; raises ValueError naming an env out of range."""
+    one `BodiesDrawer`; raises ValueError naming an env out of range (or, in a sharded rollout,
+    one whose shard is missing)."""
     for e in envs:
         if not -rollout.N <= e < rollout.N:
             raise ValueError(
                 f"env {e} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1}, "
                 f"or -{rollout.N}..-1 from the end)"
             )
+        if isinstance(rollout, ShardedRollout):
+            rollout.check_present(e % rollout.N)  # MissingEnvsError (a ValueError) rather than a video of NaNs
     bodies = bodies_for(rollout, style, model)
     return [EnvScene(rollout, e % rollout.N, camera, start=start, stop=stop,
                      style="sticks" if bodies is None else style, bodies=bodies) for e in envs]

@@ -145,12 +145,13 @@ class ReplayState:
         return self._totals
 
     def best_env(self) -> int:
-        """The env with the highest total reward (lowest index on ties)."""
-        return int(np.argmax(self.env_totals()))
+        """The env with the highest total reward (lowest index on ties; NaN totals, e.g. the
+        envs of a missing shard, never win)."""
+        return int(np.nanargmax(self.env_totals()))
 
     def worst_env(self) -> int:
-        """The env with the lowest total reward (lowest index on ties)."""
-        return int(np.argmin(self.env_totals()))
+        """The env with the lowest total reward (lowest index on ties; NaN totals never lose)."""
+        return int(np.nanargmin(self.env_totals()))
 
     # ---- episodes --------------------------------------------------------------------------
     @property

@@ -68,9 +68,15 @@ def test_ant_v5(tmp_path):
     np.testing.assert_allclose(np.asarray(r["rew"]), rew)
     np.testing.assert_allclose(np.asarray(r["rew_terms"]).sum(-1), rew, atol=1e-5)
 
-    # time limit at 15 steps; the step after each is Gymnasium's reset step (NEXT_STEP)
-    trunc, auto = np.asarray(r["truncated"]), np.asarray(r["autoreset"])
-    assert trunc[14].all() and trunc[15:].sum() >= N - 2  # every env hits the limit again unless it fell
-    np.testing.assert_array_equal(auto[1:], np.asarray(r["done"])[:-1])
+    # time limit at 15 steps; the step after each episode end is Gymnasium's reset step (NEXT_STEP),
+    # which is not a step of either episode. An env that falls (terminates) first is not truncated.
+    trunc, auto, done = np.asarray(r["truncated"]), np.asarray(r["autoreset"]), np.asarray(r["done"])
+    np.testing.assert_array_equal(auto[1:], done[:-1])
+    steps_in_episode = np.zeros(N, dtype=int)
+    for t in range(T):
+        steps_in_episode = np.where(auto[t], 0, steps_in_episode + 1)
+        np.testing.assert_array_equal(trunc[t], ~auto[t] & (steps_in_episode == 15), err_msg=f"step {t}")
+        steps_in_episode[done[t]] = 0
+    assert trunc.any()
     assert r.meta["autoreset_mode"] == "NextStep"
     env.close()

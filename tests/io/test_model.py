@@ -188,3 +188,11 @@ def test_info_summarises_the_model_in_one_line(tmp_path, make_fields, make_model
     summary = json.loads(capsys.readouterr().out)
     assert summary["model"]["source"] == "test" and summary["model"]["bytes"] > 0
     assert not any(k.startswith("model_") for k in summary["fields"])
+
+
+def test_a_sharded_rollout_has_its_ranks_model(tmp_path, make_fields, make_model, write_sharded):
+    fields = make_fields(T=5, N=6, L=4)
+    model = make_model(fields["link_names"])
+    directory = write_sharded(tmp_path / "run", fields, (2, 4), missing=(0,), model=model)
+    with pytest.warns(Warning), rollrec.load(directory) as r:  # rank 0's shard is missing
+        assert r.N == 6 and r.model == model
