@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -53,9 +54,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (FileNotFoundError, ValueError, OSError) as exc:
-        # Expected failures (bad file, bad argument, busy port): one line, no traceback.
-        print(f"rollrec {args.command}: error: {exc}", file=sys.stderr)
+        # Expected failures (a bad file: RolloutFormatError is a ValueError; a bad argument, a busy
+        # port): one line, no traceback.
+        print(f"rollrec {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        # Anything else is a bug in rollrec; still one line, unless asked for the traceback.
+        if os.environ.get("ROLLREC_DEBUG"):
+            raise
+        print(f"rollrec {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(please report it; ROLLREC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""``rollrec info FILE [--json] [--allow-pickle]``: what a rollout file holds, without loading it.
+"""``rollrec info FILE [--json] [--verify] [--allow-pickle]``: what a rollout file holds.
 
 Shapes, dtypes and sizes come from the zip and npy headers. Episode and reward statistics read
 ``rew`` and ``done`` (and ``truncated``, ``rew_terms`` for their counts and means) in blocks, so a
-multi-GB file is summarised in bounded memory.
+multi-GB file is summarised in bounded memory. ``--verify`` also checks every member's CRC-32
+(reading the whole file once) and fails, naming the member, when one differs.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import warnings
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -28,22 +29,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Print a rollout's size, fields, episode returns and reward statistics.")
     p.add_argument("file", help="rollout .npz file, or the directory of one recorded by several ranks")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--verify", action="store_true",
+                   help="also check every member's CRC-32 (reads the whole file); exit 1 if one differs")
     p.add_argument("--allow-pickle", action="store_true",
                    help="open files of the original recorder (they hold pickled objects: trusted files only)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    summary = summarize(args.file, allow_pickle=args.allow_pickle)
+    summary = summarize(args.file, allow_pickle=args.allow_pickle, verify=args.verify, progress=not args.json)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
 
 # ---- the summary ----------------------------------------------------------------------------
-def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[str, Any]:
+def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bool = False,
+              progress: bool = False) -> dict[str, Any]:
     """A JSON-serialisable summary of the rollout at ``path`` (see the module docstring).
 
-    Raises what `rollrec.load` raises for a missing or invalid file.
+    ``verify``: check every member's CRC-32 first (``"verified": true`` in the summary);
+    ``progress``: show a progress bar on stderr while verifying.
+    Raises what `rollrec.load` raises for a missing or invalid file, and `RolloutFormatError`
+    for a member that fails its CRC check.
     """
     from rollrec.io.reader import load
     from rollrec.io.sharded import MissingEnvsWarning
@@ -54,8 +61,10 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[st
         opened = load(path, allow_pickle=allow_pickle)
     with opened as r:
         shards = getattr(r, "shards", None)  # a sharded rollout (torch.distributed): a directory of files
-        members = _zip_members(path) if shards is None else _sharded_members(r)
         file_bytes = os.path.getsize(path) if shards is None else _sharded_bytes(r)
+        if verify:
+            _verify(r, file_bytes, progress)
+        members = r.member_info() if shards is None else _sharded_members(r)
         extents = getattr(r, "extents", None)  # (env range, steps) holding data, when some may be missing
         fields = {}
         for key in r.keys():  # noqa: SIM118 (Rollout has no __iter__)
@@ -81,6 +90,7 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[st
             "duration_s": r.T * r.dt,
             "legacy": r.is_legacy,
             "recovered": bool(r.meta.get("recovered", False)),
+            "verified": verify,
             "storage": {
                 "compression": compression,
                 "memory_mapped": compression == "stored" and not r.is_legacy,
@@ -98,33 +108,21 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False) -> dict[st
         return summary
 
 
-def _zip_members(path: str) -> dict[str, dict[str, Any]]:
-    """``{member: {shape, dtype, stored_bytes, compression}}`` from the headers only."""
-    out = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with zf.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(f)
-            out[info.filename[:-4]] = {
-                "shape": list(shape),
-                "dtype": dtype.str,
-                "stored_bytes": info.compress_size,
-                "compression": "stored" if info.compress_type == zipfile.ZIP_STORED else "deflated",
-            }
-    return out
+def _verify(r, total: int, progress: bool) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="B", unit_scale=True, desc="verifying CRC-32", disable=not progress or total < 1 << 28,
+              file=sys.stderr, leave=False) as bar:
+        r.verify(bar.update)
 
 
 def _sharded_members(r) -> dict[str, dict[str, Any]]:
-    """`_zip_members` of a sharded rollout: shapes over all envs, stored bytes summed over the shards."""
+    """`Rollout.member_info` of a sharded rollout: shapes over all envs, stored bytes summed over the shards."""
     out: dict[str, dict[str, Any]] = {}
     for shard in r.shards:
         if not shard.present:
             continue
-        for name, m in _zip_members(str(shard.path)).items():
+        for name, m in shard.rollout.member_info().items():
             if name not in out:
                 shape = list(r[name].shape) if name in r and name != "meta" else m["shape"]
                 out[name] = dict(m, shape=shape, stored_bytes=0)
@@ -261,6 +259,12 @@ def _format_shards(sh: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: names come from the file, and a terminal would
+    act on escape sequences."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """The summary as the text `rollrec info` prints."""
     st = s["storage"]
@@ -270,7 +274,7 @@ def format_summary(s: dict[str, Any]) -> str:
         kind += f", {s['shards']['world_size']} shards"
     lines = [
         f"{s['path']}: {kind}, {_size(s['file_bytes'])}" + (" (recovered)" if s["recovered"] else ""),
-        f"  env       {s['env_name']}",
+        f"  env       {_printable(s['env_name'])}",
         f"  steps     T={s['T']}  x  dt={s['dt']:g} s  =  {s['duration_s']:.2f} s",
         f"  envs      N={s['N']}",
         f"  storage   {how}: {_size(st['data_bytes'])} of arrays in {_size(st['file_bytes'])} of file",
@@ -302,6 +306,7 @@ def format_summary(s: dict[str, Any]) -> str:
     if rw["term_means"]:
         note = " (means over envs, from the original recorder)" if rw["terms_are_env_means"] else ""
         lines.append(f"  terms     per-step mean{note}")
-        tw = max(len(n) for n in rw["term_means"])
-        lines += [f"    {name:<{tw}}  {_num(v)}" for name, v in rw["term_means"].items()]
+        names = {name: _printable(name) for name in rw["term_means"]}
+        tw = max(len(n) for n in names.values())
+        lines += [f"    {names[name]:<{tw}}  {_num(v)}" for name, v in rw["term_means"].items()]
     return "\n".join(lines)

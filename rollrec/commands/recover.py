@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import struct
 
+from rollrec.io.errors import RolloutFormatError
 from rollrec.io.writer import recover
 
 
@@ -18,7 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    path = recover(args.file)
+    try:
+        path = recover(args.file)
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, IndexError,
+            struct.error) as exc:
+        # A damaged sidecar: not JSON, or not the layout `recover` expects.
+        raise RolloutFormatError(
+            f"{args.file}: the interrupted recording's sidecar (.partial.json) is damaged "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     if path.is_dir():  # sharded (torch.distributed): say what became of each shard
         from rollrec.io.manifest import read_manifest
 

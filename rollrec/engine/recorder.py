@@ -18,16 +18,11 @@ import torch
 from rollrec.engine.flush import FlushPipeline, RingBuffers
 from rollrec.engine.schema import Schema
 from rollrec.engine.shards import ShardSession
-from rollrec.io.format import make_meta
+from rollrec.io.format import check_dt, check_obs_layout, make_meta, to_json, user_meta
 from rollrec.io.model import model_members, remove_sidecar, save_sidecar
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
 from rollrec.io.writer import finish, partial_paths, static_members
 from rollrec.model.robot import RobotModel
-
-_NP_DTYPE = {t: torch.empty(0, dtype=t).numpy().dtype for t in (
-    torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64,
-    torch.uint8, torch.bool,
-)}
 
 
 class Recorder:
@@ -58,7 +53,10 @@ class Recorder:
         env_name: kept in ``meta``.
         quat_order: the order of the quaternions given (``"wxyz"`` or ``"xyzw"``); the file is wxyz.
         link_names: names of the L links of ``link_pos``/``link_quat``.
-        meta: extra JSON-serialisable entries for ``meta`` (e.g. ``link_parents``).
+        meta: extra entries for ``meta`` (e.g. ``link_parents``): JSON values; numpy scalars and
+            arrays and paths are converted here. Entries rollrec derives (``num_steps``,
+            ``num_envs``, ``dt``, ``format_version``, ...) and anything JSON cannot hold are
+            refused with ValueError here, not when the file is finished.
         compress: deflate the file when closing (a second pass; the file is then read whole).
         video_envs: envs whose frames `record_frame` keeps when it gets a batch of all N
             renders (tiled, labelled ``env k``); None keeps every frame of the batch.
@@ -105,6 +103,7 @@ class Recorder:
             raise ValueError(f"quat_order must be 'wxyz' or 'xyzw', got {quat_order!r}")
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+        dt = check_dt(dt)
         self.path = Path(path)
         self.num_envs = int(num_envs)
         self.device = torch.device(device) if device is not None else None
@@ -116,8 +115,9 @@ class Recorder:
         self.dt = float(dt)
         self.env_name = env_name
         self.quat_order = quat_order
-        self.link_names = list(link_names) if link_names is not None else None
-        self.extra_meta = dict(meta or {})
+        self.link_names = None if link_names is None else [to_json(str(n), "link_names") for n in link_names]
+        to_json(str(env_name), "env_name")
+        self.extra_meta = user_meta(meta or {})
         self.compress = compress
         self.video_envs = None if video_envs is None else [int(e) for e in video_envs]
         bad = [e for e in self.video_envs or [] if not 0 <= e < num_envs]
@@ -223,9 +223,9 @@ class Recorder:
         if self._video is None:
             return
         steps = self._video.close()
-        self.meta["video"] = {
+        self._set_meta(video={
             "file": self.video_path.name, "envs": self.video_envs, "fps": self._video_fps, "steps": steps,
-        }
+        })
 
     def _start(self, given: dict[str, Any]) -> None:
         obs = given.get("obs")
@@ -263,10 +263,14 @@ class Recorder:
                 transforms[s.name] = lambda a: a[..., [3, 0, 1, 2]]
         members = []
         for s in schema.fields:
-            dtype = np.float32 if s.name == "rew_terms" else _NP_DTYPE[s.ring_dtype]
-            members.append(MemberSpec(s.name, np.dtype(dtype).str, (self.num_envs, *s.row_shape), self.max_steps or seg * 16))
+            members.append(MemberSpec(s.name, s.np_dtype.str, (self.num_envs, *s.row_shape), self.max_steps or seg * 16))
         for name, value in constants.items():
             members.append(MemberSpec(name, value.dtype.str, value.shape, self.max_steps or seg * 16))
+        if "obs_layout" in self.extra_meta:  # a flat obs the caller describes; a dict obs is described by rollrec
+            if schema.obs_layout:
+                raise ValueError("meta['obs_layout']: obs is a dict, so rollrec writes its layout; do not pass one")
+            obs_dim = next(s.row_shape[0] for s in schema.fields if s.name == "obs")
+            check_obs_layout(self.extra_meta["obs_layout"], obs_dim, "meta")
         self.meta = make_meta(
             num_steps=0, num_envs=self.num_envs, dt=self.dt, env_name=self.env_name, extras=schema.extras,
             **({"obs_layout": schema.obs_layout} if schema.obs_layout else {}),
@@ -309,10 +313,22 @@ class Recorder:
         return self._ring.nbytes if self._schema is not None else 0
 
     def update_meta(self, **entries: Any) -> None:
-        """Add JSON-serialisable entries to ``meta`` (written when the file is finished)."""
-        self.extra_meta.update(entries)
+        """Add entries to ``meta`` (written when the file is finished), checked and converted as
+        the ``meta`` argument is: a bad entry raises ValueError here. Safe while recording: the
+        writer thread only ever sees a finished copy of ``meta``."""
+        if self._closed:
+            raise RuntimeError(f"update_meta() after close(): {self.path} is finished")
+        entries = user_meta(entries)
+        self.extra_meta = {**self.extra_meta, **entries}
         if self._schema is not None:
-            self.meta.update(entries)
+            self._set_meta(**entries)
+
+    def _set_meta(self, **entries: Any) -> None:
+        """Replace ``meta`` by a copy holding ``entries`` (copy-on-write: the writer thread
+        serialises the sidecar from the dict it was handed, which is never modified after)."""
+        self.meta = {**self.meta, **entries}
+        if self._stream is not None:
+            self._stream.recovery_info = {**self._stream.recovery_info, "meta": self.meta}
 
     # ---- finishing ----------------------------------------------------------------------------
     def close(self) -> Path:
@@ -340,7 +356,7 @@ class Recorder:
             self._pipeline.flush((self._flushed % self._cap) // self._seg, rows)
         self._pipeline.close()
         self._close_video()
-        self.meta["num_steps"] = self.steps
+        self._set_meta(num_steps=self.steps)
         small = static_members(self.meta, self._schema.reward_term_names,
                                self.link_names if "link_pos" in self._schema.args else None, self.model)
         result = finish(self._stream, small, self.steps, str(self.path), self.compress)
@@ -357,7 +373,7 @@ class Recorder:
             self._closed = True
             return
         if exc_type is not None:
-            self.meta["interrupted"] = exc_type.__name__
+            self._set_meta(interrupted=exc_type.__name__)
         self.close()
 
 

@@ -9,6 +9,12 @@ Each ring field is filled one of three ways, chosen at the first call:
 Fields the format requires but the caller never gives (``truncated``, base pose) are constant:
 they live outside the ring and the writer thread fills them. The checks below read only tensor
 metadata (shape, dtype, device): they never synchronise with the device.
+
+Everything a file could not hold is refused at the first call, never at close: dtypes numpy
+lacks (float8, complex32, ...; ``bfloat16`` is the exception: it is recorded as ``float32``,
+which holds every bfloat16 value exactly, so the ring keeps float32 for it), extras named like
+a member the format defines, non-string keys of ``obs``/``reward_terms`` dicts, link poses that
+disagree on the link count. Tensors that require grad are recorded by value (detached).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from rollrec.io.format import RESERVED_NAMES
 
 #: The named arguments of `Recorder.record`, in file order.
 STEP_ARGS = ("obs", "act", "rew", "done", "truncated", "base_pos", "base_quat", "reward_terms", "link_pos", "link_quat")
@@ -37,21 +45,59 @@ _CONSTANT_DEFAULTS: dict[str, tuple[np.dtype, tuple[int, ...], Any]] = {
     "base_quat": (np.dtype(np.float32), (4,), (1.0, 0.0, 0.0, 0.0)),
 }
 _FILE_NAMES = {"reward_terms": "rew_terms"}
+#: Names an extra field may not take (members the format defines, or the file name of reward_terms).
+RESERVED_EXTRAS = RESERVED_NAMES
+
+
+def _numpy_dtypes() -> dict[torch.dtype, np.dtype]:
+    out = {}
+    for t in (torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32, torch.int64,
+              torch.uint8, torch.bool, *(getattr(torch, n) for n in ("uint16", "uint32", "uint64") if hasattr(torch, n))):
+        try:
+            out[t] = torch.empty(0, dtype=t).numpy().dtype
+        except (TypeError, RuntimeError):  # a torch without numpy support for it
+            pass
+    return out
+
+
+#: torch dtypes a file stores as they are, and their numpy dtype.
+NUMPY_DTYPES = _numpy_dtypes()
+
+
+def ring_dtype_for(arg: str, dtype: torch.dtype) -> torch.dtype:
+    """The dtype field ``arg`` keeps in the ring (and the file) when given ``dtype``; ValueError if
+    numpy has no such dtype (the file must load with plain numpy). bfloat16 widens to float32."""
+    if dtype == torch.bfloat16:
+        return torch.float32
+    if dtype.is_complex:
+        raise ValueError(f"record(): field {arg!r}: complex dtype {dtype} is not supported")
+    if dtype not in NUMPY_DTYPES:
+        raise ValueError(
+            f"record(): field {arg!r}: dtype {dtype} has no numpy equivalent, so a plain np.load could not "
+            "read the file; convert it first (e.g. .float())"
+        )
+    return dtype
 
 
 def as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
-    """``value`` as a tensor; numpy arrays are wrapped without a copy (moved if ``device`` is not CPU)."""
+    """``value`` as a tensor; numpy arrays are wrapped without a copy (moved if ``device`` is not CPU).
+
+    A tensor that requires grad is detached: its values are recorded, the graph is left alone.
+    """
     if isinstance(value, torch.Tensor):
-        return value
+        return value.detach() if value.requires_grad else value
     if isinstance(value, np.ndarray):
         try:
             t = torch.from_numpy(value)
         except (TypeError, ValueError):  # negative strides or a dtype torch lacks
-            t = torch.as_tensor(np.array(value))
+            try:
+                t = torch.as_tensor(np.array(value))
+            except (TypeError, ValueError, RuntimeError):
+                raise ValueError(f"record(): field {name!r}: numpy dtype {value.dtype} is not supported") from None
         return t if device.type == "cpu" else t.to(device)
     try:
         return torch.as_tensor(np.asarray(value), device=device)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"record(): field {name!r}: expected a tensor or numpy array, got {type(value).__name__}") from exc
 
 
@@ -70,6 +116,11 @@ class FieldSpec:
     def keys(self) -> list[str]:
         return list(self.expect)
 
+    @property
+    def np_dtype(self) -> np.dtype:
+        """The member's dtype in the file (reward terms are always float32)."""
+        return np.dtype(np.float32) if self.name == "rew_terms" else NUMPY_DTYPES[self.ring_dtype]
+
 
 class Schema:
     """Field specs fixed from the first call; `gather` checks a later call against them."""
@@ -81,6 +132,7 @@ class Schema:
         self.obs_layout: list[dict[str, Any]] | None = None
         self.reward_term_names: list[str] = []
         self.extras: list[str] = []
+        first = normalized(first)
         self.constants = {k: v for k, v in _CONSTANT_DEFAULTS.items() if first.get(k) is None}
         for arg in REQUIRED_ARGS:
             if first.get(arg) is None:
@@ -112,8 +164,7 @@ class Schema:
             raise ValueError(
                 f"record(): field {arg!r}: expected shape {(self.N, *want_row)}, got {tuple(t.shape)}"
             )
-        if t.dtype.is_complex:
-            raise ValueError(f"record(): field {arg!r}: complex dtype {t.dtype} is not supported")
+        ring_dtype_for(arg, t.dtype)
 
     def _add_copy(self, arg: str, value: Any) -> None:
         if isinstance(value, Mapping):
@@ -126,14 +177,25 @@ class Schema:
         if arg in ("link_pos", "link_quat"):
             if t.ndim != 3 or t.shape[2] != (3 if arg == "link_pos" else 4):
                 raise ValueError(f"record(): field {arg!r}: expected shape (N, L, {3 if arg == 'link_pos' else 4}), got {tuple(t.shape)}")
+            other = next((s for s in self.fields if s.name in ("link_pos", "link_quat")), None)
+            if other is not None and other.row_shape[0] != t.shape[1]:
+                raise ValueError(
+                    f"record(): {arg!r} has {t.shape[1]} links but {other.name!r} has {other.row_shape[0]}: "
+                    "link_pos and link_quat must hold the same links"
+                )
         row = tuple(t.shape[1:])
         if arg in ("obs", "act"):
             row = (int(np.prod(row, dtype=np.int64)),)  # [N, D] in the file, trailing dims flattened
-        ring_dtype = torch.bool if arg in ("done", "truncated") else t.dtype
+        ring_dtype = torch.bool if arg in ("done", "truncated") else ring_dtype_for(arg, t.dtype)
         name = _FILE_NAMES.get(arg, arg)
         if arg not in STEP_ARGS:
             if not arg.isidentifier():
                 raise ValueError(f"record(): extra field name {arg!r} must be an identifier")
+            if arg in RESERVED_EXTRAS:
+                raise ValueError(
+                    f"record(): extra field {arg!r} has the name of a member the format defines "
+                    f"({', '.join(sorted(RESERVED_EXTRAS))}); give it another name"
+                )
             self.extras.append(arg)
         self.fields.append(FieldSpec(name, "copy", row, ring_dtype, {arg: (tuple(t.shape), t.dtype)}))
 
@@ -142,6 +204,7 @@ class Schema:
             raise ValueError("record(): field 'obs': the dict is empty")
         expect, layout, start, dtype = {}, [], 0, None
         for key, value in obs.items():
+            _check_key("obs", key)
             t = as_tensor(f"obs[{key!r}]", value, self.device)
             self._check_first(f"obs[{key!r}]", t, None)
             size = int(np.prod(t.shape[1:], dtype=np.int64))
@@ -150,19 +213,20 @@ class Schema:
             start += size
             dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
         self.obs_layout = layout
-        self.fields.append(FieldSpec("obs", "cat", (start,), dtype, expect))
+        self.fields.append(FieldSpec("obs", "cat", (start,), ring_dtype_for("obs", dtype), expect))
 
     def _add_stack(self, terms: Mapping[str, Any]) -> None:
         if not isinstance(terms, Mapping):
             raise ValueError(f"record(): reward_terms must be a dict of name -> [N] tensor, got {type(terms).__name__}")
         expect, dtype = {}, None
         for key, value in terms.items():
+            _check_key("reward_terms", key)
             t = as_tensor(f"reward_terms[{key!r}]", value, self.device)
             self._check_first(f"reward_terms[{key!r}]", t, ())
-            expect[str(key)] = (tuple(t.shape), t.dtype)
+            expect[key] = (tuple(t.shape), t.dtype)
             dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
         self.reward_term_names = list(expect)
-        self.fields.append(FieldSpec("rew_terms", "stack", (len(expect),), dtype or torch.float32, expect))
+        self.fields.append(FieldSpec("rew_terms", "stack", (len(expect),), ring_dtype_for("reward_terms", dtype), expect))
 
     # ---- every call ---------------------------------------------------------------------------
     def gather(self, given: Mapping[str, Any]) -> list[Any]:
@@ -171,6 +235,7 @@ class Schema:
         Raises ValueError (naming the field, expected and given shape/dtype/device) before
         anything is written, so a bad call leaves the recording as it was.
         """
+        given = normalized(given)
         out: list[Any] = []
         for spec in self.fields:
             if spec.kind == "copy":
@@ -191,11 +256,13 @@ class Schema:
                 raise ValueError(f"record(): field {arg!r} is new: the first step fixed the fields to {sorted(self.args)}")
         return out
 
-
     def _checked(self, arg: str, value: Any, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         if value is None:
             raise ValueError(f"record(): field {arg!r} is missing; the first step gave it with shape {shape}")
-        t = value if isinstance(value, torch.Tensor) else as_tensor(arg, value, self.device)
+        if isinstance(value, torch.Tensor):
+            t = value.detach() if value.requires_grad else value
+        else:
+            t = as_tensor(arg, value, self.device)
         if t.shape != shape:
             if t.ndim != len(shape):
                 raise ValueError(f"record(): field {arg!r}: expected rank {len(shape)} shape {shape}, got {tuple(t.shape)}")
@@ -207,3 +274,22 @@ class Schema:
         if t.device != self.device:
             raise ValueError(f"record(): field {arg!r}: expected device {self.device}, got {t.device}")
         return t
+
+
+def _check_key(arg: str, key: Any) -> None:
+    """Keys of the ``obs`` and ``reward_terms`` dicts name things in the file: strings, valid unicode."""
+    if not isinstance(key, str):
+        raise ValueError(f"record(): {arg} keys must be strings (they name the parts in the file), "
+                         f"got {key!r} ({type(key).__name__})")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"record(): {arg} key {key!r} is not valid unicode") from None
+
+
+def normalized(given: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``given`` with an empty ``reward_terms`` dict treated as no reward terms."""
+    terms = given.get("reward_terms")
+    if isinstance(terms, Mapping) and len(terms) == 0:
+        return {**given, "reward_terms": None}
+    return given

@@ -30,8 +30,9 @@ key                 shape            dtype     meaning
 ``meta`` (a 0-d unicode array holding JSON) has at least ``format`` ("rollrec"),
 ``format_version`` (1), ``num_steps`` (T), ``num_envs`` (N), ``dt`` (seconds per step),
 ``quat_order`` ("wxyz"), ``rollrec_version``, ``created`` (ISO 8601, UTC) and ``env_name``.
-It may hold ``obs_layout`` (a list of ``{"name", "start", "stop", "shape"}`` when obs came as a
-dict of tensors and was flattened in key order), ``extras`` (the names of the extra members),
+It may hold ``obs_layout`` (a list of ``{"name", "start", "stop", "shape"}``: written by rollrec
+when obs came as a dict of tensors and was flattened in key order, or given by the caller in
+``meta`` to name the columns of a flat obs), ``extras`` (the names of the extra members),
 ``video`` (recorded video files and their steps), ``model`` and ``link_parents`` (with a robot
 model, below), ``legacy`` (true when converted from the
 original recorder) and ``reward_terms_are_env_means`` (true for such files, whose terms are
@@ -77,6 +78,13 @@ Members are stored uncompressed by default, each member's data aligned to 64 byt
 file, so a reader can memory-map them (`rollrec.load` does). Compression is an option of the
 writers; a compressed file is read member by member into memory.
 
+Per-step members hold bool, signed or unsigned integers or floats (numpy's ``b i u f`` kinds;
+``bfloat16``, which numpy lacks, is recorded as ``float32``, exactly). ``meta`` is plain JSON
+(objects with string keys, lists, strings, numbers, booleans, null) nested at most
+`MAX_META_DEPTH` deep and at most `MAX_META_BYTES` long; ``dt`` is a finite number > 0,
+``num_steps`` and ``num_envs`` are integers, ``link_parents`` (when present) a list of integers.
+A file breaking any rule here is refused by the reader with `RolloutFormatError`.
+
 A rollout recorded by several ranks of ``torch.distributed`` is a directory holding one such
 file per rank (its envs, with ``meta["shard"]``) and a ``manifest.json`` saying which file holds
 which envs; the manifest's specification is in `rollrec.io.manifest`.
@@ -86,6 +94,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,6 +131,12 @@ FIXED_TRAILING: dict[str, tuple[int, ...]] = {
     "link_quat": (4,),
 }
 BOOL_KEYS = ("done", "truncated")
+#: Names a per-step extra may not take: members the format defines.
+RESERVED_NAMES = frozenset((*REQUIRED_RANKS, *OPTIONAL_RANKS, *STATIC_KEYS))
+#: ``meta`` entries the writers derive from the data; a caller's ``meta`` may not set them.
+DERIVED_META = ("format", "format_version", "num_steps", "num_envs", "dt", "quat_order", "extras")
+MAX_META_DEPTH = 64
+MAX_META_BYTES = 64 << 20
 
 
 def rollrec_version() -> str:
@@ -137,7 +153,12 @@ def make_meta(
     env_name: str = "unknown",
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``meta`` dict of a v1 file; ``extra`` entries must be JSON-serialisable."""
+    """The ``meta`` dict of a v1 file; ``extra`` entries must be JSON-serialisable.
+
+    Raises ValueError when ``dt`` is not a finite number > 0 (the reader would refuse the file).
+    """
+    check_dt(dt)
+    _check_unicode(str(env_name), "env_name")
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -153,27 +174,190 @@ def make_meta(
     return meta
 
 
+def check_dt(dt: Any) -> float:
+    """``dt`` as a float; ValueError unless it is a finite number > 0."""
+    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)):
+        raise ValueError(f"dt must be a number of seconds per step, got {type(dt).__name__} {dt!r}")
+    if not (math.isfinite(float(dt)) and float(dt) > 0):
+        raise ValueError(f"dt must be a finite number of seconds > 0, got {dt!r}")
+    return float(dt)
+
+
 def encode_meta(meta: Mapping[str, Any]) -> np.ndarray:
     """``meta`` as the 0-d unicode array stored in the file."""
     return np.array(json.dumps(meta, sort_keys=True))
 
 
+# ---- meta given by callers: made plain JSON when given, never at close --------------------------
+def to_json(value: Any, where: str = "meta", depth: int = 0) -> Any:
+    """A copy of ``value`` made of plain JSON types, or ValueError naming the entry.
+
+    numpy scalars become Python numbers, numpy arrays nested lists, paths strings, tuples lists.
+    Refused: dict keys that are not strings, other objects (tensors: call ``.tolist()``),
+    strings that are not valid unicode, nesting deeper than `MAX_META_DEPTH`.
+    """
+    if depth > MAX_META_DEPTH:
+        raise ValueError(f"{where}: nested deeper than {MAX_META_DEPTH} levels")
+    if value is None or isinstance(value, (bool, int)):
+        return value if type(value) in (bool, int) or value is None else int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        _check_unicode(value, where)
+        return str(value)
+    if isinstance(value, np.generic):
+        if value.dtype.kind in "biufU":
+            return to_json(value.item(), where, depth)
+        raise ValueError(f"{where}: numpy {value.dtype} is not a JSON value")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufU":
+            raise ValueError(f"{where}: numpy array of {value.dtype} is not a JSON value")
+        return to_json(value.tolist(), where, depth)
+    if isinstance(value, os.PathLike):
+        return to_json(os.fspath(value), where, depth)
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: key {key!r} is a {type(key).__name__}; meta keys must be strings")
+            _check_unicode(key, where)
+            out[str(key)] = to_json(item, f"{where}[{key!r}]", depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    hint = " (convert it with .tolist() or .item())" if type(value).__module__.startswith("torch") else ""
+    raise ValueError(f"{where}: a {type(value).__module__}.{type(value).__name__} is not a JSON value{hint}")
+
+
+def _check_unicode(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: string {text[:40]!r} is not valid unicode (lone surrogate)") from None
+
+
+def user_meta(entries: Mapping[str, Any], *, derived: Mapping[str, Any] | None = None,
+              where: str = "meta") -> dict[str, Any]:
+    """Check and copy a caller's ``meta`` entries (see `to_json`) so the finished file reads back.
+
+    Entries in `DERIVED_META` are refused: the writer sets them from the data. With ``derived``
+    (the values the writer computed), an entry equal to its derived value is accepted, so a
+    loaded rollout's ``meta`` can be saved again. ``link_parents`` must be a list of integers.
+    """
+    out = to_json(dict(entries), where)
+    for key in DERIVED_META:
+        if key not in out or (derived is not None and key in derived and out[key] == derived[key]):
+            continue
+        hint = {"dt": " (pass dt=...)", "num_envs": " (pass num_envs)"}.get(key, "")
+        raise ValueError(f"{where}[{key!r}]: set by rollrec from the recording{hint}; it may not be given")
+    _check_link_parents(out, where)
+    if "obs_layout" in out:
+        check_obs_layout(out["obs_layout"], None, where)
+    if len(json.dumps(out)) > MAX_META_BYTES // 4:
+        raise ValueError(f"{where}: more than {MAX_META_BYTES // 4 >> 20} M characters of JSON")
+    return out
+
+
+def check_obs_layout(layout: Any, obs_dim: int | None, where: str) -> None:
+    """ValueError unless ``layout`` is a list of ``{"name": str, "start": int, "stop": int,
+    "shape": [int, ...]}`` with ``0 <= start < stop <= obs_dim`` (when ``obs_dim`` is known) and
+    ``prod(shape) == stop - start``: how a flat ``obs [T, N, D]`` splits into named parts."""
+    if not isinstance(layout, list):
+        raise ValueError(f"{where}['obs_layout'] must be a list of {{name, start, stop, shape}}, got {type(layout).__name__}")
+    for i, entry in enumerate(layout):
+        ok = (
+            isinstance(entry, dict) and isinstance(entry.get("name"), str)
+            and type(entry.get("start")) is int and type(entry.get("stop")) is int
+            and isinstance(entry.get("shape"), list) and all(type(s) is int and s >= 0 for s in entry["shape"])
+        )
+        if not ok:
+            raise ValueError(f"{where}['obs_layout'][{i}] must be {{name: str, start: int, stop: int, shape: [int]}}, "
+                             f"got {entry!r:.80}")
+        start, stop = entry["start"], entry["stop"]
+        if not 0 <= start < stop or (obs_dim is not None and stop > obs_dim):
+            raise ValueError(f"{where}['obs_layout'][{i}] ({entry['name']!r}): columns {start}..{stop} do not fit "
+                             f"obs of {obs_dim if obs_dim is not None else 'its'} dimensions")
+        if int(np.prod(entry["shape"], dtype=np.int64)) != stop - start:
+            raise ValueError(f"{where}['obs_layout'][{i}] ({entry['name']!r}): shape {entry['shape']} does not hold "
+                             f"{stop - start} values")
+
+
+def _check_link_parents(meta: Mapping[str, Any], where: str) -> None:
+    parents = meta.get("link_parents")
+    if parents is None:
+        return
+    if not isinstance(parents, list) or not all(type(p) is int for p in parents):
+        raise ValueError(f"{where}['link_parents'] must be a list of integers (-1 for a root), got {parents!r:.80}")
+
+
+# ---- meta read from a file ----------------------------------------------------------------------
 def decode_meta(value: np.ndarray, where: str) -> dict[str, Any]:
+    """The ``meta`` dict of a file; `RolloutFormatError` (naming ``where``) unless it follows the spec."""
     if value.dtype.kind != "U" or value.ndim != 0:
         raise RolloutFormatError(f"{where}: 'meta' must be a 0-d unicode array, got {value.dtype} {value.shape}")
+    if value.dtype.itemsize > MAX_META_BYTES:
+        raise RolloutFormatError(f"{where}: 'meta' is {value.dtype.itemsize >> 20} MB; at most {MAX_META_BYTES >> 20} MB is read")
+    check_unicode_array(value, "meta", where)
     try:
         meta = json.loads(str(value[()]))
     except json.JSONDecodeError as exc:
         raise RolloutFormatError(f"{where}: 'meta' is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RolloutFormatError(f"{where}: 'meta' is nested too deeply") from None
     if not isinstance(meta, dict):
         raise RolloutFormatError(f"{where}: 'meta' must be a JSON object")
+    _check_meta_tree(meta, where)
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or type(version) is not int:
         raise RolloutFormatError(
             f"{where}: unknown format version {version!r}; this rollrec ({rollrec_version()}) "
             f"reads version {FORMAT_VERSION}. Upgrade rollrec to read it."
         )
+    for key in ("num_steps", "num_envs"):
+        if type(meta.get(key)) is not int or meta[key] < 0:
+            raise RolloutFormatError(f"{where}: meta {key!r} must be an integer >= 0, got {meta.get(key)!r:.40}")
+    if "dt" not in meta:
+        raise RolloutFormatError(f"{where}: meta has no 'dt' (seconds per step)")
+    try:
+        check_dt(meta["dt"])
+    except ValueError as exc:
+        raise RolloutFormatError(f"{where}: meta 'dt': {exc}") from None
+    if meta.get("quat_order", QUAT_ORDER) != QUAT_ORDER:
+        raise RolloutFormatError(f"{where}: meta 'quat_order' is {meta['quat_order']!r:.40}; format v1 is {QUAT_ORDER!r}")
+    try:
+        _check_link_parents(meta, "meta")
+    except ValueError as exc:
+        raise RolloutFormatError(f"{where}: {exc}") from None
     return meta
+
+
+def _check_meta_tree(meta: dict, where: str) -> None:
+    """Depth at most `MAX_META_DEPTH` and every string valid unicode (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(meta, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_META_DEPTH:
+            raise RolloutFormatError(f"{where}: 'meta' is nested deeper than {MAX_META_DEPTH} levels")
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, item in items:
+            for text in (key, item):
+                if isinstance(text, str):
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise RolloutFormatError(f"{where}: 'meta' holds a string that is not valid unicode") from None
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1))
+
+
+def check_unicode_array(value: np.ndarray, name: str, where: str) -> None:
+    """`RolloutFormatError` unless every character of the unicode array ``value`` is a valid code point."""
+    if value.dtype.itemsize == 0 or value.size == 0:
+        return
+    codes = np.ascontiguousarray(value).view(np.uint32) if value.dtype.byteorder != ">" else \
+        np.ascontiguousarray(value).view(">u4")
+    if bool(((codes > 0x10FFFF) | ((codes >= 0xD800) & (codes <= 0xDFFF))).any()):
+        raise RolloutFormatError(f"{where}: member {name!r} holds characters that are not valid unicode")
 
 
 def check_fields(shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, np.dtype], where: str) -> tuple[int, int]:
@@ -209,6 +393,9 @@ def check_fields(shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, np.
     K = shapes["rew_terms"][2]
     if "rew_term_names" not in shapes or shapes["rew_term_names"] != (K,):
         raise RolloutFormatError(f"{where}: 'rew_term_names' must have shape ({K},) to name the {K} reward terms")
+    for key in ("rew_term_names", "link_names"):
+        if key in dtypes and dtypes[key].kind != "U":
+            raise RolloutFormatError(f"{where}: {key!r} must be a unicode array, got dtype {dtypes[key]}")
     if "link_pos" in shapes:
         L = shapes["link_pos"][2]
         if shapes.get("link_quat", (None, None, L))[2] != L or shapes.get("link_names") not in (None, (L,)):

@@ -31,10 +31,28 @@ def _xyzw_to_wxyz(q: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(q[..., [3, 0, 1, 2]])
 
 
-def convert_legacy(path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read the original recorder's file at ``path`` (unpickles it) and return v1 fields and meta."""
-    with np.load(path, allow_pickle=True) as npz:
-        raw = {k: npz[k] for k in npz.files}
+def convert_legacy(path: str, source: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read the original recorder's file at ``path`` (unpickles it: the caller opted in) and return
+    v1 fields and meta. ``source``: an open binary file of ``path`` to read instead of the path.
+
+    A damaged or unexpected file raises `RolloutFormatError`; unpickling can raise anything, so
+    every exception from reading it is reported that way.
+    """
+    try:
+        with np.load(source if source is not None else path, allow_pickle=True) as npz:
+            raw = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # noqa: BLE001 (pickle, zip and npy errors of a damaged file)
+        raise RolloutFormatError(f"{path}: cannot read this file of the original recorder ({type(exc).__name__}: {exc})") from None
+    try:
+        return _convert(raw, path)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+        if isinstance(exc, RolloutFormatError):
+            raise
+        what = f"missing {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise RolloutFormatError(f"{path}: not a valid file of the original recorder ({what})") from None
+
+
+def _convert(raw: dict[str, np.ndarray], path: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if "obs" not in raw or raw["obs"].ndim != 3:
         raise RolloutFormatError(f"{path}: legacy file without 'obs' [T, N, D]")
     T, N = raw["obs"].shape[:2]
@@ -83,7 +101,7 @@ def _terms_from_info(info: np.ndarray | None, T: int, path: str) -> tuple[list[s
         terms = entry.get("reward_terms", {}) if isinstance(entry, Mapping) else {}
         for name in terms:
             if name not in names:
-                names.append(name)
+                names.append(str(name))
     out = np.zeros((T, len(names)), np.float32)
     for t, entry in enumerate(info):
         terms = entry.get("reward_terms", {}) if isinstance(entry, Mapping) else {}

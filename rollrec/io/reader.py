@@ -1,134 +1,51 @@
 """Open rollouts lazily: stored members are memory-mapped, nothing is read until it is indexed.
 
-`load` finds each stored member's data offset itself (zip local header, then npy header) and
-maps it with `np.memmap`, so opening a multi-GB file costs a few small reads. Compressed
-members are read whole, on first access. Files of the original recorder are converted to the
-v1 model (see `rollrec.io.legacy`) when the caller allows pickle.
+`load` opens the file once (`rollrec.io.archive.RolloutFile`: one descriptor, the zip directory
+and npy headers checked against the file, one map of it for every stored member), checks the
+members and ``meta`` against the format, and returns a `Rollout`. Opening a multi-GB file costs
+a few small reads. Compressed members are read whole, on first access. Files of the original
+recorder are converted to the v1 model (see `rollrec.io.legacy`) when the caller allows pickle.
+
+Every malformed file raises `RolloutFormatError` (a ValueError): one line naming the file and
+the problem. Opening a FIFO or device is refused, never waited on.
 """
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 import os
-import struct
-import zipfile
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rollrec.io.archive import RolloutFile
 from rollrec.io.errors import LegacyPickleError, RolloutFormatError
-from rollrec.io.format import STATIC_KEYS, check_fields, decode_meta
+from rollrec.io.format import STATIC_KEYS, check_fields, check_unicode_array, decode_meta
 from rollrec.io.model import read_model
 from rollrec.model.robot import RobotModel
 
-_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
-_READ_THREADS = 8
-
-
-@contextlib.contextmanager
-def _random_access(arrays):
-    """Turn the kernel's read-ahead off for the memory maps among ``arrays`` while inside."""
-    maps = [a._mmap for a in arrays if isinstance(a, np.memmap) and getattr(a, "_mmap", None) is not None]
-    for m in maps:
-        m.madvise(mmap.MADV_RANDOM)
-    try:
-        yield
-    finally:
-        for m in maps:
-            m.madvise(mmap.MADV_NORMAL)
-
-
-class _Members(Mapping[str, np.ndarray]):
-    """Members of an npz: memory maps for stored ones, loaded on first access for deflated ones."""
-
-    def __init__(self, path: str, zf: zipfile.ZipFile):
-        self._path = path
-        self._zf = zf
-        self._infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
-        self._arrays: dict[str, np.ndarray] = {}
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.dtypes: dict[str, np.dtype] = {}
-        self._offsets: dict[str, int] = {}  # data offsets of stored members
-        with open(path, "rb") as f:
-            for name, info in self._infos.items():
-                if info.compress_type == zipfile.ZIP_STORED:
-                    shape, dtype, offset = self._stored_header(f, name, info)
-                    self._offsets[name] = offset
-                else:
-                    with zf.open(info) as mf:
-                        shape, dtype = self._read_npy_header(mf, name)
-                self.shapes[name], self.dtypes[name] = shape, dtype
-
-    def _read_npy_header(self, f, name: str) -> tuple[tuple[int, ...], np.dtype]:
-        try:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(f)
-        except ValueError as exc:
-            raise RolloutFormatError(f"{self._path}: member {name!r} is not a valid .npy ({exc})") from None
-        if fortran and len(shape) > 1:
-            raise RolloutFormatError(f"{self._path}: member {name!r} is Fortran-ordered; rollrec writes C order")
-        return tuple(shape), dtype
-
-    def _stored_header(self, f, name: str, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype, int]:
-        f.seek(info.header_offset)
-        raw = f.read(_LOCAL_HEADER.size)
-        if len(raw) < _LOCAL_HEADER.size or _LOCAL_HEADER.unpack(raw)[0] != 0x04034B50:
-            raise RolloutFormatError(f"{self._path}: member {name!r} has a damaged zip header")
-        name_len, extra_len = _LOCAL_HEADER.unpack(raw)[-2:]
-        f.seek(info.header_offset + _LOCAL_HEADER.size + name_len + extra_len)
-        shape, dtype = self._read_npy_header(f, name)
-        return shape, dtype, f.tell()
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        arr = self._arrays.get(name)
-        if arr is not None:
-            return arr
-        if name not in self._infos:
-            raise KeyError(name)
-        shape, dtype = self.shapes[name], self.dtypes[name]
-        if dtype.hasobject:
-            raise LegacyPickleError(f"{self._path}: member {name!r} is an object array (needs pickle)")
-        if name in self._offsets:
-            if int(np.prod(shape, dtype=np.int64)) == 0:
-                arr = np.empty(shape, dtype)
-            else:
-                arr = np.memmap(self._path, dtype=dtype, mode="r", offset=self._offsets[name], shape=shape)
-        else:
-            with self._zf.open(self._infos[name]) as mf:
-                arr = np.lib.format.read_array(mf, allow_pickle=False)
-        self._arrays[name] = arr
-        return arr
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._infos
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._infos)
-
-    def __len__(self) -> int:
-        return len(self._infos)
-
-    @property
-    def stored(self) -> bool:
-        return all(i.compress_type == zipfile.ZIP_STORED for i in self._infos.values())
+_READ_THREADS = 8  # reads in flight when the env's bytes are on disk
+_CACHED_THREADS = 1  # when they are in the page cache (reads are then CPU work: threads contend for the GIL)
 
 
 class Rollout:
-    """A rollout opened for reading. Arrays are ``[T, N, ...]`` numpy arrays (memory maps for
-    stored files); index them to read. Episode helpers read only the columns they need.
+    """A rollout opened for reading. Arrays are ``[T, N, ...]`` numpy arrays (read-only memory
+    maps for stored files); index them to read. `env` and the episode helpers read with `os.pread`
+    instead: if another process truncates the file while it is open, they raise
+    `RolloutFormatError`, where touching a lost page of a map would kill the process (SIGBUS).
 
     Use as a context manager or call `close` to release the file.
     """
 
-    def __init__(self, path: str, fields: Mapping[str, np.ndarray], meta: dict[str, Any], closer=None):
+    def __init__(self, path: str, fields: Mapping[str, np.ndarray], meta: dict[str, Any],
+                 closer: Callable[[], None] | None = None, *, member_info: dict[str, dict[str, Any]] | None = None):
         self.path = Path(path)
+        self._member_info = member_info or {}
         self._fields = fields
+        self._file = fields if isinstance(fields, RolloutFile) else None
         self.meta = meta
         self._closer = closer
         self.T = int(meta["num_steps"])
@@ -203,37 +120,91 @@ class Rollout:
         """True when reward terms are means over envs (original recorder), not per-env values."""
         return bool(self.meta.get("reward_terms_are_env_means", False))
 
+    # ---- the file ---------------------------------------------------------------------------
+    def member_info(self) -> dict[str, dict[str, Any]]:
+        """``{member: {shape, dtype, stored_bytes, compression}}`` of the file's members, from their
+        headers (for a legacy file: the members of the file, not of the converted rollout)."""
+        return self._member_info if self._file is None else _member_info(self._file)
+
+    def verify(self, progress: Callable[[int], None] | None = None) -> None:
+        """Check the CRC-32 of every member (reads the whole file once); `RolloutFormatError` naming
+        the first damaged member. ``progress(nbytes)`` is called as bytes are checked."""
+        if self._file is not None:
+            self._file.verify(progress)
+
+    def check_unchanged(self) -> None:
+        """`RolloutFormatError` if the path now names another file, or the file changed size or was
+        modified since it was opened. (Reads stay consistent: they come from the file opened.)"""
+        if self._file is None:
+            return
+        why = self._file.changed()
+        if why is not None:
+            raise RolloutFormatError(f"{self.path}: changed on disk since it was opened ({why}); open it again")
+
     # ---- per env ----------------------------------------------------------------------------
     def _check_env(self, env: int) -> int:
         if not -self.N <= env < self.N:
-            raise IndexError(f"env {env} out of range: this rollout has {self.N} envs (0..{self.N - 1})")
+            raise IndexError(f"env {env} out of range: this rollout has {self.N} envs (0..{max(self.N - 1, 0)})")
         return env % self.N
 
     def env(self, env: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
         """One env's trajectory: ``{key: array [T, ...]}``, read from the file into memory.
 
-        Only that env's bytes are touched: one small read per step and member, a page apart
-        in the file. On a cold page cache those reads wait on the disk, so they are issued from
-        several threads at once with read-ahead turned off for the duration (read-ahead would
-        fetch the neighbouring envs' bytes too).
+        Only that env's bytes are read: one small `os.pread` per step and member, a page apart
+        in the file (or, where a step of all envs is small, blocks of steps). On a cold page
+        cache those reads wait on the disk, so they are issued from 8 threads at once with
+        read-ahead turned off for the duration (read-ahead would fetch the neighbouring envs'
+        bytes too); when the env's first and last steps are cached, from this thread. Raises
+        `RolloutFormatError` if the file was truncated since it was opened.
         """
         env = self._check_env(env)
-        arrays = {k: self._fields[k] for k in (keys or self.step_keys)}
-        out = {k: np.empty((a.shape[0], *a.shape[2:]), a.dtype) for k, a in arrays.items()}
-        chunk = max(64, -(-self.T // _READ_THREADS))
-        jobs = [(k, t) for k in arrays for t in range(0, self.T, chunk)]
+        keys = list(keys or self.step_keys)
+        for k in keys:
+            if k not in self._fields or k in STATIC_KEYS:
+                raise KeyError(f"{k!r} is not a per-step member of {self.path.name}")
+        out = {}
+        for k in keys:
+            shape, dtype = (self._file.shapes[k], self._file.dtypes[k]) if self._file else (self._fields[k].shape, self._fields[k].dtype)
+            out[k] = np.empty((shape[0], *shape[2:]), dtype)
+        if self._file is None:
+            for k in keys:
+                out[k][...] = self._fields[k][:, env]
+            return out
+        # Reads that wait on the disk go out from many threads at once; reads served by the page
+        # cache are CPU work, done here (more threads only contend for the GIL).
+        threads = _CACHED_THREADS if all(self._file.cached(k, env) for k in keys) else _READ_THREADS
+        chunk = max(64, -(-self.T // threads))
+        jobs = [(k, t) for k in keys for t in range(0, self.T, chunk)]
 
         def read(job: tuple[str, int]) -> None:
             k, t = job
-            out[k][t : t + chunk] = arrays[k][t : t + chunk, env]
+            self._file.read_env(k, env, out[k][t : t + chunk], start=t)
 
-        with _random_access(arrays.values()):
-            if len(jobs) == 1:
-                read(jobs[0])
+        with _random_access(self._file):
+            if len(jobs) <= 1 or threads == 1:
+                for job in jobs:
+                    read(job)
             else:
-                with ThreadPoolExecutor(min(_READ_THREADS, len(jobs))) as pool:
+                with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
                     list(pool.map(read, jobs))
         return out
+
+    def read(self, key: str, steps: tuple[int, int] | None = None, envs: tuple[int, int] | None = None) -> np.ndarray:
+        """Member ``key`` for steps ``t0..t1`` and envs ``a..b`` (default: all), ``[t1-t0, b-a, ...]``,
+        read into a new array. Stored members are read with `os.pread`, like `env`: a file truncated
+        since it was opened raises `RolloutFormatError`, where indexing ``r[key]`` (a memory map)
+        would kill the process. Ranges are clipped to the member, as slices are."""
+        if key not in self._fields or key in STATIC_KEYS:
+            raise KeyError(f"{key!r} is not a per-step member of {self.path.name}")
+        t0, t1 = _clip(steps, self.T)
+        a, b = _clip(envs, self.N)
+        if self._file is None:
+            return np.array(self._fields[key][t0:t1, a:b])
+        return self._file.read_block(key, (t0, t1), (a, b))
+
+    def _column(self, key: str, env: int) -> np.ndarray:
+        """``[T, ...]`` of member ``key`` for env ``env`` (pread for stored files)."""
+        return self.env(env, [key])[key]
 
     def episode_bounds(self, env: int) -> np.ndarray:
         """``[E, 2]`` int64 ``(start, stop)`` step ranges of env ``env``'s episodes, in order.
@@ -242,7 +213,7 @@ class Rollout:
         (its stop is T).
         """
         env = self._check_env(env)
-        ends = np.flatnonzero(np.asarray(self._fields["done"][:, env])) + 1
+        ends = np.flatnonzero(self._column("done", env)) + 1
         if ends.size == 0 or ends[-1] != self.T:
             ends = np.append(ends, self.T)
         starts = np.concatenate([[0], ends[:-1]])
@@ -252,12 +223,13 @@ class Rollout:
         """``[E]`` float64 sum of ``rew`` over each episode of env ``env`` (see `episode_bounds`)."""
         env = self._check_env(env)
         bounds = self.episode_bounds(env)
-        csum = np.concatenate([[0.0], np.cumsum(np.asarray(self._fields["rew"][:, env], dtype=np.float64))])
+        csum = np.concatenate([[0.0], np.cumsum(self._column("rew", env).astype(np.float64))])
         return csum[bounds[:, 1]] - csum[bounds[:, 0]]
 
     def total_rewards(self) -> np.ndarray:
         """``[N]`` float64 sum of ``rew`` over the whole rollout, per env (reads ``rew`` whole)."""
-        return np.asarray(self._fields["rew"], dtype=np.float64).sum(axis=0)
+        rew = self._file.read_all("rew") if self._file is not None else self._fields["rew"]
+        return np.asarray(rew, dtype=np.float64).sum(axis=0)
 
     # ---- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -275,13 +247,55 @@ class Rollout:
         return f"Rollout({str(self.path)!r}, T={self.T}, N={self.N}, keys={self.keys()})"
 
 
+def _clip(bounds: tuple[int, int] | None, n: int) -> tuple[int, int]:
+    """``(start, stop)`` of ``slice(*bounds)`` over ``n`` items (negative values count from the end)."""
+    if bounds is None:
+        return 0, n
+    start, stop, _ = slice(*bounds).indices(n)
+    return start, max(start, stop)
+
+
+def _member_info(f: RolloutFile) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "shape": list(m.shape),
+            "dtype": m.dtype.str,
+            "stored_bytes": m.entry.compress_size,
+            "compression": "stored" if m.stored else "deflated",
+        }
+        for name, m in f.members.items()
+    }
+
+
+class _random_access:
+    """Turn the kernel's read-ahead off for ``f``'s descriptor while inside (strided reads)."""
+
+    def __init__(self, f: RolloutFile):
+        self._fd = f.fileno()
+
+    def __enter__(self) -> None:
+        _fadvise(self._fd, getattr(os, "POSIX_FADV_RANDOM", None))
+
+    def __exit__(self, *exc) -> None:
+        _fadvise(self._fd, getattr(os, "POSIX_FADV_NORMAL", None))
+
+
+def _fadvise(fd: int, advice: int | None) -> None:
+    if advice is not None:
+        try:
+            os.posix_fadvise(fd, 0, 0, advice)
+        except OSError:
+            pass
+
+
 def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
     """Open the rollout at ``path`` without reading its data.
 
     Format-v1 files open directly. Files of the original recorder hold pickled objects; they are
     converted to the v1 model only when ``allow_pickle=True`` (unpickling a file from an
     untrusted source can run code), else `LegacyPickleError` says how to opt in.
-    Raises FileNotFoundError for a missing file and `RolloutFormatError` for an invalid one.
+    Raises FileNotFoundError for a missing file and `RolloutFormatError` for an invalid one
+    (never another exception for a malformed file).
 
     A directory recorded by several ranks (see `rollrec.io.manifest`), its ``manifest.json``, or
     ``run.npz`` where only the directory ``run/`` exists, opens as one `ShardedRollout`
@@ -292,7 +306,7 @@ def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
 
     if (directory := sharded_dir(path)) is not None:
         return open_sharded(directory)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         from rollrec.io.writer import partial_paths
 
         if os.path.exists(partial_paths(path)[1]):
@@ -301,16 +315,11 @@ def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
                 f"run `rollrec recover {path}` to make it readable"
             )
         raise FileNotFoundError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise RolloutFormatError(f"{path}: is a directory, not a rollout file")
-    if not zipfile.is_zipfile(path):
-        raise RolloutFormatError(f"{path}: not a zip archive, so not an .npz rollout")
     try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise RolloutFormatError(f"{path}: damaged zip archive ({exc})") from None
+        members = RolloutFile(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file (a dangling link?)") from None
     try:
-        members = _Members(path, zf)
         if "meta" not in members:
             from rollrec.io.legacy import convert_legacy, looks_legacy
 
@@ -321,20 +330,25 @@ def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
                         "a file from an untrusted source can run code. If you trust it, open it with "
                         "allow_pickle=True (CLI: --allow-pickle)."
                     )
-                fields, meta = convert_legacy(path)
-                zf.close()
-                return Rollout(path, fields, meta)
+                info = _member_info(members)
+                with open(members.fileno(), "rb", closefd=False) as source:  # the file opened, not the path again
+                    fields, meta = convert_legacy(path, source)
+                members.close()
+                return Rollout(path, fields, meta, member_info=info)
             raise RolloutFormatError(f"{path}: missing required key 'meta'")
-        meta = decode_meta(members["meta"], path)
         for name, dtype in members.dtypes.items():
             if dtype.hasobject:
                 raise RolloutFormatError(f"{path}: member {name!r} is an object array; format v1 never pickles")
+        meta = decode_meta(members["meta"], path)
         T, N = check_fields(members.shapes, members.dtypes, path)
-        if (meta.get("num_steps"), meta.get("num_envs")) != (T, N):
+        if (meta["num_steps"], meta["num_envs"]) != (T, N):
             raise RolloutFormatError(
-                f"{path}: meta says T={meta.get('num_steps')}, N={meta.get('num_envs')} but 'obs' is {T}x{N}"
+                f"{path}: meta says T={meta['num_steps']}, N={meta['num_envs']} but 'obs' is {T}x{N}"
             )
+        for key in ("rew_term_names", "link_names"):
+            if key in members:
+                check_unicode_array(members[key], key, path)
     except BaseException:
-        zf.close()
+        members.close()
         raise
-    return Rollout(path, members, meta, closer=zf.close)
+    return Rollout(path, members, meta, closer=members.close)

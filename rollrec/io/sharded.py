@@ -27,7 +27,7 @@ from rollrec.io.errors import RolloutFormatError
 from rollrec.io.format import encode_meta
 from rollrec.io.manifest import MANIFEST_NAME, read_manifest, rollout_dir
 from rollrec.io.model import MODEL_KEYS
-from rollrec.io.reader import Rollout
+from rollrec.io.reader import Rollout, _clip
 from rollrec.io.shard_files import ShardState, check_consistent, open_shard, shard_facts
 
 #: Keys of a shard's ``meta`` that describe that shard alone, left out of the rollout's ``meta``.
@@ -288,6 +288,34 @@ class ShardedRollout(Rollout):
                 full[: a.shape[0]] = a
                 out[k] = full
         return out
+
+    def read(self, key: str, steps: tuple[int, int] | None = None, envs: tuple[int, int] | None = None) -> np.ndarray:
+        """`Rollout.read` across shards: each present shard's part read with pread; missing envs and
+        steps past a short shard's end read as `fill_value`."""
+        t0, t1 = _clip(steps, self.T)
+        a, b = _clip(envs, self.N)
+        proto = self._fields[key]
+        out = np.full((t1 - t0, b - a, *proto.shape[2:]), fill_value(proto.dtype), proto.dtype)
+        for s in self.shards:
+            lo, hi = max(a, s.entry.env_offset), min(b, s.entry.env_stop)
+            if not s.present or lo >= hi or t0 >= s.num_steps:
+                continue
+            stop = min(t1, s.num_steps)
+            part = s.rollout.read(key, (t0, stop), (lo - s.entry.env_offset, hi - s.entry.env_offset))
+            out[: stop - t0, lo - a : hi - a] = part
+        return out
+
+    def verify(self, progress=None) -> None:
+        """Check the CRC-32 of every member of every present shard (see `Rollout.verify`)."""
+        for s in self.shards:
+            if s.present:
+                s.rollout.verify(progress)
+
+    def check_unchanged(self) -> None:
+        """`RolloutFormatError` if a present shard's file changed since it was opened."""
+        for s in self.shards:
+            if s.present:
+                s.rollout.check_unchanged()
 
     def __repr__(self) -> str:
         missing = f", missing_envs={self.missing_envs}" if self.missing_envs else ""

@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.errors import RolloutFormatError
-from rollrec.io.format import OPTIONAL_RANKS, REQUIRED_RANKS, STATIC_KEYS, check_fields, encode_meta, make_meta
+from rollrec.io.format import (
+    OPTIONAL_RANKS,
+    REQUIRED_RANKS,
+    STATIC_KEYS,
+    check_fields,
+    check_obs_layout,
+    encode_meta,
+    make_meta,
+    user_meta,
+)
 from rollrec.io.model import load_sidecar, model_members, read_model, remove_sidecar, sidecar_path
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
 from rollrec.model.robot import RobotModel
@@ -97,7 +106,9 @@ def save_rollout(
     T, N = check_fields(shapes, dtypes, path)
     extras = sorted(k for k in arrays if k not in STATIC_KEYS and k not in REQUIRED_RANKS and k not in OPTIONAL_RANKS)
     full_meta = make_meta(num_steps=T, num_envs=N, dt=dt, env_name=env_name, extras=extras)
-    full_meta.update(meta or {})
+    full_meta.update(user_meta(meta or {}, derived=full_meta, where=f"{path}: meta"))
+    if "obs_layout" in full_meta:
+        check_obs_layout(full_meta["obs_layout"], int(np.prod(arrays["obs"].shape[2:])), f"{path}: meta")
     step_keys = [k for k in arrays if k not in STATIC_KEYS]
     members = [MemberSpec(k, arrays[k].dtype.str, arrays[k].shape[1:], T) for k in step_keys]
     data_path, _ = partial_paths(path)

@@ -10,9 +10,11 @@ viewer sends nothing. Another thread computes the overview once at start. GUI ca
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import viser
@@ -77,6 +79,7 @@ class ReplayApp:
         self._pose: CameraPose | None = None
         self._thread: threading.Thread | None = None
         self.pushes = 0  # frames pushed to clients: tests check that pausing stops them
+        self.file_error: str | None = None  # the last read refused because the file changed
         server.on_client_connect(self._on_connect)
         with self._lock:
             self._env_changed()
@@ -158,7 +161,15 @@ class ReplayApp:
         period = 1.0 / TICK_HZ
         deadline = time.monotonic() + period
         while not self._stop.wait(max(0.0, deadline - time.monotonic())):
-            self.tick()
+            try:
+                self.tick()
+            except RolloutFormatError as exc:  # the file shrank under the ghosts' read: report, stop playing
+                with self._lock:
+                    self.scene.set_ghosts_visible(False, self.state.frame)
+                    if getattr(self.gui, "ghosts", None) is not None:
+                        self.gui.ghosts.value = False
+                    self.state.clock.pause()
+                self._file_changed(exc)
             deadline = max(deadline + period, time.monotonic())
 
     def tick(self) -> bool:
@@ -229,14 +240,15 @@ class ReplayApp:
         with self._lock:
             if int(env) % self.state.num_envs == self.state.env:
                 return
-            self.state.select_env(int(env))
-            self._env_changed()
+            if self._read_file(self.state.select_env, int(env)) is not None:
+                self._env_changed()
 
     def select_episode(self, env: int, start: int) -> None:
         """Show env ``env`` from step ``start`` (an overview row's episode); playback continues."""
         with self._lock:
             if int(env) % self.state.num_envs != self.state.env:
-                self.state.select_env(int(env))
+                if self._read_file(self.state.select_env, int(env)) is None:
+                    return
                 self.state.clock.seek(start)
                 self._env_changed()
             else:
@@ -245,18 +257,48 @@ class ReplayApp:
 
     def next_env(self, delta: int) -> None:
         with self._lock:
-            self.state.next_env(delta)
-            self._env_changed()
+            if self._read_file(self.state.next_env, delta) is not None:
+                self._env_changed()
 
     def best_env(self) -> None:
-        self.select_env(self._ranked_env(best=True))
+        self._select_ranked(best=True)
 
     def worst_env(self) -> None:
-        self.select_env(self._ranked_env(best=False))
+        self._select_ranked(best=False)
 
-    def _ranked_env(self, *, best: bool) -> int:
+    def _select_ranked(self, *, best: bool) -> None:
         # Outside the lock: before the overview is ready this reads ``rew`` block by block.
-        return self.state.best_env() if best else self.state.worst_env()
+        env = self._read_file(self.state.best_env if best else self.state.worst_env)
+        if env is not None:
+            self.select_env(env)
+
+    def _read_file(self, read: Callable[..., int], *args: Any) -> int | None:
+        """``read(*args)`` (another env, the totals), unless a file changed since it was opened:
+        then report it (stderr, every client, `file_error`), keep the current env on screen and
+        return None. An env whose shard is missing (a sharded rollout) is reported the same way,
+        without `file_error`. Reads use pread, so even a file truncated after this check cannot
+        kill the viewer: its read fails the same way."""
+        from rollrec.io.sharded import MissingEnvsError
+
+        try:
+            for rollout in (self.state.rollout, self.state.other):
+                if rollout is not None:
+                    rollout.check_unchanged()
+            return read(*args)
+        except MissingEnvsError as exc:
+            self._report("Env not recorded", str(exc))
+        except RolloutFormatError as exc:
+            self._file_changed(exc)
+        return None
+
+    def _file_changed(self, exc: RolloutFormatError) -> None:
+        self.file_error = str(exc)
+        self._report("Rollout file changed", f"{exc}. Restart the replay to see the new file.")
+
+    def _report(self, title: str, message: str) -> None:
+        print(f"rollrec replay: {message}", file=sys.stderr, flush=True)
+        for client in self.server.get_clients().values():
+            client.add_notification(title, message, color="red")
 
     def jump_episode(self, delta: int) -> None:
         with self._lock:

@@ -71,11 +71,9 @@ class Overview:
 
 
 def _column_block(rollout, key: str, a: int, b: int, steps: int, dtype) -> np.ndarray:
-    """``rollout[key][:steps, a:b]`` as a new array of ``dtype`` (the one read of the file).
-
-    Always a copy: the caller sums into it, and ``np.asarray`` of a read-only memory map that
-    already has ``dtype`` (float64 rewards, as Gymnasium's) would be a view of the file."""
-    return np.array(rollout[key][:steps, a:b], dtype=dtype)
+    """``rollout[key][:steps, a:b]`` as a new array of ``dtype`` (the one read of the file, with pread:
+    a file truncated meanwhile raises `RolloutFormatError`, never SIGBUS)."""
+    return np.asarray(rollout.read(key, (0, steps), (a, b)), dtype=dtype)
 
 
 def compute_overview(

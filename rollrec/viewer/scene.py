@@ -209,7 +209,7 @@ class GhostView:
 
     def positions(self, t: int) -> np.ndarray:
         """``[G, 3]`` float32 ghost positions at frame ``t`` (one row of ``base_pos`` read)."""
-        row = np.asarray(self._rollout["base_pos"][t], dtype=np.float32)  # [N, 3]
+        row = np.asarray(self._rollout.read("base_pos", (t, t + 1))[0], dtype=np.float32)  # [N, 3], pread
         return row[self.envs]
 
     def show_frame(self, t: int) -> None:

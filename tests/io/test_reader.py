@@ -252,3 +252,41 @@ def test_env_read_matches_full_slice_for_long_rollouts(tmp_path, make_fields):
         for key in r.step_keys:
             np.testing.assert_array_equal(got[key], np.asarray(r[key])[:, 3], err_msg=key)
         assert list(r) == r.keys()
+
+
+@pytest.mark.parametrize("steps,envs", [(None, None), ((2, 9), None), ((0, 12), (1, 3)), ((5, 6), (3, 4)),
+                                        ((-3, None), (-2, None)), ((4, 2), (0, 4))])
+@pytest.mark.parametrize("key", ["rew", "obs", "link_pos", "img"])
+def test_read_gives_what_indexing_gives(rollout_path, key, steps, envs):
+    with rollrec.load(rollout_path) as r:
+        want = np.asarray(r[key])[slice(*(steps or (None,))), slice(*(envs or (None,)))]
+        got = r.read(key, steps, envs)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_read_of_a_truncated_file_raises_instead_of_sigbus(rollout_path):
+    with rollrec.load(rollout_path) as r:
+        with open(rollout_path, "r+b") as f:
+            f.truncate(300)  # inside the first member's rows: every member is cut
+        for envs in ((1, 3), None):  # a column block, and whole steps
+            with pytest.raises(RolloutFormatError, match="truncated while open"):
+                r.read("obs", (0, 12), envs)
+
+
+def test_read_refuses_static_and_unknown_members(rollout_path):
+    with rollrec.load(rollout_path) as r:
+        for key in ("meta", "rew_term_names", "nope"):
+            with pytest.raises(KeyError, match="is not a per-step member"):
+                r.read(key)
+
+
+def test_read_of_a_sharded_rollout_fills_what_is_missing(tmp_path, make_fields, write_sharded):
+    fields = make_fields(10, 7)
+    directory = write_sharded(tmp_path / "run", fields, (3, 2, 2), missing=(2,), short={1: 5})
+    with pytest.warns(UserWarning), rollrec.load(directory) as r:
+        got = r.read("obs", (3, 8), (1, 7))
+    want = np.asarray(fields["obs"])[3:8, 1:7].copy()
+    want[:, 4:] = np.nan          # rank 2's envs 5..6 are missing
+    want[2:, 2:4] = np.nan        # rank 1's shard (envs 3..4) has 5 steps
+    np.testing.assert_array_equal(got, want)
