@@ -107,10 +107,15 @@ class GhostBodies:
 
     def poses(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """``([P, G, 3], [P, G, 4])`` float32 poses of every part of every ghost at frame ``t``
-        (one row of ``link_pos`` and ``link_quat`` read)."""
-        pos = np.asarray(self._rollout["link_pos"][t], np.float32)[self.envs][:, self._links]  # [G, P, 3]
-        quat = np.asarray(self._rollout["link_quat"][t], np.float32)[self.envs][:, self._links]
+        (one row of ``link_pos`` and ``link_quat`` read, with pread: a file truncated meanwhile
+        raises `RolloutFormatError` rather than killing the process)."""
+        pos = np.asarray(self._row("link_pos", t), np.float32)[self.envs][:, self._links]  # [G, P, 3]
+        quat = np.asarray(self._row("link_quat", t), np.float32)[self.envs][:, self._links]
         return pos.transpose(1, 0, 2), quat.transpose(1, 0, 2)
+
+    def _row(self, key: str, t: int) -> np.ndarray:
+        read = getattr(self._rollout, "read", None)
+        return read(key, (t, t + 1))[0] if read is not None else self._rollout[key][t]
 
     def set_visible(self, visible: bool, t: int) -> None:
         self.visible = visible
