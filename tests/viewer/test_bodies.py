@@ -148,3 +148,13 @@ def test_a_damaged_model_is_a_note_not_a_failed_replay(tmp_path, make_fields, ma
         finally:
             app.close()
             server.stop()
+
+
+def test_model_members_are_never_plotted_as_fields(tmp_path, make_fields, make_model):
+    from rollrec.viewer.fields import channel_groups
+
+    fields = make_fields(T=7, N=3, L=4)  # 7 geoms x 3 sizes: a model member shaped like [T, N]
+    path = rollrec.save_rollout(tmp_path / "m.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
+    with rollrec.load(path) as r:
+        assert r["model_geom_size"].shape == (7, 3)
+        assert not any(k.startswith("model_") for k in channel_groups(r))
