@@ -157,3 +157,51 @@ def test_mjlab_go1_rollout_replays_with_its_geometry(tmp_path):
     background = np.array([28, 30, 36])
     robot = (np.abs(frame.astype(int) - background).sum(-1) > 30) & (frame.max(-1) < 120)  # dark grey robot
     assert robot.sum() > 200
+
+
+# ---- what an MjModel holds, by construction ------------------------------------------------------
+TERRAIN_XML = """
+<mujoco>
+  <asset>
+    <hfield name="bumps" nrow="3" ncol="4" size="2 1.5 0.4 0.1" elevation="0 1 2 3 4 5 6 7 8 9 10 11"/>
+    <mesh name="tet" vertex="0 0 0  0.1 0 0  0 0.1 0  0 0 0.1"/>
+    <material name="red" rgba="1 0 0 1"/>
+  </asset>
+  <worldbody>
+    <geom name="floor" type="plane" size="0 0 1"/>
+    <geom name="terrain" type="hfield" hfield="bumps" pos="3 0 0"/>
+    <body name="post" pos="-2 0 0"><geom type="box" size="0.1 0.1 1"/></body>
+    <body name="robot" pos="0 0 1">
+      <freejoint/>
+      <geom type="sphere" size="0.2" material="red"/>
+      <body name="camera_mount" pos="0.3 0 0" euler="0 0 90"><geom type="mesh" mesh="tet"/></body>
+      <body name="arm" pos="0 0 0.2"><joint type="hinge"/><geom type="capsule" size="0.05 0.2"/></body>
+    </body>
+    <body name="other" pos="5 0 1"><freejoint/><geom type="sphere" size="0.1"/></body>
+  </worldbody>
+</mujoco>
+"""
+
+
+def test_static_welded_and_unrecorded_bodies():
+    m = mujoco.MjModel.from_xml_string(TERRAIN_XML)
+    robot, mount, arm = (mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("robot", "camera_mount", "arm"))
+    model = model_from_mujoco(m, [robot, arm])
+    assert model.link_names == ["robot", "arm"] and model.link_parents == [-1, 0]
+    kinds = dict(zip(model.geom_type.tolist(), model.geom_link.tolist()))
+    assert kinds[0] == -1 and kinds[1] == -1 and kinds[6] == -1  # floor, terrain, the welded post: static
+    assert kinds[7] == 0  # the camera mount (welded to the robot) rides on it
+    assert model.info["dropped_geoms"] == 1  # "other" moves on its own and is not recorded
+    assert model.geom_rgba[model.geom_type == 2][0].tolist() == [1, 0, 0, 1]  # the material's colour
+    mesh = int(np.flatnonzero(model.geom_type == 7)[0])
+    d = mujoco.MjData(m)
+    mujoco.mj_kinematics(m, d)
+    g = int(np.flatnonzero(np.asarray(m.geom_type) == 7)[0])
+    rot = quat_to_matrix(np.asarray(d.xquat[robot]))
+    np.testing.assert_allclose(d.xpos[robot] + rot @ model.geom_pos[mesh], d.geom_xpos[g], atol=1e-6)
+    np.testing.assert_allclose(rot @ quat_to_matrix(model.geom_quat[mesh]), d.geom_xmat[g].reshape(3, 3), atol=1e-6)
+    post = int(np.flatnonzero(model.geom_type == 6)[0])
+    np.testing.assert_allclose(model.geom_pos[post], [-2, 0, 0], atol=1e-6)  # placed in the world
+    heights = model.hfield(0)
+    assert heights.shape == (3, 4) and heights.min() == 0 and heights.max() == pytest.approx(1)  # MuJoCo normalises
+    np.testing.assert_allclose(model.hfield_size[0], [2, 1.5, 0.4, 0.1])
