@@ -185,7 +185,7 @@ TERRAIN_XML = """
 
 def test_static_welded_and_unrecorded_bodies():
     m = mujoco.MjModel.from_xml_string(TERRAIN_XML)
-    robot, mount, arm = (mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("robot", "camera_mount", "arm"))
+    robot, arm = (mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, n) for n in ("robot", "arm"))
     model = model_from_mujoco(m, [robot, arm])
     assert model.link_names == ["robot", "arm"] and model.link_parents == [-1, 0]
     kinds = dict(zip(model.geom_type.tolist(), model.geom_link.tolist()))
