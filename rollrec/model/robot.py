@@ -177,10 +177,7 @@ class RobotModel:
             _check_range(f"geom_dataid of {label} geoms", self.geom_dataid[sel], 0, count)
         _check_spans("mesh vertices", self.mesh_vertadr, self.mesh_vertnum, len(self.mesh_vert))
         _check_spans("mesh faces", self.mesh_faceadr, self.mesh_facenum, len(self.mesh_face))
-        for i in range(self.num_meshes):
-            faces = self.mesh(i)[1]
-            if faces.size and (faces.min() < 0 or faces.max() >= self.mesh_vertnum[i]):
-                raise ModelError(f"mesh_face of mesh {i} index vertices outside 0..{self.mesh_vertnum[i] - 1}")
+        self._check_faces()
         if (self.hfield_nrow < 2).any() or (self.hfield_ncol < 2).any():
             raise ModelError("every height field needs at least 2 rows and 2 columns")
         _check_spans("hfield_data", self.hfield_adr, self.hfield_nrow.astype(np.int64) * self.hfield_ncol,
@@ -193,6 +190,24 @@ class RobotModel:
             if not np.isfinite(getattr(self, name)).all():
                 raise ModelError(f"{name} holds NaN or infinite values")
         return self
+
+    def _check_faces(self) -> None:
+        """Every face indexes its own mesh's vertices; meshes do not claim more faces than stored
+        (so the check is one vectorised pass over the faces, whatever a file claims)."""
+        counts = self.mesh_facenum.astype(np.int64)
+        total = int(counts.sum())
+        if total > len(self.mesh_face):
+            raise ModelError(f"mesh_facenum: the meshes claim {total} faces, {len(self.mesh_face)} are stored")
+        if not total:
+            return
+        owner = np.repeat(np.arange(len(counts)), counts)
+        first = np.cumsum(counts) - counts
+        rows = np.repeat(self.mesh_faceadr.astype(np.int64), counts) + np.arange(total) - np.repeat(first, counts)
+        faces = self.mesh_face[rows]
+        bad = (faces < 0) | (faces >= self.mesh_vertnum[owner][:, None])
+        if bad.any():
+            i = int(owner[np.flatnonzero(bad.any(axis=1))[0]])
+            raise ModelError(f"mesh_face of mesh {i} index vertices outside 0..{self.mesh_vertnum[i] - 1}")
 
     # ---- links ------------------------------------------------------------------------------
     def bind(self, link_names: Sequence[str]) -> RobotModel:
@@ -214,9 +229,11 @@ class RobotModel:
             for old, n in enumerate(self.link_names):
                 if n not in index:
                     continue
-                p = self.link_parents[old]
+                p, hops = self.link_parents[old], 0
                 while p >= 0 and self.link_names[p] not in index:
-                    p = self.link_parents[p]
+                    p, hops = self.link_parents[p], hops + 1
+                    if hops > len(self.link_names):
+                        raise ModelError(f"link_parents: link {n!r} has a cycle among its ancestors")
                 parents[index[n]] = index[self.link_names[p]] if p >= 0 else -1
         info = dict(self.info)
         if (~keep).any():

@@ -140,13 +140,15 @@ def model_from_urdf(
     def carrier(link: str) -> tuple[int, np.ndarray, np.ndarray] | None:
         """``(link index, pose of link in it)`` of the recorded link ``link`` rides on, or None."""
         pos, quat = np.zeros(3), np.array([1.0, 0, 0, 0])
-        while link not in index:
+        for _ in range(len(joints) + 1):
+            if link in index:
+                return index[link], pos, quat
             if link not in joints or joints[link][1] != "fixed":
                 return None
             parent, _, jpos, jquat = joints[link]
             pos, quat = jpos + _rotate(jquat, pos), _qmul(jquat, quat)
             link = parent
-        return index[link], pos, quat
+        raise ValueError(f"{path}: the joints form a cycle through link {link!r}")
 
     geoms: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
     verts, faces, vadr, vnum, fadr, fnum = [], [], [], [], [], []
@@ -204,9 +206,11 @@ def model_from_urdf(
 
     parents = []
     for n in names:
-        p = joints.get(n, (None,))[0]
+        p, hops = joints.get(n, (None,))[0], 0
         while p is not None and p not in index:
-            p = joints.get(p, (None,))[0]
+            p, hops = joints.get(p, (None,))[0], hops + 1
+            if hops > len(joints):
+                raise ValueError(f"{path}: the joints form a cycle above link {n!r}")
         parents.append(index[p] if p is not None else -1)
     unknown = [n for n in names if n not in links]
     if names and len(unknown) == len(names):

@@ -98,3 +98,9 @@ def test_bind_reorders_links_and_drops_unrecorded_ones(make_model):
     assert sorted(b.geom_link.tolist()) == [-1, -1, 0, 0, 1]  # spheres of thigh and shin dropped
     assert b.info["dropped_geoms"] == 2
     assert "4 links, 7 geoms" in repr(m)
+
+
+def test_bind_refuses_a_cycle_of_parents(make_model):
+    m = replace(make_model(LINKS), link_parents=[2, 0, 1, 2])  # base <- shin <- thigh <- base
+    with pytest.raises(ModelError, match="cycle"):
+        m.bind(["foot"])

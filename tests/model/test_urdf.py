@@ -132,3 +132,16 @@ def test_replay_urdf_poses_it_by_link_name(arm, tmp_path, make_fields, capsys):
     plain = rollrec.save_rollout(tmp_path / "plain.npz", no_links, dt=0.05)
     assert main(["replay", str(plain), "--urdf", str(arm), "--port", "0"]) == 1
     assert "records no link poses" in capsys.readouterr().err
+
+
+def test_a_cycle_of_joints_is_an_error_not_a_hang(tmp_path):
+    path = tmp_path / "cycle.urdf"
+    path.write_text("""<robot name="loop">
+  <link name="a"><visual><geometry><sphere radius="0.1"/></geometry></visual></link>
+  <link name="b"><visual><geometry><sphere radius="0.1"/></geometry></visual></link>
+  <link name="c"/>
+  <joint name="j1" type="fixed"><parent link="a"/><child link="b"/></joint>
+  <joint name="j2" type="fixed"><parent link="b"/><child link="a"/></joint>
+</robot>""")
+    with pytest.raises(ValueError, match="cycle"):
+        model_from_urdf(path, link_names=["c"])
