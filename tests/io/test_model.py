@@ -196,3 +196,15 @@ def test_a_sharded_rollout_has_its_ranks_model(tmp_path, make_fields, make_model
     directory = write_sharded(tmp_path / "run", fields, (2, 4), missing=(0,), model=model)
     with pytest.warns(Warning), rollrec.load(directory) as r:  # rank 0's shard is missing
         assert r.N == 6 and r.model == model
+
+
+def test_a_model_that_cannot_be_extracted_warns_and_the_recording_goes_on(tmp_path):
+    from rollrec.adapters import adapt
+    from rollrec.envs import GaitPolicy, WalkerEnv
+
+    adapter = adapt(WalkerEnv(2, seed=0))
+    adapter.mj_model = object()  # not an MjModel
+    with pytest.warns(UserWarning, match="robot model of WalkerAdapter was not stored"):
+        path = rollrec.RolloutRecorder(adapter, max_steps=3, progress=False).run(GaitPolicy(), tmp_path)
+    with rollrec.load(path) as r:
+        assert r.T == 3 and r.model is None
