@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set up rollrec in ./.venv (idempotent). `--test` also installs what the tests need: pytest,
-# playwright (python) and a headless Chromium from the system's packages for the browser test,
-# and the frameworks the adapter tests run for real (extras mjlab, mujoco, mjx, newton: CPU
-# builds, about 1.3 GB installed), with a pip constraint file pinning the venv's torch so that
-# mjlab's torchvision does not pull another (CUDA) torch.
+# playwright (python), a headless Chromium from the system's packages for the browser test,
+# unzip (archives are checked with `unzip -t` too), and the frameworks the adapter tests run for
+# real (extras mjlab, mujoco, mjx, newton: CPU builds, about 1.3 GB installed), with a pip
+# constraint file pinning the venv's torch so that mjlab's torchvision does not pull another
+# (CUDA) torch.
 #
 # torch: if the venv has none, a CPU-only machine gets a CPU build (about 200 MB) instead of
 # PyPI's default CUDA build (several GB): from a local wheel where pip's find-links has one,
@@ -63,6 +64,12 @@ if [ $want_tests = 1 ]; then
     else
       echo "setup: no apt-get: install Chromium yourself, or the browser test is skipped"
     fi
+  fi
+  if ! command -v unzip >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+    echo "setup: installing unzip (the tests check written archives with unzip -t)"
+    $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq unzip >/dev/null \
+      || echo "setup: could not install unzip: the archives are checked with Python's zipfile only"
   fi
 else
   pip_install -e .

@@ -64,6 +64,7 @@ def test_json_summary_has_the_same_figures(capsys, walker_rollout):
             "memory_mapped": True,
             "data_bytes": sum(int(np.asarray(r[k]).nbytes) for k in r.keys()),  # noqa: SIM118
             "file_bytes": walker_rollout.stat().st_size,
+            "disk_bytes": walker_rollout.stat().st_blocks * 512,
         }
         assert set(s["fields"]) == set(r.keys())
         assert s["fields"]["link_quat"] == {
@@ -151,3 +152,26 @@ def test_bad_files_fail_with_one_line(capsys, tmp_path, name, message):
     code, out, err = _info(capsys, tmp_path / name)
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_a_file_with_holes_reports_its_size_and_its_disk_use(tmp_path, capsys, monkeypatch):
+    # 30 of 20,000 reserved steps: the members stay in place and the unused capacity is given back.
+    import torch
+
+    from rollrec.engine import Recorder
+    from rollrec.io import npz_stream
+
+    path = tmp_path / "sparse.npz"
+    monkeypatch.setattr(npz_stream, "_COMPACT_MIN_HOLES", 1 << 40)  # keep the holes: no compact copy
+    with Recorder(path, 64, max_steps=20_000) as rec:
+        for t in range(30):
+            rec.record(obs=torch.full((64, 16), float(t)), act=torch.zeros(64, 4), rew=torch.zeros(64),
+                       done=torch.zeros(64, dtype=torch.bool))
+    st = path.stat()
+    if st.st_blocks * 512 > st.st_size / 2:
+        pytest.skip("this file system does not punch holes")
+    assert main(["info", str(path), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["storage"]
+    assert s["file_bytes"] == st.st_size > 5e6 and s["disk_bytes"] == st.st_blocks * 512 < 1e6
+    assert main(["info", str(path)]) == 0
+    assert "on disk: the rest are holes" in capsys.readouterr().out

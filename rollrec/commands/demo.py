@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-replay", action="store_true", help="write the file, print its path and exit")
     p.add_argument("--host", default="127.0.0.1", help="replay server address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="replay server port (default 8080)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an interrupted earlier demo recording instead of asking to recover it")
     p.set_defaults(func=_run)
 
 
@@ -66,6 +68,7 @@ def _mujoco(args: argparse.Namespace, env_id: str) -> tuple[Any, Any, str, str]:
 
 def _run(args: argparse.Namespace) -> int:
     from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.io.reader import load
 
     kind, _, env_id = args.env.partition(":")
     if kind not in ("walker", "mujoco") or (kind == "mujoco") != bool(env_id):
@@ -76,18 +79,22 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--num-envs and --steps must be at least 1")
     env, policy, filename, device = _walker(args) if kind == "walker" else _mujoco(args, env_id)
     start = time.perf_counter()
+    recorder = RolloutRecorder(env, max_steps=args.steps, overwrite=args.overwrite)
     try:
-        path = RolloutRecorder(env, max_steps=args.steps).run(policy, args.out, filename=filename)
+        path = recorder.run(policy, args.out, filename=filename)
     finally:
         if kind == "mujoco":
             env.close()
     seconds = time.perf_counter() - start
     size = os.path.getsize(path)
-    print(f"wrote {path}: {args.steps} steps x {args.num_envs} envs on {device}, {size / 1e9:.2f} GB "
-          f"in {seconds:.1f} s ({args.steps * args.num_envs / seconds / 1e3:.0f}k env-steps/s, env included)")
-    if args.no_replay:
+    with load(path) as rollout:  # what the file holds, not what was asked for
+        steps = rollout.T
+    note = f" (interrupted after {steps} of {args.steps})" if recorder.interrupted else ""
+    print(f"wrote {path}: {steps} steps x {args.num_envs} envs on {device}{note}, {size / 1e9:.2f} GB "
+          f"in {seconds:.1f} s ({steps * args.num_envs / seconds / 1e3:.0f}k env-steps/s, env included)")
+    if args.no_replay or recorder.interrupted:  # Ctrl-C: the file is kept, the replay is not started
         print(path)
-        return 0
+        return 130 if recorder.interrupted else 0
     from rollrec.viewer import serve
 
     serve(path, host=args.host, port=args.port)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rollrec.io.files import allocated_bytes
 from rollrec.io.model import MODEL_KEYS
 
 #: Elements per block when reducing a ``[T, N, ...]`` member (bounds memory to ~100 MB of float64).
@@ -96,6 +97,9 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
                 "memory_mapped": compression == "stored" and not r.is_legacy,
                 "data_bytes": sum(f["bytes"] for f in fields.values()) + model_bytes,
                 "file_bytes": file_bytes,
+                # Less than file_bytes where the recorder left holes (unused capacity given back).
+                "disk_bytes": allocated_bytes(path) if shards is None else sum(
+                    allocated_bytes(str(s.path)) or 0 for s in shards if s.present),
             },
             "fields": fields,
             "model": model,
@@ -152,6 +156,11 @@ def _shard_summary(r) -> dict[str, Any]:
             for s in r.shards
         ],
     }
+
+
+def _sparse(storage: dict[str, Any]) -> bool:
+    disk = storage.get("disk_bytes")
+    return disk is not None and storage["file_bytes"] - disk > max(1 << 20, storage["file_bytes"] // 20)
 
 
 def _dtype_name(dtype) -> str:
@@ -277,7 +286,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  env       {_printable(s['env_name'])}",
         f"  steps     T={s['T']}  x  dt={s['dt']:g} s  =  {s['duration_s']:.2f} s",
         f"  envs      N={s['N']}",
-        f"  storage   {how}: {_size(st['data_bytes'])} of arrays in {_size(st['file_bytes'])} of file",
+        f"  storage   {how}: {_size(st['data_bytes'])} of arrays in {_size(st['file_bytes'])} of file"
+        + (f" ({_size(st['disk_bytes'])} on disk: the rest are holes)" if _sparse(st) else ""),
     ]
     if "shards" in s:
         lines += _format_shards(s["shards"])

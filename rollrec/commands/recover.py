@@ -12,9 +12,10 @@ from rollrec.io.writer import recover
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recover", help="finish the partial file of a recording that was killed",
-                       description="Turn FILE.partial (left by a killed recording) into FILE, keeping every flushed "
-                       "step. For a directory recorded by several ranks: recover each interrupted shard and update "
-                       "(or rebuild) its manifest.")
+                       description="Turn FILE.partial (left by a killed recording) into FILE, keeping every committed "
+                       "step after checking it against the CRC-32 recorded when it was written. Removes the "
+                       "partial, sidecar and temporary files. For a directory recorded by several ranks: recover "
+                       "each interrupted shard and update (or rebuild) its manifest.")
     p.add_argument("file", help="the rollout's final name (run.npz), its partial file (run.npz.partial), "
                    "or a sharded rollout's directory")
     p.set_defaults(func=_run)
@@ -43,5 +44,8 @@ def _run(args: argparse.Namespace) -> int:
     from rollrec.io.reader import load
 
     with load(path) as r:
-        print(f"recovered {path}: {r.T} steps x {r.N} envs")
+        if r.meta.get("recovered"):
+            print(f"recovered {path}: {r.T} steps x {r.N} envs")
+        else:  # killed after the final rename: only the sidecar was left to remove
+            print(f"{path} was already complete ({r.T} steps x {r.N} envs); removed the leftover sidecar")
     return 0

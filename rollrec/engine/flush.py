@@ -1,19 +1,29 @@
-"""Move full ring segments to disk without stalling the thread that records.
+"""Move ring segments to disk without stalling the thread that records.
 
 ::
 
-    main thread      record() ─► ring[seg s] ... full ─► flush(s) ─► next segment
+    main thread      record() ─► ring[seg s] ... full (or flush interval over) ─► flush(s, rows)
                                                   │
-    CUDA only        side stream: wait(event after seg s written) ─► D2H copy into pinned staging
+    CUDA only        side stream: wait(event after those rows written) ─► D2H copy into pinned staging
                                                   │ job(wait, arrays, release)
-    writer thread    wait for the copy ─► NpzStreamWriter.append (CRC + pwrite) ─► commit ─► release
+    writer thread    wait for the copy ─► NpzStreamWriter.append (CRC + pwrite) ─► release ─► commit
 
-On CPU the writer writes straight from the ring segment, which the main thread does not reuse
-until it is released. On CUDA the segment goes to one of ``staging_buffers`` pinned buffers;
-the compute stream waits (on the device, not the host) for that copy before it overwrites the
-segment. The main thread blocks only when no segment (CPU) or staging buffer (CUDA) is free:
-backpressure, never dropped data. The writer thread is the only place the host waits on the
-device.
+A flush hands over rows of one segment: all of it when it is full, or the rows recorded so far
+when the recorder's flush interval has passed (the rest of the segment follows in a later flush).
+On CPU the writer writes straight from the ring, and the main thread does not start a segment
+again until every flush of it is released; rows not yet handed over are never read by the
+writer, so recording continues into them meanwhile. On CUDA the rows go to one of
+``staging_buffers`` pinned buffers; the compute stream waits (on the device, not the host) for
+the last copy out of a segment before it overwrites it. The main thread blocks only when no
+segment (CPU) or staging buffer (CUDA) is free: backpressure, never dropped data. The writer
+thread is the only place the host waits on the device.
+
+After each job the writer hands a snapshot (rows written, their CRCs) to a committer thread,
+which syncs the rows to disk and names them in the sidecar (`rollrec.io.npz_stream`); it takes
+the newest snapshot each time, so the writer never waits for the disk to commit. `close` waits
+for the last commit; after a failure (disk full, directory removed) `close` still joins both
+threads and drops the ring and the staging buffers, so a failed recording holds no thread and no
+memory.
 """
 
 from __future__ import annotations
@@ -72,17 +82,19 @@ class FlushPipeline:
         transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
         staging_buffers: int = 2,
     ):
-        self.ring = ring
+        self.ring: RingBuffers | None = ring
         self.seg = segment_steps
         self.num_segments = ring.capacity // segment_steps
         self.stream = stream
         self.constants = dict(constants or {})
         self.transforms = dict(transforms or {})
         self.error: BaseException | None = None
-        self.committed_rows = 0
+        self.written_rows = 0  # rows written to the file (writer thread)
         self.cuda = next(iter(ring.tensors.values())).device.type == "cuda"
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._segment_free = [threading.Event() for _ in range(self.num_segments)]
+        self._pending = [0] * self.num_segments  # flushes of each segment not yet released
+        self._lock = threading.Lock()
         for ev in self._segment_free:
             ev.set()
         if self.cuda:
@@ -98,6 +110,7 @@ class FlushPipeline:
                         for name, t in ring.tensors.items()
                     }
                 )
+        self._committer = _Committer(stream, self._set_error)
         self._thread = threading.Thread(target=self._run, name="rollrec-writer", daemon=True)
         self._thread.start()
 
@@ -112,10 +125,10 @@ class FlushPipeline:
         else:
             self._segment_free[segment].wait()
 
-    def flush(self, segment: int, rows: int) -> None:
-        """Hand the first ``rows`` steps of ``segment`` to the writer thread (non-blocking)."""
+    def flush(self, segment: int, rows: int, first: int = 0) -> None:
+        """Hand steps ``first .. first + rows - 1`` of ``segment`` to the writer thread (non-blocking)."""
         self.raise_if_failed()
-        start = segment * self.seg
+        start = segment * self.seg + first
         if self.cuda:
             staging = self._staging.get()  # backpressure: blocks while every buffer is in use
             written = torch.cuda.Event()
@@ -130,14 +143,31 @@ class FlushPipeline:
             arrays = {name: s[:rows].numpy() for name, s in staging.items()}
             self._jobs.put(_Job(rows, arrays, copied.synchronize, lambda: self._staging.put(staging)))
         else:
-            self._segment_free[segment].clear()
+            with self._lock:
+                self._pending[segment] += 1
+                self._segment_free[segment].clear()
             arrays = {name: t[start : start + rows].numpy() for name, t in self.ring.tensors.items()}
-            self._jobs.put(_Job(rows, arrays, None, self._segment_free[segment].set))
+            self._jobs.put(_Job(rows, arrays, None, lambda: self._release(segment)))
+
+    def _release(self, segment: int) -> None:
+        with self._lock:
+            self._pending[segment] -= 1
+            if self._pending[segment] == 0:
+                self._segment_free[segment].set()
 
     def close(self) -> None:
-        """Wait until every flushed segment is on disk; re-raises a writer failure."""
-        self._jobs.put(None)
-        self._thread.join()
+        """Wait until every flushed row is on disk and committed; re-raises a writer failure.
+
+        Whatever happens, the writer thread has ended and the ring and staging buffers are
+        dropped when this returns or raises.
+        """
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        self._committer.close()
+        self.ring = None
+        self._staging = None
+        self._copied = None
         self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
@@ -145,15 +175,22 @@ class FlushPipeline:
             raise RuntimeError(f"writing {self.stream.path} failed: {self.error}") from self.error
 
     # ---- writer thread ------------------------------------------------------------------------
+    def _set_error(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             try:
                 if self.error is None:
                     self._write(job)
+                    self._committer.offer(self.stream.snapshot())
             except BaseException as exc:  # keep draining so the main thread never deadlocks
-                self.error = exc
+                self._set_error(exc)
             finally:
                 job.release()
+        if self.error is None:
+            self._committer.offer(self.stream.snapshot())  # also writes the recovery info set last
 
     def _write(self, job: _Job) -> None:
         if job.wait is not None:
@@ -163,5 +200,43 @@ class FlushPipeline:
             self.stream.append(name, fn(rows) if fn is not None else rows)
         for name, row in self.constants.items():
             self.stream.append(name, np.broadcast_to(row, (job.rows, *row.shape)))
-        self.committed_rows += job.rows
-        self.stream.commit(self.committed_rows)
+        self.written_rows += job.rows
+
+
+class _Committer:
+    """Commits the newest snapshot it was offered, on its own thread, until closed."""
+
+    def __init__(self, stream: NpzStreamWriter, on_error: Callable[[BaseException], None]):
+        self.stream = stream
+        self.on_error = on_error
+        self._cond = threading.Condition()
+        self._latest: tuple[int, dict[str, int]] | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="rollrec-commit", daemon=True)
+        self._thread.start()
+
+    def offer(self, snapshot: tuple[int, dict[str, int]]) -> None:
+        with self._cond:
+            self._latest = snapshot  # an older one not yet committed is superseded
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Commit what was offered last, then end the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._latest is None and not self._closing:
+                    self._cond.wait()
+                snapshot, self._latest = self._latest, None
+            if snapshot is None:
+                return
+            try:
+                self.stream.commit_snapshot(*snapshot)
+            except BaseException as exc:  # noqa: BLE001 - reported to the main thread by raise_if_failed
+                self.on_error(exc)
+                return

@@ -3,11 +3,20 @@
 Memory is bounded by the ring (``ring_segments`` segments of ``segment_steps`` steps) plus, on
 CUDA, ``staging_buffers`` pinned segments, whatever the rollout length. See `rollrec.engine.flush`
 for how segments reach the disk and `rollrec.io.npz_stream` for how the file is laid out.
+
+What a kill loses: the steps recorded in the last ``flush_interval_s`` (a partial segment is
+handed to the writer at least that often), plus what was handed over but not yet committed: the
+writer's backlog when the disk is slower than the recording (at most the ring,
+``ring_segments x segment_steps`` steps) and the rows of the commit in progress (a commit lasts as
+long as syncing what was written takes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +30,7 @@ from rollrec.engine.shards import ShardSession
 from rollrec.io.format import check_dt, check_obs_layout, make_meta, to_json, user_meta
 from rollrec.io.model import model_members, remove_sidecar, save_sidecar
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
-from rollrec.io.writer import finish, partial_paths, static_members
+from rollrec.io.writer import check_no_interrupted_recording, finish, partial_paths, static_members
 from rollrec.model.robot import RobotModel
 
 
@@ -32,7 +41,9 @@ class Recorder:
     the device (``device`` or, if None, the device of ``obs``). `close` (or leaving the ``with``
     block, even on an exception) finishes the file and returns its path; it then appears under
     ``path`` atomically. Until then data goes to ``path + ".partial"``: after a crash,
-    `rollrec.recover` (``rollrec recover``) makes the flushed steps readable.
+    `rollrec.recover` (``rollrec recover``) makes the flushed steps readable. If the writer
+    fails (disk full, folder removed), `record` or `close` raises and the recorder releases
+    its thread, file and ring; the steps committed before the failure stay recoverable.
 
     Under ``torch.distributed`` with more than one rank, every rank constructs its Recorder with
     the same ``path`` and its own ``num_envs`` (both are collectives, see
@@ -64,6 +75,16 @@ class Recorder:
         model: the robot's geometry (`rollrec.model.RobotModel`, e.g. `rollrec.model_from_mujoco`
             or `rollrec.model_from_urdf`), stored with the rollout so a replay needs no simulator;
             its links are matched to ``link_names`` by name. Checked at the first `record`.
+        flush_interval_s: hand a partly filled segment to the writer when this many seconds
+            have passed since the last flush, so a kill loses at most about this much recording
+            (None: flush full segments only). Checked with the host clock: no device sync.
+        overwrite: discard the partial files of an interrupted recording of ``path`` that was
+            never recovered (without it, finding them is an error naming `rollrec recover`).
+            An existing finished file at ``path`` is always replaced.
+        durable: sync the rows to disk before the sidecar names them and the file before it is
+            renamed, so that a power loss cannot leave wrong data (a kill never can). False skips
+            the syncs: faster when the rollout fits in the page cache, and after a power loss
+            `rollrec recover` refuses rows that did not reach the disk.
         env_offset: under torch.distributed, the global id of this rank's first env (pass it on
             every rank or none; default: rank order). The ranks' env ranges must tile 0..N-1.
         distributed: None records a shard per rank when torch.distributed runs more than one
@@ -91,6 +112,9 @@ class Recorder:
         video_envs: Sequence[int] | None = None,
         video_fps: float | None = None,
         model: RobotModel | None = None,
+        flush_interval_s: float | None = 1.0,
+        overwrite: bool = False,
+        durable: bool = True,
         env_offset: int | None = None,
         distributed: bool | None = None,
         dist_timeout: float = 300.0,
@@ -104,7 +128,15 @@ class Recorder:
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
         dt = check_dt(dt)
+        if flush_interval_s is not None and not flush_interval_s > 0:
+            raise ValueError(f"flush_interval_s must be positive or None, got {flush_interval_s}")
         self.path = Path(path)
+        self.overwrite = overwrite
+        self.durable = durable
+        self.flush_interval_s = flush_interval_s
+        # No flush interval: a deadline that never comes (one comparison per step either way).
+        self._interval = float("inf") if flush_interval_s is None else float(flush_interval_s)
+        self._flush_deadline = float("inf")
         self.num_envs = int(num_envs)
         self.device = torch.device(device) if device is not None else None
         self.segment_steps = int(segment_steps)
@@ -137,6 +169,8 @@ class Recorder:
         self._flushed = 0
         self._closed = False
         self._result: Path | None = None
+        self._failure: str | None = None  # why close() failed, repeated by a later close()
+        self._ring_bytes = 0
         # Sharded recording (torch.distributed, world size > 1): this rank writes one shard of a directory.
         self._shard = None if distributed is False else ShardSession.start(
             path, self.num_envs, env_offset=env_offset, dt=self.dt, env_name=env_name, timeout_s=dist_timeout
@@ -146,6 +180,7 @@ class Recorder:
             self.extra_meta["shard"] = self._shard.meta
         elif distributed:
             raise ValueError("distributed=True, but torch.distributed is not initialised with more than one rank")
+        check_no_interrupted_recording(self.path, overwrite=overwrite)  # this rank's file when sharded
 
     # ---- recording ----------------------------------------------------------------------------
     def record(
@@ -173,7 +208,7 @@ class Recorder:
         and records nothing.
         """
         if self._closed:
-            raise RuntimeError(f"record() after close(): {self.path} is finished")
+            raise RuntimeError(self._failure or f"record() after close(): {self.path} is finished")
         given = dict(
             obs=obs, act=act, rew=rew, done=done, truncated=truncated, base_pos=base_pos, base_quat=base_quat,
             reward_terms=reward_terms, link_pos=link_pos, link_quat=link_quat, **extras,
@@ -183,7 +218,7 @@ class Recorder:
         sources = self._schema.gather(given)
         slot = self.steps % self._cap
         if slot % self._seg == 0:
-            self._pipeline.acquire(slot // self._seg)
+            self._acquire(slot // self._seg)
         for spec, dst, src in zip(self._schema.fields, self._ring.slots[slot], sources):
             if spec.kind == "copy":
                 dst.copy_(src if src.dim() == dst.dim() else src.reshape(dst.shape))
@@ -192,9 +227,24 @@ class Recorder:
             else:
                 torch.stack(src, dim=-1, out=dst)
         self.steps += 1
-        if (slot + 1) % self._seg == 0:
-            self._pipeline.flush(slot // self._seg, self._seg)
-            self._flushed = self.steps
+        if (slot + 1) % self._seg == 0 or time.monotonic() >= self._flush_deadline:
+            self._flush()
+
+    def _acquire(self, segment: int) -> None:
+        try:
+            self._pipeline.acquire(segment)
+        except RuntimeError as exc:  # the writer failed (a Ctrl-C while waiting leaves the recorder usable)
+            self._fail(exc)
+
+    def _flush(self) -> None:
+        """Hand the steps recorded since the last flush (all in one segment) to the writer."""
+        start = self._flushed % self._cap
+        try:
+            self._pipeline.flush(start // self._seg, self.steps - self._flushed, start % self._seg)
+        except RuntimeError as exc:
+            self._fail(exc)
+        self._flushed = self.steps
+        self._flush_deadline = time.monotonic() + self._interval
 
     def record_frame(self, frame: Any) -> None:
         """Add the env's render of the step just recorded to the video beside the rollout.
@@ -278,25 +328,41 @@ class Recorder:
         self.meta.update(self.extra_meta)
         data_path, layout_path = partial_paths(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.model is not None:  # bound and checked now, kept beside the partial file for recovery
+        model_arrays = None
+        if self.model is not None:  # bound and checked before anything is written
             stored_links = self.link_names if link_count is not None else None
             model_arrays, model_meta = model_members(self.model, stored_links)
             self.model = self.model.bind(stored_links or [])
             self.meta.update(model_meta)
-            save_sidecar(self.path, model_arrays, model_meta)
-        self._stream = NpzStreamWriter(
-            data_path, members, layout_path=layout_path, recovery_info=self._recovery_info(schema)
-        )
+        self._schema = schema
+        try:
+            self._stream = NpzStreamWriter(
+                data_path, members, layout_path=layout_path, recovery_info=self._recovery_info(), overwrite=self.overwrite,
+                durable=self.durable,
+            )
+        except BaseException:
+            self._schema = None
+            raise
+        if model_arrays is None:
+            remove_sidecar(self.path)  # a discarded (overwritten) recording's model must not be recovered with this one
+        else:  # beside the partial file, for `rollrec recover`
+            try:
+                save_sidecar(self.path, model_arrays, model_meta)
+            except OSError as exc:
+                warnings.warn(f"{self.path}: the robot model could not be kept for recovery ({exc}); "
+                              "it is still written when the recording closes", stacklevel=3)
         self._pipeline = FlushPipeline(
-            ring, seg, self._stream, constants=constants, transforms=transforms, staging_buffers=self.staging_buffers
+            ring, seg, self._stream, constants=constants, transforms=transforms, staging_buffers=self.staging_buffers,
         )
         self._ring = ring
-        self._schema = schema
+        self._ring_bytes = ring.nbytes
+        self._flush_deadline = time.monotonic() + self._interval
 
-    def _recovery_info(self, schema: Schema) -> dict[str, Any]:
+    def _recovery_info(self) -> dict[str, Any]:
+        """What `rollrec.recover` needs besides the rows, kept in the sidecar."""
         return {
             "meta": self.meta,
-            "rew_term_names": schema.reward_term_names,
+            "rew_term_names": self._schema.reward_term_names,
             "link_names": self.link_names,
             "compress": self.compress,
         }
@@ -309,13 +375,14 @@ class Recorder:
 
     @property
     def ring_bytes(self) -> int:
-        """Bytes held by the ring buffers (0 before the first `record`)."""
-        return self._ring.nbytes if self._schema is not None else 0
+        """Bytes of the ring buffers (0 before the first `record`; they are freed by `close`)."""
+        return self._ring_bytes
 
     def update_meta(self, **entries: Any) -> None:
         """Add entries to ``meta`` (written when the file is finished), checked and converted as
         the ``meta`` argument is: a bad entry raises ValueError here. Safe while recording: the
-        writer thread only ever sees a finished copy of ``meta``."""
+        writer thread only ever reads a JSON snapshot taken here (recovery sees the entries from
+        the writer's next commit), never ``meta`` itself."""
         if self._closed:
             raise RuntimeError(f"update_meta() after close(): {self.path} is finished")
         entries = user_meta(entries)
@@ -324,11 +391,10 @@ class Recorder:
             self._set_meta(**entries)
 
     def _set_meta(self, **entries: Any) -> None:
-        """Replace ``meta`` by a copy holding ``entries`` (copy-on-write: the writer thread
-        serialises the sidecar from the dict it was handed, which is never modified after)."""
+        """Replace ``meta`` by a copy holding ``entries`` and hand the writer a snapshot of it."""
         self.meta = {**self.meta, **entries}
         if self._stream is not None:
-            self._stream.recovery_info = {**self._stream.recovery_info, "meta": self.meta}
+            self._stream.set_recovery_info(self._recovery_info())
 
     # ---- finishing ----------------------------------------------------------------------------
     def close(self) -> Path:
@@ -336,10 +402,13 @@ class Recorder:
 
         Sharded (torch.distributed): a collective; returns the rollout directory once every rank
         has closed and rank 0 has written the manifest (see `rollrec.engine.shards`).
+
+        If finishing fails, the writer thread, the file descriptor and the ring are released
+        all the same, and the error says whether `rollrec recover` can keep the committed steps.
         """
         if self._closed:
             if self._result is None:
-                raise RuntimeError(f"{self.path}: closing failed earlier; run `rollrec recover {self.path}`")
+                raise RuntimeError(self._failure or f"{self.path}: closing failed earlier")
             return self._result
         self._closed = True
         if self._shard is not None:
@@ -350,18 +419,62 @@ class Recorder:
 
     def _finish_file(self) -> Path:
         if self._schema is None:
-            raise ValueError(f"{self.path}: nothing was recorded (record() was never called)")
-        rows = self.steps - self._flushed
-        if rows:
-            self._pipeline.flush((self._flushed % self._cap) // self._seg, rows)
-        self._pipeline.close()
-        self._close_video()
-        self._set_meta(num_steps=self.steps)
-        small = static_members(self.meta, self._schema.reward_term_names,
-                               self.link_names if "link_pos" in self._schema.args else None, self.model)
-        result = finish(self._stream, small, self.steps, str(self.path), self.compress)
-        remove_sidecar(self.path)
-        return result
+            self._failure = f"{self.path}: nothing was recorded (record() was never called); no file was written"
+            raise ValueError(self._failure)
+        try:
+            if self.steps > self._flushed:
+                self._flush()
+            self._close_video()
+            self._set_meta(num_steps=self.steps)
+            self._pipeline.close()
+            small = static_members(
+                self.meta, self._schema.reward_term_names, self.link_names if "link_pos" in self._schema.args else None,
+                self.model,
+            )
+            self._result = finish(self._stream, small, self.steps, str(self.path), self.compress)
+            return self._result
+        except Exception as exc:
+            self._release()
+            self._failure = self._failure_message(exc)
+            raise RuntimeError(self._failure) from exc
+        except BaseException as exc:  # Ctrl-C while finishing: the partial files stay for `rollrec recover`
+            self._release()
+            self._failure = self._failure_message(exc)
+            raise
+        finally:
+            self._release()
+
+    def _fail(self, exc: BaseException) -> None:
+        """The writer failed while recording: release everything, then raise what to do about it."""
+        self._closed = True
+        self._release()
+        self._failure = self._failure_message(exc)
+        raise RuntimeError(self._failure) from exc
+
+    def _release(self) -> None:
+        """End the writer thread, close the file, drop the ring and the staging buffers."""
+        if self._pipeline is not None:
+            with contextlib.suppress(RuntimeError):  # a writer failure is being reported already
+                self._pipeline.close()
+        if self._stream is not None:
+            self._stream.close()
+        if self._video is not None and self._result is None:
+            self._video.abort()
+        if self.model is not None and (self._result is not None or not os.path.exists(partial_paths(self.path)[1])):
+            remove_sidecar(self.path)  # finished, or no partial file left to recover: the model copy goes too
+        self._ring = None
+
+    def _failure_message(self, exc: BaseException) -> str:
+        cause = exc.__cause__ if isinstance(exc, RuntimeError) and exc.__cause__ is not None else exc
+        data_path, layout_path = partial_paths(self.path)
+        what = f"writing {self.path} failed: {type(cause).__name__}: {cause}"
+        if not os.path.exists(layout_path):
+            return f"{what}; no partial file is left"
+        committed = self._stream.committed_rows if self._stream is not None else 0
+        return (
+            f"{what}; the {committed} steps committed to {os.path.basename(data_path)} before the failure are kept: "
+            f"run `rollrec recover {self.path}`"
+        )
 
     def __enter__(self) -> "Recorder":
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -75,12 +76,17 @@ class RolloutRecorder:
     def run(self, policy: Callable[[Any], Any], output_dir: str | os.PathLike = "results/rollouts", *, filename: str | None = None) -> Path:
         """Run ``policy`` (``obs -> action``) and write the rollout; returns the file's path.
 
-        Ctrl-C stops the run and finishes the file with the steps recorded so far. Under
-        torch.distributed (more than one rank) every rank records its envs into one sharded
-        rollout: the directory ``<name>`` (rank 0's time stamp), returned on every rank.
+        Ctrl-C stops the run and finishes the file with the steps recorded so far. The file is
+        ``filename`` (a plain name) or ``<env name>_<time>.npz``, with the env name reduced to
+        letters, digits, ``.``, ``_`` and ``-`` so that it stays inside ``output_dir``
+        (``ALE/Pong-v5`` -> ``ALE_Pong-v5``). Under torch.distributed (more than one rank) every
+        rank records its envs into one sharded rollout: the directory ``<name>`` (rank 0's time
+        stamp), returned on every rank.
         """
         env = self.env
-        name = filename or f"{env.name}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
+        if filename is not None and (os.path.basename(filename) != filename or filename in ("", ".", "..")):
+            raise ValueError(f"filename must be a plain file name inside output_dir, got {filename!r}")
+        name = filename or f"{safe_file_stem(env.name)}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
         if filename is None and self.recorder_kwargs.get("distributed") is not False:
             name = agree(name)  # every rank must name the same rollout
         path = Path(output_dir) / name
@@ -143,6 +149,14 @@ def adapter_model(env: Any) -> Any:
     except Exception as exc:  # noqa: BLE001 - any failure here must not stop the recording
         warnings.warn(f"rollrec: the robot model of {type(env).__name__} was not stored ({exc})", stacklevel=2)
         return None
+
+
+def safe_file_stem(name: str) -> str:
+    """``name`` as a file name stem that cannot leave its folder or hide: ``../../x`` -> ``x``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name))
+    stem = re.sub(r"\.{2,}", "_", stem)  # no ".." anywhere
+    stem = re.sub(r"_{2,}", "_", stem).strip("._-")
+    return stem or "rollout"
 
 
 def _update_ended(ended: Any, done: Any) -> torch.Tensor:

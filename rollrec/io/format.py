@@ -75,7 +75,9 @@ recorded) and ``meta["link_parents"]`` the body tree (each link's parent link, -
 Readers check every index before following it (`rollrec.model.RobotModel.check`).
 
 Members are stored uncompressed by default, each member's data aligned to 64 bytes in the
-file, so a reader can memory-map them (`rollrec.load` does). Compression is an option of the
+file, so a reader can memory-map them (`rollrec.load` does). Members need not be adjacent: a
+recording stopped short of its reserved length keeps its members in place, with holes (zeros,
+no disk blocks) between them, so readers locate members through the zip central directory. Compression is an option of the
 writers; a compressed file is read member by member into memory.
 
 Per-step members hold bool, signed or unsigned integers or floats (numpy's ``b i u f`` kinds;

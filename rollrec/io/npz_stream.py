@@ -1,149 +1,99 @@
 """Write a stored (uncompressed) ``.npz`` in place, member by member, rows appended in order.
 
-The file is laid out up front from each member's dtype, row shape and row capacity::
+Layout
+------
+The file is laid out up front from each member's dtype, row shape and row capacity, the member
+with the most bytes per row first (it starts the file and never moves), the others in order::
 
-    offset 0   [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of member 0 ]
-               [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of member 1 ]
+    offset 0   [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of the largest member ]
+               [zip local header | pad ][ npy header ][ rows 0 .. capacity-1 of the next member ]
                ...
     finalise   [small members: meta, names ...][central directory][zip64 end records][end record]
 
 Rows are written straight to their final offset (``os.pwrite``), so each byte reaches the disk
-once; the CRC-32 of each member is carried along as rows arrive. `finalize` writes the real
-shapes into the npy headers, the sizes and CRCs into the zip headers, appends the small members
-and the central directory. If fewer rows than the capacity arrived, members are moved down to
-close the gaps (the only case where data is copied twice).
+once; the CRC-32 of each member is carried along as rows arrive. Each member's data starts on a
+multiple of ``align`` (64 bytes by default) so readers can memory-map it. The central directory
+lists the members in the order given, whatever their place in the file. See
+`rollrec.io.npz_layout` for the placements, `rollrec.io.zip_records` for the bytes of each record
+and `rollrec.io.sidecar` for the sidecar.
 
-Each member's npy data starts on a 64-byte boundary so readers can memory-map it. Zip64 records
-are written where a size or offset needs them. The writer is not thread-safe: one thread (the
-engine's writer thread) owns it.
+Data never moves under the sidecar
+----------------------------------
+A JSON sidecar (``layout_path``) names every member's offsets, the rows committed to disk and
+their CRC-32. The writer keeps one rule: **no byte the sidecar references is written before the
+sidecar stops referencing it**. Every move copies into space nothing references, syncs, switches
+the sidecar, and only then gives the old space back (``fallocate(PUNCH_HOLE)``). So:
 
-A JSON sidecar (`layout_path`) describes the layout and the rows known to be on disk; if the
-process dies, `recover` turns the partial file into a valid one holding those rows.
+- `commit` syncs the rows to disk (``fdatasync``), then replaces the sidecar (temporary file,
+  ``fsync``, rename, directory ``fsync``).
+- `grow` (more rows than reserved) copies the members after the first beyond both the end of the
+  file and the first member's new capacity, switches, and the first member then grows in place
+  into the space they left: only the smaller members are ever copied, and byte 0 stays a zip
+  header (``np.load`` looks for one there).
+- `finalize` gives unused capacity back, slides members down into large holes (the same
+  copy-then-switch; a member whose new place would overlap its rows first moves past the end),
+  writes the real npy and zip headers in place (the sidecar references rows, never headers), and
+  puts the small members and the central directory right after the last member's rows. Members
+  need not be adjacent in a zip: holes too small to be worth a copy read as zeros and take no
+  disk space.
+
+Guarantee: if the process dies at any instant (SIGKILL, OOM, a crash), the sidecar describes bytes
+that hold exactly the committed rows, and `reopen` (``rollrec recover``) checks that against the
+CRCs before it trusts them. If the machine loses power, the same holds where the file system honours
+``fsync``/``fdatasync`` (the sidecar never reaches the disk before the rows it names); where it does
+not, or with ``durable=False`` (no syncs: faster for rollouts the page cache can hold), `reopen`
+refuses the mismatching rows with a clear error instead of returning wrong data with valid CRCs.
+Every step that changes the file reports to `rollrec.io.faults`.
+
+The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
+that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
+the disk) and `set_recovery_info` on any.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
-import struct
+import threading
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from rollrec.io import faults, sidecar, zip_records
+from rollrec.io.errors import RolloutFormatError
+from rollrec.io.files import copy_range, create_exclusive, fdatasync, punch_hole, replace_small_file
+from rollrec.io.npz_layout import ALIGN, MemberSpec, Placement, align_up, layout, placement_at
+from rollrec.io.zip_records import NPY_HEADER_BYTES, crc32_combine, npy_header  # noqa: F401 (re-exported)
 
 try:  # ISA-L's CRC-32 runs ~5x faster than zlib's; same polynomial, same values.
     from isal.isal_zlib import crc32 as _crc32
 except ImportError:  # pragma: no cover - platforms without isal wheels
     _crc32 = zlib.crc32
 
-ALIGN = 64
-_NPY_HEADER_BYTES = 192  # reserved npy header length (magic included), a multiple of ALIGN
-_ZIP64_LIMIT = 0xFFFF_FFFF  # sizes/offsets from here on need zip64 records
-_ZIP32_MAX = 0xFFFF_FFFF  # the 32-bit field value meaning "see the zip64 extra field"
-_LOCAL = struct.Struct("<IHHHHHIIIHH")
-_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
-_EOCD = struct.Struct("<IHHHHIIH")
-_EOCD64 = struct.Struct("<IQHHIIQQQQ")
-_EOCD64_LOC = struct.Struct("<IIQI")
-_PAD_EXTRA_ID = 0xD935  # alignment padding extra field (as Android's zipalign uses)
-_COPY_CHUNK = 64 << 20
-
-
-@dataclass
-class MemberSpec:
-    """One ``.npy`` member: ``name`` (no ``.npy``), dtype string, shape of one row, rows reserved."""
-
-    name: str
-    dtype: str
-    row_shape: tuple[int, ...]
-    capacity: int
-
-    @property
-    def row_bytes(self) -> int:
-        return int(np.dtype(self.dtype).itemsize * int(np.prod(self.row_shape, dtype=np.int64)))
-
-
-@dataclass
-class _Placement:
-    header_offset: int  # zip local header
-    data_offset: int  # first row
-    zip64: bool
-
-
-def npy_header(dtype: np.dtype | str, shape: Sequence[int], length: int | None = None) -> bytes:
-    """An npy v1/v2 header for a C-ordered array, padded to ``length`` bytes (or to ALIGN)."""
-    descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
-    body = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(int(s) for s in shape))
-    raw = body.encode("latin1")
-    for version, prefix_len, fmt in ((1, 10, "<H"), (2, 12, "<I")):
-        need = prefix_len + len(raw) + 1
-        total = length if length is not None else -(-need // ALIGN) * ALIGN
-        if need <= total and (version == 2 or total - prefix_len < 0x10000):
-            pad = total - need
-            return (
-                b"\x93NUMPY" + bytes([version, 0]) + struct.pack(fmt, total - prefix_len)
-                + raw + b" " * pad + b"\n"
-            )
-    raise ValueError(f"npy header for shape {tuple(shape)} does not fit in {length} bytes")
-
-
-def _dos_time(now: float) -> tuple[int, int]:
-    t = time.localtime(now)
-    dos_time = (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2)
-    dos_date = (max(t.tm_year, 1980) - 1980) << 9 | (t.tm_mon << 5) | t.tm_mday
-    return dos_time, dos_date
-
-
-def _local_header(name: bytes, crc: int, size: int, zip64: bool, pad_to: int, now: float) -> bytes:
-    """Local file header whose total length (with extras) is ``pad_to``."""
-    extra = b""
-    if zip64:
-        extra += struct.pack("<HHQQ", 1, 16, size, size)
-    pad = pad_to - _LOCAL.size - len(name) - len(extra)
-    if pad:
-        if pad < 4:
-            raise AssertionError("local header padding must be 0 or at least 4 bytes")
-        extra += struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + b"\0" * (pad - 4)
-    tm, dt = _dos_time(now)
-    size32 = _ZIP32_MAX if zip64 else size
-    return _LOCAL.pack(
-        0x04034B50, 45 if zip64 else 20, 0, 0, tm, dt, crc, size32, size32, len(name), len(extra)
-    ) + name + extra
-
-
-def _local_header_len(name: bytes, zip64: bool, start: int) -> int:
-    """Length of a local header starting at ``start`` whose npy data after it lands on ALIGN."""
-    base = _LOCAL.size + len(name) + (20 if zip64 else 0)
-    end = start + base + _NPY_HEADER_BYTES
-    pad = (-end) % ALIGN
-    if 0 < pad < 4:
-        pad += ALIGN
-    return base + pad
-
-
-def _layout(members: Sequence[MemberSpec], capacity: Mapping[str, int] | None = None) -> dict[str, _Placement]:
-    """Placements of ``members`` one after another from offset 0, each with room for its rows."""
-    placements: dict[str, _Placement] = {}
-    offset = 0
-    for m in members:
-        rows = m.capacity if capacity is None else capacity[m.name]
-        name = (m.name + ".npy").encode()
-        zip64 = rows * m.row_bytes + _NPY_HEADER_BYTES >= _ZIP64_LIMIT or offset >= _ZIP64_LIMIT
-        data_offset = offset + _local_header_len(name, zip64, offset) + _NPY_HEADER_BYTES
-        placements[m.name] = _Placement(offset, data_offset, zip64)
-        offset = data_offset + rows * m.row_bytes
-    return placements
+_TAIL_RESERVE = 1 << 20  # preallocated room for the small members and the directory
+_COMPACT_MIN_HOLES = 8 << 20  # holes smaller than this are never worth copying members to close
+_COMPACT_MIN_FRACTION = 0.25  # ... nor holes under this fraction of the bytes in use
+_MIN_SLIDE = 1 << 20  # a member moves down only to close a gap at least this large
+_READ_CHUNK = 64 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class NpzStreamWriter:
     """Append rows to the members of a stored ``.npz`` at ``path``; see the module docstring.
 
-    ``members`` are laid out in order. ``append(name, rows)`` takes a C-contiguous array of
-    shape ``[n, *row_shape]`` and the member's dtype. `finalize` completes the file; `abort`
-    removes it.
+    ``members`` are laid out in `file_order` and listed in the zip directory in the order given.
+    ``append(name, rows)`` takes a C-contiguous array of
+    shape ``[n, *row_shape]`` and the member's dtype; `commit` makes rows durable and names them
+    in the sidecar; `finalize` completes the archive in place; `close` releases the file;
+    `abort` removes the files. ``path`` and ``layout_path`` are created exclusively (never
+    through a symlink); ``overwrite`` replaces an existing sidecar, which otherwise is an error
+    (an interrupted recording nobody recovered). A data file without a sidecar is always
+    replaced: nothing could recover it. ``durable=False`` skips every sync (see the module
+    docstring).
     """
 
     def __init__(
@@ -153,68 +103,84 @@ class NpzStreamWriter:
         *,
         layout_path: str | None = None,
         recovery_info: Mapping | None = None,
+        align: int = ALIGN,
+        overwrite: bool = False,
+        durable: bool = True,
     ):
         self.path = os.fspath(path)
-        self.recovery_info = dict(recovery_info or {})
+        self.durable = durable
         self.members = {m.name: m for m in members}
         if len(self.members) != len(members):
             raise ValueError("member names must be unique")
         self.layout_path = layout_path
+        self.align = int(align)
+        self._lock = threading.Lock()  # the sidecar, and the placements and commit it names
+        self._info_json = json.dumps(dict(recovery_info or {}))
         self._now = time.time()
-        self._placements = _layout(members)
+        self._placements = layout(members, align=self.align)
         self.rows = {m.name: 0 for m in members}
         self.crc = {m.name: 0 for m in members}
         self._committed = 0
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._allocate()
-        self._write_layout()
+        self._committed_crc = dict(self.crc)
+        self.file_size = 0
+        self._fd = -1
+        if layout_path is not None:  # claim the sidecar's name first: it is what makes a partial file someone's
+            os.close(create_exclusive(layout_path, replace_stale=overwrite))
+        try:
+            self._fd = create_exclusive(self.path, replace_stale=True)
+        except BaseException:
+            if layout_path is not None:
+                os.unlink(layout_path)
+            raise
+        try:
+            self._allocate()
+            self._write_layout()  # also makes both directory entries durable
+        except BaseException:
+            self.abort()
+            raise
+        faults.point("create")
 
     def _allocate(self) -> None:
-        """Reserve the disk blocks of every member's capacity up front.
+        """Reserve the disk blocks of every member's capacity (and the tail) up front.
 
         Writing into allocated blocks runs about 1.5x faster than extending the file on every
         write, and a full disk fails here, before any step is recorded. Filesystems without
         fallocate are fine: the file then grows as it is written.
         """
-        last = list(self.members.values())[-1]
-        end = self._placements[last.name].data_offset + last.capacity * last.row_bytes
+        end = self._end() + _TAIL_RESERVE
         try:
             os.posix_fallocate(self._fd, 0, max(end, 1))
         except (AttributeError, OSError) as exc:
             if getattr(exc, "errno", None) == errno.ENOSPC:
                 raise OSError(errno.ENOSPC, f"{self.path}: no space left for {end / 1e9:.2f} GB of rollout") from None
 
+    def _end(self) -> int:
+        """End of the space the placements reserve."""
+        return max(p.data_offset + p.capacity * self.members[n].row_bytes for n, p in self._placements.items())
+
     @property
     def capacity(self) -> int:
         """Rows every member has room for."""
         return min(m.capacity for m in self.members.values())
 
-    def grow(self, capacity: int) -> None:
-        """Make room for ``capacity`` rows per member, moving members towards the end of the file.
+    @property
+    def committed_rows(self) -> int:
+        """Rows the sidecar names as on disk."""
+        return self._committed
 
-        Members move last first, so none overwrites another's rows; the sidecar is rewritten
-        after each move so a crash mid-way stays recoverable.
+    def set_recovery_info(self, info: Mapping) -> None:
+        """Replace the JSON kept in the sidecar for `rollrec.recover` (written at the next commit).
+
+        Serialised here, on the caller's thread, so the writer thread never reads a dict another
+        thread is changing. Raises TypeError for values JSON cannot hold.
         """
-        if capacity <= self.capacity:
-            return
-        new = _layout(list(self.members.values()), {name: capacity for name in self.members})
-        last = list(self.members.values())[-1]
-        try:
-            os.posix_fallocate(self._fd, 0, new[last.name].data_offset + capacity * last.row_bytes)
-        except (AttributeError, OSError):
-            pass  # the moves below extend the file as they go
-        for name in reversed(list(self.members)):
-            m = self.members[name]
-            self._move(self._placements[name].data_offset, new[name].data_offset, self.rows[name] * m.row_bytes)
-            self._placements[name] = new[name]
-            m.capacity = capacity
-            self._write_layout(self._committed)
+        self._info_json = json.dumps(dict(info))
 
     # ---- rows -------------------------------------------------------------------------------
     def append(self, name: str, rows: np.ndarray) -> None:
         """Write ``rows`` (``[n, *row_shape]``) after the rows already written.
 
-        Past the reserved capacity the file grows (`grow`, doubling), which moves data once.
+        Past the reserved capacity the file grows (`grow`, doubling), which copies data once.
         """
         m = self.members[name]
         if np.dtype(rows.dtype) != np.dtype(m.dtype) or tuple(rows.shape[1:]) != tuple(m.row_shape):
@@ -237,199 +203,311 @@ class NpzStreamWriter:
         self.crc[name] = _crc32(view, self.crc[name])
         self.rows[name] += n
 
+    def snapshot(self) -> tuple[int, dict[str, int]]:
+        """``(rows, CRC-32 per member)`` of what is written now, for `commit_snapshot`.
+
+        Every member must hold the same number of rows.
+        """
+        rows = set(self.rows.values())
+        if len(rows) > 1:
+            raise ValueError(f"members hold different row counts: {self.rows}")
+        return rows.pop() if rows else 0, dict(self.crc)
+
     def commit(self, rows: int) -> None:
-        """Record in the sidecar that the first ``rows`` rows of every member are on disk."""
-        self._committed = rows
+        """Make the first ``rows`` rows of every member durable, then name them in the sidecar.
+
+        Every member must hold exactly ``rows`` rows.
+        """
+        short = {name: n for name, n in self.rows.items() if n != rows}
+        if short:
+            raise ValueError(f"commit({rows}): members hold other row counts: {short}")
+        self.commit_snapshot(rows, dict(self.crc))
+
+    def commit_snapshot(self, rows: int, crc: Mapping[str, int]) -> None:
+        """`commit` what `snapshot` returned; may run on another thread than `append` and `grow`.
+
+        The rows may have moved since (a `grow` copies every written row before it switches the
+        sidecar); the sidecar written here names the placements current at that moment.
+        """
+        crc = dict(crc)
         if self.layout_path is not None:
-            self._write_layout(committed_rows=rows)
+            self._sync()
+            faults.point("commit.synced")
+        with self._lock:
+            self._write_layout(committed=(rows, crc))
+            self._committed, self._committed_crc = rows, crc  # only once the sidecar says so
+        faults.point("commit.named")
+
+    def grow(self, capacity: int) -> None:
+        """Make room for ``capacity`` rows per member (see "Data never moves under the sidecar")."""
+        if capacity <= self.capacity:
+            return
+        old = dict(self._placements)
+        first, *rest = self._in_file_order()
+        new = {first.name: Placement(old[first.name].header_offset, old[first.name].data_offset, capacity)}
+        first_end = new[first.name].data_offset + capacity * first.row_bytes
+        old_end = self._end()
+        start = align_up(max(old_end, first_end), self.align)
+        new.update(layout(rest, dict.fromkeys(self.members, capacity), start=start, align=self.align, ordered=True))
+        end = max(p.data_offset + p.capacity * self.members[n].row_bytes for n, p in new.items())
+        try:  # best effort: the copies below allocate what they write anyway
+            os.posix_fallocate(self._fd, old_end, end - old_end + _TAIL_RESERVE)
+        except (AttributeError, OSError):
+            pass
+        for m in rest:
+            copy_range(self._fd, old[m.name].data_offset, self._fd, new[m.name].data_offset, self.rows[m.name] * m.row_bytes)
+            faults.point("grow.copied")
+        if self.layout_path is not None:
+            self._sync()
+            faults.point("grow.synced")
+        self._switch(new)
+        for m in self.members.values():
+            m.capacity = capacity
+        faults.point("grow.switched")
+        for m in rest:  # what the first member does not grow into goes back to the disk
+            p = old[m.name]
+            lo, hi = max(p.header_offset, first_end), p.data_offset + p.capacity * m.row_bytes
+            punch_hole(self._fd, lo, hi - lo)
+        faults.point("grow.punched")
+
+    def _in_file_order(self) -> list[MemberSpec]:
+        return sorted(self.members.values(), key=lambda m: self._placements[m.name].header_offset)
+
+    def _switch(self, placements: Mapping[str, Placement]) -> None:
+        """Name ``placements`` (some or all members) in the sidecar, then use them."""
+        new = {**self._placements, **placements}
+        with self._lock:
+            self._write_layout(placements=new)
+            self._placements = new  # only once the sidecar says so
 
     # ---- finishing --------------------------------------------------------------------------
     def finalize(self, small: Mapping[str, np.ndarray], num_rows: int | None = None) -> None:
-        """Complete the archive with ``num_rows`` rows per member and the ``small`` arrays after."""
+        """Complete the archive in place with ``num_rows`` rows per member and ``small`` after them.
+
+        See "Data never moves under the sidecar". Large holes are closed by sliding the members
+        after the first down (`_close_holes`); the file is then synced and stays open.
+        """
         if num_rows is None:
             num_rows = min(self.rows.values(), default=0)
         for name, n in self.rows.items():
             if n < num_rows:
                 raise ValueError(f"{name!r} has {n} rows, fewer than the {num_rows} being finalised")
-        entries = []  # (name bytes, crc, size, header_offset, zip64)
-        final = _layout(list(self.members.values()), {name: num_rows for name in self.members})
-        offset = 0  # end of the last member written
+        payloads = [(name, _npy_payload(name, arr)) for name, arr in small.items()]
+        if self.layout_path is not None and num_rows < self._committed:
+            self._uncommit(num_rows)  # the rows past num_rows are about to be given back
+        crcs = {}
         for name, m in self.members.items():
-            new = final[name]
-            name_b = (name + ".npy").encode()
-            header_len = new.data_offset - new.header_offset - _NPY_HEADER_BYTES
+            crcs[name] = self.crc[name] if num_rows == self.rows[name] else (
+                self._committed_crc[name] if num_rows == self._committed
+                else self._crc_of(self._placements[name].data_offset, num_rows * m.row_bytes)
+            )
+        self._punch_unused(num_rows)  # first: on a full disk this is the space the steps below use
+        faults.point("finalize.punched")
+        if self._holes(num_rows) > max(_COMPACT_MIN_HOLES, self._used(num_rows) * _COMPACT_MIN_FRACTION):
+            self._close_holes(num_rows)
+        entries = []
+        for name, m in self.members.items():
+            p = self._placements[name]
+            npy = npy_header(m.dtype, (num_rows, *m.row_shape), NPY_HEADER_BYTES)
             nbytes = num_rows * m.row_bytes
-            self._move(self._placements[name].data_offset, new.data_offset, nbytes)
-            crc = self.crc[name] if num_rows == self.rows[name] else self._crc_of(new.data_offset, nbytes)
-            npy = npy_header(m.dtype, (num_rows, *m.row_shape), _NPY_HEADER_BYTES)
-            crc = _crc_prefix(npy, crc, nbytes)
-            size = len(npy) + nbytes
-            local = _local_header(name_b, crc, size, new.zip64, header_len, self._now)
-            os.pwrite(self._fd, local + npy, new.header_offset)
-            entries.append((name_b, crc, size, new.header_offset, new.zip64))
-            offset = new.data_offset + nbytes
-        for name, arr in small.items():
+            crc = zip_records.crc_with_prefix(npy, crcs[name], nbytes)
+            local = zip_records.local_header(
+                (name + ".npy").encode(), crc, len(npy) + nbytes, p.data_offset - p.header_offset - len(npy), self._now
+            )
+            os.pwrite(self._fd, local + npy, p.header_offset)
+            entries.append(((name + ".npy").encode(), crc, len(npy) + nbytes, p.header_offset))
+            faults.point("finalize.header")
+        last = self._in_file_order()[-1]
+        tail = self._placements[last.name].data_offset + num_rows * last.row_bytes
+        offset = tail
+        blob = bytearray()
+        for name, (npy, data) in payloads:
             name_b = (name + ".npy").encode()
-            arr = np.asarray(arr, order="C")
-            if arr.dtype.hasobject:
-                raise ValueError(f"{name!r}: object arrays are never written")
-            npy = npy_header(arr.dtype, arr.shape)
-            payload = npy + arr.tobytes()
+            payload = npy + data
+            header_len = zip_records.local_header_len(name_b, offset, len(npy), self.align)
             crc = zlib.crc32(payload)
-            zip64 = offset >= _ZIP64_LIMIT
-            base = _LOCAL.size + len(name_b) + (20 if zip64 else 0)
-            pad = (-(offset + base + len(npy))) % ALIGN  # data on ALIGN, like the per-step members
-            header_len = base + (pad + ALIGN if 0 < pad < 4 else pad)
-            local = _local_header(name_b, crc, len(payload), zip64, header_len, self._now)
-            os.pwrite(self._fd, local + payload, offset)
-            entries.append((name_b, crc, len(payload), offset, zip64))
+            blob += zip_records.local_header(name_b, crc, len(payload), header_len, self._now) + payload
+            entries.append((name_b, crc, len(payload), offset))
             offset += header_len + len(payload)
-        tail = self._central_directory(entries, offset)
-        os.pwrite(self._fd, tail, offset)
-        os.ftruncate(self._fd, offset + len(tail))
-        os.close(self._fd)
-        self._fd = -1
-        if self.layout_path is not None and os.path.exists(self.layout_path):
-            os.unlink(self.layout_path)
+        blob += zip_records.central_directory(entries, offset, self._now)
+        _pwrite_all(self._fd, bytes(blob), tail)
+        faults.point("finalize.tail")
+        self.file_size = tail + len(blob)
+        os.ftruncate(self._fd, self.file_size)
+        faults.point("finalize.truncated")
+        self._sync()
+        faults.point("finalize.synced")
 
-    def abort(self) -> None:
-        """Close and delete the partial file and its sidecar."""
+    def _rows_end(self, m: MemberSpec, rows: int) -> int:
+        return self._placements[m.name].data_offset + rows * m.row_bytes
+
+    def _punch_unused(self, rows: int) -> None:
+        """Give back every byte after each member's first ``rows`` rows up to the next member."""
+        ordered = self._in_file_order()
+        file_end = max(os.fstat(self._fd).st_size, self._end())
+        for i, m in enumerate(ordered):
+            start = self._rows_end(m, rows)
+            stop = self._placements[ordered[i + 1].name].header_offset if i + 1 < len(ordered) else file_end
+            punch_hole(self._fd, start, stop - start)
+
+    def _used(self, rows: int) -> int:
+        """Bytes of headers and rows (what a file without holes would hold, less the tail)."""
+        return sum(self._rows_end(m, rows) - self._placements[m.name].header_offset for m in self.members.values())
+
+    def _holes(self, rows: int) -> int:
+        """Bytes between the members' first ``rows`` rows (what `_close_holes` could give back)."""
+        last = self._in_file_order()[-1]
+        return self._rows_end(last, rows) - self._used(rows)
+
+    def _close_holes(self, rows: int) -> None:
+        """Slide the members after the first down onto the rows before them, one at a time.
+
+        Each move copies ``rows`` rows into free space, syncs, switches the sidecar to the new
+        place and punches the old one. A member whose new place would overlap its own rows moves
+        past the end of the file first and slides down in the next pass; gaps under `_MIN_SLIDE`
+        stay (they cost no disk).
+        """
+        for _ in range(3):  # a member moves at most twice: past the end, then down
+            moved = False
+            prev_end = None
+            for m in self._in_file_order():
+                if prev_end is None:  # the first member stays at byte 0
+                    prev_end = self._rows_end(m, rows)
+                    continue
+                cur = self._placements[m.name]
+                target = placement_at(m, prev_end, rows, self.align)
+                gap = cur.header_offset - target.header_offset
+                if gap <= 0 or gap < _MIN_SLIDE:
+                    prev_end = self._rows_end(m, rows)
+                    continue
+                if target.data_offset + rows * m.row_bytes > cur.data_offset:  # would overlap its own rows
+                    target = placement_at(m, align_up(self._end(), self.align), rows, self.align)
+                self._move(m, target, rows)
+                moved = True
+                prev_end = self._rows_end(m, rows) if target.header_offset < cur.header_offset else prev_end
+            if not moved:
+                return
+
+    def _move(self, m: MemberSpec, target: Placement, rows: int) -> None:
+        cur = self._placements[m.name]
+        copy_range(self._fd, cur.data_offset, self._fd, target.data_offset, rows * m.row_bytes)
+        faults.point("compact.copied")
+        if self.layout_path is not None:
+            self._sync()
+        self._switch({m.name: target})
+        faults.point("compact.switched")
+        punch_hole(self._fd, cur.data_offset, rows * m.row_bytes)
+
+    def close(self) -> None:
+        """Release the file descriptor; the files stay (see `abort`). Idempotent."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        for p in (self.path, self.layout_path):
-            if p is not None and os.path.exists(p):
-                os.unlink(p)
 
-    def _move(self, src: int, dst: int, nbytes: int) -> None:
-        """Move ``nbytes`` from ``src`` to ``dst`` in the file; the ranges may overlap."""
-        if dst == src or nbytes == 0:
-            return
-        starts = range(0, nbytes, _COPY_CHUNK)
-        for start in starts if dst < src else reversed(starts):  # never overwrite unread bytes
-            size = min(_COPY_CHUNK, nbytes - start)
-            chunk = os.pread(self._fd, size, src + start)
-            if len(chunk) != size:
-                raise OSError(f"{self.path}: unexpected end of file at byte {src + start + len(chunk)}")
-            os.pwrite(self._fd, chunk, dst + start)
+    def abort(self) -> None:
+        """Close and delete the partial file, then its sidecar (in that order: see `rollrec.recover`)."""
+        self.close()
+        paths = [self.path] if self.layout_path is None else [self.path, self.layout_path, self.layout_path + ".tmp"]
+        for p in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(p)
 
     def _crc_of(self, offset: int, nbytes: int) -> int:
         crc, done = 0, 0
         while done < nbytes:
-            chunk = os.pread(self._fd, min(_COPY_CHUNK, nbytes - done), offset + done)
+            chunk = os.pread(self._fd, min(_READ_CHUNK, nbytes - done), offset + done)
             if not chunk:
-                raise OSError(f"{self.path}: unexpected end of file at byte {offset + done}")
+                raise OSError(errno.EIO, f"{self.path}: unexpected end of file at byte {offset + done}")
             crc = _crc32(chunk, crc)
             done += len(chunk)
         return crc
 
-    def _central_directory(self, entries: list, cd_offset: int) -> bytes:
-        tm, dt = _dos_time(self._now)
-        cd = bytearray()
-        for name_b, crc, size, header_offset, _ in entries:
-            extra = b""
-            size32, off32 = size, header_offset
-            fields = []
-            if size >= _ZIP64_LIMIT:
-                size32 = _ZIP32_MAX
-                fields += [size, size]
-            if header_offset >= _ZIP64_LIMIT:
-                off32 = _ZIP32_MAX
-                fields.append(header_offset)
-            if fields:
-                extra = struct.pack("<HH", 1, 8 * len(fields)) + struct.pack(f"<{len(fields)}Q", *fields)
-            cd += _CENTRAL.pack(
-                0x02014B50, 45, 45 if extra else 20, 0, 0, tm, dt, crc, size32, size32,
-                len(name_b), len(extra), 0, 0, 0, 0o644 << 16, off32,
-            ) + name_b + extra
-        n = len(entries)
-        cd_size = len(cd)
-        needs64 = cd_offset >= _ZIP64_LIMIT or n >= 0xFFFF or cd_size >= _ZIP64_LIMIT
-        if needs64:
-            eocd64_offset = cd_offset + cd_size
-            cd += _EOCD64.pack(0x06064B50, 44, 45, 45, 0, 0, n, n, cd_size, cd_offset)
-            cd += _EOCD64_LOC.pack(0x07064B50, 0, eocd64_offset, 1)
-        cd += _EOCD.pack(
-            0x06054B50, 0, 0, min(n, 0xFFFF), min(n, 0xFFFF),
-            _ZIP32_MAX if cd_size >= _ZIP64_LIMIT else cd_size,
-            _ZIP32_MAX if cd_offset >= _ZIP64_LIMIT else cd_offset, 0,
-        )
-        return bytes(cd)
+    # ---- the sidecar ------------------------------------------------------------------------
+    def _uncommit(self, rows: int) -> None:
+        """Lower the committed rows to ``rows`` before their space is reused."""
+        crc = {name: self._crc_of(self._placements[name].data_offset, rows * m.row_bytes) for name, m in self.members.items()}
+        with self._lock:
+            self._write_layout(committed=(rows, crc))
+            self._committed, self._committed_crc = rows, crc
 
-    # ---- crash recovery ---------------------------------------------------------------------
-    def _write_layout(self, committed_rows: int = 0) -> None:
+    def _write_layout(
+        self,
+        *,
+        placements: Mapping[str, Placement] | None = None,
+        committed: tuple[int, dict[str, int]] | None = None,
+    ) -> None:
+        """Replace the sidecar with the current state, or with the given parts of the next one.
+
+        Callers hold ``self._lock`` once threads share the writer (see `commit_snapshot`).
+        """
         if self.layout_path is None:
             return
-        doc = {
-            "data_path": os.path.basename(self.path),
-            "members": [asdict(m) for m in self.members.values()],
-            "placements": {name: asdict(p) for name, p in self._placements.items()},
-            "committed_rows": committed_rows,
-            "created": self._now,
-            "info": self.recovery_info,
-        }
-        tmp = self.layout_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(doc, f)
-        os.replace(tmp, self.layout_path)
+        rows, crc = committed or (self._committed, self._committed_crc)
+        text = sidecar.encode(
+            data_path=os.path.basename(self.path), align=self.align, created=self._now, members=list(self.members.values()),
+            placements=placements or self._placements, committed_rows=rows, committed_crc=crc, info_json=self._info_json,
+        )
+        replace_small_file(self.layout_path, text, sync=self.durable)
+
+    def _sync(self) -> None:
+        if self.durable:
+            fdatasync(self._fd)
 
     @classmethod
-    def reopen(cls, path: str, layout_path: str) -> tuple["NpzStreamWriter", dict]:
-        """Reopen a partial file described by its sidecar, as far as its committed rows."""
-        with open(layout_path) as f:
-            doc = json.load(f)
-        members = [MemberSpec(m["name"], m["dtype"], tuple(m["row_shape"]), m["capacity"]) for m in doc["members"]]
+    def reopen(cls, path: str, layout_path: str) -> tuple[NpzStreamWriter, dict]:
+        """Reopen a partial file described by its sidecar, as far as its committed rows.
+
+        Reads the committed rows once to check them against the CRCs in the sidecar. Raises
+        `RolloutFormatError` for a sidecar it cannot use or rows that do not match.
+        """
+        doc = sidecar.read(layout_path)
+        state = sidecar.decode(doc, layout_path)
         self = cls.__new__(cls)
-        self.path = path
-        self.members = {m.name: m for m in members}
-        self.layout_path = layout_path
-        self.recovery_info = doc.get("info", {})
-        self._now = doc["created"]
-        self._placements = {name: _Placement(**p) for name, p in doc["placements"].items()}
-        rows = int(doc["committed_rows"])
-        self._committed = rows
-        self._fd = os.open(path, os.O_RDWR)
-        size = os.fstat(self._fd).st_size
-        for m in members:
-            if rows and m.row_bytes and self._placements[m.name].data_offset + rows * m.row_bytes > size:
-                os.close(self._fd)
-                raise OSError(f"{path}: shorter than its {rows} committed rows")
-        self.rows = {m.name: rows for m in members}
-        self.crc = {m.name: self._crc_of(self._placements[m.name].data_offset, rows * m.row_bytes) for m in members}
+        self.path, self.layout_path, self.durable = path, layout_path, True
+        self._lock = threading.Lock()
+        self.align, self._now = state.align, state.created
+        self.members = {m.name: m for m in state.members}
+        self._placements = state.placements
+        self._info_json = json.dumps(doc.get("info", {}))
+        rows = self._committed = state.committed_rows
+        self._committed_crc = state.committed_crc
+        self.file_size = 0
+        self._fd = os.open(path, os.O_RDWR | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        try:
+            size = os.fstat(self._fd).st_size
+            for name, m in self.members.items():
+                end = self._placements[name].data_offset + rows * m.row_bytes
+                if rows and m.row_bytes and end > size:
+                    raise RolloutFormatError(
+                        f"{path}: shorter ({size} bytes) than its {rows} committed rows ({name!r} ends at byte {end})"
+                    )
+            self.rows = {name: rows for name in self.members}
+            self.crc = {}
+            for name, m in self.members.items():
+                crc = self._crc_of(self._placements[name].data_offset, rows * m.row_bytes)
+                if crc != self._committed_crc[name]:
+                    raise RolloutFormatError(
+                        f"{path}: member {name!r}: the {rows} committed rows do not match the CRC-32 recorded when "
+                        "they were written (the disk lost or changed data, e.g. in a power loss); refusing to "
+                        "recover them as if they were intact"
+                    )
+                self.crc[name] = crc
+        except BaseException:
+            self.close()
+            raise
         return self, doc
 
 
-def _crc_prefix(prefix: bytes, data_crc: int, data_len: int) -> int:
-    """CRC-32 of ``prefix + data`` from the CRC-32 of ``data`` alone (zlib's crc32_combine)."""
-    return crc32_combine(zlib.crc32(prefix), data_crc, data_len)
+def _npy_payload(name: str, arr: np.ndarray) -> tuple[bytes, bytes]:
+    """``(npy header, data)`` of a small member."""
+    arr = np.asarray(arr, order="C")
+    if arr.dtype.hasobject:
+        raise ValueError(f"{name!r}: object arrays are never written")
+    return npy_header(arr.dtype, arr.shape), arr.tobytes()
 
 
-# crc32_combine, as in zlib: multiply by x^(8*len) in GF(2) using 32x32 bit matrices.
-def _gf2_times(mat: list[int], vec: int) -> int:
-    out, i = 0, 0
-    while vec:
-        if vec & 1:
-            out ^= mat[i]
-        vec >>= 1
-        i += 1
-    return out
-
-
-def _gf2_square(mat: list[int]) -> list[int]:
-    return [_gf2_times(mat, mat[n]) for n in range(32)]
-
-
-def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
-    """CRC-32 of ``A + B`` given ``crc32(A)``, ``crc32(B)`` and ``len(B)``."""
-    if len2 <= 0:
-        return crc1
-    op = [0xEDB88320] + [1 << n for n in range(31)]  # appending one zero bit
-    for _ in range(3):
-        op = _gf2_square(op)  # one zero byte
-    while len2:  # append len2 zero bytes to A, by squaring: O(log len2) matrix products
-        if len2 & 1:
-            crc1 = _gf2_times(op, crc1)
-        len2 >>= 1
-        if len2:
-            op = _gf2_square(op)
-    return crc1 ^ crc2
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)

@@ -1,11 +1,25 @@
 """Write format-v1 rollouts: whole arrays at once (`save_rollout`), or finish and recover streams.
 
-Every file appears under its final name atomically: data goes to ``<path>.partial`` (with a
-``<path>.partial.json`` sidecar describing its layout) and is renamed when complete.
+Every file appears under its final name atomically. While it is written, data goes to
+``<path>.partial`` and a JSON sidecar ``<path>.partial.json`` says which of its bytes hold the
+rows committed so far (see `rollrec.io.npz_stream`). Finishing runs in this order, each step
+durable before the next, so a process killed anywhere leaves a state `recover` completes:
+
+1. finalise ``.partial`` in place (members slid into large holes, headers, small members,
+   central directory; every move copy-then-switch, see `rollrec.io.npz_stream`);
+2. if asked to compress, write a deflated copy to ``<path>.partial.tmp`` (``.partial`` is only
+   read);
+3. rename the finished file to ``<path>`` (the commit point);
+4. remove ``.partial`` (if the copy was renamed), then the sidecar.
+
+`recover` reads the states this leaves: sidecar and ``.partial`` (redo from 1; a stale
+``.partial.tmp`` is removed), sidecar without ``.partial`` (finished: remove the sidecar),
+``.partial`` without sidecar (a one-shot write that never finished: nothing to recover).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
 from collections.abc import Mapping
@@ -14,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from rollrec.io import faults
 from rollrec.io.errors import RolloutFormatError
+from rollrec.io.files import create_exclusive, fsync_dir
 from rollrec.io.format import (
     OPTIONAL_RANKS,
     REQUIRED_RANKS,
@@ -31,12 +47,27 @@ from rollrec.model.robot import RobotModel
 
 PARTIAL_SUFFIX = ".partial"
 LAYOUT_SUFFIX = ".partial.json"
+REWRITE_SUFFIX = ".partial.tmp"
 
 
 def partial_paths(path: str | os.PathLike) -> tuple[str, str]:
     """``(data, sidecar)`` paths used while ``path`` is being written."""
     p = os.fspath(path)
     return p + PARTIAL_SUFFIX, p + LAYOUT_SUFFIX
+
+
+def check_no_interrupted_recording(path: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """Raise FileExistsError if an interrupted recording of ``path`` waits to be recovered.
+
+    With ``overwrite`` the caller chose to discard it; the writer then replaces its files.
+    """
+    data, sidecar = partial_paths(path)
+    if not overwrite and os.path.lexists(sidecar):
+        raise FileExistsError(
+            f"{os.fspath(path)}: an interrupted recording of this file was never recovered "
+            f"({os.path.basename(data)}); run `rollrec recover {os.fspath(path)}` to keep its steps, "
+            "or pass overwrite=True to discard it"
+        )
 
 
 def static_members(meta: Mapping[str, Any], rew_term_names, link_names=None, model: RobotModel | None = None
@@ -55,25 +86,60 @@ def static_members(meta: Mapping[str, Any], rew_term_names, link_names=None, mod
 
 
 def finish(writer: NpzStreamWriter, small: Mapping[str, np.ndarray], num_rows: int, path: str, compress: bool) -> Path:
-    """Finalise ``writer`` with ``num_rows`` rows and move it to ``path`` (compressing if asked)."""
+    """Finalise ``writer`` with ``num_rows`` rows and make it ``path`` (steps 1-4 above)."""
+    final = os.fspath(path)
     writer.finalize(small, num_rows)
+    source = writer.path
     if compress:
-        tmp = path + ".deflate" + PARTIAL_SUFFIX
-        compress_npz(writer.path, tmp)
-        os.unlink(writer.path)
-        os.replace(tmp, path)
-    else:
-        os.replace(writer.path, path)
-    return Path(path)
+        tmp = final + REWRITE_SUFFIX
+        try:
+            compress_npz(writer.path, tmp, sync=writer.durable)
+        except BaseException:
+            _remove(tmp)
+            raise
+        source = tmp
+    writer.close()
+    try:
+        os.replace(source, final)
+    except BaseException:
+        if source != writer.path:
+            _remove(source)
+        raise
+    if writer.durable:
+        fsync_dir(final)
+    faults.point("finish.renamed")
+    if source != writer.path:
+        _remove(writer.path)
+        faults.point("finish.partial_removed")
+    if writer.layout_path is not None:
+        _remove(writer.layout_path)
+        if writer.durable:
+            fsync_dir(final)
+        faults.point("finish.sidecar_removed")
+    return Path(final)
 
 
-def compress_npz(src: str, dst: str) -> None:
-    """Rewrite the stored npz ``src`` as a deflated one at ``dst`` (a second pass over the data)."""
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
-        for info in zin.infolist():
-            with zin.open(info) as fin, zout.open(info.filename, "w", force_zip64=info.file_size > 1 << 31) as fout:
-                while chunk := fin.read(16 << 20):
-                    fout.write(chunk)
+def compress_npz(src: str, dst: str, *, sync: bool = True) -> None:
+    """Rewrite the stored npz ``src`` as a deflated one at ``dst`` (a second pass over the data).
+
+    ``dst`` is created exclusively and (with ``sync``) synced to disk before this returns.
+    """
+    fd = create_exclusive(dst, replace_stale=True)
+    with os.fdopen(fd, "w+b") as raw:
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
+            for info in zin.infolist():
+                with zin.open(info) as fin, zout.open(info.filename, "w", force_zip64=info.file_size > 1 << 31) as fout:
+                    while chunk := fin.read(16 << 20):
+                        fout.write(chunk)
+                faults.point("compress.member")
+        raw.flush()
+        if sync:
+            os.fsync(raw.fileno())
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def save_rollout(
@@ -85,16 +151,20 @@ def save_rollout(
     meta: Mapping[str, Any] | None = None,
     compress: bool = False,
     model: RobotModel | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a complete rollout held in memory as a format-v1 file at ``path``.
 
     ``fields`` maps member names to arrays (numpy or anything `np.asarray` takes): the required
     per-step members ``[T, N, ...]``, ``rew_term_names``, optional link poses and names, and any
     extras. ``meta`` entries are added to the generated ``meta``. ``model``: the robot's
-    geometry, stored with the file (its links are matched to ``link_names`` by name). Returns the path.
+    geometry, stored with the file (its links are matched to ``link_names`` by name). Returns the
+    path. An existing file at ``path`` is replaced; an interrupted recording of ``path`` waiting
+    for `recover` is an error unless ``overwrite``.
     Raises `RolloutFormatError` if the fields do not follow the format.
     """
     path = os.fspath(path)
+    check_no_interrupted_recording(path, overwrite=overwrite)
     arrays = {k: np.asarray(v) for k, v in fields.items() if k != "meta"}
     if "rew_term_names" in arrays:
         arrays["rew_term_names"] = np.asarray(arrays["rew_term_names"], dtype=str).reshape(-1)
@@ -126,8 +196,15 @@ def save_rollout(
 def recover(path: str | os.PathLike) -> Path:
     """Turn the partial file of an interrupted recording into a valid rollout at ``path``.
 
-    ``path`` is the final name (``run.npz``) or the partial one (``run.npz.partial``). The rows
-    the recorder had committed to disk are kept; ``meta["recovered"]`` is set. Returns the path.
+    ``path`` is the final name (``run.npz``) or a partial one (``run.npz.partial``,
+    ``run.npz.partial.json``). The rows the recorder had committed to disk are kept, after
+    checking them against the CRC-32s the sidecar recorded; ``meta["recovered"]`` is set. A
+    recording killed after its final rename is only tidied (its sidecar removed). Returns the
+    path. Leaves no temporary file behind, also when it fails.
+
+    Raises FileNotFoundError when there is nothing to recover, and `RolloutFormatError` when
+    the sidecar is unusable or the committed rows do not match their CRCs.
+
     A directory recorded by several ranks is recovered shard by shard and its manifest updated
     (`rollrec.io.shard_files.recover_directory`).
     """
@@ -136,24 +213,45 @@ def recover(path: str | os.PathLike) -> Path:
         from rollrec.io.shard_files import recover_directory
 
         return recover_directory(p)
-    for suffix in (LAYOUT_SUFFIX, PARTIAL_SUFFIX):
+    for suffix in (LAYOUT_SUFFIX, REWRITE_SUFFIX, PARTIAL_SUFFIX):
         if p.endswith(suffix):
             p = p[: -len(suffix)]
+            break
     data_path, layout_path = partial_paths(p)
-    if not os.path.exists(layout_path) or not os.path.exists(data_path):
-        raise FileNotFoundError(f"{p}: no interrupted recording to recover (no {os.path.basename(layout_path)})")
+    for stale in (p + REWRITE_SUFFIX, layout_path + ".tmp"):  # left by a process killed mid-write
+        _remove(stale)
+    name = os.path.basename(layout_path)
+    if not os.path.lexists(layout_path):
+        if os.path.lexists(data_path):
+            raise RolloutFormatError(
+                f"{data_path}: no sidecar ({name}) describes it: it was written in one go (save_rollout) or was being "
+                "deleted when the process died, and holds nothing recoverable; delete it"
+            )
+        raise FileNotFoundError(f"{p}: no interrupted recording to recover (no {name})")
+    if not os.path.lexists(data_path):
+        _remove(layout_path)
+        if os.path.exists(p):  # killed between the final rename and removing the sidecar
+            return Path(p)
+        raise FileNotFoundError(f"{p}: nothing to recover: the recording's data file {os.path.basename(data_path)} is gone")
+    if os.path.getsize(layout_path) == 0:  # killed between claiming the names and writing the layout
+        _remove(data_path)
+        _remove(layout_path)
+        raise FileNotFoundError(f"{p}: nothing to recover: the recording was killed before it wrote a step")
     writer, doc = NpzStreamWriter.reopen(data_path, layout_path)
-    info = doc.get("info", {})
-    if "meta" not in info:
-        raise RolloutFormatError(f"{layout_path}: the recording never flushed a segment; nothing to recover")
-    rows = int(doc["committed_rows"])
-    meta = dict(info["meta"], num_steps=rows, recovered=True)
-    link_names = info.get("link_names")
-    model = None
-    kept = load_sidecar(p)
-    if kept is not None:
-        model = read_model(kept[0], {**meta, **kept[1]}, link_names, sidecar_path(p))
-    small = static_members(meta, info.get("rew_term_names", []), link_names, model)
-    result = finish(writer, small, rows, p, bool(info.get("compress", False)))
-    remove_sidecar(p)
-    return result
+    try:
+        info = doc.get("info", {})
+        if "meta" not in info:
+            raise RolloutFormatError(f"{layout_path}: the sidecar holds no meta; nothing to recover")
+        rows = writer.committed_rows
+        meta = dict(info["meta"], num_steps=rows, recovered=True)
+        link_names = info.get("link_names")
+        model = None
+        kept = load_sidecar(p)  # the robot model the recorder kept beside the partial file
+        if kept is not None:
+            model = read_model(kept[0], {**meta, **kept[1]}, link_names, sidecar_path(p))
+        small = static_members(meta, info.get("rew_term_names", []), link_names, model)
+        result = finish(writer, small, rows, p, bool(info.get("compress", False)))
+        remove_sidecar(p)
+        return result
+    finally:
+        writer.close()

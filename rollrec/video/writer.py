@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rollrec.io.files import create_exclusive
 from rollrec.video.frames import is_batch, tile_frames, to_uint8_rgb
 
 if TYPE_CHECKING:
@@ -150,6 +151,8 @@ class VideoWriter:
             codec = "libx264"
         if codec == "libx264" and self._preset and "-preset" not in params:
             params += ["-preset", self._preset]
+        # Ours before ffmpeg opens it: created exclusively (a symlink planted there is removed, never followed).
+        os.close(create_exclusive(str(self.partial_path), replace_stale=True))
         self._gen = imageio_ffmpeg.write_frames(
             str(self.partial_path),
             (width, height),

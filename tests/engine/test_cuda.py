@@ -12,14 +12,17 @@ from rollrec.engine import Recorder
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-def test_record_never_syncs_and_data_matches(tmp_path):
+@pytest.mark.parametrize("flush_interval_s", [None, 1e-9], ids=["full-segments", "partial-flush-every-step"])
+def test_record_never_syncs_and_data_matches(tmp_path, flush_interval_s):
+    # With a tiny flush interval every record() hands a one-step partial segment to a D2H copy:
+    # the time check and the partial flushes must not sync either.
     N, T = 1024, 300
     gen = torch.Generator(device="cuda").manual_seed(0)
     obs_all = torch.randn(T, N, 64, device="cuda", generator=gen)
     rew_all = torch.randn(T, N, device="cuda", generator=gen)
     done_all = torch.rand(T, N, device="cuda", generator=gen) < 0.05
     path = tmp_path / "gpu.npz"
-    rec = Recorder(path, N, segment_steps=16)
+    rec = Recorder(path, N, segment_steps=16, flush_interval_s=flush_interval_s)
     # The first call allocates the ring (allowed to sync); every later call must not.
     rec.record(obs=obs_all[0], act=obs_all[0, :, :8], rew=rew_all[0], done=done_all[0],
                reward_terms={"a": rew_all[0], "b": -rew_all[0]})

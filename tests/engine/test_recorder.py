@@ -197,3 +197,24 @@ def test_video_of_chosen_envs_alongside_rollout(tmp_path):
     video = np.stack(list(iio.imiter(tmp_path / "vid.mp4")))
     assert video.shape[0] == 4 and video.shape[2] == 2 * 48  # two tiles side by side
     assert video[0].mean() < video[-1].mean()  # frames change over time
+
+
+@pytest.mark.parametrize(("max_steps", "steps"), [(4_000, 30), (None, 150)], ids=["stopped-early", "grown"])
+def test_finished_file_gives_unused_space_back(tmp_path, max_steps, steps):
+    # Stopped at 30 of 4,000 reserved steps: the holes are worth closing, the members slide down.
+    # Grown 32 -> 64 -> 128 -> 256 rows for 150: small holes stay, taking no disk. Either way byte
+    # 0 starts the zip (np.load) and every value is kept.
+    path = tmp_path / "run.npz"
+    with Recorder(path, 64, segment_steps=2, max_steps=max_steps) as rec:
+        for t in range(steps):
+            rec.record(obs=torch.full((64, 64), float(t)), act=torch.zeros(64, 4), rew=torch.full((64,), float(t)),
+                       done=torch.zeros(64, dtype=torch.bool))
+    data = steps * 64 * (64 * 4 + 4 * 4 + 4 + 1 + 1 + 12 + 16)
+    st = path.stat()
+    if max_steps is not None:
+        assert data < st.st_size < data + (64 << 10)
+    elif st.st_blocks * 512 < st.st_size:  # where the file system punches holes
+        assert st.st_blocks * 512 < data + (256 << 10) < st.st_size
+    with np.load(path, allow_pickle=False) as npz:
+        np.testing.assert_array_equal(npz["obs"][:, 0, 0], np.arange(steps))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]

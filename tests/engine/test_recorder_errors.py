@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -69,9 +71,15 @@ def test_record_after_close_is_an_error(tmp_path):
         rec.record(**good())
 
 
-def test_close_without_steps_is_an_error(tmp_path):
-    with pytest.raises(ValueError, match="nothing was recorded"):
-        Recorder(tmp_path / "empty.npz", N).close()
+def test_close_without_steps_is_an_error_that_does_not_send_you_to_recover(tmp_path):
+    rec = Recorder(tmp_path / "empty.npz", N)
+    with pytest.raises(ValueError, match="nothing was recorded") as first:
+        rec.close()
+    with pytest.raises(RuntimeError) as second:  # closing again says the same, not "run rollrec recover"
+        rec.close()
+    for err in (first.value, second.value):
+        assert "no file was written" in str(err) and "recover" not in str(err)
+    assert os.listdir(tmp_path) == []
 
 
 def test_constructor_arguments_are_checked(tmp_path):

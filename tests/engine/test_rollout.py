@@ -97,3 +97,21 @@ def test_video_every_records_renders(tmp_path):
 def test_video_needs_render():
     with pytest.raises(ValueError, match="no render"):
         RolloutRecorder(WalkerEnv(2), video_every=1)
+
+
+@pytest.mark.parametrize(("env_name", "stem"), [("../../x", "x"), ("ALE/Pong-v5", "ALE_Pong-v5"), ("/etc/passwd", "etc_passwd"), ("..", "rollout")])
+def test_file_names_from_env_names_stay_in_the_output_folder(tmp_path, env_name, stem):
+    class Named(WalkerEnv):
+        name = env_name
+
+    out = tmp_path / "out"
+    path = RolloutRecorder(Named(2), max_steps=3, progress=False).run(GaitPolicy(), out)
+    assert path.parent == out and path.name.startswith(f"{stem}_") and path.suffix == ".npz"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [path.name]
+    assert rollrec.load(path).meta["env_name"] == env_name  # kept as given inside the file
+
+
+@pytest.mark.parametrize("filename", ["../x.npz", "sub/x.npz", "/tmp/x.npz", ".."])
+def test_filename_must_be_a_plain_name(tmp_path, filename):
+    with pytest.raises(ValueError, match="plain file name"):
+        RolloutRecorder(WalkerEnv(2), max_steps=3, progress=False).run(GaitPolicy(), tmp_path, filename=filename)

@@ -208,3 +208,18 @@ def test_a_model_that_cannot_be_extracted_warns_and_the_recording_goes_on(tmp_pa
         path = rollrec.RolloutRecorder(adapter, max_steps=3, progress=False).run(GaitPolicy(), tmp_path)
     with rollrec.load(path) as r:
         assert r.T == 3 and r.model is None
+
+
+def test_overwriting_an_interrupted_recording_drops_its_model(tmp_path, make_model):
+    from rollrec.io.model import save_sidecar
+
+    path = tmp_path / "run.npz"
+    stale, _ = rollrec.io.model.model_members(make_model(LINKS), LINKS)
+    save_sidecar(path, stale, {"model": {"source": "stale"}})  # left by a recording that was never recovered
+    (tmp_path / "run.npz.partial.json").write_text("{}")
+    rec = rollrec.Recorder(path, 1, segment_steps=1, overwrite=True)  # no model this time
+    rec.record(obs=torch.zeros(1, 2), act=torch.zeros(1, 1), rew=torch.zeros(1), done=torch.zeros(1, dtype=torch.bool))
+    assert not os.path.exists(sidecar_path(path))
+    rec.close()
+    with rollrec.load(path) as r:
+        assert r.model is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,7 +163,7 @@ def test_recover_without_a_recording(tmp_path):
 def test_recover_before_meta_was_known(tmp_path, make_fields):
     fields = make_fields(4, 2, L=2)
     _die(_start_recording(tmp_path / "run.npz", fields, with_meta=False))
-    with pytest.raises(RolloutFormatError, match="never flushed a segment; nothing to recover"):
+    with pytest.raises(RolloutFormatError, match="holds no meta; nothing to recover"):
         rollrec.recover(tmp_path / "run.npz")
 
 
@@ -173,7 +175,28 @@ def test_recover_a_file_shorter_than_its_committed_rows(tmp_path, make_fields):
         w.append(k, fields[k])
     w.commit(10)
     _die(w)
-    data_path, _ = partial_paths(final)
-    os.truncate(data_path, os.path.getsize(data_path) - 100)  # the last rows never reached the disk
-    with pytest.raises(OSError, match="shorter than its 10 committed rows"):
+    data_path, layout_path = partial_paths(final)
+    last = json.loads(Path(layout_path).read_text())["members"][-1]
+    end = last["data_offset"] + 10 * fields[last["name"]][0].nbytes
+    os.truncate(data_path, end - 100)  # the last rows never reached the disk
+    with pytest.raises(RolloutFormatError, match=r"shorter \(\d+ bytes\) than its 10 committed rows"):
         rollrec.recover(final)
+    assert sorted(os.listdir(tmp_path)) == ["run.npz.partial", "run.npz.partial.json"]  # untouched, no temporaries
+
+
+def test_recover_refuses_rows_that_differ_from_what_was_committed(tmp_path, make_fields):
+    fields = make_fields(10, 2, L=2)
+    final = tmp_path / "run.npz"
+    w = _start_recording(final, fields, capacity=10)
+    for k in STEP_KEYS:
+        w.append(k, fields[k])
+    w.commit(10)
+    _die(w)
+    data_path, layout_path = partial_paths(final)
+    act = next(m for m in json.loads(Path(layout_path).read_text())["members"] if m["name"] == "act")
+    with open(data_path, "r+b") as f:  # what a disk that lost a write would hand back
+        f.seek(act["data_offset"] + 8)
+        f.write(b"\0" * 8)
+    with pytest.raises(RolloutFormatError, match="member 'act': the 10 committed rows do not match the CRC-32"):
+        rollrec.recover(final)
+    assert not final.exists()

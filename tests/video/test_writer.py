@@ -182,3 +182,15 @@ def test_env_out_of_range_in_a_batch(tmp_path):
     with pytest.raises(ValueError, match="env 2 out of range"):
         save_env_videos(steps, tmp_path / "e.mp4", envs=[0, 2])
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
+def test_a_symlink_planted_at_the_partial_video_is_never_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out.mp4"
+    os.symlink(victim, partial_video_path(out))
+    save_video([ramp(t) for t in range(4)], out, fps=10)
+    assert victim.read_text() == "precious"
+    assert decode(out)[0].shape[0] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "victim.txt"]

@@ -1,0 +1,152 @@
+"""File-system steps the writer's crash safety is built from, each doing one thing.
+
+- `create_exclusive`: a new file that did not exist, never through a symlink someone planted
+  (``O_CREAT | O_EXCL | O_NOFOLLOW``).
+- `replace_small_file`: write a small file (the sidecar) under a fixed temporary name, sync it,
+  rename it over the old one, sync the directory: readers see the old or the new content, never a
+  mix, also after a power loss.
+- `punch_hole`: give a byte range's disk blocks back (Linux ``fallocate(PUNCH_HOLE)``); the range
+  then reads as zeros and the file keeps its size. Elsewhere it does nothing and says so.
+- `copy_range`: copy bytes between files in the kernel (``copy_file_range``; reflinks on XFS and
+  btrfs), falling back to reads and writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import sys
+
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+_COPY_CHUNK = 64 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def create_exclusive(path: str, *, replace_stale: bool = False) -> int:
+    """Open a new file at ``path`` for reading and writing; returns its descriptor.
+
+    Fails with FileExistsError if anything (a file, a symlink, even a dangling one) is already at
+    ``path``, unless ``replace_stale``: then that entry is unlinked first (unlinking a symlink
+    removes the link, never its target) and the create is still exclusive, so a link planted in
+    between makes it fail rather than be followed.
+    """
+    if replace_stale:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644)
+
+
+def fsync_dir(path: str) -> None:
+    """Make the directory entries of the folder holding ``path`` durable (creates, renames, unlinks)."""
+    if sys.platform == "win32":  # pragma: no cover - no directory descriptors
+        return
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | _CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fdatasync(fd: int) -> None:
+    """Wait until the data written through ``fd`` (and the size and extents that reach it) is on disk."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+
+
+def replace_small_file(path: str, data: bytes, *, sync: bool = True) -> None:
+    """Atomically make ``data`` the content of ``path`` (see the module docstring).
+
+    The temporary file is ``path + ".tmp"``, created exclusively (a stale one from a killed
+    process is removed first); it is removed again if anything fails. ``sync=False`` skips the
+    two fsyncs: still atomic for a killed process, not after a power loss.
+    """
+    tmp = path + ".tmp"
+    fd = create_exclusive(tmp, replace_stale=True)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if sync:
+        fsync_dir(path)
+
+
+def _libc_fallocate():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.fallocate
+    except (OSError, AttributeError):  # pragma: no cover - unusual libc
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_fallocate = _libc_fallocate()
+
+
+def punch_hole(fd: int, offset: int, length: int) -> bool:
+    """Free the blocks of ``[offset, offset + length)`` (it then reads as zeros); the size stays.
+
+    Returns False where the platform or file system cannot (nothing is changed then): the bytes
+    stay allocated, which costs space but never correctness, since only unreferenced ranges are
+    punched.
+    """
+    if length <= 0 or _fallocate is None:
+        return False
+    if _fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(err, f"fallocate(PUNCH_HOLE) of {length} bytes at {offset}: {os.strerror(err)}")
+
+
+def allocated_bytes(path: str | os.PathLike) -> int | None:
+    """Bytes of disk the file at ``path`` occupies (less than its size where it has holes)."""
+    st = os.stat(path)
+    blocks = getattr(st, "st_blocks", None)
+    return None if blocks is None else blocks * 512
+
+
+def copy_range(src_fd: int, src_offset: int, dst_fd: int, dst_offset: int, nbytes: int) -> None:
+    """Copy ``nbytes`` from ``src_fd`` at ``src_offset`` to ``dst_fd`` at ``dst_offset``.
+
+    The two ranges must not overlap (the writer only ever copies into unreferenced space).
+    """
+    done = 0
+    use_kernel = hasattr(os, "copy_file_range")
+    while done < nbytes:
+        size = min(_COPY_CHUNK, nbytes - done)
+        n = 0
+        if use_kernel:
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, size, src_offset + done, dst_offset + done)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
+                    raise
+                use_kernel = False
+                continue
+        else:
+            chunk = os.pread(src_fd, size, src_offset + done)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.pwrite(dst_fd, view, dst_offset + done + len(chunk) - len(view)):]
+            n = len(chunk)
+        if n == 0:
+            raise OSError(errno.EIO, f"unexpected end of file at byte {src_offset + done} while copying")
+        done += n

@@ -1,0 +1,103 @@
+"""The JSON sidecar beside a partial rollout: what `rollrec.recover` trusts, and nothing else.
+
+One JSON object, replaced atomically (`rollrec.io.files.replace_small_file`) whenever it changes::
+
+    {"format": "rollrec-partial", "version": 2, "data_path": "run.npz.partial", "align": 64,
+     "created": <unix time>, "committed_rows": R, "committed_crc": {member: CRC-32 of its R rows},
+     "members": [{"name", "dtype", "row_shape", "capacity", "header_offset", "data_offset"}, ...],
+     "info": {...}}
+
+``info`` is the recorder's (meta, names, compress), serialised by the thread that set it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from rollrec.io.errors import RolloutFormatError
+from rollrec.io.npz_layout import ALIGN, MemberSpec, Placement
+
+FORMAT = "rollrec-partial"
+VERSION = 2
+
+
+@dataclass
+class State:
+    """What a sidecar says: the layout and the committed rows with their CRC-32s."""
+
+    align: int
+    created: float
+    members: list[MemberSpec]
+    placements: dict[str, Placement]
+    committed_rows: int
+    committed_crc: dict[str, int]
+
+
+def encode(
+    *,
+    data_path: str,
+    align: int,
+    created: float,
+    members: Sequence[MemberSpec],
+    placements: Mapping[str, Placement],
+    committed_rows: int,
+    committed_crc: Mapping[str, int],
+    info_json: str,
+) -> bytes:
+    """The sidecar's bytes; each member's capacity is its placement's."""
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "data_path": data_path,
+        "align": align,
+        "created": created,
+        "members": [{**asdict(m), **asdict(placements[m.name])} for m in members],
+        "committed_rows": committed_rows,
+        "committed_crc": dict(committed_crc),
+    }
+    return (json.dumps(doc)[:-1] + ', "info": ' + info_json + "}").encode()
+
+
+def read(layout_path: str) -> dict:
+    """The sidecar's JSON document; `RolloutFormatError` if it is not one this rollrec wrote."""
+    try:
+        with open(layout_path, "rb") as f:
+            doc = json.loads(f.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RolloutFormatError(f"{layout_path}: not a rollrec sidecar (invalid JSON)") from None
+    if isinstance(doc, dict) and "placements" in doc and "format" not in doc:
+        raise RolloutFormatError(
+            f"{layout_path}: written by rollrec 0.1.0, whose partial files this version cannot recover safely; "
+            "recover it with rollrec 0.1.0"
+        )
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise RolloutFormatError(f"{layout_path}: not a rollrec sidecar")
+    if doc.get("version") != VERSION:
+        raise RolloutFormatError(
+            f"{layout_path}: sidecar version {doc.get('version')!r}; this rollrec recovers version {VERSION}"
+        )
+    return doc
+
+
+def decode(doc: Mapping, layout_path: str) -> State:
+    """The `State` of a document `read` returned; `RolloutFormatError` if a field is missing or wrong."""
+    try:
+        members, placements = [], {}
+        for m in doc["members"]:
+            spec = MemberSpec(m["name"], np.dtype(m["dtype"]).str, tuple(int(s) for s in m["row_shape"]), int(m["capacity"]))
+            members.append(spec)
+            placements[spec.name] = Placement(int(m["header_offset"]), int(m["data_offset"]), int(m["capacity"]))
+        return State(
+            align=int(doc.get("align", ALIGN)),
+            created=float(doc["created"]),
+            members=members,
+            placements=placements,
+            committed_rows=int(doc["committed_rows"]),
+            committed_crc={m.name: int(doc["committed_crc"][m.name]) for m in members},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RolloutFormatError(f"{layout_path}: damaged sidecar ({type(exc).__name__}: {exc})") from None
