@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,10 @@ from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import Volume
 from rollrec.engine.volume_record import VolumeRings, start_volume
 from rollrec.io.format import check_dt, check_obs_layout, make_meta, to_json, user_meta
+from rollrec.io.model import model_members, remove_sidecar, save_sidecar
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
 from rollrec.io.writer import check_no_interrupted_recording, finish, partial_paths, static_members
+from rollrec.model.robot import RobotModel
 
 
 class Recorder:
@@ -79,6 +82,9 @@ class Recorder:
         video_envs: envs whose frames `record_frame` keeps when it gets a batch of all N
             renders (tiled, labelled ``env k``); None keeps every frame of the batch.
         video_fps: frame rate of that video (default ``1 / dt``).
+        model: the robot's geometry (`rollrec.model.RobotModel`, e.g. `rollrec.model_from_mujoco`
+            or `rollrec.model_from_urdf`), stored with the rollout so a replay needs no simulator;
+            its links are matched to ``link_names`` by name. Checked at the first `record`.
         flush_interval_s: hand a partly filled segment to the writer when this many seconds
             have passed since the last flush, so a kill loses at most about this much recording
             (None: flush full segments only). Checked with the host clock: no device sync.
@@ -133,6 +139,7 @@ class Recorder:
         compress: bool = False,
         video_envs: Sequence[int] | None = None,
         video_fps: float | None = None,
+        model: RobotModel | None = None,
         flush_interval_s: float | None = 1.0,
         overwrite: bool = False,
         durable: bool = True,
@@ -184,6 +191,9 @@ class Recorder:
         if bad:
             raise ValueError(f"video_envs: env {bad[0]} out of range (0..{num_envs - 1})")
         self.video_fps = video_fps
+        if model is not None and not isinstance(model, RobotModel):
+            raise TypeError(f"model must be a rollrec.model.RobotModel, got {type(model).__name__}")
+        self.model = model
         self.volume = Volume.from_options(num_envs, envs=envs, all_env_fields=all_env_fields, every=every, dtypes=dtypes,
                                           fields=fields, capture=capture, window=window)
         self._every = self.volume.every if self.volume is not None else 1
@@ -311,7 +321,7 @@ class Recorder:
         if self.steps == 0:
             raise RuntimeError("record_frame() before the first record(): a frame belongs to a recorded step")
         if self._video is None:
-            from rollrec.io.video_background import BackgroundVideoWriter
+            from rollrec.video.background import BackgroundVideoWriter
 
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = BackgroundVideoWriter(self.video_path, fps, envs=self.video_envs)
@@ -375,6 +385,12 @@ class Recorder:
         self.meta.update(self.extra_meta)
         data_path, layout_path = partial_paths(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        model_arrays = None
+        if self.model is not None:  # bound and checked before anything is written
+            stored_links = self.link_names if link_count is not None and "link_pos" in self._kept else None
+            model_arrays, model_meta = model_members(self.model, stored_links)
+            self.model = self.model.bind(stored_links or [])
+            self.meta.update(model_meta)
         self._schema = schema
         try:
             self._stream = NpzStreamWriter(
@@ -384,6 +400,14 @@ class Recorder:
         except BaseException:
             self._schema = None
             raise
+        if model_arrays is None:
+            remove_sidecar(self.path)  # a discarded (overwritten) recording's model must not be recovered with this one
+        else:  # beside the partial file, for `rollrec recover`
+            try:
+                save_sidecar(self.path, model_arrays, model_meta)
+            except OSError as exc:
+                warnings.warn(f"{self.path}: the robot model could not be kept for recovery ({exc}); "
+                              "it is still written when the recording closes", stacklevel=3)
         if self.volume is not None:
             self._vol = setup.rings
             self._gather = setup.rings.gatherer(schema, transforms)
@@ -500,7 +524,7 @@ class Recorder:
                 for name, part in self._gather.finish(self.steps).items():
                     self._stream.append(name, part)
             link_names = self.link_names if "link_pos" in self._schema.args and "link_pos" in self._kept else None
-            small = static_members(self.meta, self._term_names, link_names)
+            small = static_members(self.meta, self._term_names, link_names, self.model)
             self._result = finish(self._stream, small, rows, str(self.path), self.compress)
             return self._result
         except Exception as exc:
@@ -530,6 +554,8 @@ class Recorder:
             self._stream.close()
         if self._video is not None and self._result is None:
             self._video.abort()
+        if self.model is not None and (self._result is not None or not os.path.exists(partial_paths(self.path)[1])):
+            remove_sidecar(self.path)  # finished, or no partial file left to recover: the model copy goes too
         self._ring = None
         self._vol = None  # the window ring and the episode buffers go with the ring
         if self._gather is not None and self._result is None:
