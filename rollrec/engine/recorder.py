@@ -18,6 +18,7 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,15 @@ import numpy as np
 import torch
 
 from rollrec.engine import dist_meta
-from rollrec.engine.flush import FlushPipeline, RingBuffers
+from rollrec.engine.flush import FlushPipeline
 from rollrec.engine.schema import Schema
+from rollrec.engine.setup import plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import Volume
-from rollrec.engine.volume_record import VolumeRings, start_volume
+from rollrec.engine.volume_record import VolumeRings
 from rollrec.io.format import check_dt, check_obs_layout, make_meta, to_json, user_meta
 from rollrec.io.model import model_members, remove_sidecar, save_sidecar
-from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
+from rollrec.io.npz_stream import NpzStreamWriter
 from rollrec.io.writer import check_no_interrupted_recording, finish, partial_paths, static_members
 from rollrec.model.robot import RobotModel
 
@@ -360,16 +362,10 @@ class Recorder:
                 transforms["rew_terms"] = lambda a: a.astype(np.float32)  # volume control casts on the device
             if self.quat_order == "xyzw" and s.name in ("base_quat", "link_quat"):
                 transforms[s.name] = lambda a: a[..., [3, 0, 1, 2]]
-        if self.volume is not None:
-            setup = start_volume(self.volume, schema, device=self.device, segment_steps=self.segment_steps,
-                                 max_segment_bytes=self.max_segment_bytes, max_steps=self.max_steps,
-                                 ring_segments=self.ring_segments)
-            seg, ring, members, variable = setup.segment, setup.rings.ring, setup.members, setup.variable
-            constants = setup.rings.constant_rows(schema)[0]
-            version, volume_meta, self._kept = setup.version, setup.meta, setup.kept
-        else:
-            ring, seg, constants, members = self._plain_rings(schema)
-            variable, version, volume_meta, self._kept = [], 1, {}, {s.name for s in schema.fields} | set(schema.constants)
+        make = plain_setup if self.volume is None else partial(volume_setup, self.volume)
+        setup = make(schema, device=self.device, segment_steps=self.segment_steps, max_segment_bytes=self.max_segment_bytes,
+                     max_steps=self.max_steps, ring_segments=self.ring_segments)
+        seg, ring, self._kept = setup.segment, setup.ring, setup.kept
         self._seg, self._cap = seg, seg * self.ring_segments
         if "obs_layout" in self.extra_meta:  # a flat obs the caller describes; a dict obs is described by rollrec
             if schema.obs_layout:
@@ -377,11 +373,11 @@ class Recorder:
             obs_dim = next(s.row_shape[0] for s in schema.fields if s.name == "obs")
             check_obs_layout(self.extra_meta["obs_layout"], obs_dim, "meta")
         self.meta = make_meta(
-            num_steps=0, num_envs=self.num_envs, dt=self.dt * self._every, env_name=self.env_name, version=version,
+            num_steps=0, num_envs=self.num_envs, dt=self.dt * self._every, env_name=self.env_name, version=setup.version,
             extras=[e for e in schema.extras if e in self._kept],
             **({"obs_layout": schema.obs_layout} if schema.obs_layout and "obs" in self._kept else {}),
         )
-        self.meta.update(volume_meta)
+        self.meta.update(setup.meta)
         self.meta.update(self.extra_meta)
         data_path, layout_path = partial_paths(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -394,8 +390,8 @@ class Recorder:
         self._schema = schema
         try:
             self._stream = NpzStreamWriter(
-                data_path, members, layout_path=layout_path, recovery_info=self._recovery_info(), overwrite=self.overwrite,
-                durable=self.durable, variable=variable,
+                data_path, setup.members, layout_path=layout_path, recovery_info=self._recovery_info(),
+                overwrite=self.overwrite, durable=self.durable, variable=setup.variable,
             )
         except BaseException:
             self._schema = None
@@ -408,41 +404,16 @@ class Recorder:
             except OSError as exc:
                 warnings.warn(f"{self.path}: the robot model could not be kept for recovery ({exc}); "
                               "it is still written when the recording closes", stacklevel=3)
-        if self.volume is not None:
+        if setup.rings is not None:
             self._vol = setup.rings
             self._gather = setup.rings.gatherer(schema, transforms)
         self._pipeline = FlushPipeline(
-            ring, seg, self._stream, constants=constants, transforms=transforms, staging_buffers=self.staging_buffers,
+            ring, seg, self._stream, constants=setup.constants, transforms=transforms, staging_buffers=self.staging_buffers,
             gather=self._gather, device=self.device,
         )
         self._ring = ring
         self._ring_bytes = ring.nbytes if self._vol is None else self._vol.nbytes
         self._flush_deadline = time.monotonic() + self._interval
-
-    def _plain_rings(self, schema: Schema) -> tuple[RingBuffers, int, dict[str, np.ndarray], list[MemberSpec]]:
-        """Ring, segment length, constant members and member specs of a recording that keeps everything."""
-        # cat/stack write with out=: the ring dtype must be what they produce.
-        step_bytes = sum(
-            self.num_envs * int(np.prod(s.row_shape, dtype=np.int64)) * s.ring_dtype.itemsize for s in schema.fields
-        )
-        seg = self.segment_steps
-        if self.max_segment_bytes:
-            seg = max(1, min(seg, self.max_segment_bytes // max(step_bytes, 1)))
-        if self.max_steps is not None:
-            seg = min(seg, self.max_steps)
-        ring = RingBuffers(
-            {s.name: (s.row_shape, s.ring_dtype) for s in schema.fields}, seg * self.ring_segments, self.num_envs, self.device
-        )
-        constants = {
-            name: np.broadcast_to(np.asarray(value, dtype=dtype), (self.num_envs, *row))
-            for name, (dtype, row, value) in schema.constants.items()
-        }
-        members = []
-        for s in schema.fields:
-            members.append(MemberSpec(s.name, s.np_dtype.str, (self.num_envs, *s.row_shape), self.max_steps or seg * 16))
-        for name, value in constants.items():
-            members.append(MemberSpec(name, value.dtype.str, value.shape, self.max_steps or seg * 16))
-        return ring, seg, constants, members
 
     def _recovery_info(self) -> dict[str, Any]:
         """What `rollrec.recover` needs besides the rows, kept in the sidecar."""

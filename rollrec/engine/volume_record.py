@@ -21,7 +21,6 @@ the row. A fixed sequence of device ops whatever the data: no sync.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from rollrec.engine.episodes import EpisodeTracker
 from rollrec.engine.flush import RingBuffers
 from rollrec.engine.gather import COLUMNS, EpisodeGather
 from rollrec.engine.schema import NUMPY_DTYPES, FieldSpec, Schema
-from rollrec.engine.volume import FieldPlan, Volume, file_version, plan
+from rollrec.engine.volume import FieldPlan, Volume
 from rollrec.io.npz_layout import MemberSpec
 
 
@@ -175,56 +174,4 @@ class VolumeRings:
         )
 
 
-
-
-@dataclass
-class VolumeSetup:
-    """What `start_volume` decided at the first `record`."""
-
-    rings: VolumeRings
-    segment: int  # kept rows per segment
-    members: list[MemberSpec]
-    variable: list[str]
-    version: int  # the file's format version
-    meta: dict[str, Any]  # meta entries describing the kept data
-    kept: set[str]  # member names kept (fields and constants)
-
-
-def start_volume(volume: Volume, schema: Schema, *, device: torch.device, segment_steps: int,
-                 max_segment_bytes: int | None, max_steps: int | None, ring_segments: int) -> VolumeSetup:
-    """Plan the fields, size the segments (a segment's rings, window rows and episode buffers within
-    ``max_segment_bytes``), allocate the rings and describe the file."""
-    plans, constants = plan(volume, schema)
-    k, N = volume.every, schema.N
-    M = len(volume.envs) if volume.envs is not None else N
-
-    def row_bytes(p: FieldPlan) -> int:
-        return (M if p.where == "detail" else N) * int(np.prod(p.row_shape, dtype=np.int64)) * p.dtype.itemsize
-
-    per_row = sum(row_bytes(p) for p in plans) + (k * N * 12 if volume.has_index else 0)
-    seg = segment_steps
-    if max_segment_bytes:
-        seg = max(1, min(seg, max_segment_bytes // max(per_row, 1)))
-    rows = None if max_steps is None else -(-max_steps // k)
-    if rows is not None:
-        seg = min(seg, rows)
-    rings = VolumeRings(volume, schema, plans, constants, segment=seg, ring_segments=ring_segments, device=device)
-    members, variable = rings.members(schema, rows or seg * 16, index_rows=max(2 * N, 1024),
-                                      window_rows=(volume.window or 1) * 64)
-    version = file_version(volume, plans, constants)
-    meta: dict[str, Any] = {"volume": volume.describe()}
-    if k > 1:
-        meta["every"] = k
-    detail = [p.name for p in plans if p.where == "detail"] + [n for n, w in constants.items() if w == "detail"]
-    if detail:
-        meta["env_ids"] = {name: list(volume.envs) for name in detail}
-    if volume.trigger is not None:
-        window = [p.name for p in plans if p.where == "window"] + [n for n, w in constants.items() if w == "window"]
-        meta["windows"] = {"members": window, "window": volume.window, "capture": volume.trigger.describe()}
-    if volume.has_index:
-        meta["episode_columns"] = list(COLUMNS)
-    kept = {p.name for p in plans} | set(constants)
-    return VolumeSetup(rings, seg, members, variable, version, meta, kept)
-
-
-__all__ = ["VolumeRings", "VolumeSetup", "start_volume"]
+__all__ = ["VolumeRings"]
