@@ -28,7 +28,7 @@ import numpy as np
 
 from rollrec.io.archive import RolloutFile
 from rollrec.io.env_array import fill_value
-from rollrec.io.episode_index import EpisodeIndex
+from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
 from rollrec.io.errors import LegacyPickleError, RolloutFormatError
 from rollrec.io.format import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array, decode_meta
 from rollrec.io.format_v2 import Layout
@@ -40,7 +40,7 @@ _READ_THREADS = 8  # reads in flight when the env's bytes are on disk
 _CACHED_THREADS = 1  # when they are in the page cache (reads are then CPU work: threads contend for the GIL)
 
 
-class Rollout:
+class Rollout(RolloutEpisodes):
     """A rollout opened for reading. Arrays are ``[T, N, ...]`` numpy arrays (read-only memory
     maps for stored files); index them to read. `env` and the episode helpers read with `os.pread`
     instead: if another process truncates the file while it is open, they raise
@@ -316,88 +316,9 @@ class Rollout:
                     out[lo - t0 : hi - t0, g - a] = self._rows(key, at + lo - first, at + hi - first)
         return out
 
-    # ---- episodes -----------------------------------------------------------------------------
-    @property
-    def index(self) -> EpisodeIndex:
-        """Every episode of every env (`rollrec.io.episode_index`): the file's index (format v2),
-        or derived from ``done``/``rew``/``truncated`` (read whole, in env blocks) for a v1 file."""
-        if self._index is None:
-            where = str(self.path)
-            if "episodes" in self._fields:
-                table = self._rows("episodes", 0, self._fields["episodes"].shape[0])
-                returns = self._rows("episode_return", 0, self._fields["episode_return"].shape[0])
-                self._index = EpisodeIndex(table, returns, every=self.every, T=self.T, N=self.N, R=self.layout.R, where=where)
-            else:
-                cols = {k: self._file.read_all(k) if self._file is not None else self._fields[k]
-                        for k in ("done", "rew", "truncated")}
-                self._index = EpisodeIndex.derive(cols["done"], cols["rew"], cols["truncated"], T=self.T, N=self.N, where=where)
-        return self._index
-
-    def episodes(self) -> list[dict[str, Any]]:
-        """One dict per episode of every env, in the order they ended (then the ones still running):
-        ``env``, ``start``, ``stop`` (recorded steps, stop exclusive: with ``every=k`` row t is
-        recorded step ``t * k``), ``return`` (float, exact), ``terminated``, ``truncated``, ``end``
-        (``"terminated"``, ``"truncated"`` or ``"unfinished"``), ``captured`` (every field of it is
-        in the file, at least for its last steps) and ``window_start`` (the recorded step from which
-        every field is kept; None if none is)."""
-        index = self.index
-        return [index.entry(i) for i in range(len(index))]
-
-    def episode(self, i: int) -> dict[str, np.ndarray]:
-        """Episode ``i`` (of `episodes`): ``{key: [n, ...]}`` over its n kept rows (rows
-        ``ceil(start / every) .. (stop - 1) // every``), for every member that holds data for its env;
-        steps before its window read as fill values (see `env`)."""
-        index = self.index
-        if not -len(index) <= i < len(index):
-            raise IndexError(f"episode {i} out of range: {self.path.name} has {len(index)} episodes")
-        i %= len(index)
-        first, last = int(index.first_row[i]), int(index.last_row[i])
-        env = int(index.env[i])
-        whole = self.env(env)
-        return {k: v[first : last + 1] for k, v in whole.items()}
-
     def _column(self, key: str, env: int) -> np.ndarray:
         """``[T, ...]`` of member ``key`` for env ``env`` (pread for stored files)."""
         return self.env(env, [key])[key]
-
-    def episode_bounds(self, env: int) -> np.ndarray:
-        """``[E, 2]`` int64 ``(start, stop)`` row ranges of env ``env``'s episodes, in order.
-
-        An episode ends after a step whose ``done`` is set; the last one may be unfinished
-        (its stop is T). With an episode index (format v2) the ranges are its episodes' kept rows
-        (with ``every=k``, episodes shorter than k may hold none: they are left out).
-        """
-        env = self._check_env(env)
-        if self.layout.has_index:
-            i = self._kept_episodes(env)
-            return np.stack([self.index.first_row[i], self.index.last_row[i] + 1], axis=1).astype(np.int64)
-        ends = np.flatnonzero(self._column("done", env)) + 1
-        if ends.size == 0 or ends[-1] != self.T:
-            ends = np.append(ends, self.T)
-        starts = np.concatenate([[0], ends[:-1]])
-        return np.stack([starts, ends], axis=1).astype(np.int64)
-
-    def _kept_episodes(self, env: int) -> np.ndarray:
-        i = self.index.of_env(env)
-        return i[self.index.last_row[i] >= self.index.first_row[i]]
-
-    def episode_returns(self, env: int) -> np.ndarray:
-        """``[E]`` float64 return of each episode of env ``env`` (see `episode_bounds`): the sum of
-        ``rew`` over it, or the index's exact returns (format v2)."""
-        env = self._check_env(env)
-        if self.layout.has_index:
-            return self.index.returns[self._kept_episodes(env)].copy()
-        bounds = self.episode_bounds(env)
-        csum = np.concatenate([[0.0], np.cumsum(self._column("rew", env).astype(np.float64))])
-        return csum[bounds[:, 1]] - csum[bounds[:, 0]]
-
-    def total_rewards(self) -> np.ndarray:
-        """``[N]`` float64 sum of ``rew`` over the whole rollout, per env (reads ``rew`` whole; with
-        an episode index, the sum of its exact returns)."""
-        if self.layout.has_index:
-            return np.bincount(self.index.env, weights=self.index.returns, minlength=self.N).astype(np.float64)
-        rew = self._file.read_all("rew") if self._file is not None else self._fields["rew"]
-        return np.asarray(rew, dtype=np.float64).sum(axis=0)
 
     # ---- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
