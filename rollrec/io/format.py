@@ -1,4 +1,4 @@
-"""Rollout format v1: the specification, and the checks every reader and writer shares.
+"""Rollout format v1 (and what v2 changes): the specification, and the checks every reader and writer shares.
 
 A rollout is one ``.npz`` file (a zip archive of ``.npy`` members) that plain
 ``np.load(path, allow_pickle=False)`` reads: no member is an object array, ever.
@@ -90,6 +90,15 @@ A file breaking any rule here is refused by the reader with `RolloutFormatError`
 A rollout recorded by several ranks of ``torch.distributed`` is a directory holding one such
 file per rank (its envs, with ``meta["shard"]``) and a ``manifest.json`` saying which file holds
 which envs; the manifest's specification is in `rollrec.io.manifest`.
+
+Version 2 (``meta["format_version"]`` 2; the version bump of `Recorder`'s volume control:
+``envs=``, ``every=``, ``capture=``/``window=``) is specified in `rollrec.io.format_v2`: per-step
+members may hold some envs only (``[T, len(ids), ...]``, ``meta["env_ids"]``) or the rows of
+captured episodes only (``[R, ...]``, ``meta["windows"]``), one step in ``meta["every"]``, and the
+file then holds an episode index (``episodes`` int64 ``[E, 7]``: env, start, stop, end, captured,
+row, rows; ``episode_return`` float64 ``[E]``). Everything above holds otherwise. Writers write v1
+whenever a file fits it; readers read both (`READ_VERSIONS`): a v1 file written by any rollrec
+loads as before, and reads as a v2 file whose members all hold every env and every step.
 """
 
 from __future__ import annotations
