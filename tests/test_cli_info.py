@@ -212,6 +212,6 @@ def test_a_trigger_file_counts_its_captured_episodes(capsys, tmp_path, volume_re
         captured = sum(e["captured"] for e in r.episodes())
         total = len(r.episodes())
         rows = r.stored("obs").shape[0]
-    code, out, _ = _info(capsys, path)
+    _, out, _ = _info(capsys, path)
     assert f"captured  {captured} of {total} episodes (terminated): their last 3 steps keep" in out
     assert f"({rows} rows)" in out and "every env keeps rew, done" in out

@@ -157,8 +157,8 @@ def expected_file(
             elif isinstance(capture, (int, float)):
                 cap = r < capture
             else:
-                cap = bool(capture_ref(dict(env=e, start=s, stop=stop, ret=r, terminated=end == 1,
-                                            truncated=end == 2, length=stop - s)))
+                cap = bool(capture_ref({"env": e, "start": s, "stop": stop, "ret": r, "terminated": end == 1,
+                                            "truncated": end == 2, "length": stop - s}))
             n = min(window, kept_rows) if cap else 0
         else:
             cap = True if envs is None else e in envs

@@ -27,7 +27,7 @@ def volume_summary(r: Any) -> dict[str, Any] | None:
     light = [k for k in r.step_keys if r.kind(k) == "all"]
     if layout.env_ids:
         ids = next(iter(layout.env_ids.values()))
-        out["detail"] = {"envs": int(len(ids)), "members": sorted(layout.env_ids), "all_envs": light}
+        out["detail"] = {"envs": len(ids), "members": sorted(layout.env_ids), "all_envs": light}
     if layout.window_members:
         captured = int(((r.index.row >= 0) & (r.index.rows > 0)).sum())
         out["windows"] = {"window": layout.window, "capture": r.meta["windows"].get("capture"),

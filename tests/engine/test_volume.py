@@ -182,7 +182,7 @@ def test_partial_flushes_and_ring_wraps_keep_windows_whole(tmp_path, volume_refe
 def test_xyzw_quaternions_are_reordered_in_windows_too(tmp_path, volume_reference):
     expected_file, make_steps = volume_reference
     steps = make_steps(20, N, seed=11)
-    options = dict(capture="terminated", window=3, all_env_fields=("rew", "done"), quat_order="xyzw")
+    options = {"capture": "terminated", "window": 3, "all_env_fields": ("rew", "done"), "quat_order": "xyzw"}
     record(tmp_path / "r.npz", steps, **options)
     assert_file(tmp_path / "r.npz", expected_file(steps, N, **options))
 

@@ -26,12 +26,12 @@ def on_cuda(step):
 
 
 @pytest.mark.parametrize("options", [
-    dict(envs=[3, 17, 200]),
-    dict(envs=range(0, N, 2), every=3),
-    dict(every=4, dtypes={"obs": torch.float16}),
-    dict(capture="terminated", window=5),
-    dict(capture=-1.0, window=3, every=2, all_env_fields=("rew", "done")),
-    dict(capture=lambda ends: ends.length > 3, window=4),
+    {"envs": [3, 17, 200]},
+    {"envs": range(0, N, 2), "every": 3},
+    {"every": 4, "dtypes": {"obs": torch.float16}},
+    {"capture": "terminated", "window": 5},
+    {"capture": -1.0, "window": 3, "every": 2, "all_env_fields": ("rew", "done")},
+    {"capture": lambda ends: ends.length > 3, "window": 4},
 ], ids=["detail", "detail-every", "every-f16", "trigger", "threshold-every", "callable"])
 @pytest.mark.parametrize("flush_interval_s", [None, 1e-9], ids=["full-segments", "partial-flush-every-step"])
 def test_record_never_syncs_with_volume_options(tmp_path, volume_reference, monkeypatch, options, flush_interval_s):

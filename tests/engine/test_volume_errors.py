@@ -19,22 +19,22 @@ def step(**extra):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(envs=[0, 4]), r"envs: env 4 out of range \(0\.\.3\)"),
-    (dict(envs=[1, 1]), "envs: env 1 is given twice"),
-    (dict(envs=[True, False]), r"a bool mask must have shape \(4,\)"),
-    (dict(envs=[0.5]), "envs must be a list or range of env ids or a bool mask"),
-    (dict(every=0), "every must be an integer >= 1"),
-    (dict(every=1.5), "every must be an integer >= 1"),
-    (dict(capture="terminated"), "capture= needs window=W"),
-    (dict(window=3), "window= is the length kept of each captured episode: give capture= too"),
-    (dict(capture="failed", window=3), "capture='failed': give 'terminated', a return threshold"),
-    (dict(capture=float("nan"), window=3), "a return threshold must be a finite number"),
-    (dict(capture="terminated", window=0), "window must be an integer >= 1"),
-    (dict(capture="terminated", window=2, envs=[1]), "envs= and capture= cannot be combined"),
-    (dict(all_env_fields=("rew",)), "all_env_fields= says what the envs without detail keep: give envs= or capture="),
-    (dict(fields="obs"), "fields takes a list of field names, got the string 'obs'"),
-    (dict(dtypes={"obs": torch.bfloat16}), "has no numpy equivalent"),
-    (dict(dtypes={"obs": "nonsense"}), "is not a dtype"),
+    ({"envs": [0, 4]}, r"envs: env 4 out of range \(0\.\.3\)"),
+    ({"envs": [1, 1]}, "envs: env 1 is given twice"),
+    ({"envs": [True, False]}, r"a bool mask must have shape \(4,\)"),
+    ({"envs": [0.5]}, "envs must be a list or range of env ids or a bool mask"),
+    ({"every": 0}, "every must be an integer >= 1"),
+    ({"every": 1.5}, "every must be an integer >= 1"),
+    ({"capture": "terminated"}, "capture= needs window=W"),
+    ({"window": 3}, "window= is the length kept of each captured episode: give capture= too"),
+    ({"capture": "failed", "window": 3}, "capture='failed': give 'terminated', a return threshold"),
+    ({"capture": float("nan"), "window": 3}, "a return threshold must be a finite number"),
+    ({"capture": "terminated", "window": 0}, "window must be an integer >= 1"),
+    ({"capture": "terminated", "window": 2, "envs": [1]}, "envs= and capture= cannot be combined"),
+    ({"all_env_fields": ("rew",)}, "all_env_fields= says what the envs without detail keep: give envs= or capture="),
+    ({"fields": "obs"}, "fields takes a list of field names, got the string 'obs'"),
+    ({"dtypes": {"obs": torch.bfloat16}}, "has no numpy equivalent"),
+    ({"dtypes": {"obs": "nonsense"}}, "is not a dtype"),
 ])
 def test_bad_options_are_refused_at_construction(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
@@ -43,11 +43,11 @@ def test_bad_options_are_refused_at_construction(tmp_path, options, message):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(fields=("obs", "velocity")), r"fields: no field named 'velocity'; the first step gave \["),
-    (dict(envs=[1], all_env_fields=("rew", "links")), "all_env_fields: no field named 'links'"),
-    (dict(dtypes={"done": torch.uint8}), r"dtypes\['done'\]: done is stored as bool"),
-    (dict(dtypes={"rew": torch.int32}), r"dtypes\['rew'\]: rew must stay a float"),
-    (dict(dtypes={"base_pos": torch.float16}), "base_pos was not given to record"),
+    ({"fields": ("obs", "velocity")}, r"fields: no field named 'velocity'; the first step gave \["),
+    ({"envs": [1], "all_env_fields": ("rew", "links")}, "all_env_fields: no field named 'links'"),
+    ({"dtypes": {"done": torch.uint8}}, r"dtypes\['done'\]: done is stored as bool"),
+    ({"dtypes": {"rew": torch.int32}}, r"dtypes\['rew'\]: rew must stay a float"),
+    ({"dtypes": {"base_pos": torch.float16}}, "base_pos was not given to record"),
 ])
 def test_names_the_first_step_does_not_give_are_refused_at_the_first_record(tmp_path, options, message):
     rec = Recorder(tmp_path / "r.npz", N, **options)
@@ -64,7 +64,7 @@ def test_a_capture_callable_that_returns_the_wrong_shape_is_named(tmp_path):
 
 def test_sharded_recordings_refuse_envs_every_and_capture_before_any_collective(tmp_path, monkeypatch):
     monkeypatch.setattr(recorder_module.dist_meta, "world", lambda: (0, 2))
-    for options in (dict(envs=[0]), dict(every=2), dict(capture="terminated", window=2)):
+    for options in ({"envs": [0]}, {"every": 2}, {"capture": "terminated", "window": 2}):
         with pytest.raises(ValueError, match="not supported for a recording sharded across torch.distributed ranks"):
             Recorder(tmp_path / "r.npz", N, **options)
     Recorder(tmp_path / "r.npz", N, every=2, distributed=False)  # a plain file per rank is fine

@@ -336,7 +336,8 @@ def test_recovery_keeps_the_committed_rows_of_variable_members(tmp_path):
         w.append(name, arr[:5])
     w.append("index", index[:7])
     w.commit(5)
-    assert json.loads(open(layout).read())["variable_rows"] == {"index": 7}
+    with open(layout) as f:
+        assert json.load(f)["variable_rows"] == {"index": 7}
     for name, arr in data.items():  # written but never committed: a kill here loses them
         w.append(name, arr[5:])
     w.append("index", index[7:])

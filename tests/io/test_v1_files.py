@@ -75,4 +75,4 @@ def test_a_file_of_the_original_recorder_still_converts():
     with rollrec.load(LEGACY, allow_pickle=True) as r:
         assert r.meta["legacy"] and not r.layout.has_index
         eps = r.episodes()
-        assert [(e["env"], e["start"], e["stop"]) for e in eps if e["env"] == 0][0] == (0, 0, 60)  # ends after step 59
+        assert next((e["env"], e["start"], e["stop"]) for e in eps if e["env"] == 0) == (0, 0, 60)  # ends after step 59

@@ -12,12 +12,12 @@ from rollrec.io.errors import RolloutFormatError
 
 N = 6
 CASES = {
-    "detail": dict(envs=[1, 2, 4]),
-    "detail-every": dict(envs=[0, 5], every=3, all_env_fields=("rew", "done")),
-    "trigger": dict(capture="terminated", window=4),
-    "trigger-every-nothing-light": dict(capture=0.0, window=3, every=2, all_env_fields=()),
-    "every": dict(every=2),
-    "plain": dict(),
+    "detail": {"envs": [1, 2, 4]},
+    "detail-every": {"envs": [0, 5], "every": 3, "all_env_fields": ("rew", "done")},
+    "trigger": {"capture": "terminated", "window": 4},
+    "trigger-every-nothing-light": {"capture": 0.0, "window": 3, "every": 2, "all_env_fields": ()},
+    "every": {"every": 2},
+    "plain": {},
 }
 
 
