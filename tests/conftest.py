@@ -4,6 +4,7 @@
 - `record_walker` returns a function that records the built-in walker into a v1 file;
   `walker_rollout` is one such recording in the test's ``tmp_path``.
 - `member_data_offsets(path)` finds where each stored member's array data starts in the file.
+- `volume_reference` is the naive reference of volume control (`tests/volume_reference.py`).
 - `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
   test is skipped where they are absent.
 """
@@ -270,3 +271,15 @@ def _write_sharded(
 def write_sharded() -> Callable[..., Path]:
     """``write_sharded(dir, fields, counts, missing=(2,), short={1: 5})`` writes a sharded rollout."""
     return _write_sharded
+
+
+@pytest.fixture(scope="session")
+def volume_reference() -> tuple[Callable[..., dict[str, Any]], Callable[..., list[dict[str, Any]]]]:
+    """``(expected_file, make_steps)`` of `tests/volume_reference.py`: the naive reference of volume
+    control (keep every step on the host, select afterwards) and a generator of `record()` steps."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("volume_reference", REPO_ROOT / "tests" / "volume_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.expected_file, module.make_steps

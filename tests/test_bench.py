@@ -32,6 +32,8 @@ TINY = QUICK.replace(
     reader_repeats=1,
     cuda_steps=4,
     cuda_repeats=1,
+    volume_steps=12,
+    volume_repeats=1,
     sections=tuple(s for s in SECTIONS if s != "dist"),  # dist spawns ranks: its own test below
 )
 
@@ -53,11 +55,13 @@ def test_rows_cover_every_section(rows):
         "blocked on backpressure, tight loop",
         "open (rollrec.load)",
         "read one env, every per-step field",
+        "record() host time, 4 detail envs",
+        "bytes written, trigger, 1% failing",
     ):
         assert expected in names
     assert any(n.startswith("TorchRL") for n in names)
     assert any(n.startswith("rollrec: peak RSS") for n in names)
-    assert {r.section[0] for r in rows} == set("123456")
+    assert {r.section[0] for r in rows} == set("1234568")
 
 
 def test_measured_figures_are_positive(rows):
@@ -107,3 +111,11 @@ def test_scale_out_section_measures_every_world_size(tmp_path):
     assert all(r.value and r.value > 0 and r.ratio and r.ratio > 0 for r in rows)
     assert rows[0].ratio == 1.0 and "split [32, 32]" in rows[1].note
     assert list(tmp_path.iterdir()) == []  # every rollout and store removed
+
+
+def test_volume_rows_write_less_than_a_plain_copy(rows):
+    written = {r.name.removeprefix("bytes written, "): r for r in rows if r.name.startswith("bytes written")}
+    assert written["everything"].ratio == pytest.approx(1.0, rel=0.01)  # the plain copy, plus a small meta member
+    assert written["every=4"].ratio == pytest.approx(0.25, abs=0.05)
+    assert written["4 detail envs"].ratio < 0.2 and written["float16 obs"].ratio < 0.65
+    assert written["trigger, 1% failing"].ratio < 0.2

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import rollrec
 from rollrec.cli import main
@@ -175,3 +176,42 @@ def test_a_file_with_holes_reports_its_size_and_its_disk_use(tmp_path, capsys, m
     assert s["file_bytes"] == st.st_size > 5e6 and s["disk_bytes"] == st.st_blocks * 512 < 1e6
     assert main(["info", str(path)]) == 0
     assert "on disk: the rest are holes" in capsys.readouterr().out
+
+
+def test_a_file_with_volume_control_says_what_it_kept(capsys, tmp_path, volume_reference):
+    expected_file, make_steps = volume_reference
+    steps = make_steps(40, 12, seed=2, burst=(17,))
+    path = tmp_path / "v.npz"
+    with rollrec.Recorder(path, 12, every=4, envs=[2, 7], dtypes={"obs": np.float16}, dt=0.01) as rec:
+        for s in steps:
+            rec.record(**s)
+    expected = expected_file(steps, 12, every=4, envs=[2, 7], dtypes={"obs": torch.float16})
+    code, out, _ = _info(capsys, path)
+    assert code == 0 and f"{path}: format v2" in out
+    assert "1 step in 4 of 40 recorded steps kept" in out and "dt=0.04 s" in out
+    assert "2 of 12 envs keep act, contact, link_pos, link_quat, obs" in out
+    assert "dtypes    obs float16" in out
+    obs_line = next(line for line in out.splitlines() if line.split()[:1] == ["obs"])
+    assert "[10, 2, 6]" in obs_line and "float16" in obs_line and "(detail envs)" in obs_line
+    finished = expected["episodes"][:, 3] != 0
+    code, out, _ = _info(capsys, path, "--json")
+    doc = json.loads(out)
+    assert doc["volume"]["detail"]["envs"] == 2 and doc["volume"]["every"] == 4
+    assert doc["episodes"]["done"] == int(finished.sum())  # every episode, exact, from the index
+    assert doc["episodes"]["mean_return"] == pytest.approx(expected["episode_return"][finished].mean())
+    assert doc["fields"]["obs"]["kept"] == "detail" and "kept" not in doc["fields"]["rew"]
+
+
+def test_a_trigger_file_counts_its_captured_episodes(capsys, tmp_path, volume_reference):
+    _, make_steps = volume_reference
+    path = tmp_path / "t.npz"
+    with rollrec.Recorder(path, 6, capture="terminated", window=3, all_env_fields=("rew", "done")) as rec:
+        for s in make_steps(30, 6, seed=4):
+            rec.record(**s)
+    with rollrec.load(path) as r:
+        captured = sum(e["captured"] for e in r.episodes())
+        total = len(r.episodes())
+        rows = r.stored("obs").shape[0]
+    _, out, _ = _info(capsys, path)
+    assert f"captured  {captured} of {total} episodes (terminated): their last 3 steps keep" in out
+    assert f"({rows} rows)" in out and "every env keeps rew, done" in out

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded
+from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded, volume
 from rollrec.benchmarks_impl.measure import Row, scratch_dir
 from rollrec.benchmarks_impl.workload import Workload
 
-SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist")
+SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class BenchConfig:
     dist_steps: int = 200
     dist_worlds: tuple[int, ...] = (1, 2, 4)
     dist_repeats: int = 5
+    volume_steps: int = 240  # steps per recording of each volume configuration (5 MB each at N=4096)
+    volume_repeats: int = 3
     torch_threads: int = 1
     sections: tuple[str, ...] = SECTIONS
     scratch: str | None = None
@@ -70,6 +72,8 @@ QUICK = BenchConfig(
     cuda_repeats=2,
     dist_steps=60,
     dist_repeats=1,
+    volume_steps=64,
+    volume_repeats=1,
 )
 
 
@@ -161,6 +165,9 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "cuda" in config.sections:
             say("CUDA")
             rows += cuda.cuda_rows(config.main_envs, d, steps=config.cuda_steps, repeats=config.cuda_repeats)
+        if "volume" in config.sections:
+            say(f"volume control, N={config.main_envs}")
+            rows += volume.volume_rows(main, d, steps=config.volume_steps, repeats=config.volume_repeats)
         if "dist" in config.sections:
             rows += sharded.scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
                                       worlds=config.dist_worlds, repeats=config.dist_repeats, say=say)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rollrec.commands.info_volume import format_volume, index_episode_stats, kept_stats, volume_summary
 from rollrec.io.files import allocated_bytes
 from rollrec.io.model import MODEL_KEYS
 
@@ -75,6 +76,8 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
                 shape, dtype, stored = list(r[key].shape), r[key].dtype.str, None
             nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
             fields[key] = {"shape": list(shape), "dtype": _dtype_name(dtype), "bytes": nbytes, "stored_bytes": stored}
+            if key in r.step_keys and r.kind(key) != "all":  # format v2: kept for some envs or episodes only
+                fields[key]["kept"] = r.kind(key)
         model_bytes = sum(fields.pop(k)["bytes"] for k in list(fields) if k in MODEL_KEYS)  # summarised as one
         robot = getattr(r, "model", None)
         model = None if robot is None else {"summary": repr(robot), "bytes": model_bytes, **robot.info}
@@ -103,8 +106,11 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
             },
             "fields": fields,
             "model": model,
-            "episodes": episode_stats(r["rew"], r["done"], r["truncated"], extents=extents),
-            "reward": reward_stats(r["rew"], r["rew_terms"], r.reward_term_names, r.terms_are_env_means, extents=extents),
+            "volume": volume_summary(r),
+            "episodes": index_episode_stats(r) if r.layout.has_index
+            else episode_stats(r["rew"], r["done"], r["truncated"], extents=extents),
+            "reward": reward_stats(r["rew"], r["rew_terms"], r.reward_term_names, r.terms_are_env_means, extents=extents)
+            if "rew_terms" in r and r.kind("rew") == r.kind("rew_terms") == "all" else kept_stats(r),
             "meta": r.meta,
         }
         if shards is not None:
@@ -291,6 +297,8 @@ def format_summary(s: dict[str, Any]) -> str:
     ]
     if "shards" in s:
         lines += _format_shards(s["shards"])
+    if s.get("volume"):
+        lines += format_volume(s["volume"], s["N"], s["dt"])
     lines.append("fields")
     width = max((len(k) for k in s["fields"]), default=0)
     dwidth = max((len(f["dtype"]) for f in s["fields"].values()), default=0)
@@ -298,7 +306,8 @@ def format_summary(s: dict[str, Any]) -> str:
         shape = "[" + ", ".join(map(str, f["shape"])) + "]"
         deflated = st["compression"] != "stored" and f["stored_bytes"] is not None
         stored = f"  ({_size(f['stored_bytes'])} in file)" if deflated else ""
-        lines.append(f"  {name:<{width}}  {shape:<18} {f['dtype']:<{dwidth}} {_size(f['bytes']):>10}{stored}")
+        kept = {"detail": "  (detail envs)", "window": "  (captured windows)"}.get(f.get("kept"), "")
+        lines.append(f"  {name:<{width}}  {shape:<18} {f['dtype']:<{dwidth}} {_size(f['bytes']):>10}{stored}{kept}")
     if s.get("model"):
         m = s["model"]
         lines.append(f"model  {m['summary']}, {_size(m['bytes'])}")

@@ -18,6 +18,12 @@ the last copy out of a segment before it overwrites it. The main thread blocks o
 segment (CPU) or staging buffer (CUDA) is free: backpressure, never dropped data. The writer
 thread is the only place the host waits on the device.
 
+A ``gather`` function (the recorder's volume control: an episode index, captured windows) runs
+on the writer thread after a job's rows are on the host: it reads device memory beyond the
+staged rows, with selections whose size depends on the data (which is why it runs there: only
+that thread may wait on the device), and returns rows for other members. With one, a segment is
+not recorded into again until its jobs are released, on CUDA too.
+
 After each job the writer hands a snapshot (rows written, their CRCs) to a committer thread,
 which syncs the rows to disk and names them in the sidecar (`rollrec.io.npz_stream`); it takes
 the newest snapshot each time, so the writer never waits for the disk to commit. `close` waits
@@ -45,17 +51,29 @@ class _Job:
     arrays: dict[str, np.ndarray]
     wait: Callable[[], None] | None
     release: Callable[[], None]
+    first_slot: int = 0  # ring slot of the job's first row
+    first_row: int = 0  # rows flushed before this job
+
+
+#: ``gather(first_slot, rows, first_row) -> {member: rows}``: see the module docstring.
+Gather = Callable[[int, int, int], Mapping[str, np.ndarray]]
 
 
 class RingBuffers:
-    """``[capacity, N, *row]`` tensors on ``device``, one per field, and per-slot views of them."""
+    """``[capacity, N, *row]`` tensors on ``device``, one per field, and per-slot views of them.
 
-    def __init__(self, shapes: Mapping[str, tuple[tuple[int, ...], torch.dtype]], capacity: int, num_envs: int, device: torch.device):
+    ``envs`` gives some fields another env count than ``num_envs`` (detail envs).
+    """
+
+    def __init__(self, shapes: Mapping[str, tuple[tuple[int, ...], torch.dtype]], capacity: int, num_envs: int,
+                 device: torch.device, envs: Mapping[str, int] | None = None):
         self.capacity = capacity
+        envs = envs or {}
         # Zeroed, not empty: touching every page now keeps page faults out of record()'s first
         # pass over the ring (an untouched 5 MB step costs ~6x the copy itself).
         self.tensors = {
-            name: torch.zeros((capacity, num_envs, *row), dtype=dtype, device=device) for name, (row, dtype) in shapes.items()
+            name: torch.zeros((capacity, envs.get(name, num_envs), *row), dtype=dtype, device=device)
+            for name, (row, dtype) in shapes.items()
         }
         # Views built once: indexing a tensor costs more host time than the copy itself on CUDA.
         self.slots = [tuple(t[i] for t in self.tensors.values()) for i in range(capacity)]
@@ -70,6 +88,8 @@ class FlushPipeline:
 
     ``transforms`` map a member name to a function applied to its rows on the writer thread
     (dtype casts, quaternion reordering). ``constants`` are members written as repeated rows.
+    ``gather`` adds rows of other members to each job (see the module docstring). ``device``:
+    where the ring lives (needed when it holds no tensor: everything kept is gathered).
     """
 
     def __init__(
@@ -81,8 +101,12 @@ class FlushPipeline:
         constants: Mapping[str, np.ndarray] | None = None,
         transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
         staging_buffers: int = 2,
+        gather: Gather | None = None,
+        device: torch.device | None = None,
     ):
         self.ring: RingBuffers | None = ring
+        self.gather = gather
+        self._flushed_rows = 0  # rows handed to the writer (main thread)
         self.seg = segment_steps
         self.num_segments = ring.capacity // segment_steps
         self.stream = stream
@@ -90,7 +114,8 @@ class FlushPipeline:
         self.transforms = dict(transforms or {})
         self.error: BaseException | None = None
         self.written_rows = 0  # rows written to the file (writer thread)
-        self.cuda = next(iter(ring.tensors.values())).device.type == "cuda"
+        device = device if device is not None else next(iter(ring.tensors.values())).device
+        self.cuda = device.type == "cuda"
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._segment_free = [threading.Event() for _ in range(self.num_segments)]
         self._pending = [0] * self.num_segments  # flushes of each segment not yet released
@@ -98,7 +123,6 @@ class FlushPipeline:
         for ev in self._segment_free:
             ev.set()
         if self.cuda:
-            device = next(iter(ring.tensors.values())).device
             self._device = device
             self._side = torch.cuda.Stream(device=device)
             self._copied: list[torch.cuda.Event | None] = [None] * self.num_segments
@@ -118,17 +142,18 @@ class FlushPipeline:
     def acquire(self, segment: int) -> None:
         """Call before writing the first step of ``segment``: waits until it may be overwritten."""
         self.raise_if_failed()
+        if not self.cuda or self.gather is not None:
+            self._segment_free[segment].wait()
         if self.cuda:
             copied = self._copied[segment]
             if copied is not None:
                 torch.cuda.current_stream(self._device).wait_event(copied)
-        else:
-            self._segment_free[segment].wait()
 
     def flush(self, segment: int, rows: int, first: int = 0) -> None:
         """Hand steps ``first .. first + rows - 1`` of ``segment`` to the writer thread (non-blocking)."""
         self.raise_if_failed()
         start = segment * self.seg + first
+        first_row, self._flushed_rows = self._flushed_rows, self._flushed_rows + rows
         if self.cuda:
             staging = self._staging.get()  # backpressure: blocks while every buffer is in use
             written = torch.cuda.Event()
@@ -141,13 +166,21 @@ class FlushPipeline:
                 copied.record(self._side)
             self._copied[segment] = copied
             arrays = {name: s[:rows].numpy() for name, s in staging.items()}
-            self._jobs.put(_Job(rows, arrays, copied.synchronize, lambda: self._staging.put(staging)))
+            if self.gather is None:
+                release = lambda: self._staging.put(staging)
+            else:
+                self._hold(segment)
+                release = lambda: (self._staging.put(staging), self._release(segment))
+            self._jobs.put(_Job(rows, arrays, copied.synchronize, release, start, first_row))
         else:
-            with self._lock:
-                self._pending[segment] += 1
-                self._segment_free[segment].clear()
+            self._hold(segment)
             arrays = {name: t[start : start + rows].numpy() for name, t in self.ring.tensors.items()}
-            self._jobs.put(_Job(rows, arrays, None, lambda: self._release(segment)))
+            self._jobs.put(_Job(rows, arrays, None, lambda: self._release(segment), start, first_row))
+
+    def _hold(self, segment: int) -> None:
+        with self._lock:
+            self._pending[segment] += 1
+            self._segment_free[segment].clear()
 
     def _release(self, segment: int) -> None:
         with self._lock:
@@ -200,6 +233,9 @@ class FlushPipeline:
             self.stream.append(name, fn(rows) if fn is not None else rows)
         for name, row in self.constants.items():
             self.stream.append(name, np.broadcast_to(row, (job.rows, *row.shape)))
+        if self.gather is not None:
+            for name, rows in self.gather(job.first_slot, job.rows, job.first_row).items():
+                self.stream.append(name, rows)
         self.written_rows += job.rows
 
 
@@ -210,12 +246,12 @@ class _Committer:
         self.stream = stream
         self.on_error = on_error
         self._cond = threading.Condition()
-        self._latest: tuple[int, dict[str, int]] | None = None
+        self._latest: tuple[int, dict[str, int], dict[str, int]] | None = None
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="rollrec-commit", daemon=True)
         self._thread.start()
 
-    def offer(self, snapshot: tuple[int, dict[str, int]]) -> None:
+    def offer(self, snapshot: tuple[int, dict[str, int], dict[str, int]]) -> None:
         with self._cond:
             self._latest = snapshot  # an older one not yet committed is superseded
             self._cond.notify()

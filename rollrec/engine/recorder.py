@@ -18,18 +18,23 @@ import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rollrec.engine.flush import FlushPipeline, RingBuffers
+from rollrec.engine import dist_meta
+from rollrec.engine.flush import FlushPipeline
 from rollrec.engine.schema import Schema
+from rollrec.engine.setup import plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
+from rollrec.engine.volume import Volume
+from rollrec.engine.volume_record import VolumeRings
 from rollrec.io.format import check_dt, check_obs_layout, make_meta, to_json, user_meta
 from rollrec.io.model import model_members, remove_sidecar, save_sidecar
-from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
+from rollrec.io.npz_stream import NpzStreamWriter
 from rollrec.io.writer import check_no_interrupted_recording, finish, partial_paths, static_members
 from rollrec.model.robot import RobotModel
 
@@ -44,6 +49,13 @@ class Recorder:
     `rollrec.recover` (``rollrec recover``) makes the flushed steps readable. If the writer
     fails (disk full, folder removed), `record` or `close` raises and the recorder releases
     its thread, file and ring; the steps committed before the failure stay recoverable.
+
+    Volume control (`rollrec.engine.volume`; any of these writes format v2 unless the file still
+    satisfies v1, see `rollrec.io.format`): ``envs`` keeps every field for some envs and the
+    light fields (``all_env_fields``) for all; ``every`` keeps one step in k; ``dtypes`` casts
+    fields on the device; ``fields`` keeps only the named ones; ``capture``/``window`` keep the
+    last W steps of chosen episodes. All of it is selected on the device inside `record`,
+    without a sync; what is not kept never reaches the host.
 
     Under ``torch.distributed`` with more than one rank, every rank constructs its Recorder with
     the same ``path`` and its own ``num_envs`` (both are collectives, see
@@ -90,6 +102,24 @@ class Recorder:
         distributed: None records a shard per rank when torch.distributed runs more than one
             rank; False writes a plain file whatever the process group (e.g. rank 0 alone).
         dist_timeout: seconds a rank waits for the others at construction and in `close`.
+        envs: envs that keep every field (a list or range of env ids, or a bool mask of N); the
+            file's other fields (``all_env_fields``) are kept for every env. Heavy members are
+            then ``[T, len(envs), ...]`` and ``meta["env_ids"]`` lists their envs.
+        all_env_fields: the fields every env keeps with ``envs`` or ``capture`` (default ``rew``,
+            ``done``, ``truncated``, ``rew_terms``, ``base_pos``, ``base_quat``; ``()``: none,
+            the episode index still lists every env's episodes).
+        every: keep the first of every k steps (``meta["dt"]`` is then ``k * dt``); ``rew`` and
+            ``rew_terms`` of a kept row are summed over its k steps and ``done``/``truncated``
+            OR-ed, and the episode index gives every episode's exact steps and return.
+        dtypes: the stored dtype of some fields, e.g. ``{"obs": torch.float16}`` (cast on the
+            device; floats stay floats for rewards and poses; ``done``/``truncated`` stay bool).
+        fields: keep only these fields (``rew``, ``done``, ``truncated``, ``base_pos`` and
+            ``base_quat`` are always kept).
+        capture: which ended episodes keep every field: ``"terminated"`` (ended by termination,
+            not by a time limit), a number (episodes whose return is below it), or a callable
+            ``fn(ends: EpisodeEnds) -> [N] bool`` run on the device at every step.
+        window: with ``capture``: the last ``window`` kept steps of each captured episode keep
+            every field, stored one episode after another (``[R, ...]``) with an index.
     """
 
     def __init__(
@@ -118,6 +148,13 @@ class Recorder:
         env_offset: int | None = None,
         distributed: bool | None = None,
         dist_timeout: float = 300.0,
+        envs: Sequence[int] | range | Any | None = None,
+        all_env_fields: Sequence[str] | None = None,
+        every: int = 1,
+        dtypes: Mapping[str, Any] | None = None,
+        fields: Sequence[str] | None = None,
+        capture: Any = None,
+        window: int | None = None,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -159,6 +196,16 @@ class Recorder:
         if model is not None and not isinstance(model, RobotModel):
             raise TypeError(f"model must be a rollrec.model.RobotModel, got {type(model).__name__}")
         self.model = model
+        self.volume = Volume.from_options(num_envs, envs=envs, all_env_fields=all_env_fields, every=every, dtypes=dtypes,
+                                          fields=fields, capture=capture, window=window)
+        self._every = self.volume.every if self.volume is not None else 1
+        if self.volume is not None and self.volume.has_index and distributed is not False and dist_meta.world() is not None:
+            raise ValueError(
+                "envs=, every= and capture= are not supported for a recording sharded across torch.distributed ranks "
+                "yet (dtypes= and fields= are); record each rank with distributed=False, or without them"
+            )
+        self._vol: VolumeRings | None = None
+        self._gather = None
         self._video = None
         self.steps = 0  # steps recorded (a host-side counter: never read from the device)
         self._schema: Schema | None = None
@@ -216,6 +263,9 @@ class Recorder:
         if self._schema is None:
             self._start(given)
         sources = self._schema.gather(given)
+        if self._vol is not None:
+            self._record_volume(sources, given)
+            return
         slot = self.steps % self._cap
         if slot % self._seg == 0:
             self._acquire(slot // self._seg)
@@ -228,7 +278,22 @@ class Recorder:
                 torch.stack(src, dim=-1, out=dst)
         self.steps += 1
         if (slot + 1) % self._seg == 0 or time.monotonic() >= self._flush_deadline:
-            self._flush()
+            self._flush(self.steps)
+
+    def _record_volume(self, sources: list[Any], given: dict[str, Any]) -> None:
+        """`record` with volume options: kept row ``t // every``, its slot acquired at its first step,
+        flushed once its last step is recorded (see `rollrec.engine.volume_record`)."""
+        t, k = self.steps, self._every
+        row, sub = divmod(t, k)
+        slot = row % self._cap
+        if sub == 0 and slot % self._seg == 0:
+            self._acquire(slot // self._seg)
+        self._vol.step(t, slot, sources, given)
+        self.steps += 1
+        if sub == k - 1 and (slot + 1) % self._seg == 0:
+            self._flush(row + 1)
+        elif time.monotonic() >= self._flush_deadline:
+            self._flush(self.steps // k)
 
     def _acquire(self, segment: int) -> None:
         try:
@@ -236,14 +301,15 @@ class Recorder:
         except RuntimeError as exc:  # the writer failed (a Ctrl-C while waiting leaves the recorder usable)
             self._fail(exc)
 
-    def _flush(self) -> None:
-        """Hand the steps recorded since the last flush (all in one segment) to the writer."""
+    def _flush(self, upto: int) -> None:
+        """Hand the rows recorded since the last flush up to row ``upto`` (all in one segment) to the writer."""
         start = self._flushed % self._cap
-        try:
-            self._pipeline.flush(start // self._seg, self.steps - self._flushed, start % self._seg)
-        except RuntimeError as exc:
-            self._fail(exc)
-        self._flushed = self.steps
+        if upto > self._flushed:
+            try:
+                self._pipeline.flush(start // self._seg, upto - self._flushed, start % self._seg)
+            except RuntimeError as exc:
+                self._fail(exc)
+            self._flushed = upto
         self._flush_deadline = time.monotonic() + self._interval
 
     def record_frame(self, frame: Any) -> None:
@@ -252,7 +318,7 @@ class Recorder:
         ``frame``: one image ``[H, W, C]`` or a batch ``[N, H, W, C]`` (numpy or torch, uint8 or
         float in [0, 1]); a batch keeps ``video_envs``. Frames are copied and encoded on a
         background thread into ``<path stem>.mp4``; ``meta["video"]`` lists the file, its envs
-        and the rollout step of every frame.
+        and the rollout step of every frame. With ``every=k`` only the frames of kept steps are kept.
         """
         if self.steps == 0:
             raise RuntimeError("record_frame() before the first record(): a frame belongs to a recorded step")
@@ -262,7 +328,9 @@ class Recorder:
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = BackgroundVideoWriter(self.video_path, fps, envs=self.video_envs)
             self._video_fps = fps
-        self._video.submit(self.steps - 1, frame)
+        row, sub = divmod(self.steps - 1, self._every)
+        if sub == 0:  # with every=k, frames of the steps not kept are not kept either
+            self._video.submit(row, frame)
 
     @property
     def video_path(self) -> Path:
@@ -283,62 +351,47 @@ class Recorder:
             first = next(iter(obs.values())) if isinstance(obs, Mapping) and obs else obs
             self.device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
         schema = Schema(self.num_envs, self.device, given)
-        # cat/stack write with out=: the ring dtype must be what they produce.
-        step_bytes = sum(
-            self.num_envs * int(np.prod(s.row_shape, dtype=np.int64)) * s.ring_dtype.itemsize for s in schema.fields
-        )
-        seg = self.segment_steps
-        if self.max_segment_bytes:
-            seg = max(1, min(seg, self.max_segment_bytes // max(step_bytes, 1)))
-        if self.max_steps is not None:
-            seg = min(seg, self.max_steps)
-        self._seg, self._cap = seg, seg * self.ring_segments
-        ring = RingBuffers(
-            {s.name: (s.row_shape, s.ring_dtype) for s in schema.fields}, self._cap, self.num_envs, self.device
-        )
         link_count = next((s.row_shape[0] for s in schema.fields if s.name == "link_pos"), None)
         if link_count is not None and self.link_names is None:
             self.link_names = [f"link_{i}" for i in range(link_count)]
         if self.link_names is not None and link_count is not None and len(self.link_names) != link_count:
             raise ValueError(f"link_names has {len(self.link_names)} names but link_pos has {link_count} links")
-        constants = {
-            name: np.broadcast_to(np.asarray(value, dtype=dtype), (self.num_envs, *row))
-            for name, (dtype, row, value) in schema.constants.items()
-        }
         transforms = {}
         for s in schema.fields:
-            if s.name == "rew_terms" and s.ring_dtype != torch.float32:
-                transforms["rew_terms"] = lambda a: a.astype(np.float32)
+            if s.name == "rew_terms" and s.ring_dtype != torch.float32 and self.volume is None:
+                transforms["rew_terms"] = lambda a: a.astype(np.float32)  # volume control casts on the device
             if self.quat_order == "xyzw" and s.name in ("base_quat", "link_quat"):
                 transforms[s.name] = lambda a: a[..., [3, 0, 1, 2]]
-        members = []
-        for s in schema.fields:
-            members.append(MemberSpec(s.name, s.np_dtype.str, (self.num_envs, *s.row_shape), self.max_steps or seg * 16))
-        for name, value in constants.items():
-            members.append(MemberSpec(name, value.dtype.str, value.shape, self.max_steps or seg * 16))
+        make = plain_setup if self.volume is None else partial(volume_setup, self.volume)
+        setup = make(schema, device=self.device, segment_steps=self.segment_steps, max_segment_bytes=self.max_segment_bytes,
+                     max_steps=self.max_steps, ring_segments=self.ring_segments)
+        seg, ring, self._kept = setup.segment, setup.ring, setup.kept
+        self._seg, self._cap = seg, seg * self.ring_segments
         if "obs_layout" in self.extra_meta:  # a flat obs the caller describes; a dict obs is described by rollrec
             if schema.obs_layout:
                 raise ValueError("meta['obs_layout']: obs is a dict, so rollrec writes its layout; do not pass one")
             obs_dim = next(s.row_shape[0] for s in schema.fields if s.name == "obs")
             check_obs_layout(self.extra_meta["obs_layout"], obs_dim, "meta")
         self.meta = make_meta(
-            num_steps=0, num_envs=self.num_envs, dt=self.dt, env_name=self.env_name, extras=schema.extras,
-            **({"obs_layout": schema.obs_layout} if schema.obs_layout else {}),
+            num_steps=0, num_envs=self.num_envs, dt=self.dt * self._every, env_name=self.env_name, version=setup.version,
+            extras=[e for e in schema.extras if e in self._kept],
+            **({"obs_layout": schema.obs_layout} if schema.obs_layout and "obs" in self._kept else {}),
         )
+        self.meta.update(setup.meta)
         self.meta.update(self.extra_meta)
         data_path, layout_path = partial_paths(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         model_arrays = None
         if self.model is not None:  # bound and checked before anything is written
-            stored_links = self.link_names if link_count is not None else None
+            stored_links = self.link_names if link_count is not None and "link_pos" in self._kept else None
             model_arrays, model_meta = model_members(self.model, stored_links)
             self.model = self.model.bind(stored_links or [])
             self.meta.update(model_meta)
         self._schema = schema
         try:
             self._stream = NpzStreamWriter(
-                data_path, members, layout_path=layout_path, recovery_info=self._recovery_info(), overwrite=self.overwrite,
-                durable=self.durable,
+                data_path, setup.members, layout_path=layout_path, recovery_info=self._recovery_info(),
+                overwrite=self.overwrite, durable=self.durable, variable=setup.variable,
             )
         except BaseException:
             self._schema = None
@@ -351,21 +404,30 @@ class Recorder:
             except OSError as exc:
                 warnings.warn(f"{self.path}: the robot model could not be kept for recovery ({exc}); "
                               "it is still written when the recording closes", stacklevel=3)
+        if setup.rings is not None:
+            self._vol = setup.rings
+            self._gather = setup.rings.gatherer(schema, transforms)
         self._pipeline = FlushPipeline(
-            ring, seg, self._stream, constants=constants, transforms=transforms, staging_buffers=self.staging_buffers,
+            ring, seg, self._stream, constants=setup.constants, transforms=transforms, staging_buffers=self.staging_buffers,
+            gather=self._gather, device=self.device,
         )
         self._ring = ring
-        self._ring_bytes = ring.nbytes
+        self._ring_bytes = ring.nbytes if self._vol is None else self._vol.nbytes
         self._flush_deadline = time.monotonic() + self._interval
 
     def _recovery_info(self) -> dict[str, Any]:
         """What `rollrec.recover` needs besides the rows, kept in the sidecar."""
         return {
             "meta": self.meta,
-            "rew_term_names": self._schema.reward_term_names,
-            "link_names": self.link_names,
+            "rew_term_names": self._term_names,
+            "link_names": self.link_names if "link_pos" in self._kept else None,
             "compress": self.compress,
         }
+
+    @property
+    def _term_names(self) -> list[str]:
+        """The names of the reward terms kept in the file (none when ``fields=`` leaves them out)."""
+        return self._schema.reward_term_names if "rew_terms" in self._kept else []
 
     # ---- info ---------------------------------------------------------------------------------
     @property
@@ -422,16 +484,19 @@ class Recorder:
             self._failure = f"{self.path}: nothing was recorded (record() was never called); no file was written"
             raise ValueError(self._failure)
         try:
-            if self.steps > self._flushed:
-                self._flush()
+            rows = -(-self.steps // self._every)  # a last row of fewer than `every` steps is kept too
+            if self._vol is not None:
+                self._vol.end(self.steps, (rows - 1) % self._cap)
+            self._flush(rows)
             self._close_video()
-            self._set_meta(num_steps=self.steps)
+            self._set_meta(num_steps=rows, **({"recorded_steps": self.steps} if self.meta["format_version"] > 1 else {}))
             self._pipeline.close()
-            small = static_members(
-                self.meta, self._schema.reward_term_names, self.link_names if "link_pos" in self._schema.args else None,
-                self.model,
-            )
-            self._result = finish(self._stream, small, self.steps, str(self.path), self.compress)
+            if self._gather is not None:  # the writer thread has ended: the episodes still running
+                for name, part in self._gather.finish(self.steps).items():
+                    self._stream.append(name, part)
+            link_names = self.link_names if "link_pos" in self._schema.args and "link_pos" in self._kept else None
+            small = static_members(self.meta, self._term_names, link_names, self.model)
+            self._result = finish(self._stream, small, rows, str(self.path), self.compress)
             return self._result
         except Exception as exc:
             self._release()
@@ -463,6 +528,9 @@ class Recorder:
         if self.model is not None and (self._result is not None or not os.path.exists(partial_paths(self.path)[1])):
             remove_sidecar(self.path)  # finished, or no partial file left to recover: the model copy goes too
         self._ring = None
+        self._vol = None  # the window ring and the episode buffers go with the ring
+        if self._gather is not None and self._result is None:
+            self._gather = None
 
     def _failure_message(self, exc: BaseException) -> str:
         cause = exc.__cause__ if isinstance(exc, RuntimeError) and exc.__cause__ is not None else exc

@@ -299,6 +299,24 @@ class RolloutFile(Mapping[str, np.ndarray]):
                 raise self._shrunk()
         return out
 
+    def read_rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start..stop`` (along the first axis) of member ``name``, read with pread (stored)."""
+        m = self.members[name]
+        n = max(0, min(stop, m.shape[0]) - start)
+        out = np.empty((n, *m.shape[1:]), m.dtype)
+        if out.nbytes == 0:
+            return out
+        if not m.stored:
+            out[...] = self[name][start : start + n]
+            return out
+        offset = m.data_offset + start * (out.nbytes // n)
+        buf = memoryview(out.reshape(-1).view(np.uint8))
+        for a in range(0, len(buf), _CHUNK):
+            b = min(len(buf), a + _CHUNK)
+            if os.preadv(self._fd, [buf[a:b]], offset + a) != b - a:
+                raise self._shrunk()
+        return out
+
     def _pread(self, size: int, offset: int) -> bytes:
         self._check_open()
         data = os.pread(self._fd, size, offset)

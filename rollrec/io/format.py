@@ -1,4 +1,4 @@
-"""Rollout format v1: the specification, and the checks every reader and writer shares.
+"""Rollout format v1 (and what v2 changes): the specification, and the checks every reader and writer shares.
 
 A rollout is one ``.npz`` file (a zip archive of ``.npy`` members) that plain
 ``np.load(path, allow_pickle=False)`` reads: no member is an object array, ever.
@@ -90,6 +90,15 @@ A file breaking any rule here is refused by the reader with `RolloutFormatError`
 A rollout recorded by several ranks of ``torch.distributed`` is a directory holding one such
 file per rank (its envs, with ``meta["shard"]``) and a ``manifest.json`` saying which file holds
 which envs; the manifest's specification is in `rollrec.io.manifest`.
+
+Version 2 (``meta["format_version"]`` 2; the version bump of `Recorder`'s volume control:
+``envs=``, ``every=``, ``capture=``/``window=``) is specified in `rollrec.io.format_v2`: per-step
+members may hold some envs only (``[T, len(ids), ...]``, ``meta["env_ids"]``) or the rows of
+captured episodes only (``[R, ...]``, ``meta["windows"]``), one step in ``meta["every"]``, and the
+file then holds an episode index (``episodes`` int64 ``[E, 7]``: env, start, stop, end, captured,
+row, rows; ``episode_return`` float64 ``[E]``). Everything above holds otherwise. Writers write v1
+whenever a file fits it; readers read both (`READ_VERSIONS`): a v1 file written by any rollrec
+loads as before, and reads as a v2 file whose members all hold every env and every step.
 """
 
 from __future__ import annotations
@@ -107,7 +116,9 @@ from rollrec.io.errors import RolloutFormatError
 from rollrec.io.model import MODEL_KEYS
 
 FORMAT_NAME = "rollrec"
-FORMAT_VERSION = 1
+#: The newest format version written and read (versions 1 and 2 are read).
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 QUAT_ORDER = "wxyz"
 
 #: Per-step members every v1 file has, with the rank each must have (T and N included).
@@ -125,6 +136,8 @@ REQUIRED_RANKS: dict[str, int] = {
 OPTIONAL_RANKS: dict[str, int] = {"link_pos": 4, "link_quat": 4}
 #: Members that are not per-step (the robot model's: see `rollrec.io.model`).
 STATIC_KEYS = ("meta", "rew_term_names", "link_names", *MODEL_KEYS)
+#: The episode index of a v2 file (see `rollrec.io.format_v2`).
+INDEX_KEYS = ("episodes", "episode_return")
 #: Trailing sizes fixed by the format.
 FIXED_TRAILING: dict[str, tuple[int, ...]] = {
     "base_pos": (3,),
@@ -134,9 +147,10 @@ FIXED_TRAILING: dict[str, tuple[int, ...]] = {
 }
 BOOL_KEYS = ("done", "truncated")
 #: Names a per-step extra may not take: members the format defines.
-RESERVED_NAMES = frozenset((*REQUIRED_RANKS, *OPTIONAL_RANKS, *STATIC_KEYS))
+RESERVED_NAMES = frozenset((*REQUIRED_RANKS, *OPTIONAL_RANKS, *STATIC_KEYS, *INDEX_KEYS))
 #: ``meta`` entries the writers derive from the data; a caller's ``meta`` may not set them.
-DERIVED_META = ("format", "format_version", "num_steps", "num_envs", "dt", "quat_order", "extras")
+DERIVED_META = ("format", "format_version", "num_steps", "num_envs", "dt", "quat_order", "extras",
+                "every", "recorded_steps", "env_ids", "windows", "episode_columns", "volume")
 MAX_META_DEPTH = 64
 MAX_META_BYTES = 64 << 20
 
@@ -153,9 +167,10 @@ def make_meta(
     num_envs: int,
     dt: float,
     env_name: str = "unknown",
+    version: int = 1,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The ``meta`` dict of a v1 file; ``extra`` entries must be JSON-serialisable.
+    """The ``meta`` dict of a v1 (or ``version``) file; ``extra`` entries must be JSON-serialisable.
 
     Raises ValueError when ``dt`` is not a finite number > 0 (the reader would refuse the file).
     """
@@ -163,7 +178,7 @@ def make_meta(
     _check_unicode(str(env_name), "env_name")
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": int(version),
         "num_steps": int(num_steps),
         "num_envs": int(num_envs),
         "dt": float(dt),
@@ -310,10 +325,10 @@ def decode_meta(value: np.ndarray, where: str) -> dict[str, Any]:
         raise RolloutFormatError(f"{where}: 'meta' must be a JSON object")
     _check_meta_tree(meta, where)
     version = meta.get("format_version")
-    if version != FORMAT_VERSION or type(version) is not int:
+    if version not in READ_VERSIONS or type(version) is not int:
         raise RolloutFormatError(
             f"{where}: unknown format version {version!r}; this rollrec ({rollrec_version()}) "
-            f"reads version {FORMAT_VERSION}. Upgrade rollrec to read it."
+            f"reads versions {', '.join(map(str, READ_VERSIONS))}. Upgrade rollrec to read it."
         )
     for key in ("num_steps", "num_envs"):
         if type(meta.get(key)) is not int or meta[key] < 0:

@@ -45,6 +45,14 @@ not, or with ``durable=False`` (no syncs: faster for rollouts the page cache can
 refuses the mismatching rows with a clear error instead of returning wrong data with valid CRCs.
 Every step that changes the file reports to `rollrec.io.faults`.
 
+Variable members
+----------------
+Members named in ``variable`` (an episode index, captured episode windows) hold their own
+number of rows, appended independently of the others; the sidecar names their committed rows
+separately (``variable_rows``). One that outgrows its capacity moves alone past the end of the
+file (`_grow_member`: copy, sync, switch, punch), so a small index that grows often never
+copies the large members.
+
 The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
 that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
 the disk) and `set_recovery_info` on any.
@@ -59,7 +67,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -89,7 +97,8 @@ class NpzStreamWriter:
     ``append(name, rows)`` takes a C-contiguous array of
     shape ``[n, *row_shape]`` and the member's dtype; `commit` makes rows durable and names them
     in the sidecar; `finalize` completes the archive in place; `close` releases the file;
-    `abort` removes the files. ``path`` and ``layout_path`` are created exclusively (never
+    `abort` removes the files. Members named in ``variable`` keep their own row counts (see
+    "Variable members"). ``path`` and ``layout_path`` are created exclusively (never
     through a symlink); ``overwrite`` replaces an existing sidecar, which otherwise is an error
     (an interrupted recording nobody recovered). A data file without a sidecar is always
     replaced: nothing could recover it. ``durable=False`` skips every sync (see the module
@@ -106,12 +115,16 @@ class NpzStreamWriter:
         align: int = ALIGN,
         overwrite: bool = False,
         durable: bool = True,
+        variable: Collection[str] = (),
     ):
         self.path = os.fspath(path)
         self.durable = durable
         self.members = {m.name: m for m in members}
         if len(self.members) != len(members):
             raise ValueError("member names must be unique")
+        self.variable = frozenset(variable)
+        if not self.variable <= self.members.keys():
+            raise ValueError(f"variable members {sorted(self.variable - self.members.keys())} are not members")
         self.layout_path = layout_path
         self.align = int(align)
         self._lock = threading.Lock()  # the sidecar, and the placements and commit it names
@@ -122,6 +135,7 @@ class NpzStreamWriter:
         self.crc = {m.name: 0 for m in members}
         self._committed = 0
         self._committed_crc = dict(self.crc)
+        self._committed_variable = dict.fromkeys(self.variable, 0)
         self.file_size = 0
         self._fd = -1
         if layout_path is not None:  # claim the sidecar's name first: it is what makes a partial file someone's
@@ -160,8 +174,9 @@ class NpzStreamWriter:
 
     @property
     def capacity(self) -> int:
-        """Rows every member has room for."""
-        return min(m.capacity for m in self.members.values())
+        """Rows every member (but the variable ones) has room for."""
+        fixed = [m.capacity for n, m in self.members.items() if n not in self.variable]
+        return min(fixed or [m.capacity for m in self.members.values()])
 
     @property
     def committed_rows(self) -> int:
@@ -191,7 +206,10 @@ class NpzStreamWriter:
             )
         n = rows.shape[0]
         if self.rows[name] + n > m.capacity:
-            self.grow(max(2 * m.capacity, self.rows[name] + n))
+            if name in self.variable:
+                self._grow_member(name, max(2 * m.capacity, self.rows[name] + n, 16))
+            else:
+                self.grow(max(2 * m.capacity, self.rows[name] + n))
         if rows.nbytes == 0:  # e.g. zero reward terms: nothing to write, rows still count
             self.rows[name] += n
             return
@@ -203,52 +221,60 @@ class NpzStreamWriter:
         self.crc[name] = _crc32(view, self.crc[name])
         self.rows[name] += n
 
-    def snapshot(self) -> tuple[int, dict[str, int]]:
-        """``(rows, CRC-32 per member)`` of what is written now, for `commit_snapshot`.
+    def snapshot(self) -> tuple[int, dict[str, int], dict[str, int]]:
+        """``(rows, CRC-32 per member, rows of each variable member)`` of what is written now,
+        for `commit_snapshot`.
 
-        Every member must hold the same number of rows.
+        Every member but the variable ones must hold the same number of rows.
         """
-        rows = set(self.rows.values())
+        rows = {n for name, n in self.rows.items() if name not in self.variable}
         if len(rows) > 1:
             raise ValueError(f"members hold different row counts: {self.rows}")
-        return rows.pop() if rows else 0, dict(self.crc)
+        return rows.pop() if rows else 0, dict(self.crc), {name: self.rows[name] for name in self.variable}
 
     def commit(self, rows: int) -> None:
-        """Make the first ``rows`` rows of every member durable, then name them in the sidecar.
+        """Make the first ``rows`` rows of every member (the variable ones: the rows they hold)
+        durable, then name them in the sidecar.
 
-        Every member must hold exactly ``rows`` rows.
+        Every member but the variable ones must hold exactly ``rows`` rows.
         """
-        short = {name: n for name, n in self.rows.items() if n != rows}
+        short = {name: n for name, n in self.rows.items() if n != rows and name not in self.variable}
         if short:
             raise ValueError(f"commit({rows}): members hold other row counts: {short}")
-        self.commit_snapshot(rows, dict(self.crc))
+        self.commit_snapshot(rows, dict(self.crc), {name: self.rows[name] for name in self.variable})
 
-    def commit_snapshot(self, rows: int, crc: Mapping[str, int]) -> None:
+    def commit_snapshot(self, rows: int, crc: Mapping[str, int], variable_rows: Mapping[str, int] | None = None) -> None:
         """`commit` what `snapshot` returned; may run on another thread than `append` and `grow`.
 
         The rows may have moved since (a `grow` copies every written row before it switches the
         sidecar); the sidecar written here names the placements current at that moment.
         """
         crc = dict(crc)
+        var = dict(variable_rows or dict.fromkeys(self.variable, 0))
         if self.layout_path is not None:
             self._sync()
             faults.point("commit.synced")
         with self._lock:
-            self._write_layout(committed=(rows, crc))
-            self._committed, self._committed_crc = rows, crc  # only once the sidecar says so
+            self._write_layout(committed=(rows, crc, var))
+            self._committed, self._committed_crc, self._committed_variable = rows, crc, var  # once the sidecar says so
         faults.point("commit.named")
 
     def grow(self, capacity: int) -> None:
         """Make room for ``capacity`` rows per member (see "Data never moves under the sidecar")."""
         if capacity <= self.capacity:
             return
+        self._relayout({n: m.capacity if n in self.variable else max(m.capacity, capacity) for n, m in self.members.items()})
+
+    def _relayout(self, caps: Mapping[str, int]) -> None:
+        """Give every member the capacity ``caps`` names: the first grows in place, the others are
+        copied past the end of the file and of the first's new rows (see `grow`)."""
         old = dict(self._placements)
         first, *rest = self._in_file_order()
-        new = {first.name: Placement(old[first.name].header_offset, old[first.name].data_offset, capacity)}
-        first_end = new[first.name].data_offset + capacity * first.row_bytes
+        new = {first.name: Placement(old[first.name].header_offset, old[first.name].data_offset, caps[first.name])}
+        first_end = new[first.name].data_offset + caps[first.name] * first.row_bytes
         old_end = self._end()
         start = align_up(max(old_end, first_end), self.align)
-        new.update(layout(rest, dict.fromkeys(self.members, capacity), start=start, align=self.align, ordered=True))
+        new.update(layout(rest, caps, start=start, align=self.align, ordered=True))
         end = max(p.data_offset + p.capacity * self.members[n].row_bytes for n, p in new.items())
         try:  # best effort: the copies below allocate what they write anyway
             os.posix_fallocate(self._fd, old_end, end - old_end + _TAIL_RESERVE)
@@ -262,12 +288,38 @@ class NpzStreamWriter:
             faults.point("grow.synced")
         self._switch(new)
         for m in self.members.values():
-            m.capacity = capacity
+            m.capacity = caps[m.name]
         faults.point("grow.switched")
         for m in rest:  # what the first member does not grow into goes back to the disk
             p = old[m.name]
             lo, hi = max(p.header_offset, first_end), p.data_offset + p.capacity * m.row_bytes
             punch_hole(self._fd, lo, hi - lo)
+        faults.point("grow.punched")
+
+    def _grow_member(self, name: str, capacity: int) -> None:
+        """Give variable member ``name`` room for ``capacity`` rows by moving it alone past the end
+        of the file (copy, sync, switch, punch: see "Data never moves under the sidecar"). The
+        member at byte 0 cannot move: it grows in place and the others move (`grow`'s way)."""
+        m = self.members[name]
+        if self._in_file_order()[0].name == name:
+            self._relayout({n: capacity if n == name else s.capacity for n, s in self.members.items()})
+            return
+        old = self._placements[name]
+        target = placement_at(m, align_up(self._end(), self.align), capacity, self.align)
+        try:  # best effort, as in `grow`
+            os.posix_fallocate(self._fd, target.header_offset, target.data_offset - target.header_offset
+                               + capacity * m.row_bytes + _TAIL_RESERVE)
+        except (AttributeError, OSError):
+            pass
+        copy_range(self._fd, old.data_offset, self._fd, target.data_offset, self.rows[name] * m.row_bytes)
+        faults.point("grow.copied")
+        if self.layout_path is not None:
+            self._sync()
+            faults.point("grow.synced")
+        self._switch({name: target})
+        m.capacity = capacity
+        faults.point("grow.switched")
+        punch_hole(self._fd, old.header_offset, old.data_offset + old.capacity * m.row_bytes - old.header_offset)
         faults.point("grow.punched")
 
     def _in_file_order(self) -> list[MemberSpec]:
@@ -282,34 +334,36 @@ class NpzStreamWriter:
 
     # ---- finishing --------------------------------------------------------------------------
     def finalize(self, small: Mapping[str, np.ndarray], num_rows: int | None = None) -> None:
-        """Complete the archive in place with ``num_rows`` rows per member and ``small`` after them.
+        """Complete the archive in place with ``num_rows`` rows per member (each variable member:
+        the rows it holds) and ``small`` after them.
 
         See "Data never moves under the sidecar". Large holes are closed by sliding the members
         after the first down (`_close_holes`); the file is then synced and stays open.
         """
         if num_rows is None:
-            num_rows = min(self.rows.values(), default=0)
+            num_rows = min((n for name, n in self.rows.items() if name not in self.variable), default=0)
         for name, n in self.rows.items():
-            if n < num_rows:
+            if n < num_rows and name not in self.variable:
                 raise ValueError(f"{name!r} has {n} rows, fewer than the {num_rows} being finalised")
+        rows = self._final_rows(num_rows)
         payloads = [(name, _npy_payload(name, arr)) for name, arr in small.items()]
         if self.layout_path is not None and num_rows < self._committed:
             self._uncommit(num_rows)  # the rows past num_rows are about to be given back
         crcs = {}
         for name, m in self.members.items():
-            crcs[name] = self.crc[name] if num_rows == self.rows[name] else (
+            crcs[name] = self.crc[name] if rows[name] == self.rows[name] else (
                 self._committed_crc[name] if num_rows == self._committed
-                else self._crc_of(self._placements[name].data_offset, num_rows * m.row_bytes)
+                else self._crc_of(self._placements[name].data_offset, rows[name] * m.row_bytes)
             )
-        self._punch_unused(num_rows)  # first: on a full disk this is the space the steps below use
+        self._punch_unused(rows)  # first: on a full disk this is the space the steps below use
         faults.point("finalize.punched")
-        if self._holes(num_rows) > max(_COMPACT_MIN_HOLES, self._used(num_rows) * _COMPACT_MIN_FRACTION):
-            self._close_holes(num_rows)
+        if self._holes(rows) > max(_COMPACT_MIN_HOLES, self._used(rows) * _COMPACT_MIN_FRACTION):
+            self._close_holes(rows)
         entries = []
         for name, m in self.members.items():
             p = self._placements[name]
-            npy = npy_header(m.dtype, (num_rows, *m.row_shape), NPY_HEADER_BYTES)
-            nbytes = num_rows * m.row_bytes
+            npy = npy_header(m.dtype, (rows[name], *m.row_shape), NPY_HEADER_BYTES)
+            nbytes = rows[name] * m.row_bytes
             crc = zip_records.crc_with_prefix(npy, crcs[name], nbytes)
             local = zip_records.local_header(
                 (name + ".npy").encode(), crc, len(npy) + nbytes, p.data_offset - p.header_offset - len(npy), self._now
@@ -318,7 +372,7 @@ class NpzStreamWriter:
             entries.append(((name + ".npy").encode(), crc, len(npy) + nbytes, p.header_offset))
             faults.point("finalize.header")
         last = self._in_file_order()[-1]
-        tail = self._placements[last.name].data_offset + num_rows * last.row_bytes
+        tail = self._rows_end(last, rows[last.name])
         offset = tail
         blob = bytearray()
         for name, (npy, data) in payloads:
@@ -338,31 +392,35 @@ class NpzStreamWriter:
         self._sync()
         faults.point("finalize.synced")
 
+    def _final_rows(self, num_rows: int) -> dict[str, int]:
+        """Rows each member keeps when finalised with ``num_rows``: the variable ones keep theirs."""
+        return {name: self.rows[name] if name in self.variable else num_rows for name in self.members}
+
     def _rows_end(self, m: MemberSpec, rows: int) -> int:
         return self._placements[m.name].data_offset + rows * m.row_bytes
 
-    def _punch_unused(self, rows: int) -> None:
-        """Give back every byte after each member's first ``rows`` rows up to the next member."""
+    def _punch_unused(self, rows: Mapping[str, int]) -> None:
+        """Give back every byte after each member's first ``rows[name]`` rows up to the next member."""
         ordered = self._in_file_order()
         file_end = max(os.fstat(self._fd).st_size, self._end())
         for i, m in enumerate(ordered):
-            start = self._rows_end(m, rows)
+            start = self._rows_end(m, rows[m.name])
             stop = self._placements[ordered[i + 1].name].header_offset if i + 1 < len(ordered) else file_end
             punch_hole(self._fd, start, stop - start)
 
-    def _used(self, rows: int) -> int:
+    def _used(self, rows: Mapping[str, int]) -> int:
         """Bytes of headers and rows (what a file without holes would hold, less the tail)."""
-        return sum(self._rows_end(m, rows) - self._placements[m.name].header_offset for m in self.members.values())
+        return sum(self._rows_end(m, rows[m.name]) - self._placements[m.name].header_offset for m in self.members.values())
 
-    def _holes(self, rows: int) -> int:
-        """Bytes between the members' first ``rows`` rows (what `_close_holes` could give back)."""
+    def _holes(self, rows: Mapping[str, int]) -> int:
+        """Bytes between the members' rows (what `_close_holes` could give back)."""
         last = self._in_file_order()[-1]
-        return self._rows_end(last, rows) - self._used(rows)
+        return self._rows_end(last, rows[last.name]) - self._used(rows)
 
-    def _close_holes(self, rows: int) -> None:
+    def _close_holes(self, rows: Mapping[str, int]) -> None:
         """Slide the members after the first down onto the rows before them, one at a time.
 
-        Each move copies ``rows`` rows into free space, syncs, switches the sidecar to the new
+        Each move copies the member's rows into free space, syncs, switches the sidecar to the new
         place and punches the old one. A member whose new place would overlap its own rows moves
         past the end of the file first and slides down in the next pass; gaps under `_MIN_SLIDE`
         stay (they cost no disk).
@@ -371,20 +429,21 @@ class NpzStreamWriter:
             moved = False
             prev_end = None
             for m in self._in_file_order():
+                n = rows[m.name]
                 if prev_end is None:  # the first member stays at byte 0
-                    prev_end = self._rows_end(m, rows)
+                    prev_end = self._rows_end(m, n)
                     continue
                 cur = self._placements[m.name]
-                target = placement_at(m, prev_end, rows, self.align)
+                target = placement_at(m, prev_end, n, self.align)
                 gap = cur.header_offset - target.header_offset
                 if gap <= 0 or gap < _MIN_SLIDE:
-                    prev_end = self._rows_end(m, rows)
+                    prev_end = self._rows_end(m, n)
                     continue
-                if target.data_offset + rows * m.row_bytes > cur.data_offset:  # would overlap its own rows
-                    target = placement_at(m, align_up(self._end(), self.align), rows, self.align)
-                self._move(m, target, rows)
+                if target.data_offset + n * m.row_bytes > cur.data_offset:  # would overlap its own rows
+                    target = placement_at(m, align_up(self._end(), self.align), n, self.align)
+                self._move(m, target, n)
                 moved = True
-                prev_end = self._rows_end(m, rows) if target.header_offset < cur.header_offset else prev_end
+                prev_end = self._rows_end(m, n) if target.header_offset < cur.header_offset else prev_end
             if not moved:
                 return
 
@@ -424,17 +483,21 @@ class NpzStreamWriter:
 
     # ---- the sidecar ------------------------------------------------------------------------
     def _uncommit(self, rows: int) -> None:
-        """Lower the committed rows to ``rows`` before their space is reused."""
-        crc = {name: self._crc_of(self._placements[name].data_offset, rows * m.row_bytes) for name, m in self.members.items()}
+        """Lower the committed rows to ``rows`` before their space is reused (variable members keep theirs)."""
+        crc = {
+            name: self._committed_crc[name] if name in self.variable
+            else self._crc_of(self._placements[name].data_offset, rows * m.row_bytes)
+            for name, m in self.members.items()
+        }
         with self._lock:
-            self._write_layout(committed=(rows, crc))
+            self._write_layout(committed=(rows, crc, self._committed_variable))
             self._committed, self._committed_crc = rows, crc
 
     def _write_layout(
         self,
         *,
         placements: Mapping[str, Placement] | None = None,
-        committed: tuple[int, dict[str, int]] | None = None,
+        committed: tuple[int, dict[str, int], dict[str, int]] | None = None,
     ) -> None:
         """Replace the sidecar with the current state, or with the given parts of the next one.
 
@@ -442,10 +505,11 @@ class NpzStreamWriter:
         """
         if self.layout_path is None:
             return
-        rows, crc = committed or (self._committed, self._committed_crc)
+        rows, crc, var = committed or (self._committed, self._committed_crc, self._committed_variable)
         text = sidecar.encode(
             data_path=os.path.basename(self.path), align=self.align, created=self._now, members=list(self.members.values()),
             placements=placements or self._placements, committed_rows=rows, committed_crc=crc, info_json=self._info_json,
+            variable_rows=var,
         )
         replace_small_file(self.layout_path, text, sync=self.durable)
 
@@ -471,23 +535,26 @@ class NpzStreamWriter:
         self._info_json = json.dumps(doc.get("info", {}))
         rows = self._committed = state.committed_rows
         self._committed_crc = state.committed_crc
+        self.variable = frozenset(state.variable_rows)
+        self._committed_variable = dict(state.variable_rows)
+        counts = {name: state.variable_rows.get(name, rows) for name in self.members}
         self.file_size = 0
         self._fd = os.open(path, os.O_RDWR | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
         try:
             size = os.fstat(self._fd).st_size
             for name, m in self.members.items():
-                end = self._placements[name].data_offset + rows * m.row_bytes
-                if rows and m.row_bytes and end > size:
+                end = self._placements[name].data_offset + counts[name] * m.row_bytes
+                if counts[name] and m.row_bytes and end > size:
                     raise RolloutFormatError(
-                        f"{path}: shorter ({size} bytes) than its {rows} committed rows ({name!r} ends at byte {end})"
+                        f"{path}: shorter ({size} bytes) than its {counts[name]} committed rows ({name!r} ends at byte {end})"
                     )
-            self.rows = {name: rows for name in self.members}
+            self.rows = counts
             self.crc = {}
             for name, m in self.members.items():
-                crc = self._crc_of(self._placements[name].data_offset, rows * m.row_bytes)
+                crc = self._crc_of(self._placements[name].data_offset, counts[name] * m.row_bytes)
                 if crc != self._committed_crc[name]:
                     raise RolloutFormatError(
-                        f"{path}: member {name!r}: the {rows} committed rows do not match the CRC-32 recorded when "
+                        f"{path}: member {name!r}: the {counts[name]} committed rows do not match the CRC-32 recorded when "
                         "they were written (the disk lost or changed data, e.g. in a power loss); refusing to "
                         "recover them as if they were intact"
                     )

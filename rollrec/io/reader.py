@@ -8,6 +8,11 @@ recorder are converted to the v1 model (see `rollrec.io.legacy`) when the caller
 
 Every malformed file raises `RolloutFormatError` (a ValueError): one line naming the file and
 the problem. Opening a FIFO or device is refused, never waited on.
+
+Format v2 files (volume control, `rollrec.io.format_v2`) read the same way: ``r[key]`` is always
+``[T, N, ...]`` (members kept for some envs or some episodes read as fill values elsewhere,
+`rollrec.io.volume_view`), ``r.stored(key)`` is the member as stored, ``r.env(k)`` holds what
+exists for env k, and `Rollout.episodes` / `Rollout.episode` read the episode index.
 """
 
 from __future__ import annotations
@@ -22,26 +27,33 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.archive import RolloutFile
+from rollrec.io.env_array import fill_value
+from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
 from rollrec.io.errors import LegacyPickleError, RolloutFormatError
-from rollrec.io.format import STATIC_KEYS, check_fields, check_unicode_array, decode_meta
+from rollrec.io.format import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array, decode_meta
+from rollrec.io.format_v2 import Layout
 from rollrec.io.model import read_model
+from rollrec.io.volume_view import WindowArray, detail_view
 from rollrec.model.robot import RobotModel
 
 _READ_THREADS = 8  # reads in flight when the env's bytes are on disk
 _CACHED_THREADS = 1  # when they are in the page cache (reads are then CPU work: threads contend for the GIL)
 
 
-class Rollout:
+class Rollout(RolloutEpisodes):
     """A rollout opened for reading. Arrays are ``[T, N, ...]`` numpy arrays (read-only memory
     maps for stored files); index them to read. `env` and the episode helpers read with `os.pread`
     instead: if another process truncates the file while it is open, they raise
     `RolloutFormatError`, where touching a lost page of a map would kill the process (SIGBUS).
 
-    Use as a context manager or call `close` to release the file.
+    ``N`` is always the full env count and ``T`` the number of (kept) steps; ``every`` the
+    recorded steps each of them stands for (format v2). Use as a context manager or call `close`
+    to release the file.
     """
 
     def __init__(self, path: str, fields: Mapping[str, np.ndarray], meta: dict[str, Any],
-                 closer: Callable[[], None] | None = None, *, member_info: dict[str, dict[str, Any]] | None = None):
+                 closer: Callable[[], None] | None = None, *, member_info: dict[str, dict[str, Any]] | None = None,
+                 layout: Layout | None = None):
         self.path = Path(path)
         self._member_info = member_info or {}
         self._fields = fields
@@ -50,10 +62,35 @@ class Rollout:
         self._closer = closer
         self.T = int(meta["num_steps"])
         self.N = int(meta["num_envs"])
+        self.layout = layout if layout is not None else Layout(meta, str(path))
+        self.every = self.layout.every
+        self._views: dict[str, Any] = {}
+        self._index: EpisodeIndex | None = None
 
     # ---- mapping of members -----------------------------------------------------------------
     def __getitem__(self, key: str) -> np.ndarray:
+        """Member ``key``; a per-step member always as ``[T, N, ...]`` (see `kind`)."""
+        kind = self.layout.kind(key) if key in self._fields and key not in STATIC_KEYS else "all"
+        if kind == "all" or key in INDEX_KEYS:
+            return self._fields[key]
+        view = self._views.get(key)
+        if view is None:
+            if kind == "detail":
+                view = detail_view(key, self._fields[key], self.layout.env_ids[key], self.T, self.N)
+            else:
+                view = WindowArray(key, self._fields[key], self.index.windows_by_env(), self.T, self.N)
+            self._views[key] = view
+        return view
+
+    def stored(self, key: str) -> np.ndarray:
+        """Member ``key`` as the file stores it (``[T, M, ...]`` for detail members, ``[R, ...]`` for
+        window members: see `rollrec.io.format_v2`)."""
         return self._fields[key]
+
+    def kind(self, key: str) -> str:
+        """``"all"`` (every env), ``"detail"`` (the envs of ``meta["env_ids"][key]``) or ``"window"``
+        (the captured episodes' windows): which envs and steps per-step member ``key`` holds."""
+        return self.layout.kind(key)
 
     def __contains__(self, key: object) -> bool:
         return key in self._fields
@@ -66,13 +103,13 @@ class Rollout:
 
     @property
     def step_keys(self) -> list[str]:
-        """Names of the per-step members, ``[T, N, ...]`` each."""
-        return [k for k in self._fields if k not in STATIC_KEYS]
+        """Names of the per-step members, ``[T, N, ...]`` each (as ``r[key]``)."""
+        return [k for k in self._fields if k not in STATIC_KEYS and k not in INDEX_KEYS]
 
     def __getattr__(self, name: str) -> np.ndarray:
         fields = self.__dict__.get("_fields")
-        if fields is not None and name in fields and name not in STATIC_KEYS:
-            return fields[name]
+        if fields is not None and name in fields and name not in STATIC_KEYS and "layout" in self.__dict__:
+            return self[name]
         raise AttributeError(name)
 
     # ---- meta -------------------------------------------------------------------------------
@@ -87,7 +124,7 @@ class Rollout:
 
     @cached_property
     def reward_term_names(self) -> list[str]:
-        return [str(s) for s in self._fields["rew_term_names"]]
+        return [str(s) for s in self._fields["rew_term_names"]] if "rew_term_names" in self._fields else []
 
     @cached_property
     def link_names(self) -> list[str] | None:
@@ -147,8 +184,48 @@ class Rollout:
             raise IndexError(f"env {env} out of range: this rollout has {self.N} envs (0..{max(self.N - 1, 0)})")
         return env % self.N
 
+    def env_keys(self, env: int) -> list[str]:
+        """The per-step members that hold data for env ``env``: every member in a v1 file; in a v2
+        file the ones kept for every env, the detail ones if ``env`` is a detail env, and the window
+        ones if one of its episodes was captured."""
+        env = self._check_env(env)
+        keys = []
+        for k in self.step_keys:
+            kind = self.layout.kind(k)
+            if kind == "all" or (kind == "detail" and self._column_of(k, env) is not None) or (
+                    kind == "window" and env in self.index.windows_by_env()):
+                keys.append(k)
+        return keys
+
+    def has_detail(self, env: int) -> bool:
+        """Whether every field of env ``env`` is in the file for at least some of its steps."""
+        return len(self.env_keys(env)) == len(self.step_keys)
+
+    @property
+    def detail_envs(self) -> np.ndarray:
+        """The envs that hold every field for some of their steps (all of them in a v1 file)."""
+        if not self.layout.env_ids and not self.layout.window_members:
+            return np.arange(self.N)
+        if self.layout.env_ids:
+            return next(iter(self.layout.env_ids.values())).copy()
+        return np.array(sorted(self.index.windows_by_env()), dtype=np.int64)
+
+    def _column_of(self, key: str, env: int) -> int | None:
+        """The column of ``env`` in detail member ``key`` (None: not a detail env)."""
+        ids = self.layout.env_ids[key]
+        j = int(np.searchsorted(ids, env))
+        return j if j < len(ids) and ids[j] == env else None
+
+    def _row_shape(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+        shape, dtype = (self._file.shapes[key], self._file.dtypes[key]) if self._file else (self._fields[key].shape, self._fields[key].dtype)
+        return tuple(shape[1:] if self.layout.kind(key) == "window" else shape[2:]), dtype
+
     def env(self, env: int, keys: list[str] | None = None) -> dict[str, np.ndarray]:
         """One env's trajectory: ``{key: array [T, ...]}``, read from the file into memory.
+
+        By default the members that hold data for ``env`` (`env_keys`); a member named in ``keys``
+        that holds none for it (format v2) reads as fill values (NaN, False, the dtype's minimum),
+        as do the steps outside a captured episode's window.
 
         Only that env's bytes are read: one small `os.pread` per step and member, a page apart
         in the file (or, where a step of all envs is small, blocks of steps). On a cold page
@@ -158,27 +235,37 @@ class Rollout:
         `RolloutFormatError` if the file was truncated since it was opened.
         """
         env = self._check_env(env)
-        keys = list(keys or self.step_keys)
+        keys = list(self.env_keys(env) if keys is None else keys)
         for k in keys:
-            if k not in self._fields or k in STATIC_KEYS:
+            if k not in self._fields or k in STATIC_KEYS or k in INDEX_KEYS:
                 raise KeyError(f"{k!r} is not a per-step member of {self.path.name}")
         out = {}
+        columns = []  # (key, column of the stored member)
         for k in keys:
-            shape, dtype = (self._file.shapes[k], self._file.dtypes[k]) if self._file else (self._fields[k].shape, self._fields[k].dtype)
-            out[k] = np.empty((shape[0], *shape[2:]), dtype)
+            row, dtype = self._row_shape(k)
+            kind = self.layout.kind(k)
+            col = env if kind == "all" else self._column_of(k, env) if kind == "detail" else None
+            if col is None:
+                out[k] = np.full((self.T, *row), fill_value(dtype), dtype)
+                if kind == "window":
+                    for first, n, at in self.index.windows_by_env().get(env, ()):
+                        out[k][first : first + n] = self._rows(k, at, at + n)
+            else:
+                out[k] = np.empty((self.T, *row), dtype)
+                columns.append((k, col))
         if self._file is None:
-            for k in keys:
-                out[k][...] = self._fields[k][:, env]
+            for k, col in columns:
+                out[k][...] = self._fields[k][:, col]
             return out
         # Reads that wait on the disk go out from many threads at once; reads served by the page
         # cache are CPU work, done here (more threads only contend for the GIL).
-        threads = _CACHED_THREADS if all(self._file.cached(k, env) for k in keys) else _READ_THREADS
+        threads = _CACHED_THREADS if all(self._file.cached(k, col) for k, col in columns) else _READ_THREADS
         chunk = max(64, -(-self.T // threads))
-        jobs = [(k, t) for k in keys for t in range(0, self.T, chunk)]
+        jobs = [(k, col, t) for k, col in columns for t in range(0, self.T, chunk)]
 
-        def read(job: tuple[str, int]) -> None:
-            k, t = job
-            self._file.read_env(k, env, out[k][t : t + chunk], start=t)
+        def read(job: tuple[str, int, int]) -> None:
+            k, col, t = job
+            self._file.read_env(k, col, out[k][t : t + chunk], start=t)
 
         with _random_access(self._file):
             if len(jobs) <= 1 or threads == 1:
@@ -189,47 +276,49 @@ class Rollout:
                     list(pool.map(read, jobs))
         return out
 
+    def _rows(self, key: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``start..stop`` of the stored member ``key`` (pread for stored files)."""
+        if self._file is None:
+            return np.asarray(self._fields[key][start:stop])
+        return self._file.read_rows(key, start, stop)
+
     def read(self, key: str, steps: tuple[int, int] | None = None, envs: tuple[int, int] | None = None) -> np.ndarray:
         """Member ``key`` for steps ``t0..t1`` and envs ``a..b`` (default: all), ``[t1-t0, b-a, ...]``,
-        read into a new array. Stored members are read with `os.pread`, like `env`: a file truncated
-        since it was opened raises `RolloutFormatError`, where indexing ``r[key]`` (a memory map)
-        would kill the process. Ranges are clipped to the member, as slices are."""
-        if key not in self._fields or key in STATIC_KEYS:
+        read into a new array (fill values where a v2 file holds nothing). Stored members are read
+        with `os.pread`, like `env`: a file truncated since it was opened raises `RolloutFormatError`,
+        where indexing ``r[key]`` (a memory map) would kill the process. Ranges are clipped to the
+        member, as slices are."""
+        if key not in self._fields or key in STATIC_KEYS or key in INDEX_KEYS:
             raise KeyError(f"{key!r} is not a per-step member of {self.path.name}")
         t0, t1 = _clip(steps, self.T)
         a, b = _clip(envs, self.N)
-        if self._file is None:
-            return np.array(self._fields[key][t0:t1, a:b])
-        return self._file.read_block(key, (t0, t1), (a, b))
+        kind = self.layout.kind(key)
+        if kind == "all":
+            if self._file is None:
+                return np.array(self._fields[key][t0:t1, a:b])
+            return self._file.read_block(key, (t0, t1), (a, b))
+        row, dtype = self._row_shape(key)
+        out = np.full((t1 - t0, b - a, *row), fill_value(dtype), dtype)
+        if kind == "detail":
+            ids = self.layout.env_ids[key]
+            c0, c1 = np.searchsorted(ids, [a, b])
+            if c1 > c0:
+                block = (self._file.read_block(key, (t0, t1), (int(c0), int(c1))) if self._file is not None
+                         else np.asarray(self._fields[key][t0:t1, c0:c1]))
+                out[:, ids[c0:c1] - a] = block
+            return out
+        for g, windows in self.index.windows_by_env().items():
+            if not a <= g < b:
+                continue
+            for first, n, at in windows:
+                lo, hi = max(first, t0), min(first + n, t1)
+                if lo < hi:
+                    out[lo - t0 : hi - t0, g - a] = self._rows(key, at + lo - first, at + hi - first)
+        return out
 
     def _column(self, key: str, env: int) -> np.ndarray:
         """``[T, ...]`` of member ``key`` for env ``env`` (pread for stored files)."""
         return self.env(env, [key])[key]
-
-    def episode_bounds(self, env: int) -> np.ndarray:
-        """``[E, 2]`` int64 ``(start, stop)`` step ranges of env ``env``'s episodes, in order.
-
-        An episode ends after a step whose ``done`` is set; the last one may be unfinished
-        (its stop is T).
-        """
-        env = self._check_env(env)
-        ends = np.flatnonzero(self._column("done", env)) + 1
-        if ends.size == 0 or ends[-1] != self.T:
-            ends = np.append(ends, self.T)
-        starts = np.concatenate([[0], ends[:-1]])
-        return np.stack([starts, ends], axis=1).astype(np.int64)
-
-    def episode_returns(self, env: int) -> np.ndarray:
-        """``[E]`` float64 sum of ``rew`` over each episode of env ``env`` (see `episode_bounds`)."""
-        env = self._check_env(env)
-        bounds = self.episode_bounds(env)
-        csum = np.concatenate([[0.0], np.cumsum(self._column("rew", env).astype(np.float64))])
-        return csum[bounds[:, 1]] - csum[bounds[:, 0]]
-
-    def total_rewards(self) -> np.ndarray:
-        """``[N]`` float64 sum of ``rew`` over the whole rollout, per env (reads ``rew`` whole)."""
-        rew = self._file.read_all("rew") if self._file is not None else self._fields["rew"]
-        return np.asarray(rew, dtype=np.float64).sum(axis=0)
 
     # ---- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -340,15 +429,19 @@ def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
             if dtype.hasobject:
                 raise RolloutFormatError(f"{path}: member {name!r} is an object array; format v1 never pickles")
         meta = decode_meta(members["meta"], path)
-        T, N = check_fields(members.shapes, members.dtypes, path)
-        if (meta["num_steps"], meta["num_envs"]) != (T, N):
-            raise RolloutFormatError(
-                f"{path}: meta says T={meta['num_steps']}, N={meta['num_envs']} but 'obs' is {T}x{N}"
-            )
+        layout = Layout(meta, path)
+        if layout.version == 1:
+            T, N = check_fields(members.shapes, members.dtypes, path)
+            if (meta["num_steps"], meta["num_envs"]) != (T, N):
+                raise RolloutFormatError(
+                    f"{path}: meta says T={meta['num_steps']}, N={meta['num_envs']} but 'obs' is {T}x{N}"
+                )
+        else:
+            layout.check(members.shapes, members.dtypes, path)
         for key in ("rew_term_names", "link_names"):
             if key in members:
                 check_unicode_array(members[key], key, path)
     except BaseException:
         members.close()
         raise
-    return Rollout(path, members, meta, closer=members.close)
+    return Rollout(path, members, meta, closer=members.close, layout=layout)

@@ -4,10 +4,15 @@ One JSON object, replaced atomically (`rollrec.io.files.replace_small_file`) whe
 
     {"format": "rollrec-partial", "version": 2, "data_path": "run.npz.partial", "align": 64,
      "created": <unix time>, "committed_rows": R, "committed_crc": {member: CRC-32 of its R rows},
+     "variable_rows": {member: rows},
      "members": [{"name", "dtype", "row_shape", "capacity", "header_offset", "data_offset"}, ...],
      "info": {...}}
 
 ``info`` is the recorder's (meta, names, compress), serialised by the thread that set it.
+``variable_rows`` names the committed rows of the members that hold their own number of rows
+(see "Variable members" in `rollrec.io.npz_stream`); the others hold R. A sidecar without it
+has none. (A rollrec that predates the key would check a variable member's first R rows against
+its CRC, and refuse them: never recover them wrong.)
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class State:
     placements: dict[str, Placement]
     committed_rows: int
     committed_crc: dict[str, int]
+    variable_rows: dict[str, int]
 
 
 def encode(
@@ -47,6 +53,7 @@ def encode(
     committed_rows: int,
     committed_crc: Mapping[str, int],
     info_json: str,
+    variable_rows: Mapping[str, int] | None = None,
 ) -> bytes:
     """The sidecar's bytes; each member's capacity is its placement's."""
     doc = {
@@ -59,6 +66,8 @@ def encode(
         "committed_rows": committed_rows,
         "committed_crc": dict(committed_crc),
     }
+    if variable_rows:
+        doc["variable_rows"] = dict(variable_rows)
     return (json.dumps(doc)[:-1] + ', "info": ' + info_json + "}").encode()
 
 
@@ -98,6 +107,16 @@ def decode(doc: Mapping, layout_path: str) -> State:
             placements=placements,
             committed_rows=int(doc["committed_rows"]),
             committed_crc={m.name: int(doc["committed_crc"][m.name]) for m in members},
+            variable_rows=_variable_rows(doc.get("variable_rows", {}), {m.name for m in members}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RolloutFormatError(f"{layout_path}: damaged sidecar ({type(exc).__name__}: {exc})") from None
+
+
+def _variable_rows(value: object, names: set[str]) -> dict[str, int]:
+    if not isinstance(value, dict) or not set(value) <= names:
+        raise ValueError(f"'variable_rows' must map member names to rows, got {value!r:.80}")
+    out = {str(k): int(v) for k, v in value.items()}
+    if any(v < 0 for v in out.values()):
+        raise ValueError("'variable_rows' holds a negative count")
+    return out

@@ -138,10 +138,15 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rollrec.io.reader import load
     from rollrec.video.render import render_rollout
+    from rollrec.video.scene import missing_note
 
     out = args.output or str(Path(args.file).with_suffix(".mp4"))
     options = writer_options(out)
     with load(args.file, allow_pickle=args.allow_pickle) as rollout:
+        for e in [args.env] if args.envs is None else args.envs:
+            note = missing_note(rollout, e % rollout.N) if -rollout.N <= e < rollout.N else None
+            if note:
+                print(f"rollrec video: {note}", file=sys.stderr)
         result = render_rollout(
             rollout,
             out,

@@ -17,9 +17,15 @@ from rollrec.video.writer import VideoWriter, env_video_path
 __all__ = ["default_fps", "render_frames", "render_rollout"]
 
 
-def default_fps(dt: float) -> int:
-    """Real-time playback: ``round(1 / dt)`` frames per second (at least 1)."""
-    return max(1, round(1.0 / dt)) if dt > 0 else 30
+def default_fps(dt: float) -> float:
+    """Real-time playback: ``1 / dt`` frames per second (at least 1), rounded to a whole number when
+    within 1e-3 of one, else to 3 decimals (``dt`` 0.08, e.g. a file kept with ``every=4`` at
+    0.02 s, plays at 12.5 fps, not 12)."""
+    if not dt > 0:
+        return 30.0
+    fps = 1.0 / dt
+    whole = round(fps)
+    return float(max(1, whole if abs(fps - whole) < 1e-3 else round(fps, 3)))
 
 
 def _tile_size(size: tuple[int, int], n: int, cols: int | None) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -61,8 +61,11 @@ class EnvScene:
         self.base_pos = np.asarray(rollout["base_pos"][sl, env], np.float64)
         self.base_quat = np.asarray(rollout["base_quat"][sl, env], np.float64)
         self.rew = np.asarray(rollout["rew"][sl, env], np.float64)
-        self.rew_terms = np.asarray(rollout["rew_terms"][sl, env], np.float64)
-        self.term_names = rollout.reward_term_names
+        # A format-v2 file may keep no reward terms (``fields=``): the overlay then shows the total only.
+        self.rew_terms = (np.asarray(rollout["rew_terms"][sl, env], np.float64) if "rew_terms" in rollout
+                          else np.zeros((self.stop - self.start, 0)))
+        self.term_names = rollout.reward_term_names if "rew_terms" in rollout else []
+        self.missing = missing_note(rollout, self.env)
         done = np.asarray(rollout["done"][sl, env], bool)
         # Episode start of every step: the step after the last done at or before t-1.
         idx = np.where(np.concatenate(([True], done[:-1])), np.arange(len(done)), 0)
@@ -151,10 +154,38 @@ class EnvScene:
             draw.draw_points(img, cam, base[None], draw.BASE_COLOR, max(3, round(min(w, h) / 70)))
         if overlay:
             header = f"{label + '  ' if label else ''}t={(t) * self.rollout.dt:.2f}s  step {t}"
+            if links is not None and not np.isfinite(links[0]).all():
+                header += "  base only"  # a format-v2 file kept no link poses for this env at this step
             draw.draw_terms_overlay(
                 img, header, self.term_names, self.rew_terms[i], self.rew[i], self.term_scale
             )
         return img
+
+
+def missing_note(rollout: Rollout, env: int) -> str | None:
+    """What a format-v2 file lacks to draw env ``env`` whole (None when nothing is): e.g. ``env 4
+    is not a detail env of run.npz: its link poses were not kept (drawn: base pose, trail, rewards)``."""
+    layout = getattr(rollout, "layout", None)
+    if layout is None or not (layout.env_ids or layout.window_members) or not rollout.has_links:
+        return None
+    if layout.kind("link_pos") == "detail":
+        if rollout.has_detail(env):
+            return None
+        return (f"env {env} is not a detail env of {rollout.path.name}: its link poses were not kept "
+                f"(drawn: base pose, trail, rewards; detail envs: {_ids(rollout.detail_envs)})")
+    if layout.kind("link_pos") == "window":
+        windows = rollout.index.windows_by_env().get(env, ())
+        if not windows:
+            return (f"env {env} has no captured episode in {rollout.path.name}: its link poses were not kept "
+                    f"(drawn: base pose, trail, rewards; envs with captured episodes: {_ids(rollout.detail_envs)})")
+        spans = ", ".join(f"{a}-{a + n - 1}" for a, n, _ in windows[:4]) + (" ..." if len(windows) > 4 else "")
+        return (f"env {env}: link poses kept in its captured episodes' windows only (steps {spans}); "
+                "the other steps show the base pose")
+    return None
+
+
+def _ids(envs: np.ndarray) -> str:
+    return (", ".join(map(str, envs[:8])) + (", ..." if len(envs) > 8 else "")) if len(envs) else "none"
 
 
 def bodies_for(rollout: Rollout, style: str, model: RobotModel | None = None) -> BodiesDrawer | None:

@@ -260,6 +260,11 @@ class ReplayApp:
             if self._read_file(self.state.next_env, delta) is not None:
                 self._env_changed()
 
+    def next_detail_env(self) -> None:
+        env = self._read_file(self.state.next_detail_env)
+        if env is not None:
+            self.select_env(env)
+
     def best_env(self) -> None:
         self._select_ranked(best=True)
 

@@ -52,6 +52,7 @@ class Controls(Protocol):
     def next_env(self, delta: int) -> None: ...
     def best_env(self) -> None: ...
     def worst_env(self) -> None: ...
+    def next_detail_env(self) -> None: ...
     def jump_episode(self, delta: int) -> None: ...
     def set_camera(self, mode: str) -> None: ...
     def set_trail(self, visible: bool) -> None: ...
@@ -87,6 +88,8 @@ class ReplayGui:
         if r.terms_are_env_means:
             self.legacy_note = gui.add_markdown("⚠️ *Recorded by the original recorder: reward terms are means over "
                                                 "all envs, not this env's values.*")
+        if state.detail_summary():  # format v2: what the file keeps
+            gui.add_markdown(f"*Kept: {state.detail_summary()}.*")
         self.frame_text = gui.add_markdown("Frame")
         self.episode_text = gui.add_markdown("Episode")
 
@@ -106,7 +109,10 @@ class ReplayGui:
             self.env = gui.add_number("Env", initial_value=state.env, min=0, max=r.N - 1, step=1)
             # A typed number outside 0..N-1 selects the nearest env rather than failing.
             self.env.on_update(lambda e: controls.select_env(min(max(int(e.target.value), 0), r.N - 1)))
-            self.env_nav = gui.add_button_group("Go to env", ("◀ Prev", "Next ▶", "Best", "Worst"))
+            # A file that keeps every field for some envs or episodes only (format v2): what this env has.
+            self.detail_text = gui.add_markdown("", visible=state.data.detail is not None)
+            nav = ("◀ Prev", "Next ▶", "Best", "Worst") + (("Detail ▶",) if state.data.detail is not None else ())
+            self.env_nav = gui.add_button_group("Go to env", nav)
             self.env_nav.on_click(lambda e: _env_nav(controls, e.target.value))
             self.episode_nav = gui.add_button_group("Episode", ("◀ Previous", "Next ▶"))
             self.episode_nav.on_click(lambda e: controls.jump_episode(-1 if e.target.value.startswith("◀") else 1))
@@ -204,6 +210,9 @@ class ReplayGui:
         t = s.frame
         self.frame_text.content = f"**{s.frame_status()}**"
         self.episode_text.content = s.episode_status()
+        detail = s.detail_status()
+        if detail:
+            self.detail_text.content = f"*{detail}*"
         self.frame.value = t
         self.play.label = "Pause" if s.clock.playing else "Play"
         self.play.icon = viser.Icon.PLAYER_PAUSE if s.clock.playing else viser.Icon.PLAYER_PLAY
@@ -248,6 +257,8 @@ def _env_nav(c: Controls, option: str) -> None:
         c.next_env(-1)
     elif option.startswith("Next"):
         c.next_env(1)
+    elif option.startswith("Detail"):  # the next env that holds every field somewhere
+        c.next_detail_env()
     elif option == "Best":
         c.best_env()
     else:

@@ -47,6 +47,7 @@ class Overview:
     env_totals: np.ndarray  # [N] float64, sum of rew over all steps, per env
     num_envs: int
     num_steps: int
+    detail: np.ndarray | None = None  # [E] bool: every field kept for it (format v2 files; None: all)
 
     def __len__(self) -> int:
         return len(self.env)
@@ -87,11 +88,17 @@ def compute_overview(
 
     Reads ``rew``, ``done``, ``truncated`` (when present) and ``rew_terms`` of about
     ``block_elements`` (steps x envs x terms) at a time; memory stays bounded whatever the file
-    size. ``progress`` is called with the fraction done after each block.
+    size. ``progress`` is called with the fraction done after each block. A file with an episode
+    index (format v2) is summarised from it (`rollrec.viewer.overview_index`).
     """
     T = rollout.T if steps is None else int(steps)
     if not 0 < T <= rollout.T:
         raise ValueError(f"steps must be in 1..{rollout.T}, got {steps}")
+    layout = getattr(rollout, "layout", None)
+    if layout is not None and layout.has_index:
+        from rollrec.viewer.overview_index import overview_from_index
+
+        return overview_from_index(rollout, steps=T, block_elements=block_elements, progress=progress)
     N = rollout.N
     names = tuple(rollout.reward_term_names)
     K = len(names)
@@ -175,8 +182,11 @@ def _episodes_of_block(rollout, a: int, b: int, T: int, K: int, has_truncated: b
 
 def compute_env_totals(rollout, *, steps: int | None = None, block_elements: int = BLOCK_ELEMENTS) -> np.ndarray:
     """``[N]`` float64 sum of ``rew`` over the first ``steps`` steps (default all), per env,
-    read in blocks of about ``block_elements`` values."""
+    read in blocks of about ``block_elements`` values (with an episode index: its exact returns)."""
     T = rollout.T if steps is None else int(steps)
+    layout = getattr(rollout, "layout", None)
+    if layout is not None and layout.has_index and T == rollout.T:
+        return rollout.total_rewards()
     N = rollout.N
     totals = np.zeros(N, np.float64)
     step = max(1, int(block_elements) // max(1, T))

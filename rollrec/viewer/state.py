@@ -21,7 +21,7 @@ from rollrec.viewer.overview import Overview, compute_env_totals
 
 __all__ = ["CAMERA_MODES", "LAYOUTS", "CameraPose", "EnvData", "ReplayState", "camera_pose", "read_env"]
 
-_ENV_KEYS = ("base_pos", "base_quat", "rew", "rew_terms", "done", "link_pos", "link_quat")
+_ENV_KEYS = ("base_pos", "base_quat", "rew", "rew_terms", "link_pos", "link_quat")
 #: Longest stretch of steps the plots show (around the current frame, within its episode).
 PLOT_WINDOW = 400
 #: How the two robots of compare mode are placed: B beside A (offset along -y) or on top of A.
@@ -47,21 +47,30 @@ class EnvData:
     episodes: np.ndarray  # [E, 2] int64
     episode_of: np.ndarray  # [T] int64
     return_so_far: np.ndarray  # [T] float64
+    detail: np.ndarray | None = None  # [T] bool: every field kept at that step (format v2; None: everywhere)
 
 
 def read_env(rollout, env: int, steps: int | None = None) -> EnvData:
     """Read env ``env``'s trajectory (only its bytes), its first ``steps`` steps (default all).
-    Negative ``env`` counts from the end. Raises IndexError if out of range."""
-    keys = [k for k in _ENV_KEYS if k in rollout]
-    d = rollout.env(env, keys)
+    Negative ``env`` counts from the end. Raises IndexError if out of range.
+
+    In a format-v2 file, the fields not kept for this env (or at these steps) read as NaN (the
+    scene hides what they would pose) and episodes come from the file's episode index."""
+    layout = getattr(rollout, "layout", None)
+    indexed = layout is not None and layout.has_index
+    keys = [k for k in (*_ENV_KEYS, *(() if indexed else ("done",))) if k in rollout]
+    d = rollout.env(env, keys)  # one read of this env's bytes
     T = rollout.T if steps is None else min(int(steps), rollout.T)
     d = {k: v[:T] for k, v in d.items()}
-    done = d["done"].astype(bool)
-    ends = np.flatnonzero(done) + 1
-    if ends.size == 0 or ends[-1] != T:
-        ends = np.append(ends, T)
-    starts = np.concatenate([[0], ends[:-1]])
-    episodes = np.stack([starts, ends], axis=1).astype(np.int64)
+    if indexed:
+        episodes = np.asarray(rollout.episode_bounds(env), dtype=np.int64)
+        episodes = episodes[episodes[:, 0] < T]
+        episodes[:, 1] = np.minimum(episodes[:, 1], T)
+    else:
+        ends = np.flatnonzero(d["done"].astype(bool)) + 1
+        if ends.size == 0 or ends[-1] != T:
+            ends = np.append(ends, T)
+        episodes = np.stack([np.concatenate([[0], ends[:-1]]), ends], axis=1).astype(np.int64)
     episode_of = np.repeat(np.arange(len(episodes), dtype=np.int64), episodes[:, 1] - episodes[:, 0])
     rew = d["rew"].astype(np.float64)
     csum = np.cumsum(rew)
@@ -77,7 +86,23 @@ def read_env(rollout, env: int, steps: int | None = None) -> EnvData:
         episodes=episodes,
         episode_of=episode_of,
         return_so_far=csum - before_start,
+        detail=_detail_steps(rollout, env, T),
     )
+
+
+def _detail_steps(rollout, env: int, T: int) -> np.ndarray | None:
+    """``[T]`` bool: the steps at which every field of ``env`` is in the file; None in a file that
+    keeps everything."""
+    layout = getattr(rollout, "layout", None)
+    if layout is None or not (layout.env_ids or layout.window_members):
+        return None
+    out = np.zeros(T, bool)
+    if layout.env_ids:
+        out[:] = rollout.has_detail(env)
+        return out
+    for first, n, _ in rollout.index.windows_by_env().get(env % rollout.N, ()):
+        out[first : first + n] = True
+    return out
 
 
 class ReplayState:
@@ -136,6 +161,15 @@ class ReplayState:
         """Select the env ``delta`` away from the current one, wrapping around."""
         return self.select_env((self.env + delta) % self.rollout.N)
 
+    def next_detail_env(self) -> int:
+        """The next env (after the selected one, wrapping) that holds every field at some step;
+        the selected env when none does (a file that keeps everything: the next env)."""
+        envs = np.asarray(self.rollout.detail_envs, dtype=np.int64)
+        if envs.size == 0:
+            return self.env
+        after = envs[envs > self.env]
+        return int(after[0] if after.size else envs[0])
+
     def env_totals(self) -> np.ndarray:
         """``[N]`` total reward of each env over the timeline (from the overview when computed)."""
         if self.overview is not None:
@@ -189,6 +223,48 @@ class ReplayState:
     def frame_status(self) -> str:
         """``Frame t / T-1 · env k / N-1`` for the current frame."""
         return f"Frame {self.frame} / {self.num_frames - 1} · env {self.env} / {self.rollout.N - 1}"
+
+    def detail_summary(self) -> str:
+        """One line on what a format-v2 file keeps (empty for a file that keeps everything), e.g.
+        ``every field for 2 envs (3, 10), light fields for the others``."""
+        r = self.rollout
+        layout = getattr(r, "layout", None)
+        if layout is None or not layout.has_index:
+            return ""
+        parts = []
+        if layout.env_ids:
+            envs = r.detail_envs
+            shown = ", ".join(map(str, envs[:8])) + (", ..." if len(envs) > 8 else "")
+            parts.append(f"every field for {len(envs)} of {r.N} envs ({shown}), light fields for the others")
+        if layout.window_members:
+            captured = int(((r.index.captured > 0) & (r.index.rows > 0)).sum())
+            how = r.meta.get("windows", {}).get("capture", "chosen")
+            parts.append(f"every field for the last {layout.window} steps of {captured} of {len(r.index)} "
+                         f"episodes (capture: {how}), light fields elsewhere")
+        if layout.every > 1:
+            parts.append(f"1 step in {layout.every} kept")
+        return "; ".join(parts)
+
+    def detail_status(self) -> str:
+        """What the file holds for the selected env at the current frame: empty for a file that keeps
+        everything; else e.g. ``detail env: every field`` or ``light fields only (rew, done, ...)``,
+        or, with captured episodes, ``every field (captured episode, frames 120-169)``."""
+        detail = self.data.detail
+        if detail is None:
+            return ""
+        r = self.rollout
+        light = ", ".join(k for k in r.step_keys if r.kind(k) == "all") or "none"
+        if r.layout.env_ids:
+            return "◆ detail env: every field" if detail.any() else f"light fields only ({light}): not a detail env"
+        runs = np.flatnonzero(np.diff(np.r_[0, detail.astype(np.int8), 0]))
+        spans = [(int(a), int(b) - 1) for a, b in zip(runs[0::2], runs[1::2])]
+        here = next((s for s in spans if s[0] <= self.frame <= s[1]), None)
+        if here is not None:
+            return f"◆ every field (captured episode, frames {here[0]}-{here[1]})"
+        if not spans:
+            return f"light fields only ({light}): no episode of this env was captured"
+        where = ", ".join(f"{a}-{b}" for a, b in spans[:4]) + (" ..." if len(spans) > 4 else "")
+        return f"light fields here ({light}); every field at frames {where}"
 
     def reward_readout(self) -> list[tuple[str, float]]:
         """``(name, value)`` of every reward term at the current frame, then ``("total", rew)``."""

@@ -119,7 +119,8 @@ def _short(name: str, width: int = 11) -> str:
 
 
 def episode_columns(ov: Overview) -> list[Column]:
-    """The columns of the overview's episode table: Env, Ep, Return, Steps, End, Worst term."""
+    """The columns of the overview's episode table: Env, Ep, Return, Steps, End, Worst term (and
+    Detail, for a file that keeps every field for some envs or episodes only)."""
     names = ov.term_names
     short_end = {0: "unfinished", 1: "terminated", 2: "time-out"}
 
@@ -128,7 +129,7 @@ def episode_columns(ov: Overview) -> list[Column]:
         return "none" if w < 0 else f"{_short(names[w])} {signed(ov.worst_value[i], 1)}"
 
     # Sort keys: the worst term sorts by its (negative) sum, so "most negative first" is ascending.
-    return [
+    columns = [
         Column("Env", ov.env, lambda i: str(int(ov.env[i]))),
         Column("Ep", ov.episode, lambda i: str(int(ov.episode[i]) + 1)),
         Column("Return", ov.ret, lambda i: signed(float(ov.ret[i]))),
@@ -136,6 +137,9 @@ def episode_columns(ov: Overview) -> list[Column]:
         Column("End", ov.ended, lambda i: short_end[int(ov.ended[i])]),
         Column("Worst term", ov.worst_value, worst_text),
     ]
+    if ov.detail is not None:  # a file that keeps every field for some envs or episodes only
+        columns.append(Column("Detail", ov.detail, lambda i: "every field" if ov.detail[i] else "light"))
+    return columns
 
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")

@@ -8,7 +8,8 @@ recorded encodes the global env id ``g`` and the step ``t``: ``obs[t, g] = (g, t
 ``{"g": g, "t": t}``.
 
 Scenarios: ``ok`` (uneven shards in rank order; ``env_offset`` in reverse rank order; an
-overlapping ``env_offset``, refused on every rank; `RolloutRecorder` on the built-in env;
+overlapping ``env_offset``, refused on every rank; ``dtypes=``/``fields=`` on every rank;
+``every=2``, refused on every rank; `RolloutRecorder` on the built-in env;
 ``distributed=False`` on rank 0 alone), ``kill`` (rank 2 is SIGKILLed mid-recording: torchrun then
 SIGTERMs the others), ``exit`` (rank 2 exits without closing while the others wait in close()),
 ``hang`` (rank 2 stays alive but never closes; the others time out).
@@ -80,6 +81,13 @@ def scenario_ok(out: str) -> None:
         rollrec.Recorder(f"{out}/overlap", COUNTS[rank], env_offset=(0, 3, 7)[rank])
     except ValueError as exc:
         say(case="overlap", error=str(exc))
+
+    rec = record(f"{out}/volume", offset, dtypes={"obs": torch.float16}, fields=("obs", "rew_terms"))
+    say(case="volume", result=os.path.relpath(rec.close()))
+    try:
+        recorder(f"{out}/every", every=2)
+    except ValueError as exc:  # before any collective: every rank refuses alike
+        say(case="every", error=str(exc))
 
     from rollrec.envs import GaitPolicy, WalkerEnv
 

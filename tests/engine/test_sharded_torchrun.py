@@ -135,6 +135,18 @@ def test_overlapping_env_offsets_are_refused_on_every_rank(ok_run):
     assert not (out / "overlap").exists()
 
 
+def test_dtypes_and_fields_work_sharded_and_the_other_volume_options_are_refused(ok_run):
+    out, results = ok_run
+    assert {results[("volume", r)]["result"] for r in range(3)} == {"volume"}
+    with rollrec.load(out / "volume") as r:
+        assert r.meta["format_version"] == 2 and r.N == N and "act" not in r and "env_id" not in r
+        assert r["obs"].dtype == np.float16
+        np.testing.assert_array_equal(r["obs"][:, :], expected("obs", *grid(T, range(N))).astype(np.float16))
+        np.testing.assert_array_equal(r.env(7)["rew_terms"], expected("rew_terms", *grid(T, [7]))[:, 0])
+    for rank in range(3):
+        assert "not supported for a recording sharded across torch.distributed ranks" in results[("every", rank)]["error"]
+
+
 def test_rollout_recorder_ranks_agree_on_one_directory(ok_run):
     out, results = ok_run
     paths = {results[("rollout-recorder", r)]["result"] for r in range(3)}

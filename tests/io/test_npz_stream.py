@@ -300,3 +300,51 @@ def test_append_refuses_rows_of_another_layout(tmp_path, rows, got):
     w.finalize(SMALL)
     with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:
         np.testing.assert_array_equal(npz["obs"], data["obs"])
+
+
+def test_variable_members_hold_their_own_rows_and_grow_alone(tmp_path, monkeypatch):
+    copied = []
+    monkeypatch.setattr(npz_stream, "copy_range", lambda src, so, dst, do, n: copied.append(n) or copy_range(src, so, dst, do, n))
+    data = _data(T=6, N=50)
+    rng = np.random.default_rng(1)
+    index = rng.integers(0, 99, size=(41, 3))  # 41 rows appended in bursts, past a capacity of 4
+    specs = [*_specs(data, 6), MemberSpec("index", index.dtype.str, (3,), 4)]
+    w = NpzStreamWriter(tmp_path / "r.npz", specs, variable=["index"])
+    for a, b in ((0, 3), (3, 6)):
+        for name, arr in data.items():
+            w.append(name, arr[a:b])
+    for a, b in ((0, 5), (5, 6), (6, 30), (30, 41)):
+        w.append("index", index[a:b])
+    assert w.snapshot()[0] == 6 and w.snapshot()[2] == {"index": 41}
+    assert sum(copied) == (6 + 30) * index[0].nbytes  # only the index moved (capacity 4 -> 16 -> 32 -> 64)
+    w.finalize(SMALL, 6)
+    w.close()
+    _check_archive(tmp_path / "r.npz")
+    with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:
+        np.testing.assert_array_equal(npz["index"], index)
+        for name, arr in data.items():
+            np.testing.assert_array_equal(npz[name], arr)
+
+
+def test_recovery_keeps_the_committed_rows_of_variable_members(tmp_path):
+    data = _data(T=8)
+    index = np.arange(30, dtype=np.int64).reshape(10, 3)
+    layout = str(tmp_path / "r.npz.partial.json")
+    w = NpzStreamWriter(tmp_path / "r.npz.partial", [*_specs(data, 8), MemberSpec("index", "<i8", (3,), 2)],
+                        layout_path=layout, recovery_info={"meta": {}}, variable=["index"])
+    for name, arr in data.items():
+        w.append(name, arr[:5])
+    w.append("index", index[:7])
+    w.commit(5)
+    with open(layout) as f:
+        assert json.load(f)["variable_rows"] == {"index": 7}
+    for name, arr in data.items():  # written but never committed: a kill here loses them
+        w.append(name, arr[5:])
+    w.append("index", index[7:])
+    w.close()
+    again, _ = NpzStreamWriter.reopen(str(tmp_path / "r.npz.partial"), layout)
+    assert again.rows == {**dict.fromkeys(data, 5), "index": 7}
+    finish(again, SMALL, 5, str(tmp_path / "r.npz"), compress=False)
+    with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:
+        np.testing.assert_array_equal(npz["index"], index[:7])
+        np.testing.assert_array_equal(npz["obs"], data["obs"][:5])

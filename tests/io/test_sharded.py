@@ -210,3 +210,14 @@ def test_damaged_manifest_is_rebuilt_by_recover(tmp_path, fields, write_sharded)
     rollrec.recover(run)
     with rollrec.load(run) as r:
         assert r.N == 8 and r.meta["sharded"]["manifest_state"] == "complete"
+
+
+def test_shards_with_an_episode_index_are_refused_clearly(tmp_path, fields, write_sharded):
+    run = write_sharded(tmp_path / "run", fields, COUNTS)
+    with rollrec.load(run / "rank-00000.npz") as r0:
+        shard = r0.meta["shard"]
+    with rollrec.Recorder(run / "rank-00000.npz", COUNTS[0], every=2, meta={"shard": shard}) as rec:
+        for t in range(T):
+            rec.record(obs=fields["obs"][t, :3], act=fields["act"][t, :3], rew=fields["rew"][t, :3], done=fields["done"][t, :3])
+    with pytest.raises(RolloutFormatError, match="keep some envs or steps only .* open each shard file on its own"):
+        rollrec.load(run)

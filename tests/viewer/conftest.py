@@ -104,6 +104,26 @@ def synthetic_walkers(path: Path, *, num_envs: int = 16, steps: int = 300, seed:
     return save_rollout(path, fields, dt=dt, env_name="synthetic-walker", meta=meta)
 
 
+def rerecord(src: Path, dst: Path, **options) -> Path:
+    """Record the v1 rollout ``src`` again, step by step, through `Recorder` with volume
+    ``options`` (``envs=``, ``every=``, ``capture=`` ...) into ``dst``: a format-v2 file of the same values."""
+    import rollrec
+    from rollrec.engine import Recorder
+
+    with rollrec.load(src) as r:
+        names = r.reward_term_names
+        meta = {k: r.meta[k] for k in ("obs_layout", "link_parents") if k in r.meta}
+        with Recorder(dst, r.N, max_steps=r.T, dt=r.dt, env_name=r.env_name, link_names=r.link_names, meta=meta,
+                      flush_interval_s=None, **options) as rec:
+            for t in range(r.T):
+                rec.record(obs=np.array(r.obs[t]), act=np.array(r.act[t]), rew=np.array(r.rew[t]),
+                           done=np.array(r.done[t]), truncated=np.array(r.truncated[t]),
+                           base_pos=np.array(r.base_pos[t]), base_quat=np.array(r.base_quat[t]),
+                           reward_terms={n: np.array(r.rew_terms[t, :, i]) for i, n in enumerate(names)},
+                           link_pos=np.array(r.link_pos[t]), link_quat=np.array(r.link_quat[t]))
+    return Path(dst)
+
+
 # ---- a real browser, shared by every browser test of the session -----------------------------------
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

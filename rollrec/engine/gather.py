@@ -1,0 +1,161 @@
+"""The episode index and the captured windows, assembled on the writer thread.
+
+`EpisodeGather` is the flush pipeline's ``gather`` hook (`rollrec.engine.flush`). For each job
+(kept rows ``first_row ..``, in ring slots ``first_slot ..``) it reads the tracker's end buffers
+(`rollrec.engine.episodes`) with ``nonzero``, which waits for the device (the writer thread is
+the one place that may), and fetches the few entries that ended. Then, on the host:
+
+- each entry's start is the previous stop of its env (host state, from 0);
+- with ``capture=``, each captured episode's window, its last ``min(W, kept rows)`` kept rows, is
+  gathered from the device window ring by one index per field and copied to the host: only
+  captured rows cross. Episodes go one after another, in the order they ended (by stop, then
+  env); the window ring holds ``W - 1`` rows more than the ring, so a window that began in
+  segments already flushed is still there (see `rollrec.engine.volume_record`).
+
+Each job returns rows for ``episodes`` (int64 ``[E, 7]``, `COLUMNS`), ``episode_return``
+(float64 ``[E]``; see `rollrec.io.format_v2`) and the window members, so a commit never names an entry whose window is not
+written. `finish` adds the episodes still running when the recording ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+from rollrec.engine.episodes import EpisodeTracker
+from rollrec.io.format_v2 import COLUMNS
+
+END_UNFINISHED, END_TERMINATED, END_TRUNCATED = 0, 1, 2
+
+
+class EpisodeGather:
+    """Turns the tracker's buffers into index entries and window rows (see the module docstring).
+
+    ``captured``: ``"trigger"`` (the tracker's capture bits; windows from ``window_ring``),
+    ``"detail"`` (the envs in ``detail``) or ``"all"``. ``window_ring`` maps window members to
+    ``[C, N, *row]`` device tensors (C = ``window_ring_rows``) indexed by kept row modulo C; ``window_constants`` maps
+    constant window members to their row; ``transforms`` apply to gathered rows as the pipeline
+    applies them to ring rows.
+    """
+
+    def __init__(
+        self,
+        tracker: EpisodeTracker,
+        num_envs: int,
+        *,
+        captured: str,
+        detail: np.ndarray | None = None,
+        window: int | None = None,
+        window_ring_rows: int = 0,
+        window_ring: Mapping[str, torch.Tensor] | None = None,
+        window_constants: Mapping[str, np.ndarray] | None = None,
+        transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+    ):
+        self.tracker = tracker
+        self.k = tracker.every
+        self.N = num_envs
+        self.captured = captured
+        self.detail = detail
+        self.window = window
+        self.window_ring = dict(window_ring or {})
+        self.window_constants = dict(window_constants or {})
+        self.transforms = dict(transforms or {})
+        self.ring_rows = window_ring_rows
+        self.last_stop = np.zeros(num_envs, np.int64)  # each env's current episode starts here
+        self.window_rows = 0  # rows in the window members so far
+        device = tracker.ret.device
+        self._stream = torch.cuda.Stream(device=device) if device.type == "cuda" else None
+
+    def _on_stream(self):
+        return torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
+
+    # ---- one job (writer thread) --------------------------------------------------------------
+    def __call__(self, first_slot: int, rows: int, first_row: int) -> dict[str, np.ndarray]:
+        tr = self.tracker
+        sl = slice(first_slot, first_slot + rows)
+        with self._on_stream():
+            nz = torch.nonzero(tr.ends[sl])  # [E, 3]: (row in job, step in row, env), sorted
+            i, j, e = nz.unbind(1)
+            parts = [tr.rets[sl][i, j, e], tr.truncs[sl][i, j, e].double()]
+            if self.captured == "trigger":
+                parts.append(tr.caps[sl][i, j, e].double())
+            found = torch.stack([*parts, i.double(), j.double(), e.double()], 1).cpu().numpy()
+        ret, trunc = found[:, 0], found[:, 1].astype(bool)
+        cap = found[:, 2].astype(bool) if self.captured == "trigger" else None
+        i, j, env = (found[:, c].astype(np.int64) for c in range(-3, 0))
+        stop = (first_row + i) * self.k + j + 1
+        end = np.where(trunc, END_TRUNCATED, END_TERMINATED)
+        return self._entries(env, stop, end, ret, cap)
+
+    def finish(self, total_steps: int) -> dict[str, np.ndarray]:
+        """Entries for the episodes still running after ``total_steps`` recorded steps (main thread,
+        once the writer thread has ended: reads the device's running returns)."""
+        env = np.flatnonzero(self.last_stop < total_steps)
+        ret = self.tracker.ret.double().cpu().numpy()[env]
+        stop = np.full(env.size, total_steps, np.int64)
+        cap = np.zeros(env.size, bool) if self.captured == "trigger" else None
+        return self._entries(env, stop, np.full(env.size, END_UNFINISHED), ret, cap)
+
+    def _entries(self, env: np.ndarray, stop: np.ndarray, end: np.ndarray, ret: np.ndarray,
+                 cap: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Index rows (and window rows) for entries given in index order."""
+        if env.size == 0:
+            return {}
+        start = self._starts(env, stop)
+        first = -(-start // self.k)  # the episode's kept rows: first .. last
+        last = (stop - 1) // self.k
+        kept = np.maximum(last - first + 1, 0)
+        if self.captured == "trigger":
+            captured = cap
+            rows = np.where(captured, np.minimum(kept, self.window), 0)
+        else:
+            captured = np.ones(env.size, bool) if self.captured == "all" else self.detail[env]
+            rows = np.where(captured, kept, 0)
+        row = np.full(env.size, -1, np.int64)
+        out: dict[str, np.ndarray] = {}
+        if self.captured == "trigger" and rows.any():
+            has = rows > 0
+            row[has] = self.window_rows + np.concatenate([[0], np.cumsum(rows[has])[:-1]])
+            out.update(self._windows(env[has], last[has], rows[has]))
+            self.window_rows += int(rows.sum())
+        index = np.stack([env, start, stop, end, captured.astype(np.int64), row, rows], 1).astype(np.int64)
+        return {"episodes": index, "episode_return": ret.astype(np.float64), **out}
+
+    def _starts(self, env: np.ndarray, stop: np.ndarray) -> np.ndarray:
+        """Each entry's start: the stop of its env's entry before it (here or in an earlier job)."""
+        order = np.lexsort((stop, env))
+        env_s, stop_s = env[order], stop[order]
+        first = np.r_[True, env_s[1:] != env_s[:-1]]
+        prev = np.empty_like(stop_s)
+        prev[first] = self.last_stop[env_s[first]]
+        prev[~first] = stop_s[np.flatnonzero(~first) - 1]
+        last = np.r_[env_s[1:] != env_s[:-1], True]
+        self.last_stop[env_s[last]] = stop_s[last]
+        start = np.empty_like(prev)
+        start[order] = prev
+        return start
+
+    def _windows(self, env: np.ndarray, last: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The window rows of the given episodes, one after another, rows in time order."""
+        offsets = np.arange(int(rows.max()))
+        step = (last - rows + 1)[:, None] + offsets[None, :]
+        valid = offsets[None, :] < rows[:, None]
+        flat = ((step % self.ring_rows) * self.N + env[:, None])[valid]  # row-major: episode by episode
+        out: dict[str, np.ndarray] = {}
+        if self.window_ring:
+            with self._on_stream():
+                device = next(iter(self.window_ring.values())).device
+                index = torch.from_numpy(flat).to(device)
+                for name, ring in self.window_ring.items():
+                    got = ring.reshape(-1, *ring.shape[2:]).index_select(0, index).cpu().numpy()
+                    fn = self.transforms.get(name)
+                    out[name] = fn(got) if fn is not None else got
+        for name, value in self.window_constants.items():
+            out[name] = np.broadcast_to(value, (flat.size, *value.shape))
+        return out
+
+
+__all__ = ["COLUMNS", "END_TERMINATED", "END_TRUNCATED", "END_UNFINISHED", "EpisodeGather"]

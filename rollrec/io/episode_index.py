@@ -1,0 +1,204 @@
+"""The episodes of a rollout, from its index (format v2) or from ``done``/``rew`` (format v1).
+
+`EpisodeIndex` holds one entry per episode of every env, with the columns of the v2 index
+(`rollrec.io.format_v2`): ``env``, ``start``, ``stop`` (recorded steps, stop exclusive),
+``end`` (0 still running, 1 terminated, 2 truncated), ``captured``, ``row``, ``rows``, and the
+float64 ``returns``. A v1 file has no index: `derive` builds the same entries from its members
+(every field exists for every episode there, so every episode is captured).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rollrec.io.errors import RolloutFormatError
+from rollrec.io.format_v2 import COLUMNS
+
+END_NAMES = ("unfinished", "terminated", "truncated")
+_BLOCK_ELEMENTS = 1 << 22  # bounds the memory of `derive` (float64 cumulative sums)
+
+
+class EpisodeIndex:
+    """Episode entries (see the module docstring); ``every`` is the file's k, ``T`` its rows."""
+
+    def __init__(self, table: np.ndarray, returns: np.ndarray, *, every: int, T: int, N: int, R: int, where: str):
+        table = np.asarray(table, dtype=np.int64).reshape(-1, len(COLUMNS))
+        self.every, self.T = every, T
+        self.env, self.start, self.stop, self.end, self.captured, self.row, self.rows = (table[:, i] for i in range(len(COLUMNS)))
+        self.returns = np.asarray(returns, dtype=np.float64)
+        kept = self.last_row - self.first_row + 1
+        problems = [
+            ((self.env < 0) | (self.env >= N), f"an env outside 0..{N - 1}"),
+            ((self.start < 0) | (self.stop <= self.start) | (self.stop > T * every), f"steps outside 0..{T * every}"),
+            ((self.end < 0) | (self.end > 2), "an 'end' other than 0, 1, 2"),
+            ((self.captured < 0) | (self.captured > 1), "a 'captured' other than 0, 1"),
+            ((self.rows < 0) | (self.rows > np.maximum(kept, 0)), "more 'rows' than the episode has"),
+            ((self.row < -1) | ((self.row >= 0) & (self.row + self.rows > R)), f"window rows outside 0..{R}"),
+        ]
+        for bad, what in problems:
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise RolloutFormatError(f"{where}: episode {i} of the index has {what}: {table[i].tolist()}")
+
+    def __len__(self) -> int:
+        return int(self.env.size)
+
+    @property
+    def first_row(self) -> np.ndarray:
+        """The first kept row (file step) of each episode: ``ceil(start / every)``."""
+        return -(-self.start // self.every)
+
+    @property
+    def last_row(self) -> np.ndarray:
+        """The last kept row of each episode: ``(stop - 1) // every`` (before ``first_row``: none)."""
+        return (self.stop - 1) // self.every
+
+    def entry(self, i: int) -> dict[str, Any]:
+        """Episode ``i`` as `Rollout.episodes` returns it."""
+        rows = int(self.rows[i])
+        end = int(self.end[i])
+        return {
+            "env": int(self.env[i]),
+            "start": int(self.start[i]),
+            "stop": int(self.stop[i]),
+            "return": float(self.returns[i]),
+            "terminated": end == 1,
+            "truncated": end == 2,
+            "end": END_NAMES[end],
+            "captured": bool(self.captured[i]),
+            "window_start": (int(self.last_row[i]) - rows + 1) * self.every if rows else None,
+        }
+
+    def of_env(self, env: int) -> np.ndarray:
+        """The indices of env ``env``'s episodes, in order."""
+        return np.flatnonzero(self.env == env)
+
+    def windows_by_env(self) -> dict[int, list[tuple[int, int, int]]]:
+        """``{env: [(first kept row, rows, first window row), ...]}`` of the captured windows."""
+        out: dict[int, list[tuple[int, int, int]]] = {}
+        has = np.flatnonzero((self.row >= 0) & (self.rows > 0))
+        for i in has:
+            rows = int(self.rows[i])
+            out.setdefault(int(self.env[i]), []).append((int(self.last_row[i]) - rows + 1, rows, int(self.row[i])))
+        return out
+
+    @classmethod
+    def derive(cls, done: Any, rew: Any, truncated: Any, *, T: int, N: int, where: str) -> EpisodeIndex:
+        """The entries a v1 file's ``done``/``rew``/``truncated`` ``[T, N]`` describe (read in env
+        blocks): an episode ends after a step whose ``done`` is set; each env's last one may still
+        be running (its stop is T)."""
+        if T == 0 or N == 0:
+            return cls(np.zeros((0, len(COLUMNS)), np.int64), np.zeros(0), every=1, T=T, N=N, R=0, where=where)
+        parts = []
+        step = max(1, _BLOCK_ELEMENTS // T)
+        for a in range(0, N, step):
+            b = min(N, a + step)
+            d = np.asarray(done[:, a:b], dtype=bool)
+            tr = np.asarray(truncated[:, a:b], dtype=bool)
+            csum = np.concatenate([np.zeros((1, b - a)), np.cumsum(np.asarray(rew[:, a:b], dtype=np.float64), axis=0)])
+            end_d = d.copy()
+            end_d[T - 1] = True  # every env's last episode ends (or stops) at T
+            env, last = np.nonzero(end_d.T)  # env-major, steps ascending
+            stop = last + 1
+            first = np.r_[True, env[1:] != env[:-1]]
+            start = np.where(first, 0, np.r_[0, stop[:-1]])
+            ended = d[last, env]
+            end = np.where(ended, np.where(tr[last, env], 2, 1), 0)
+            ret = csum[stop, env] - csum[start, env]
+            parts.append(np.stack([env + a, start, stop, end], 1))
+            parts.append(ret)
+        tables, rets = np.concatenate(parts[0::2]), np.concatenate(parts[1::2])
+        # Index order: finished episodes by stop then env, then the ones still running, by env.
+        order = np.lexsort((tables[:, 0], tables[:, 2], tables[:, 3] == 0))
+        tables, rets = tables[order], rets[order]
+        E = len(tables)
+        full = np.column_stack([tables, np.ones(E, np.int64), np.full(E, -1), tables[:, 2] - tables[:, 1]])
+        return cls(full, rets, every=1, T=T, N=N, R=0, where=where)
+
+
+class RolloutEpisodes:
+    """The episode reads of `rollrec.io.reader.Rollout` (a mixin: it uses the rollout's members,
+    ``layout``, ``_rows``, ``_column``, ``_check_env`` and ``env``)."""
+
+    @property
+    def index(self) -> EpisodeIndex:
+        """Every episode of every env (`rollrec.io.episode_index`): the file's index (format v2),
+        or derived from ``done``/``rew``/``truncated`` (read whole, in env blocks) for a v1 file."""
+        if self._index is None:
+            where = str(self.path)
+            if "episodes" in self._fields:
+                table = self._rows("episodes", 0, self._fields["episodes"].shape[0])
+                returns = self._rows("episode_return", 0, self._fields["episode_return"].shape[0])
+                self._index = EpisodeIndex(table, returns, every=self.every, T=self.T, N=self.N, R=self.layout.R, where=where)
+            else:
+                cols = {k: self._file.read_all(k) if self._file is not None else self._fields[k]
+                        for k in ("done", "rew", "truncated")}
+                self._index = EpisodeIndex.derive(cols["done"], cols["rew"], cols["truncated"], T=self.T, N=self.N, where=where)
+        return self._index
+
+    def episodes(self) -> list[dict[str, Any]]:
+        """One dict per episode of every env, in the order they ended (then the ones still running):
+        ``env``, ``start``, ``stop`` (recorded steps, stop exclusive: with ``every=k`` row t is
+        recorded step ``t * k``), ``return`` (float, exact), ``terminated``, ``truncated``, ``end``
+        (``"terminated"``, ``"truncated"`` or ``"unfinished"``), ``captured`` (every field of it is
+        in the file, at least for its last steps) and ``window_start`` (the recorded step from which
+        every field is kept; None if none is)."""
+        index = self.index
+        return [index.entry(i) for i in range(len(index))]
+
+    def episode(self, i: int) -> dict[str, np.ndarray]:
+        """Episode ``i`` (of `episodes`): ``{key: [n, ...]}`` over its n kept rows (rows
+        ``ceil(start / every) .. (stop - 1) // every``), for every member that holds data for its env;
+        steps before its window read as fill values (see `env`)."""
+        index = self.index
+        if not -len(index) <= i < len(index):
+            raise IndexError(f"episode {i} out of range: {self.path.name} has {len(index)} episodes")
+        i %= len(index)
+        first, last = int(index.first_row[i]), int(index.last_row[i])
+        env = int(index.env[i])
+        whole = self.env(env)
+        return {k: v[first : last + 1] for k, v in whole.items()}
+
+    def episode_bounds(self, env: int) -> np.ndarray:
+        """``[E, 2]`` int64 ``(start, stop)`` row ranges of env ``env``'s episodes, in order.
+
+        An episode ends after a step whose ``done`` is set; the last one may be unfinished
+        (its stop is T). With an episode index (format v2) the ranges are its episodes' kept rows
+        (with ``every=k``, episodes shorter than k may hold none: they are left out).
+        """
+        env = self._check_env(env)
+        if self.layout.has_index:
+            i = self._kept_episodes(env)
+            return np.stack([self.index.first_row[i], self.index.last_row[i] + 1], axis=1).astype(np.int64)
+        ends = np.flatnonzero(self._column("done", env)) + 1
+        if ends.size == 0 or ends[-1] != self.T:
+            ends = np.append(ends, self.T)
+        starts = np.concatenate([[0], ends[:-1]])
+        return np.stack([starts, ends], axis=1).astype(np.int64)
+
+    def _kept_episodes(self, env: int) -> np.ndarray:
+        i = self.index.of_env(env)
+        return i[self.index.last_row[i] >= self.index.first_row[i]]
+
+    def episode_returns(self, env: int) -> np.ndarray:
+        """``[E]`` float64 return of each episode of env ``env`` (see `episode_bounds`): the sum of
+        ``rew`` over it, or the index's exact returns (format v2)."""
+        env = self._check_env(env)
+        if self.layout.has_index:
+            return self.index.returns[self._kept_episodes(env)].copy()
+        bounds = self.episode_bounds(env)
+        csum = np.concatenate([[0.0], np.cumsum(self._column("rew", env).astype(np.float64))])
+        return csum[bounds[:, 1]] - csum[bounds[:, 0]]
+
+    def total_rewards(self) -> np.ndarray:
+        """``[N]`` float64 sum of ``rew`` over the whole rollout, per env (reads ``rew`` whole; with
+        an episode index, the sum of its exact returns)."""
+        if self.layout.has_index:
+            return np.bincount(self.index.env, weights=self.index.returns, minlength=self.N).astype(np.float64)
+        rew = self._file.read_all("rew") if self._file is not None else self._fields["rew"]
+        return np.asarray(rew, dtype=np.float64).sum(axis=0)
+
+
+__all__ = ["END_NAMES", "EpisodeIndex", "RolloutEpisodes"]
