@@ -33,29 +33,35 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-@pytest.fixture
-def disk_full_at_commit(monkeypatch):
-    """The sidecar write of the ``n``-th commit fails with ENOSPC, as on a disk another process filled."""
+def fail_next_commit(monkeypatch) -> None:
+    """From now on the sidecar write of every commit fails with ENOSPC, as on a disk another process filled."""
 
-    def arm(n: int) -> None:
-        seen = [0]
+    def hook(name: str) -> None:
+        if name == "commit.synced":
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
 
-        def hook(name: str) -> None:
-            if name == "commit.synced":
-                seen[0] += 1
-                if seen[0] >= n:
-                    raise OSError(errno.ENOSPC, "No space left on device (injected)")
-
-        monkeypatch.setattr(faults, "hook", hook)
-
-    return arm
+    monkeypatch.setattr(faults, "hook", hook)
 
 
-def record_until_failure(path, steps: int = 200) -> tuple[Recorder, BaseException]:
+def wait_committed(rec: Recorder, rows: int, timeout_s: float = 30.0) -> None:
+    """Block until the sidecar names ``rows`` rows (the committer runs on its own thread)."""
+    deadline = time.monotonic() + timeout_s
+    while rec._pipeline.stream.committed_rows < rows:
+        assert time.monotonic() < deadline, f"only {rec._pipeline.stream.committed_rows} rows committed"
+        time.sleep(0.005)
+
+
+def record_until_failure(path, monkeypatch, before: int = 8) -> tuple[Recorder, BaseException]:
+    """Record ``before`` steps, wait until they are committed, make the disk full, record until it fails."""
     rec = Recorder(path, N, segment_steps=4, flush_interval_s=None)
     with pytest.raises(RuntimeError) as failure, rec:
-        for t in range(steps):
+        for t in range(before):
             rec.record(**step(t))
+        wait_committed(rec, before)
+        fail_next_commit(monkeypatch)
+        for t in range(before, 100_000):  # the failure surfaces within a few segments
+            rec.record(**step(t))
+            time.sleep(0.001)
     return rec, failure.value
 
 
@@ -94,22 +100,22 @@ def test_failed_recorders_release_thread_fd_and_ring(tmp_path):
     assert [r() for r in rings] == [None] * 5  # no ring is held
 
 
-def test_ring_memory_is_freed_when_the_writer_fails(tmp_path, disk_full_at_commit):
-    disk_full_at_commit(2)
+def test_ring_memory_is_freed_when_the_writer_fails(tmp_path, monkeypatch):
     rec = Recorder(tmp_path / "r.npz", N, segment_steps=4, flush_interval_s=None)
     rec.record(**step(0))
     ring_tensor = weakref.ref(rec._ring.tensors["obs"])
+    fail_next_commit(monkeypatch)
     with pytest.raises(RuntimeError, match="No space left"):
-        for t in range(1, 100):
+        for t in range(1, 100_000):  # the failure surfaces within a few segments
             rec.record(**step(t))
+            time.sleep(0.001)
     gc.collect()
     assert ring_tensor() is None  # the user still holds the recorder; its ring is gone
 
 
-def test_steps_committed_before_the_disk_filled_are_recovered(tmp_path, disk_full_at_commit):
-    disk_full_at_commit(3)  # the first two commits (2 segments of 4 steps or more) made it
+def test_steps_committed_before_the_disk_filled_are_recovered(tmp_path, monkeypatch):
     path = tmp_path / "full.npz"
-    _, err = record_until_failure(path)
+    _, err = record_until_failure(path, monkeypatch)
     committed = int(re.search(r"the (\d+) steps committed to full.npz.partial before the failure are kept", str(err))[1])
     assert committed >= 8
     faults.hook = None
