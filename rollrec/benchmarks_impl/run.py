@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded
+from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded, sustained
 from rollrec.benchmarks_impl.measure import Row, scratch_dir
 from rollrec.benchmarks_impl.workload import Workload
 
-SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist")
+SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "sustained")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class BenchConfig:
     dist_steps: int = 200
     dist_worlds: tuple[int, ...] = (1, 2, 4)
     dist_repeats: int = 5
+    sustained_bytes: int = 10 * 10**9  # one rollout recorded end to end (8-12 GB: past any page cache)
+    sustained_load_bytes: int = 4 * 10**9  # recorded with the producer at 50% of the device limit
     torch_threads: int = 1
     sections: tuple[str, ...] = SECTIONS
     scratch: str | None = None
@@ -70,6 +72,8 @@ QUICK = BenchConfig(
     cuda_repeats=2,
     dist_steps=60,
     dist_repeats=1,
+    sustained_bytes=2 * 10**9,
+    sustained_load_bytes=1 * 10**9,
 )
 
 
@@ -161,6 +165,9 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "cuda" in config.sections:
             say("CUDA")
             rows += cuda.cuda_rows(config.main_envs, d, steps=config.cuda_steps, repeats=config.cuda_repeats)
+        if "sustained" in config.sections:
+            say(f"sustained, N={config.main_envs}, {config.sustained_bytes / 1e9:.0f} GB")
+            rows += sustained.sustained(main, d, nbytes=config.sustained_bytes, load_bytes=config.sustained_load_bytes)
         if "dist" in config.sections:
             rows += sharded.scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
                                       worlds=config.dist_worlds, repeats=config.dist_repeats, say=say)
