@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rollrec.benchmarks_impl.disk import DirtyPeak, direct_write, np_save_fsync
 from rollrec.benchmarks_impl.measure import GB, Row, percentile, remove, skipped
-from rollrec.benchmarks_impl.record import CopyLimit, BlockedTimer
+from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit
 from rollrec.benchmarks_impl.workload import Workload
 from rollrec.engine import Recorder
 
