@@ -6,6 +6,9 @@ Every figure comes from this one run, and speeds are also given as ratios:
 * ``render_fps``: `render_rollout` of a recorded WalkerEnv run to mp4 (drawing + H.264 encoding),
   its ratio to the 30 frames/s target, and to ffmpeg encoding alone of the same frames
   (``encode_fps``: how much of the budget drawing costs); ``draw_fps`` is drawing alone.
+* ``bodies``: the robot's real bodies (`rollrec.video.bodies`, from the model stored by
+  ``rollrec demo --env mujoco:Humanoid-v5``): drawing alone and `render_rollout` to mp4, against
+  the 30 frames/s target and against the stick renderer (``--style sticks``) on the same file.
 * ``rss``: peak resident memory (MiB) of a fresh Python process running each streaming path for a
   small and a large number of 640x480 frames (ffmpeg runs in its own process, not counted);
   a ratio of 1.0 means memory is flat in the number of frames.
@@ -31,7 +34,7 @@ TARGET_FPS = 30.0
 _RSS_SNIPPETS = {
     "save_video(generator)": """
 import numpy as np
-from rollrec.io.video import save_video
+from rollrec.video.writer import save_video
 def frames():
     for t in range(N):
         f = np.empty((480, 640, 3), np.uint8); f[...] = t % 256; yield f
@@ -39,7 +42,7 @@ save_video(frames(), D + '/v.mp4')
 """,
     "BackgroundVideoWriter": """
 import numpy as np
-from rollrec.io.video_background import BackgroundVideoWriter
+from rollrec.video.background import BackgroundVideoWriter
 buf = np.zeros((480, 640, 3), np.uint8)
 with BackgroundVideoWriter(D + '/v.mp4', max_queue=16) as w:
     for t in range(N):
@@ -47,7 +50,7 @@ with BackgroundVideoWriter(D + '/v.mp4', max_queue=16) as w:
 """,
     "collect_frames_from_env(path=...)": """
 import numpy as np
-from rollrec.io.video_collect import collect_frames_from_env
+from rollrec.video.collect import collect_frames_from_env
 class Env:
     t = 0
     def reset(self): return np.zeros(3)
@@ -56,7 +59,7 @@ class Env:
 collect_frames_from_env(Env(), lambda o: 0, max_steps=N, path=D + '/v.mp4')
 """,
     "render_rollout": """
-from rollrec.render import render_rollout
+from rollrec.video import render_rollout
 render_rollout(ROLLOUT, D + '/v.mp4', env=0, camera='follow', size=(640, 480), stop=N, progress=False)
 """,
 }
@@ -80,9 +83,9 @@ def record_walker(path: Path, steps: int, num_envs: int = 2) -> Path:
 def measure_speed(rollout_path: Path, frames: int, out_dir: Path) -> dict:
     """Frames/s of drawing alone, encoding alone, and `render_rollout` (both), at 640x480."""
     import rollrec
-    from rollrec.io.video import save_video
-    from rollrec.render import render_frames, render_rollout
-    from rollrec.render.scene import scenes_for
+    from rollrec.video import render_frames, render_rollout
+    from rollrec.video.scene import scenes_for
+    from rollrec.video.writer import save_video
 
     with rollrec.load(rollout_path) as r:
         t0 = time.perf_counter()
@@ -112,6 +115,57 @@ def measure_speed(rollout_path: Path, frames: int, out_dir: Path) -> dict:
         "render_grid2_fps": frames / grid_s,
         "render_vs_target": render_fps / TARGET_FPS,
         "render_vs_encode_only": render_fps / (frames / encode_s),
+    }
+
+
+def record_humanoid(out_dir: Path, steps: int) -> Path | None:
+    """A 2-env Gymnasium Humanoid-v5 rollout with its model, or None without gymnasium[mujoco]."""
+    try:
+        import gymnasium as gym
+        import mujoco  # noqa: F401
+    except ImportError:
+        return None
+    from rollrec.engine.rollout import RolloutRecorder
+
+    env = gym.make_vec("Humanoid-v5", num_envs=2, vectorization_mode="sync")
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    try:
+        return RolloutRecorder(env, max_steps=steps, progress=False).run(
+            lambda obs: env.action_space.sample(), out_dir, filename="humanoid.npz")
+    finally:
+        env.close()
+
+
+def measure_bodies(rollout_path: Path, frames: int, out_dir: Path) -> dict:
+    """Frames/s with bodies vs sticks (drawing alone, interleaved), and `render_rollout` with bodies."""
+    import rollrec
+    from rollrec.video import render_rollout
+    from rollrec.video.scene import scenes_for
+
+    with rollrec.load(rollout_path) as r:
+        scenes = {style: scenes_for(r, [0], "follow", 0, frames, style)[0] for style in ("bodies", "sticks")}
+        seconds = {"bodies": 0.0, "sticks": 0.0}
+        for rep in range(3):  # interleaved so both see the same machine load
+            for style, scene in scenes.items():
+                t0 = time.perf_counter()
+                for t in range(frames):
+                    scene.frame(t, SIZE)
+                seconds[style] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        render_rollout(r, out_dir / "bodies.mp4", env=0, camera="follow", size=SIZE, stop=frames, progress=False)
+        render_s = time.perf_counter() - t0
+        faces = scenes["bodies"].bodies.num_faces
+    draw_fps = {k: 3 * frames / v for k, v in seconds.items()}
+    render_fps = frames / render_s
+    return {
+        "rollout": "Gymnasium Humanoid-v5 (13 bodies, 18 geoms)",
+        "triangles": faces,
+        "draw_bodies_fps": draw_fps["bodies"],
+        "draw_sticks_fps": draw_fps["sticks"],
+        "draw_bodies_vs_sticks": draw_fps["bodies"] / draw_fps["sticks"],
+        "render_bodies_fps": render_fps,
+        "render_bodies_vs_target": render_fps / TARGET_FPS,
     }
 
 
@@ -146,7 +200,11 @@ def video_benchmark(quick: bool = False) -> dict:
             "speed": measure_speed(rollout, speed_frames, tmp),
             "rss": measure_rss(small, large, rollout, tmp),
         }
+        humanoid = record_humanoid(tmp, speed_frames)
+        result["bodies"] = measure_bodies(humanoid, speed_frames, tmp) if humanoid else "skipped (needs rollrec[mujoco])"
     result["meets_30fps"] = result["speed"]["render_fps"] >= TARGET_FPS
+    if isinstance(result["bodies"], dict):
+        result["bodies_meet_30fps"] = result["bodies"]["render_bodies_fps"] >= TARGET_FPS
     return result
 
 

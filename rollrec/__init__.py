@@ -32,15 +32,18 @@ _EXPORTS = {
     "MjxPoses": "rollrec.adapters.mujoco",
     "MuJoCoPoses": "rollrec.adapters.mujoco",
     "NewtonPoses": "rollrec.adapters.newton",
-    "VideoWriter": "rollrec.io.video",
-    "save_video": "rollrec.io.video",
-    "save_env_videos": "rollrec.io.video",
-    "BackgroundVideoWriter": "rollrec.io.video_background",
-    "collect_frames_from_env": "rollrec.io.video_collect",
-    "RenderFailedError": "rollrec.io.video_collect",
-    "tile_frames": "rollrec.io.video_frames",
-    "to_uint8_rgb": "rollrec.io.video_frames",
-    "render_rollout": "rollrec.render",
+    "VideoWriter": "rollrec.video.writer",
+    "save_video": "rollrec.video.writer",
+    "save_env_videos": "rollrec.video.writer",
+    "BackgroundVideoWriter": "rollrec.video.background",
+    "collect_frames_from_env": "rollrec.video.collect",
+    "RenderFailedError": "rollrec.video.collect",
+    "tile_frames": "rollrec.video.frames",
+    "to_uint8_rgb": "rollrec.video.frames",
+    "render_rollout": "rollrec.video",
+    "RobotModel": "rollrec.model.robot",
+    "model_from_mujoco": "rollrec.model.mujoco",
+    "model_from_urdf": "rollrec.model.urdf",
     "serve": "rollrec.viewer",
 }
 
@@ -72,10 +75,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.io.format import FORMAT_VERSION
     from rollrec.io.reader import Rollout, load
     from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning, ShardedRollout
-    from rollrec.io.video import VideoWriter, save_env_videos, save_video
-    from rollrec.io.video_background import BackgroundVideoWriter
-    from rollrec.io.video_collect import RenderFailedError, collect_frames_from_env
-    from rollrec.io.video_frames import tile_frames, to_uint8_rgb
     from rollrec.io.writer import recover, save_rollout
-    from rollrec.render import render_rollout
+    from rollrec.model.mujoco import model_from_mujoco
+    from rollrec.model.robot import RobotModel
+    from rollrec.model.urdf import model_from_urdf
+    from rollrec.video import render_rollout
+    from rollrec.video.background import BackgroundVideoWriter
+    from rollrec.video.collect import RenderFailedError, collect_frames_from_env
+    from rollrec.video.frames import tile_frames, to_uint8_rgb
+    from rollrec.video.writer import VideoWriter, save_env_videos, save_video
     from rollrec.viewer import serve

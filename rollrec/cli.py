@@ -14,7 +14,7 @@ _COMMAND_MODULES = (
     "rollrec.commands.info",
     "rollrec.commands.recover",
     "rollrec.viewer.cli",
-    "rollrec.render.cli",
+    "rollrec.video.cli",
     "rollrec.bench",
 )
 

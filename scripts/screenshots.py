@@ -5,7 +5,8 @@
 Without ``--a``/``--b`` it records two checkpoints of the built-in walker first (512 envs x 300
 steps each: the gait policy at full and at 60% amplitude). Writes ``viewer.png`` (replay and
 overview), ``plots.png`` (fields plotted by name) and ``compare.png`` (two checkpoints), as
-256-colour PNGs.
+256-colour PNGs; with Gymnasium's MuJoCo envs installed, also ``robot.png``: Ant-v5 (64 envs,
+random actions: ``--ant`` to give another file) with its real geometry and ghost robots.
 """
 
 from __future__ import annotations
@@ -27,6 +28,26 @@ def record(out: Path, amplitude: float, name: str) -> Path:
     return RolloutRecorder(env, max_steps=300, progress=True).run(GaitPolicy(amplitude=amplitude), out, filename=name)
 
 
+def record_ant(out: Path) -> Path | None:
+    """Gymnasium's Ant-v5, 64 envs x 200 steps of half-scale random actions, with its model."""
+    try:
+        import gymnasium as gym
+        import mujoco  # noqa: F401
+    except ImportError:
+        print("no gymnasium[mujoco]: robot.png skipped")
+        return None
+    from rollrec.engine.rollout import RolloutRecorder
+
+    env = gym.make_vec("Ant-v5", num_envs=64, vectorization_mode="sync")
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    try:
+        return RolloutRecorder(env, max_steps=200, progress=True).run(
+            lambda obs: 0.5 * env.action_space.sample(), out, filename="ant.npz")
+    finally:
+        env.close()
+
+
 def save(page, path: Path) -> None:
     from PIL import Image
 
@@ -39,6 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Take the README's screenshots of rollrec replay.")
     parser.add_argument("--a", type=Path, help="rollout to show (default: record the walker)")
     parser.add_argument("--b", type=Path, help="second checkpoint for the compare screenshot")
+    parser.add_argument("--ant", type=Path, help="rollout with a robot model for robot.png (default: record Ant-v5)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "img")
     args = parser.parse_args()
 
@@ -88,6 +110,20 @@ def main() -> int:
             save(page, args.out / "plots.png")
         finally:
             stop_app(app)
+
+        ant = args.ant or record_ant(tmp)
+        if ant is not None:
+            app = serve(ant, port=0, block=False, ghost_robots=True)
+            try:
+                page = open_page(app)
+                app.select_env(int(app.state.env_totals().argmax()))
+                app.seek(60)
+                app.set_camera("side")
+                time.sleep(10.0)  # software WebGL takes seconds per frame with 64 translucent robots
+                save(page, args.out / "robot.png")
+                page.close()  # software WebGL drawing 64 robots would slow the next page's load
+            finally:
+                stop_app(app)
 
         app = serve(a, b, port=0, block=False)
         try:

@@ -221,6 +221,40 @@ def page_cache_bytes() -> Callable[[str | Path], int]:
     return _page_cache_bytes
 
 
+def _make_model(link_names: list[str]) -> Any:
+    """A `RobotModel` of every kind of geom: a box on link 0, a capsule and a tetrahedron mesh on the
+    last link, a sphere on each other link, and static geoms (a floor plane, a 3x4 height field)."""
+    from rollrec.model import RobotModel
+
+    L = len(link_names)
+    geoms = [  # type, link, size, pos, rgba, dataid
+        (6, 0, (0.2, 0.1, 0.05), (0, 0, 0), (0.9, 0.2, 0.2, 1), -1),
+        (3, L - 1, (0.04, 0.1, 0), (0, 0, -0.1), (0.2, 0.8, 0.2, 1), -1),
+        (7, L - 1, (0, 0, 0), (0, 0, 0.05), (0.2, 0.2, 0.9, 1), 0),
+        *[(2, i, (0.05, 0, 0), (0, 0, 0), (0.9, 0.9, 0.2, 1), -1) for i in range(1, L - 1)],
+        (0, -1, (0, 0, 1.0), (0, 0, 0), (0.5, 0.5, 0.5, 1), -1),
+        (1, -1, (0, 0, 0), (3, 0, 0), (0.4, 0.3, 0.2, 1), 0),
+    ]
+    return RobotModel(
+        link_names=link_names,
+        geom_type=[g[0] for g in geoms], geom_link=[g[1] for g in geoms], geom_size=[g[2] for g in geoms],
+        geom_pos=[g[3] for g in geoms], geom_quat=[(1, 0, 0, 0)] * len(geoms), geom_rgba=[g[4] for g in geoms],
+        geom_group=[0] * len(geoms), geom_dataid=[g[5] for g in geoms],
+        mesh_vert=[(0, 0, 0), (0.1, 0, 0), (0, 0.1, 0), (0, 0, 0.1)], mesh_face=[(0, 2, 1), (0, 1, 3), (0, 3, 2), (1, 2, 3)],
+        mesh_vertadr=[0], mesh_vertnum=[4], mesh_faceadr=[0], mesh_facenum=[4],
+        hfield_size=[(1.0, 1.5, 0.3, 0.1)], hfield_nrow=[3], hfield_ncol=[4], hfield_adr=[0],
+        hfield_data=np.linspace(0, 1, 12),
+        link_parents=[-1] + list(range(L - 1)),
+        info={"source": "test"},
+    ).check()
+
+
+@pytest.fixture
+def make_model() -> Callable[[list[str]], Any]:
+    """``make_model(link_names)``: a small `RobotModel` with every geom kind (see `_make_model`)."""
+    return _make_model
+
+
 def _write_sharded(
     directory: str | Path,
     fields: dict[str, Any],
@@ -232,13 +266,14 @@ def _write_sharded(
     dt: float = 0.02,
     run_id: str = "0123abcd",
     meta: dict[str, Any] | None = None,
+    model: Any = None,
 ) -> Path:
     """Write ``fields`` (a v1 field dict over all N envs) as a sharded rollout, as the ranks would.
 
     Rank r holds ``counts[r]`` envs starting at ``offsets[r]`` (default: rank order). Ranks in
     ``missing`` leave no file; ``short[r] = k`` keeps only rank r's first k steps. The manifest
     is the one the close-time gather would write had every rank finished. ``meta`` goes into
-    every shard's ``meta``.
+    every shard's ``meta``, ``model`` (a `RobotModel`) into every shard file.
     """
     import rollrec
     from rollrec.io.manifest import Manifest, ShardEntry, check_layout, shard_file_name, write_manifest
@@ -257,7 +292,8 @@ def _write_sharded(
         part = {k: (v if k in ("rew_term_names", "link_names") else np.asarray(v)[:steps, o : o + n]) for k, v in fields.items()}
         shard = {"run_id": run_id, "rank": rank, "world_size": len(counts), "env_offset": o, "num_envs": n,
                  "total_envs": sum(counts), "layout": layout, "hosts": ["test"] * len(counts)}
-        rollrec.save_rollout(directory / shard_file_name(rank), part, dt=dt, env_name="sharded", meta={**(meta or {}), "shard": shard})
+        rollrec.save_rollout(directory / shard_file_name(rank), part, dt=dt, env_name="sharded",
+                             meta={**(meta or {}), "shard": shard}, model=model)
     write_manifest(directory, Manifest(run_id=run_id, world_size=len(counts), num_envs=sum(counts), dt=dt,
                                        shards=entries, env_name="sharded", state="complete", num_steps=T))
     return directory

@@ -50,3 +50,13 @@ def test_record_across_ranks_under_torchrun(tmp_path):
 def test_record_across_ranks_without_torchrun_writes_one_file(tmp_path):
     path = load_example("05_record_across_ranks").main(str(tmp_path), 8, 5)
     assert path == tmp_path / "example_04.npz" and rollrec.load(path).N == 8
+
+
+def test_mujoco_robot_example(tmp_path):
+    import pytest
+
+    pytest.importorskip("mujoco", reason="gymnasium[mujoco] is installed by scripts/setup.sh --test")
+    path, video = load_example("06_mujoco_robot").main(str(tmp_path), num_envs=2, steps=20)
+    with rollrec.load(path) as r:
+        assert r.model is not None and r.model.num_geoms == 14
+    assert sum(1 for _ in iio.imiter(video)) == 20

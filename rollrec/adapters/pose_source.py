@@ -15,7 +15,8 @@ the step, in the user's own loop::
 ``poses()`` returns ``{"base_pos": [N, 3], "base_quat": [N, 4], "link_pos": [N, L, 3],
 "link_quat": [N, L, 4]}`` in ``quat_order``, on the simulator's device, owned by the caller (the
 step does not change them). `recorder_kwargs` gives `Recorder` the matching ``quat_order``,
-``link_names`` and ``meta``.
+``link_names`` and ``meta``, and for MuJoCo-based sources the robot's ``model``
+(`rollrec.model_from_mujoco`), so the file shows the real robot.
 """
 
 from __future__ import annotations
@@ -39,5 +40,11 @@ class PoseSource:
         raise NotImplementedError
 
     def recorder_kwargs(self) -> dict[str, Any]:
-        """``quat_order``, ``link_names`` and ``meta`` for `Recorder` (merge your own ``meta``)."""
-        return {"quat_order": self.quat_order, "link_names": list(self.link_names), "meta": dict(self.meta)}
+        """``quat_order``, ``link_names`` and ``meta`` for `Recorder` (merge your own ``meta``), and
+        ``model`` when the source has an ``MjModel``."""
+        kwargs = {"quat_order": self.quat_order, "link_names": list(self.link_names), "meta": dict(self.meta)}
+        if self.mj_model is not None:
+            from rollrec.model.mujoco import model_from_mujoco
+
+            kwargs["model"] = model_from_mujoco(self.mj_model, self.link_body_ids, self.link_names)
+        return kwargs

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.files import allocated_bytes
+from rollrec.io.model import MODEL_KEYS
 
 #: Elements per block when reducing a ``[T, N, ...]`` member (bounds memory to ~100 MB of float64).
 _BLOCK_ELEMENTS = 1 << 23
@@ -74,6 +75,9 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
                 shape, dtype, stored = list(r[key].shape), r[key].dtype.str, None
             nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
             fields[key] = {"shape": list(shape), "dtype": _dtype_name(dtype), "bytes": nbytes, "stored_bytes": stored}
+        model_bytes = sum(fields.pop(k)["bytes"] for k in list(fields) if k in MODEL_KEYS)  # summarised as one
+        robot = getattr(r, "model", None)
+        model = None if robot is None else {"summary": repr(robot), "bytes": model_bytes, **robot.info}
         kinds = {m["compression"] for m in members.values()}
         compression = next(iter(kinds)) if len(kinds) == 1 else "mixed"
         summary = {
@@ -91,13 +95,14 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
             "storage": {
                 "compression": compression,
                 "memory_mapped": compression == "stored" and not r.is_legacy,
-                "data_bytes": sum(f["bytes"] for f in fields.values()),
+                "data_bytes": sum(f["bytes"] for f in fields.values()) + model_bytes,
                 "file_bytes": file_bytes,
                 # Less than file_bytes where the recorder left holes (unused capacity given back).
                 "disk_bytes": allocated_bytes(path) if shards is None else sum(
                     allocated_bytes(str(s.path)) or 0 for s in shards if s.present),
             },
             "fields": fields,
+            "model": model,
             "episodes": episode_stats(r["rew"], r["done"], r["truncated"], extents=extents),
             "reward": reward_stats(r["rew"], r["rew_terms"], r.reward_term_names, r.terms_are_env_means, extents=extents),
             "meta": r.meta,
@@ -294,6 +299,9 @@ def format_summary(s: dict[str, Any]) -> str:
         deflated = st["compression"] != "stored" and f["stored_bytes"] is not None
         stored = f"  ({_size(f['stored_bytes'])} in file)" if deflated else ""
         lines.append(f"  {name:<{width}}  {shape:<18} {f['dtype']:<{dwidth}} {_size(f['bytes']):>10}{stored}")
+    if s.get("model"):
+        m = s["model"]
+        lines.append(f"model  {m['summary']}, {_size(m['bytes'])}")
     e = s["episodes"]
     missing = "shards" in s and (s["shards"]["missing_envs"] or any(x["steps"] != s["T"] for x in s["shards"]["shards"]))
     lines += ["episodes and rewards (over the data present)" if missing else "episodes"]

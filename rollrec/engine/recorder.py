@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,10 @@ from rollrec.engine.flush import FlushPipeline, RingBuffers
 from rollrec.engine.schema import Schema
 from rollrec.engine.shards import ShardSession
 from rollrec.io.format import check_dt, check_obs_layout, make_meta, to_json, user_meta
+from rollrec.io.model import model_members, remove_sidecar, save_sidecar
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
 from rollrec.io.writer import check_no_interrupted_recording, finish, partial_paths, static_members
+from rollrec.model.robot import RobotModel
 
 
 class Recorder:
@@ -69,6 +72,9 @@ class Recorder:
         video_envs: envs whose frames `record_frame` keeps when it gets a batch of all N
             renders (tiled, labelled ``env k``); None keeps every frame of the batch.
         video_fps: frame rate of that video (default ``1 / dt``).
+        model: the robot's geometry (`rollrec.model.RobotModel`, e.g. `rollrec.model_from_mujoco`
+            or `rollrec.model_from_urdf`), stored with the rollout so a replay needs no simulator;
+            its links are matched to ``link_names`` by name. Checked at the first `record`.
         flush_interval_s: hand a partly filled segment to the writer when this many seconds
             have passed since the last flush, so a kill loses at most about this much recording
             (None: flush full segments only). Checked with the host clock: no device sync.
@@ -108,6 +114,7 @@ class Recorder:
         compress: bool = False,
         video_envs: Sequence[int] | None = None,
         video_fps: float | None = None,
+        model: RobotModel | None = None,
         flush_interval_s: float | None = 1.0,
         overwrite: bool = False,
         durable: bool = True,
@@ -154,6 +161,9 @@ class Recorder:
         if bad:
             raise ValueError(f"video_envs: env {bad[0]} out of range (0..{num_envs - 1})")
         self.video_fps = video_fps
+        if model is not None and not isinstance(model, RobotModel):
+            raise TypeError(f"model must be a rollrec.model.RobotModel, got {type(model).__name__}")
+        self.model = model
         self._video = None
         self.steps = 0  # steps recorded (a host-side counter: never read from the device)
         self._schema: Schema | None = None
@@ -252,7 +262,7 @@ class Recorder:
         if self.steps == 0:
             raise RuntimeError("record_frame() before the first record(): a frame belongs to a recorded step")
         if self._video is None:
-            from rollrec.io.video_background import BackgroundVideoWriter
+            from rollrec.video.background import BackgroundVideoWriter
 
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = BackgroundVideoWriter(self.video_path, fps, envs=self.video_envs)
@@ -323,6 +333,12 @@ class Recorder:
         self.meta.update(self.extra_meta)
         data_path, layout_path = partial_paths(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        model_arrays = None
+        if self.model is not None:  # bound and checked before anything is written
+            stored_links = self.link_names if link_count is not None else None
+            model_arrays, model_meta = model_members(self.model, stored_links)
+            self.model = self.model.bind(stored_links or [])
+            self.meta.update(model_meta)
         self._schema = schema
         try:
             self._stream = NpzStreamWriter(
@@ -332,6 +348,14 @@ class Recorder:
         except BaseException:
             self._schema = None
             raise
+        if model_arrays is None:
+            remove_sidecar(self.path)  # a discarded (overwritten) recording's model must not be recovered with this one
+        else:  # beside the partial file, for `rollrec recover`
+            try:
+                save_sidecar(self.path, model_arrays, model_meta)
+            except OSError as exc:
+                warnings.warn(f"{self.path}: the robot model could not be kept for recovery ({exc}); "
+                              "it is still written when the recording closes", stacklevel=3)
         self._pipeline = FlushPipeline(
             ring, seg, self._stream, constants=constants, transforms=transforms, staging_buffers=self.staging_buffers,
         )
@@ -409,7 +433,8 @@ class Recorder:
             self._set_meta(num_steps=self.steps)
             self._pipeline.close()
             small = static_members(
-                self.meta, self._schema.reward_term_names, self.link_names if "link_pos" in self._schema.args else None
+                self.meta, self._schema.reward_term_names, self.link_names if "link_pos" in self._schema.args else None,
+                self.model,
             )
             self._result = finish(self._stream, small, self.steps, str(self.path), self.compress)
             return self._result
@@ -440,6 +465,8 @@ class Recorder:
             self._stream.close()
         if self._video is not None and self._result is None:
             self._video.abort()
+        if self.model is not None and (self._result is not None or not os.path.exists(partial_paths(self.path)[1])):
+            remove_sidecar(self.path)  # finished, or no partial file left to recover: the model copy goes too
         self._ring = None
 
     def _failure_message(self, exc: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ class RolloutRecorder:
     the host each step: one device sync per step). ``video_every=k`` records the env's
     ``render()`` every k steps into a video beside the rollout (``video_envs`` picks the envs of a
     batched render; see `Recorder.record_frame`); a render that fails stops the run with its
-    error. Other keyword arguments go to `Recorder`.
+    error. The robot's geometry is stored with the rollout when the adapter exposes a MuJoCo
+    model (``mj_model`` and ``link_body_ids``: mjlab, Gymnasium MuJoCo); pass ``model=`` (a
+    `rollrec.model.RobotModel`, or None for none) to choose. Other keyword arguments go to `Recorder`.
     """
 
     def __init__(
@@ -90,6 +93,8 @@ class RolloutRecorder:
         kwargs = dict(max_steps=self.max_steps, dt=env.dt, env_name=env.name, quat_order=env.quat_order,
                       link_names=env.link_names, meta={"adapter": type(env).__name__, **env.meta})
         kwargs.update(self.recorder_kwargs)
+        if "model" not in kwargs:
+            kwargs["model"] = adapter_model(env)
         rec = Recorder(path, env.num_envs, **kwargs)
         bar = tqdm(total=self.max_steps * env.num_envs, unit="env-step", unit_scale=True, disable=not self.progress,
                    desc=f"recording {env.num_envs} envs", dynamic_ncols=True)
@@ -128,6 +133,22 @@ class RolloutRecorder:
         if rec.steps == 0:
             raise RuntimeError("no step was recorded")
         return rec.close()
+
+
+def adapter_model(env: Any) -> Any:
+    """The `RobotModel` of an adapter that exposes ``mj_model`` (and ``link_body_ids``), else None.
+
+    A model that cannot be extracted is left out with a warning: the rollout matters more."""
+    mj_model = getattr(env, "mj_model", None)
+    if mj_model is None:
+        return None
+    try:
+        from rollrec.model.mujoco import model_from_mujoco
+
+        return model_from_mujoco(mj_model, getattr(env, "link_body_ids", None), getattr(env, "link_names", None))
+    except Exception as exc:  # noqa: BLE001 - any failure here must not stop the recording
+        warnings.warn(f"rollrec: the robot model of {type(env).__name__} was not stored ({exc})", stacklevel=2)
+        return None
 
 
 def safe_file_stem(name: str) -> str:

@@ -1,4 +1,4 @@
-"""The rollout format (v1), its writer, the lazy reader and legacy import."""
+"""The rollout format (v1), its writer, the lazy reader and legacy import (videos: `rollrec.video`)."""
 
 from rollrec.io.errors import LegacyPickleError, RolloutFormatError
 from rollrec.io.format import FORMAT_VERSION, QUAT_ORDER

@@ -219,16 +219,10 @@ class RolloutFile(Mapping[str, np.ndarray]):
         row = out.nbytes // steps
         stride = N * row
         base = m.data_offset + start * stride
-        dst = out.reshape(-1).view(np.uint8).reshape(steps, row)
         if stride <= _DENSE_STRIDE:  # small steps: read whole blocks of steps, keep the env's column
-            block = max(1, _BLOCK_BYTES // stride)
-            buf = np.empty(min(block, steps) * stride, np.uint8)
-            for t in range(0, steps, block):
-                n = min(block, steps - t)
-                if os.preadv(self._fd, [buf[: n * stride]], base + t * stride) != n * stride:
-                    raise self._shrunk()
-                dst[t : t + n] = buf[: n * stride].reshape(n, N, -1)[:, env]
+            out[...] = self.read_block(name, (start, start + steps), (env, env + 1)).reshape(out.shape)
             return
+        dst = out.reshape(-1).view(np.uint8).reshape(steps, row)
         offset, fd, pread = base + env * row, self._fd, os.pread
         data = b"".join([pread(fd, row, offset + t * stride) for t in range(steps)])  # one read per step
         if len(data) != row * steps:

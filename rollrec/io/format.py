@@ -33,9 +33,46 @@ key                 shape            dtype     meaning
 It may hold ``obs_layout`` (a list of ``{"name", "start", "stop", "shape"}``: written by rollrec
 when obs came as a dict of tensors and was flattened in key order, or given by the caller in
 ``meta`` to name the columns of a flat obs), ``extras`` (the names of the extra members),
-``video`` (recorded video files and their steps), ``legacy`` (true when converted from the
+``video`` (recorded video files and their steps), ``model`` and ``link_parents`` (with a robot
+model, below), ``legacy`` (true when converted from the
 original recorder) and ``reward_terms_are_env_means`` (true for such files, whose terms are
 means over envs broadcast to every env).
+
+Optional robot model (`rollrec.model.RobotModel`; written and read by `rollrec.io.model`): the
+geometry of the links whose poses the file records, and of the static world, so a replay needs
+no simulator. A file has all of these members or none (then `Rollout.model` is None). G geoms,
+M meshes, H height fields; conventions are MuJoCo's ``mjModel`` fields of the same names:
+
+==========================  ==========  =======  ===============================================
+key                         shape       dtype    meaning
+==========================  ==========  =======  ===============================================
+``model_geom_type``         ``[G]``     int8     0 plane, 1 hfield, 2 sphere, 3 capsule,
+                                                 4 ellipsoid, 5 cylinder, 6 box, 7 mesh
+``model_geom_link``         ``[G]``     int32    the link it rides on (index into ``link_names``),
+                                                 -1: the world (static)
+``model_geom_size``         ``[G, 3]``  float32  MuJoCo's ``geom_size`` (radius, half-lengths)
+``model_geom_pos``          ``[G, 3]``  float32  position in its link's frame (world when static)
+``model_geom_quat``         ``[G, 4]``  float32  orientation in its link's frame, wxyz
+``model_geom_rgba``         ``[G, 4]``  float32  colour, [0, 1]
+``model_geom_group``        ``[G]``     int8     visibility group (renderers show 0-2)
+``model_geom_dataid``       ``[G]``     int32    its mesh or height field, else -1
+``model_mesh_vert``         ``[V, 3]``  float32  vertices of every mesh, in the geom frame
+``model_mesh_face``         ``[F, 3]``  int32    triangles, indices relative to the mesh's first vertex
+``model_mesh_vertadr``,     ``[M]``     int32    each mesh's first vertex and vertex count
+``model_mesh_vertnum``
+``model_mesh_faceadr``,     ``[M]``     int32    each mesh's first face and face count
+``model_mesh_facenum``
+``model_hfield_size``       ``[H, 4]``  float32  x and y half-extent, height scale, base depth
+``model_hfield_nrow``,      ``[H]``     int32    rows (along y) and columns (along x)
+``model_hfield_ncol``
+``model_hfield_adr``        ``[H]``     int32    first elevation in ``model_hfield_data``
+``model_hfield_data``       ``[E]``     float32  elevations in [0, 1], row-major
+==========================  ==========  =======  ===============================================
+
+With a model, ``meta["model"]`` holds where it came from (``source``: ``"mujoco"`` or
+``"urdf"``, ``source_version``, ``dropped_geoms``: geoms of bodies that move but are not
+recorded) and ``meta["link_parents"]`` the body tree (each link's parent link, -1 for a root).
+Readers check every index before following it (`rollrec.model.RobotModel.check`).
 
 Members are stored uncompressed by default, each member's data aligned to 64 bytes in the
 file, so a reader can memory-map them (`rollrec.load` does). Members need not be adjacent: a
@@ -67,6 +104,7 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.errors import RolloutFormatError
+from rollrec.io.model import MODEL_KEYS
 
 FORMAT_NAME = "rollrec"
 FORMAT_VERSION = 1
@@ -85,8 +123,8 @@ REQUIRED_RANKS: dict[str, int] = {
 }
 #: Optional per-step members with a fixed rank.
 OPTIONAL_RANKS: dict[str, int] = {"link_pos": 4, "link_quat": 4}
-#: Members that are not per-step.
-STATIC_KEYS = ("meta", "rew_term_names", "link_names")
+#: Members that are not per-step (the robot model's: see `rollrec.io.model`).
+STATIC_KEYS = ("meta", "rew_term_names", "link_names", *MODEL_KEYS)
 #: Trailing sizes fixed by the format.
 FIXED_TRAILING: dict[str, tuple[int, ...]] = {
     "base_pos": (3,),

@@ -24,6 +24,8 @@ import numpy as np
 from rollrec.io.archive import RolloutFile
 from rollrec.io.errors import LegacyPickleError, RolloutFormatError
 from rollrec.io.format import STATIC_KEYS, check_fields, check_unicode_array, decode_meta
+from rollrec.io.model import read_model
+from rollrec.model.robot import RobotModel
 
 _READ_THREADS = 8  # reads in flight when the env's bytes are on disk
 _CACHED_THREADS = 1  # when they are in the page cache (reads are then CPU work: threads contend for the GIL)
@@ -94,6 +96,15 @@ class Rollout:
         if "link_names" in self._fields:
             return [str(s) for s in self._fields["link_names"]]
         return [f"link_{i}" for i in range(self._fields["link_pos"].shape[2])]
+
+    @cached_property
+    def model(self) -> RobotModel | None:
+        """The robot's geometry stored with the rollout (`rollrec.model.RobotModel`), or None.
+
+        Read and checked on first access; a damaged model raises `RolloutFormatError`."""
+        if self.is_legacy:
+            return None
+        return read_model(self._fields, self.meta, self.link_names, str(self.path))
 
     @property
     def has_links(self) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 from rollrec.io.errors import RolloutFormatError
 from rollrec.io.format import encode_meta
 from rollrec.io.manifest import MANIFEST_NAME, read_manifest, rollout_dir
+from rollrec.io.model import MODEL_KEYS
 from rollrec.io.reader import Rollout, _clip
 from rollrec.io.shard_files import ShardState, check_consistent, open_shard, shard_facts
 
@@ -219,7 +220,7 @@ class ShardedRollout(Rollout):
             proto = first[key]
             parts = [(s.entry.env_offset, s.entry.num_envs, s.rollout[key] if s.present else None) for s in states]
             fields[key] = ShardedArray(key, parts, T, N, tuple(proto.shape[2:]), proto.dtype)
-        for key in ("rew_term_names", "link_names"):
+        for key in ("rew_term_names", "link_names", *MODEL_KEYS):  # every rank stores the same robot model
             if key in first:
                 fields[key] = first[key]
         meta = {k: v for k, v in first.meta.items() if k not in _SHARD_ONLY_META}

@@ -41,7 +41,9 @@ from rollrec.io.format import (
     make_meta,
     user_meta,
 )
+from rollrec.io.model import load_sidecar, model_members, read_model, remove_sidecar, sidecar_path
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
+from rollrec.model.robot import RobotModel
 
 PARTIAL_SUFFIX = ".partial"
 LAYOUT_SUFFIX = ".partial.json"
@@ -68,11 +70,17 @@ def check_no_interrupted_recording(path: str | os.PathLike, *, overwrite: bool =
         )
 
 
-def static_members(meta: Mapping[str, Any], rew_term_names, link_names=None) -> dict[str, np.ndarray]:
-    """The non-per-step members: ``meta`` JSON and the name arrays (unicode, never object)."""
+def static_members(meta: Mapping[str, Any], rew_term_names, link_names=None, model: RobotModel | None = None
+                   ) -> dict[str, np.ndarray]:
+    """The non-per-step members: ``meta`` JSON, the name arrays (unicode, never object) and the
+    robot model's members when there is one (`rollrec.io.model`)."""
     small = {"rew_term_names": np.asarray(list(rew_term_names), dtype=str).reshape(-1)}
     if link_names is not None:
         small["link_names"] = np.asarray(list(link_names), dtype=str).reshape(-1)
+    if model is not None:
+        members, model_meta = model_members(model, None if link_names is None else list(link_names))
+        small.update(members)
+        meta = {**meta, **model_meta}
     small["meta"] = encode_meta(meta)
     return small
 
@@ -142,15 +150,17 @@ def save_rollout(
     env_name: str = "unknown",
     meta: Mapping[str, Any] | None = None,
     compress: bool = False,
+    model: RobotModel | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a complete rollout held in memory as a format-v1 file at ``path``.
 
     ``fields`` maps member names to arrays (numpy or anything `np.asarray` takes): the required
     per-step members ``[T, N, ...]``, ``rew_term_names``, optional link poses and names, and any
-    extras. ``meta`` entries are added to the generated ``meta``. Returns the path. An existing
-    file at ``path`` is replaced; an interrupted recording of ``path`` waiting for
-    `recover` is an error unless ``overwrite``.
+    extras. ``meta`` entries are added to the generated ``meta``. ``model``: the robot's
+    geometry, stored with the file (its links are matched to ``link_names`` by name). Returns the
+    path. An existing file at ``path`` is replaced; an interrupted recording of ``path`` waiting
+    for `recover` is an error unless ``overwrite``.
     Raises `RolloutFormatError` if the fields do not follow the format.
     """
     path = os.fspath(path)
@@ -176,7 +186,7 @@ def save_rollout(
     try:
         for k in step_keys:
             writer.append(k, arrays[k])
-        small = static_members(full_meta, arrays["rew_term_names"], arrays.get("link_names"))
+        small = static_members(full_meta, arrays["rew_term_names"], arrays.get("link_names"), model)
         return finish(writer, small, T, path, compress)
     except BaseException:
         writer.abort()
@@ -234,7 +244,14 @@ def recover(path: str | os.PathLike) -> Path:
             raise RolloutFormatError(f"{layout_path}: the sidecar holds no meta; nothing to recover")
         rows = writer.committed_rows
         meta = dict(info["meta"], num_steps=rows, recovered=True)
-        small = static_members(meta, info.get("rew_term_names", []), info.get("link_names"))
-        return finish(writer, small, rows, p, bool(info.get("compress", False)))
+        link_names = info.get("link_names")
+        model = None
+        kept = load_sidecar(p)  # the robot model the recorder kept beside the partial file
+        if kept is not None:
+            model = read_model(kept[0], {**meta, **kept[1]}, link_names, sidecar_path(p))
+        small = static_members(meta, info.get("rew_term_names", []), link_names, model)
+        result = finish(writer, small, rows, p, bool(info.get("compress", False)))
+        remove_sidecar(p)
+        return result
     finally:
         writer.close()

@@ -20,6 +20,7 @@ import numpy as np
 import viser
 
 from rollrec.io.errors import RolloutFormatError
+from rollrec.model.robot import RobotModel
 from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.compare import env_differences
@@ -43,11 +44,14 @@ class ReplayApp:
     ``ghosts``: show other envs' bases (default: on when there are other envs). ``now``: the
     clock's time source (seconds). ``owned``: rollouts `stop_app` closes.
     ``names``: how the panels call the two rollouts (default: their file names).
+    ``model``: the robot's geometry to draw instead of the one the file stores (e.g. a URDF's,
+    `rollrec.model_from_urdf`; matched to the recorded links by name). ``ghost_robots``: draw the
+    ghosts as whole translucent robots (when there is a model) rather than spheres at their bases.
     """
 
     def __init__(self, rollout, server: viser.ViserServer, *, env: int = 0, other=None,
                  ghosts: bool | None = None, now: Callable[[], float] = time.monotonic, owned: Sequence = (),
-                 names: tuple[str, str] | None = None):
+                 names: tuple[str, str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False):
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self.owned = list(owned)
@@ -58,10 +62,13 @@ class ReplayApp:
             if names[0] == names[1]:
                 names = (str(rollout.path), str(other.path))
         self.names = names
-        self.scene = ReplayScene(server, rollout, other=other, ghosts=ghosts, labels=("A", "B"))
+        models = (robot_model(rollout, model, self.state.notes), robot_model(other, model, self.state.notes))
+        self.scene = ReplayScene(server, rollout, other=other, ghosts=ghosts, labels=("A", "B"), models=models,
+                                 ghost_robots=ghost_robots)
         self.scene.ghosts.set_selected(self.state.env)
         self.gui = ReplayGui(server, self.state, self, ghosts=self.scene.show_ghosts,
-                             ghost_count=len(self.scene.ghosts.envs), names=names)
+                             ghost_count=len(self.scene.ghosts.envs), names=names,
+                             ghost_robots=self.scene.ghosts.as_robots if self.scene.ghosts.robots is not None else None)
         self._build_triage_panel()
         gui = server.gui
         gui.main_panel.dock_right()
@@ -149,8 +156,11 @@ class ReplayApp:
             self._thread.start()
 
     def _run(self) -> None:
+        # A fixed-rate schedule: waiting a whole period after each tick's work would run the
+        # clock at 1 / (period + work), below TICK_HZ; after a stall it resumes without bursting.
         period = 1.0 / TICK_HZ
-        while not self._stop.wait(period):
+        deadline = time.monotonic() + period
+        while not self._stop.wait(max(0.0, deadline - time.monotonic())):
             try:
                 self.tick()
             except RolloutFormatError as exc:  # the file shrank under the ghosts' read: report, stop playing
@@ -160,6 +170,7 @@ class ReplayApp:
                         self.gui.ghosts.value = False
                     self.state.clock.pause()
                 self._file_changed(exc)
+            deadline = max(deadline + period, time.monotonic())
 
     def tick(self) -> bool:
         """Advance the clock to real time; push the frame if it changed. Returns whether it did."""
@@ -308,6 +319,13 @@ class ReplayApp:
             self.scene.set_ghosts_visible(visible, self.state.frame)
             self.gui.ghosts.value = visible
 
+    def set_ghost_robots(self, robots: bool) -> None:
+        """Ghosts as whole translucent robots (needs the robot's model) or as spheres."""
+        with self._lock:
+            self.scene.ghosts.set_robots(robots, self.state.frame)
+            if self.gui.ghost_robots is not None:
+                self.gui.ghost_robots.value = self.scene.ghosts.as_robots
+
     def set_layout(self, layout: str) -> None:
         """Compare mode: robot B beside A or on top of it."""
         with self._lock:
@@ -367,6 +385,20 @@ class ReplayApp:
         with self._lock:
             if self._pose is not None:
                 _move_camera(client, self._pose)
+
+
+def robot_model(rollout, override: RobotModel | None, notes: list[str]) -> RobotModel | None:
+    """The geometry to draw for ``rollout``: ``override`` bound to its links, else the stored
+    model; None without one. A damaged stored model is a note, not a failed replay."""
+    if rollout is None:
+        return None
+    if override is not None:
+        return override.bind(rollout.link_names or []).check() if rollout.link_names else None
+    try:
+        return getattr(rollout, "model", None)
+    except RolloutFormatError as exc:
+        notes.append(f"the robot model is not drawn: {exc}")
+        return None
 
 
 class _Cancelled(Exception):

@@ -20,7 +20,9 @@ _EPILOG = """\
 examples:
   rollrec replay run.npz                       open http://127.0.0.1:8080
   rollrec replay run.npz --env -1 --port 8090  last env first, another port
-  rollrec replay old.npz new.npz               compare two checkpoints"""
+  rollrec replay old.npz new.npz               compare two checkpoints
+  rollrec replay run.npz --ghost-robots        other envs as translucent robots (with a robot model)
+  rollrec replay run.npz --urdf robot.urdf     draw a URDF posed by the recorded link poses"""
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +32,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1; anything else is reachable by others)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     parser.add_argument("--no-ghosts", action="store_true", help="start with the other envs' ghosts hidden")
+    parser.add_argument("--ghost-robots", action="store_true",
+                        help="draw ghosts as whole translucent robots (files with a robot model, or --urdf)")
+    parser.add_argument("--urdf", default=None, metavar="FILE",
+                        help="draw this URDF's visuals, posed by the recorded link poses matched by link name "
+                        "(instead of the model stored in the file)")
+    parser.add_argument("--package-dir", action="append", default=[], metavar="DIR",
+                        help="where package:// meshes of --urdf are found (repeatable; default: folders above the URDF)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="open files of the original recorder (they hold pickled objects: trusted files only)")
 
@@ -52,8 +61,19 @@ def run(args: argparse.Namespace) -> int:
     files = list(args.files)
     if len(files) > 2:
         raise ValueError(f"replay shows one file or compares two; got {len(files)} files")
+    model = None
+    if args.urdf is not None:
+        from rollrec.io.reader import load
+        from rollrec.model.urdf import model_from_urdf
+
+        with load(files[0], allow_pickle=args.allow_pickle) as r:  # its link names: fixed children fold into them
+            names = r.link_names
+        if not names:
+            raise ValueError(f"--urdf: {files[0]} records no link poses to pose {args.urdf} with")
+        model = model_from_urdf(args.urdf, link_names=names, package_dirs=args.package_dir)
     serve(files[0], files[1] if len(files) == 2 else None, env=args.env, host=args.host, port=args.port,
-          allow_pickle=args.allow_pickle, ghosts=False if args.no_ghosts else None, block=True)
+          allow_pickle=args.allow_pickle, ghosts=False if args.no_ghosts else None, block=True, model=model,
+          ghost_robots=args.ghost_robots)
     return 0
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rollrec.io.format import STATIC_KEYS
+
 #: Members that are not plotted as fields (the reward plot and the scene show them).
 _NOT_FIELDS = frozenset({"rew", "rew_terms", "done", "truncated", "base_quat", "link_quat"})
 
@@ -76,8 +78,8 @@ def channel_groups(rollout) -> dict[str, list[Channel]]:
         groups["link height"] = [Channel("link height", f"{n} height", "link_pos", 3 * i + 2)
                                  for i, n in enumerate(names)]
     for key in keys:
-        if key in groups or key in _NOT_FIELDS or key in ("obs", "act", "base_pos", "link_pos"):
-            continue
+        if key in groups or key in _NOT_FIELDS or key in STATIC_KEYS or key in ("obs", "act", "base_pos", "link_pos"):
+            continue  # (a robot model's members are static, whatever their shape)
         shape = rollout[key].shape
         if len(shape) < 2 or shape[0] != rollout.T or shape[1] != rollout.N:
             continue  # a static member (names), not per step

@@ -56,6 +56,7 @@ class Controls(Protocol):
     def set_camera(self, mode: str) -> None: ...
     def set_trail(self, visible: bool) -> None: ...
     def set_ghosts(self, visible: bool) -> None: ...
+    def set_ghost_robots(self, robots: bool) -> None: ...
     def set_layout(self, layout: str) -> None: ...
 
 
@@ -65,10 +66,11 @@ def speed_label(speed: float) -> str:
 
 class ReplayGui:
     """The main panel for ``state`` on ``server``, wired to ``controls``. ``ghost_count``: how
-    many other envs the ghosts draw (for the switch's label)."""
+    many other envs the ghosts draw (for the switch's label). ``ghost_robots``: whether ghosts
+    are whole robots, or None when there is no robot model (no switch)."""
 
     def __init__(self, server: viser.ViserServer, state: ReplayState, controls: Controls, *, ghosts: bool,
-                 ghost_count: int, names: tuple[str, str] = ("A", "B")):
+                 ghost_count: int, names: tuple[str, str] = ("A", "B"), ghost_robots: bool | None = None):
         self._server = server
         self._state = state
         gui = server.gui
@@ -119,6 +121,12 @@ class ReplayGui:
             self.ghosts = gui.add_checkbox(label, initial_value=ghosts,
                                            hint="Other envs' bases at this frame, as small translucent spheres.")
             self.ghosts.on_update(lambda e: controls.set_ghosts(bool(e.target.value)))
+            self.ghost_robots = None
+            if ghost_robots is not None:
+                self.ghost_robots = gui.add_checkbox(
+                    "Ghosts as robots", initial_value=ghost_robots,
+                    hint="Draw the ghosts as whole translucent robots (at most 64 envs) instead of spheres.")
+                self.ghost_robots.on_update(lambda e: controls.set_ghost_robots(bool(e.target.value)))
             self.layout = None
             if state.comparing:
                 self.layout = gui.add_dropdown("Layout", LAYOUTS, initial_value=state.layout,

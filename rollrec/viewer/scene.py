@@ -1,10 +1,13 @@
 """The 3D scene of the replay viewer (viser handles): ground, robots, trails, ghosts.
 
-`RobotView` draws one env of one rollout (base frame, trail, skeleton of links, link frames);
-compare mode has two, B in another colour and possibly shifted. `GhostView` draws other envs'
-bases at the same frame as small translucent spheres, at most `MAX_GHOSTS` of them (one batched
-mesh, one ``[G, 3]`` position update per frame). `ReplayScene` holds them. Nothing here reads
-the file except the ghosts, which read one row ``base_pos[t]`` per shown frame.
+`RobotView` draws one env of one rollout (base frame, trail, and its links: the robot's real
+geometry when the file stores its model (`rollrec.viewer.bodies`), else a skeleton with link
+frames); compare mode has two, B in another colour and possibly shifted. `GhostView` draws other
+envs' bases at the same frame as small translucent spheres, at most `MAX_GHOSTS` of them (one
+batched mesh, one ``[G, 3]`` position update per frame), or, when asked and the model is there,
+as whole translucent robots (at most `MAX_GHOST_ROBOTS`). `ReplayScene` holds them and the
+model's static terrain. Nothing here reads the file except the ghosts, which read one row
+``base_pos[t]`` (or ``link_pos[t]``/``link_quat[t]``) per shown frame.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import numpy as np
 import viser
 
+from rollrec.model.robot import RobotModel
+from rollrec.viewer.bodies import BodiesView, GhostBodies, draw_terrain
 from rollrec.viewer.state import EnvData
 
 #: Most other envs drawn as ghosts; above that, an evenly spaced subset.
 MAX_GHOSTS = 256
+#: Most other envs drawn as whole ghost robots (each is one instance of every part of the robot).
+MAX_GHOST_ROBOTS = 64
 GHOST_RADIUS = 0.04  # metres
 GHOST_OPACITY = 0.45
 _TRAIL_COLOR = (255, 140, 0)
@@ -67,7 +74,7 @@ class RobotView:
     (0: A, 1: B); ``label`` floats above the base when given (compare mode)."""
 
     def __init__(self, server: viser.ViserServer, name: str, *, slot: int = 0, edges: np.ndarray | None,
-                 label: str | None = None):
+                 label: str | None = None, model: RobotModel | None = None):
         self._server = server
         self._name = name
         self._color = _ROBOT_COLORS[slot]
@@ -81,12 +88,15 @@ class RobotView:
         self.show_trail = True
         self._data: EnvData | None = None
         self._offset = np.zeros(3, np.float32)
+        self.bodies = BodiesView(server, f"{name}/bodies", model) if model is not None else None
 
     def set_env(self, data: EnvData, offset: np.ndarray | None = None) -> None:
         """Draw the trail of a newly selected env (its base path, broken at episode boundaries
         so resets draw no jumps), shifted by ``offset`` ``[3]``."""
         self._data = data
         self._offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
+        if self.bodies is not None:
+            self.bodies.offset = self._offset
         pos = data.base_pos + self._offset
         seg = np.stack([pos[:-1], pos[1:]], axis=1)  # [T-1, 2, 3]
         keep = np.ones(len(seg), dtype=bool)
@@ -117,7 +127,9 @@ class RobotView:
         if ok:
             self.base.position = pos
             self.base.wxyz = data.base_quat[t]
-        if data.link_pos is not None and self._edges is not None:
+        if self.bodies is not None and data.link_pos is not None and data.link_quat is not None:
+            self.bodies.show(data.link_pos[t], data.link_quat[t])
+        elif data.link_pos is not None and self._edges is not None:
             quat = data.link_quat[t] if data.link_quat is not None else None
             self._draw_links(np.asarray(data.link_pos[t], np.float32) + self._offset, quat)
 
@@ -149,16 +161,27 @@ class RobotView:
 class GhostView:
     """Other envs' bases at the shown frame: small translucent spheres, one batched mesh."""
 
-    def __init__(self, server: viser.ViserServer, rollout, *, visible: bool):
+    def __init__(self, server: viser.ViserServer, rollout, *, visible: bool, model: RobotModel | None = None,
+                 robots: bool = False):
         self._server = server
         self._rollout = rollout
         self.visible = visible
         self.envs = np.zeros(0, np.int64)
         self.handle: viser.BatchedMeshHandle | None = None
         self._missing: np.ndarray | None = None
+        has_poses = "link_pos" in rollout and "link_quat" in rollout
+        self.robots = GhostBodies(server, "/replay/ghost_robots", rollout, model) \
+            if model is not None and has_poses else None
+        if self.robots is not None:
+            self.robots.visible = visible
+        self.as_robots = bool(robots and self.robots is not None)
+        self._selected = 0
 
     def set_selected(self, env: int) -> None:
-        """Draw every other env (up to `MAX_GHOSTS`): the selected one is the robot."""
+        """Draw every other env (up to `MAX_GHOSTS`; `MAX_GHOST_ROBOTS` as robots): the selected one is the robot."""
+        self._selected = env
+        if self.robots is not None:
+            self.robots.set_envs(ghost_envs(self._rollout.N, env, MAX_GHOST_ROBOTS) if self.as_robots else [])
         envs = ghost_envs(self._rollout.N, env)
         if np.array_equal(envs, self.envs):
             return
@@ -167,10 +190,20 @@ class GhostView:
             self.handle.remove()
             self.handle = None
 
+    def set_robots(self, robots: bool, t: int) -> None:
+        """Ghosts as whole translucent robots (when the model is there) or as spheres at their bases."""
+        self.as_robots = bool(robots and self.robots is not None)
+        self.set_selected(self._selected)
+        if self.handle is not None:
+            self.handle.visible = self.visible and not self.as_robots
+        self.show_frame(t)
+
     def set_visible(self, visible: bool, t: int) -> None:
         self.visible = visible
         if self.handle is not None:
-            self.handle.visible = visible
+            self.handle.visible = visible and not self.as_robots
+        if self.robots is not None:
+            self.robots.set_visible(visible, t)
         if visible:
             self.show_frame(t)
 
@@ -180,6 +213,9 @@ class GhostView:
         return row[self.envs]
 
     def show_frame(self, t: int) -> None:
+        if self.as_robots:
+            self.robots.show_frame(t)
+            return
         if not self.visible or len(self.envs) == 0:
             return
         pts = self.positions(t)
@@ -206,17 +242,23 @@ class ReplayScene:
     """Scene nodes under ``/replay``: ground, robot A (and B in compare mode), ghosts of A's envs."""
 
     def __init__(self, server: viser.ViserServer, rollout, *, other=None, ghosts: bool | None = None,
-                 labels: tuple[str, str] = ("A", "B")):
+                 labels: tuple[str, str] = ("A", "B"), models: tuple[RobotModel | None, RobotModel | None] = (None, None),
+                 ghost_robots: bool = False):
+        """``models``: the robots' geometry for A and B (`ReplayState`'s, stored or from a URDF),
+        None for the skeleton. ``ghost_robots``: draw ghosts as whole robots when A has a model."""
         scene = server.scene
         scene.set_up_direction("+z")
         self.grid = scene.add_grid("/replay/ground", width=40.0, height=40.0, cell_size=0.5, section_size=2.0,
                                    infinite_grid=True, fade_distance=60.0)
         compare = other is not None
         self.robots = [RobotView(server, "/replay/a", slot=0, edges=_edges(rollout),
-                                 label=labels[0] if compare else None)]
+                                 label=labels[0] if compare else None, model=models[0])]
         if compare:
-            self.robots.append(RobotView(server, "/replay/b", slot=1, edges=_edges(other), label=labels[1]))
-        self.ghosts = GhostView(server, rollout, visible=(rollout.N > 1) if ghosts is None else ghosts)
+            self.robots.append(RobotView(server, "/replay/b", slot=1, edges=_edges(other), label=labels[1],
+                                         model=models[1]))
+        self.terrain = draw_terrain(server, "/replay/terrain", models[0]) if models[0] is not None else []
+        self.ghosts = GhostView(server, rollout, visible=(rollout.N > 1) if ghosts is None else ghosts,
+                                model=models[0], robots=ghost_robots)
 
     @property
     def show_ghosts(self) -> bool:

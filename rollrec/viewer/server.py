@@ -11,6 +11,7 @@ import time
 import viser
 
 from rollrec.io.reader import Rollout, load
+from rollrec.model.robot import RobotModel
 from rollrec.viewer.app import ReplayApp
 
 
@@ -56,6 +57,8 @@ def serve(
     allow_pickle: bool = False,
     ghosts: bool | None = None,
     block: bool = True,
+    model: RobotModel | None = None,
+    ghost_robots: bool = False,
 ) -> ReplayApp:
     """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
     with ``compare``, replay it against that second rollout of the same task (same envs, same dt).
@@ -64,7 +67,9 @@ def serve(
     default; any other ``host`` prints a warning (anyone who can reach it can watch). Prints the
     URL. With ``block=True`` serves until Ctrl-C, then stops the server and returns the (closed)
     app; with ``block=False`` returns the running app at once; stop it with `stop_app`. Rollouts
-    opened here from paths are closed when the app stops.
+    opened here from paths are closed when the app stops. ``model`` draws that robot geometry
+    (e.g. ``rollrec.model_from_urdf``) instead of the one the file stores; ``ghost_robots`` draws
+    the other envs as whole translucent robots rather than spheres.
 
     Raises FileNotFoundError / `RolloutFormatError` / `LegacyPickleError` for bad files,
     ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
@@ -85,7 +90,8 @@ def serve(
         server = viser.ViserServer(host=host, port=port, verbose=False)
         if port != 0 and server.get_port() != port:
             raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
-        app = ReplayApp(rollout, server, env=env, other=other, ghosts=ghosts, owned=opened)
+        app = ReplayApp(rollout, server, env=env, other=other, ghosts=ghosts, owned=opened, model=model,
+                        ghost_robots=ghost_robots)
         app.start()
     except BaseException:
         if server is not None:

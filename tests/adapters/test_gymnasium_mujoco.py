@@ -46,6 +46,7 @@ def test_ant_v5(tmp_path):
         return out
 
     env.step = spy
+    env.reset(seed=0)  # the recorder's own reset() draws from this seeded RNG: the same episodes every run
     rng = np.random.default_rng(0)
     path = rollrec.RolloutRecorder(env, max_steps=T, progress=False).run(
         lambda obs: torch.as_tensor(rng.uniform(-1, 1, (N, 8)), dtype=torch.float32), tmp_path)

@@ -44,7 +44,9 @@ def test_mujoco_poses_describe_qpos_after_a_step():
     kept = pose["link_pos"].clone()
     mujoco.mj_step(model, datas[0])
     torch.testing.assert_close(pose["link_pos"], kept)  # the caller's copy
-    assert src.recorder_kwargs()["link_names"] == src.link_names
+    kwargs = src.recorder_kwargs()
+    assert kwargs["link_names"] == src.link_names
+    assert kwargs["model"].link_names == src.link_names and kwargs["model"].num_geoms == model.ngeom
 
 
 def mjx_check() -> None:

@@ -146,3 +146,13 @@ def test_histogram_edge_cases():
     assert counts.sum() == 2 and edges[0] < 3.0 < edges[-1]
     edges, counts = histogram(np.array([]))
     assert counts.tolist() == [0] and edges.tolist() == [0.0, 1.0]
+
+
+def test_float64_rewards_from_a_memory_map(tmp_path, make_fields):
+    """Gymnasium's rewards are float64: the block read must be a copy, not a view of the read-only map."""
+    fields = make_fields(T=40, N=3, float_dtype=np.float64, done_every=7)
+    path = save_rollout(tmp_path / "f64.npz", fields, dt=0.05)
+    with rollrec.load(path) as r:
+        assert r["rew"].dtype == np.float64
+        ov = compute_overview(r)
+        np.testing.assert_allclose(ov.env_totals, fields["rew"].sum(axis=0))

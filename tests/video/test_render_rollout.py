@@ -10,9 +10,9 @@ import pytest
 
 import rollrec
 from rollrec.cli import main
-from rollrec.render import render_frames, render_rollout
-from rollrec.render.draw import BASE_COLOR
-from rollrec.render.scene import scenes_for
+from rollrec.video import render_frames, render_rollout
+from rollrec.video.draw import BASE_COLOR
+from rollrec.video.scene import scenes_for
 
 
 def decode(path) -> tuple[np.ndarray, float]:

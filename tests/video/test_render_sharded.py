@@ -8,8 +8,8 @@ import pytest
 import rollrec
 from rollrec.cli import main
 from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning
-from rollrec.render import render_rollout
-from rollrec.render.scene import scenes_for
+from rollrec.video import render_rollout
+from rollrec.video.scene import scenes_for
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from rollrec.io.reader import Rollout, load
-from rollrec.io.video import VideoWriter, env_video_path
-from rollrec.io.video_frames import grid_shape
-from rollrec.render.scene import EnvScene, scenes_for
+from rollrec.model.robot import RobotModel
+from rollrec.video.frames import grid_shape
+from rollrec.video.scene import EnvScene, scenes_for
+from rollrec.video.writer import VideoWriter, env_video_path
 
 __all__ = ["default_fps", "render_frames", "render_rollout"]
 
@@ -73,17 +74,22 @@ def render_rollout(
     cols: int | None = None,
     overlay: bool = True,
     progress: bool = True,
+    style: str = "auto",
+    model: RobotModel | None = None,
     **writer_options,
 ) -> Path | list[Path]:
     """Render env ``env`` (or envs ``envs``) of a recorded rollout to a video at ``path``.
 
-    Draws the ground grid, the base trail, the links (skeleton from ``meta["link_parents"]``,
-    else bodies) and the base frame from ``camera`` (top, side, front or follow), with an overlay
-    of the reward terms and their total at each step. ``rollout`` is a `Rollout` or a file path.
+    Draws the ground grid, the base trail and the robot from ``camera`` (top, side, front or
+    follow), with an overlay of the reward terms and their total at each step. ``style``:
+    ``"bodies"`` draws the robot's real geometry (`Rollout.model`), ``"sticks"`` the links as a
+    skeleton (``meta["link_parents"]``) with the base frame, ``"auto"`` (default) bodies when the
+    file has a model; ``model`` draws another one, e.g. ``rollrec.model_from_urdf(...)``, posed by
+    link name). ``rollout`` is a `Rollout` or a file path.
 
     ``size`` is ``(width, height)`` of the video; several ``envs`` are tiled in a near-square
     grid that fits in it (``cols`` to choose), labelled ``"env k"``, or with ``per_env=True``
-    written one file per env (`rollrec.io.video.env_video_path`: ``out_env3.mp4``), in which
+    written one file per env (`rollrec.video.writer.env_video_path`: ``out_env3.mp4``), in which
     case a list of paths is returned and each file has ``size``. ``fps`` defaults to real time
     (`default_fps` of the rollout's ``dt``). Steps ``[start, stop)`` are rendered (default all).
     Streams: memory does not grow with the number of frames.
@@ -95,7 +101,8 @@ def render_rollout(
         with load(rollout) as opened:
             return render_rollout(
                 opened, path, env=env, envs=envs, camera=camera, size=size, fps=fps, start=start, stop=stop,
-                per_env=per_env, cols=cols, overlay=overlay, progress=progress, **writer_options,
+                per_env=per_env, cols=cols, overlay=overlay, progress=progress, style=style, model=model,
+                **writer_options,
             )  # fmt: skip
     size = (int(size[0]), int(size[1]))
     if min(size) < 16:
@@ -106,7 +113,7 @@ def render_rollout(
     selected = [int(env)] if envs is None else [int(e) for e in envs]
     if not selected:
         raise ValueError("no envs selected")
-    scenes = scenes_for(rollout, selected, camera, start, stop)
+    scenes = scenes_for(rollout, selected, camera, start, stop, style, model)
     fps = default_fps(rollout.dt) if fps is None else fps
     if per_env:
         return [

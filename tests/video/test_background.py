@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rollrec.io.video_background import BackgroundVideoWriter
-from rollrec.io.video_collect import RenderFailedError, collect_frames_from_env
+from rollrec.video.background import BackgroundVideoWriter
+from rollrec.video.collect import RenderFailedError, collect_frames_from_env
 
 
 def count_frames(path) -> tuple[int, tuple[int, int]]:

@@ -119,18 +119,20 @@ def preset_camera(
     center: np.ndarray,
     radius: float,
     base: np.ndarray | None = None,
+    follow_scale: float = 1.0,
 ) -> Camera:
     """The camera of preset ``name`` (see module doc) for an image of ``size`` ``(w, h)``.
 
     ``center``/``radius``: the region (metres) fixed presets frame. ``base``: the tracked base
-    position, required by ``follow``. Raises ValueError for an unknown name.
+    position, required by ``follow``; ``follow_scale`` multiplies its offset (a small robot is
+    followed from closer). Raises ValueError for an unknown name.
     """
     center = np.asarray(center, float)
     if name == "follow":
         if base is None:
             raise ValueError("the follow camera needs the base position")
         base = np.asarray(base, float)
-        return Camera(base + FOLLOW_OFFSET, base, np.array([0.0, 0.0, 1.0]), size)
+        return Camera(base + follow_scale * FOLLOW_OFFSET, base, np.array([0.0, 0.0, 1.0]), size)
     d = fit_distance(max(radius, 0.1), size)
     ce, se = math.cos(_ELEVATION), math.sin(_ELEVATION)
     if name == "top":

@@ -1,7 +1,10 @@
-"""One env of a recorded rollout as a picture per step: ground, trail, links, base frame, overlay.
+"""One env of a recorded rollout as a picture per step: ground, trail, the robot, overlay.
 
 `EnvScene` reads the small per-step members of one env (base pose, rewards, done) once, and the
 link poses in chunks as frames advance, so memory does not grow with the number of frames.
+The robot is drawn by ``style``: ``"bodies"`` (its real geometry from `Rollout.model`, shaded:
+`rollrec.video.bodies`), ``"sticks"`` (the skeleton of link positions and the base frame: what
+files without a model get), or ``"auto"`` (bodies when the file has a model).
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ import numpy as np
 
 from rollrec.io.reader import Rollout
 from rollrec.io.sharded import ShardedRollout
-from rollrec.render import draw
-from rollrec.render.camera import CAMERA_PRESETS, Camera, preset_camera
+from rollrec.model.robot import RobotModel
+from rollrec.video import draw
+from rollrec.video.bodies import BodiesDrawer
+from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
+
+STYLES = ("auto", "bodies", "sticks")
 
 #: Seconds of past base positions drawn as the trail (within the current episode).
 TRAIL_SECONDS = 2.0
@@ -37,13 +44,17 @@ class EnvScene:
 
     Fixed cameras (top/side/front) frame the env's whole trajectory over that range.
     `frame(t, size)` returns a new ``[h, w, 3]`` uint8 RGB image for ``size = (w, h)``.
+    ``style``: how the robot is drawn (see the module docstring); ``bodies`` may be shared
+    between the scenes of one rollout (it is read-only once built).
     """
 
     def __init__(
-        self, rollout: Rollout, env: int, camera: str = "follow", *, start: int = 0, stop: int | None = None
+        self, rollout: Rollout, env: int, camera: str = "follow", *, start: int = 0, stop: int | None = None,
+        style: str = "auto", bodies: BodiesDrawer | None = None,
     ):
         if camera not in CAMERA_PRESETS:
             raise ValueError(f"unknown camera {camera!r}; choose one of {', '.join(CAMERA_PRESETS)}")
+        self.bodies = bodies if bodies is not None else bodies_for(rollout, style)
         self.rollout, self.env, self.camera = rollout, int(env), camera
         self.start, self.stop = int(start), int(rollout.T if stop is None else stop)
         sl = slice(self.start, self.stop)
@@ -60,7 +71,7 @@ class EnvScene:
         self.term_scale = finite.max(axis=0) if len(finite) else np.ones(len(self.term_names))
         self.trail_steps = max(2, round(TRAIL_SECONDS / max(rollout.dt, 1e-6)))
         self.parents = link_parents_of(rollout)
-        self._chunk_start, self._chunk = -1, None
+        self._chunk_start, self._chunk, self._chunk_quat = -1, None, None
         ok = np.isfinite(self.base_pos).all(axis=1)
         pts = self.base_pos[ok] if ok.any() else np.zeros((1, 3))
         lo, hi = pts.min(axis=0), pts.max(axis=0)
@@ -70,15 +81,29 @@ class EnvScene:
         )
         self.radius = 0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + 1.0  # + room for the body
         self.fixed_spacing = draw.nice_spacing(2 * self.radius)
+        self.follow_scale = self._robot_scale() if self.bodies is not None else 1.0
         # Where the follow camera looks: the base, holding the last known position over missing poses.
         last = np.where(ok, np.arange(len(ok)), -1)
         last = np.maximum.accumulate(last) if len(last) else last
         self.look_at = np.where((last >= 0)[:, None], self.base_pos[np.maximum(last, 0)], pts[0])
 
+    def _robot_scale(self) -> float:
+        """How far the follow camera sits, relative to its preset: a robot as large as
+        across (an Ant, 2.4 m corner to corner) keeps the preset; a Go1 is seen from nearer (0.4x at least)."""
+        links = self._links(0)
+        verts = self.bodies.world_vertices(*(links if links is not None else (None, None)))
+        moving = verts[self.bodies.vertex_link < self.bodies.num_links]
+        moving = moving[np.isfinite(moving).all(1)]
+        if not len(moving):
+            return 1.0
+        extent = float(np.linalg.norm(moving.max(0) - moving.min(0)))
+        return float(np.clip(extent / 2.4, 0.4, 2.5))
+
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def _links(self, i: int) -> np.ndarray | None:
+    def _links(self, i: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """``(link_pos [L, 3], link_quat [L, 4] or None)`` at frame ``i``, or None without links."""
         if not self.rollout.has_links:
             return None
         c0 = (i // _LINK_CHUNK) * _LINK_CHUNK
@@ -86,12 +111,15 @@ class EnvScene:
             a = self.start + c0
             b = min(self.stop, a + _LINK_CHUNK)
             self._chunk = np.asarray(self.rollout["link_pos"][a:b, self.env], np.float64)
+            if "link_quat" in self.rollout:
+                self._chunk_quat = np.asarray(self.rollout["link_quat"][a:b, self.env], np.float64)
             self._chunk_start = c0
-        return self._chunk[i - c0]
+        return self._chunk[i - c0], None if self._chunk_quat is None else self._chunk_quat[i - c0]
 
     def camera_at(self, i: int, size: tuple[int, int]) -> Camera:
         """The camera for frame ``i`` (0-based within the range) of an image of ``size``."""
-        return preset_camera(self.camera, size, center=self.center, radius=self.radius, base=self.look_at[i])
+        return preset_camera(self.camera, size, center=self.center, radius=self.radius, base=self.look_at[i],
+                             follow_scale=self.follow_scale)
 
     def frame(
         self, t: int, size: tuple[int, int], *, overlay: bool = True, label: str | None = None
@@ -112,11 +140,15 @@ class EnvScene:
         t0 = max(int(self.episode_start[i]), i - self.trail_steps)
         draw.draw_polyline(img, cam, self.base_pos[t0 : i + 1], draw.TRAIL_COLOR, px)
         links = self._links(i)
-        if links is not None:
-            draw.draw_links(img, cam, links, self.parents, px + 1, px + 1)
-        scale = 0.12 * (self.radius if self.camera != "follow" else 2.0)
-        draw.draw_frame_axes(img, cam, base, self.base_quat[i], max(0.15, scale), px + 1)
-        draw.draw_points(img, cam, base[None], draw.BASE_COLOR, max(3, round(min(w, h) / 70)))
+        if self.bodies is not None:
+            pos, quat = links if links is not None else (None, None)
+            self.bodies.draw(img, cam, pos, quat)
+        else:
+            if links is not None:
+                draw.draw_links(img, cam, links[0], self.parents, px + 1, px + 1)
+            scale = 0.12 * (self.radius if self.camera != "follow" else 2.0)
+            draw.draw_frame_axes(img, cam, base, self.base_quat[i], max(0.15, scale), px + 1)
+            draw.draw_points(img, cam, base[None], draw.BASE_COLOR, max(3, round(min(w, h) / 70)))
         if overlay:
             header = f"{label + '  ' if label else ''}t={(t) * self.rollout.dt:.2f}s  step {t}"
             draw.draw_terms_overlay(
@@ -125,11 +157,32 @@ class EnvScene:
         return img
 
 
+def bodies_for(rollout: Rollout, style: str, model: RobotModel | None = None) -> BodiesDrawer | None:
+    """The drawer of the rollout's bodies for ``style``, or None for the stick skeleton.
+
+    ``model``: draw this model (e.g. `rollrec.model_from_urdf`, matched to the rollout's links
+    by name) instead of the one stored in the file. Raises ValueError for an unknown style, or
+    ``"bodies"`` asked of a file without a model.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    if style == "sticks":
+        return None
+    model = getattr(rollout, "model", None) if model is None else model.bind(rollout.link_names or []).check()
+    if model is None:
+        if style == "bodies":
+            raise ValueError(f"{rollout.path}: the file has no robot model to draw bodies from; use the sticks style")
+        return None
+    return BodiesDrawer(model)
+
+
 def scenes_for(
-    rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None
+    rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None, style: str = "auto",
+    model: RobotModel | None = None,
 ) -> list[EnvScene]:
-    """One `EnvScene` per env (negative envs count from the end, as in `Rollout.env`); raises
-    ValueError naming an env out of range (or, in a sharded rollout, one whose shard is missing)."""
+    """One `EnvScene` per env (negative envs count from the end, as in `Rollout.env`), sharing
+    one `BodiesDrawer`; raises ValueError naming an env out of range (or, in a sharded rollout,
+    one whose shard is missing)."""
     for e in envs:
         if not -rollout.N <= e < rollout.N:
             raise ValueError(
@@ -138,4 +191,6 @@ def scenes_for(
             )
         if isinstance(rollout, ShardedRollout):
             rollout.check_present(e % rollout.N)  # MissingEnvsError (a ValueError) rather than a video of NaNs
-    return [EnvScene(rollout, e % rollout.N, camera, start=start, stop=stop) for e in envs]
+    bodies = bodies_for(rollout, style, model)
+    return [EnvScene(rollout, e % rollout.N, camera, start=start, stop=stop,
+                     style="sticks" if bodies is None else style, bodies=bodies) for e in envs]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from rollrec.render.camera import Camera
+from rollrec.video.camera import Camera
 
 BACKGROUND = (28, 30, 36)
 GRID_COLOR = (78, 84, 96)

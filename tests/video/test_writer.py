@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rollrec.io.video import VideoWriter, partial_video_path, save_env_videos, save_video
-from rollrec.io.video_frames import tile_frames, to_uint8_rgb
+from rollrec.video.frames import tile_frames, to_uint8_rgb
+from rollrec.video.writer import VideoWriter, partial_video_path, save_env_videos, save_video
 
 
 def decode(path) -> tuple[np.ndarray, float]:

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rollrec.render.camera import CAMERA_PRESETS
+from rollrec.video.camera import CAMERA_PRESETS
+from rollrec.video.scene import STYLES
 
 #: ffmpeg filter for GIFs: a palette per frame (the renders have few colours), streamed.
 _GIF_FILTER = "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
@@ -63,18 +64,40 @@ def parse_envs(text: str) -> list[int]:
     return envs
 
 
+def add_urdf_options(p: argparse.ArgumentParser) -> None:
+    """``--urdf FILE`` and ``--package-dir DIR``: draw a URDF's links posed by the recorded link poses."""
+    p.add_argument("--urdf", default=None, metavar="FILE",
+                   help="draw this URDF's visuals, posed by the recorded link poses matched by link name "
+                   "(instead of the model stored in the file)")
+    p.add_argument("--package-dir", action="append", default=[], metavar="DIR",
+                   help="where package:// meshes of --urdf are found (repeatable; default: folders above the URDF)")
+
+
+def urdf_model(args: argparse.Namespace, link_names):
+    """The model of ``--urdf`` for a rollout recording ``link_names``, or None without ``--urdf``."""
+    if args.urdf is None:
+        return None
+    from rollrec.model.urdf import model_from_urdf
+
+    if not link_names:
+        raise ValueError(f"--urdf: {args.file} records no link poses to pose {args.urdf} with")
+    return model_from_urdf(args.urdf, link_names=link_names, package_dirs=args.package_dir)
+
+
 def register(subparsers) -> None:
     """Add the ``video`` subcommand."""
     p = subparsers.add_parser(
         "video",
         help="render a recorded rollout to a video (mp4, mov, mkv or gif; headless, CPU)",
         description="Render env(s) of a recorded rollout to a video without the simulator or a GPU:\n"
-        "ground, base frame, trail, links and a reward-terms overlay, from a camera preset.\n"
+        "ground, trail, the robot (its bodies when the file stores its model, else a link skeleton)\n"
+        "and a reward-terms overlay, from a camera preset.\n"
         "The extension of -o picks the format: .mp4 (H.264, the default), .mov, .mkv or .gif.",
         epilog="examples:\n"
         "  rollrec video run.npz --env 3 -o env3.mp4\n"
         "  rollrec video run.npz --env -1 --size 320x240 -o last_env.gif\n"
-        "  rollrec video run.npz --envs 0-3 --camera top -o grid.mp4",
+        "  rollrec video run.npz --envs 0-3 --camera top -o grid.mp4\n"
+        "  rollrec video run.npz --urdf robot.urdf --style bodies -o robot.mp4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", help="rollout file (.npz)")
@@ -100,6 +123,12 @@ def register(subparsers) -> None:
     p.add_argument("--stop", type=int, default=None, help="step to stop before (default: the end)")
     p.add_argument("--no-overlay", action="store_true", help="leave out the reward-terms overlay")
     p.add_argument(
+        "--style", choices=STYLES, default="auto",
+        help="how the robot is drawn: bodies (its geometry, from the model stored in the file), sticks "
+        "(link skeleton and base frame), auto (default: bodies when the file has a model)",
+    )
+    add_urdf_options(p)
+    p.add_argument(
         "--allow-pickle", action="store_true", help="open files of the original recorder (trusted only)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -108,7 +137,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rollrec.io.reader import load
-    from rollrec.render.rollout import render_rollout
+    from rollrec.video.render import render_rollout
 
     out = args.output or str(Path(args.file).with_suffix(".mp4"))
     options = writer_options(out)
@@ -125,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             stop=args.stop,
             per_env=args.per_env,
             overlay=not args.no_overlay,
+            style=args.style,
+            model=urdf_model(args, rollout.link_names),
             progress=not args.quiet and sys.stderr.isatty(),
             **options,
         )

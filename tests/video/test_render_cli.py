@@ -9,8 +9,8 @@ from PIL import Image
 
 import rollrec
 from rollrec.cli import main
-from rollrec.render import render_frames, render_rollout
-from rollrec.render.scene import scenes_for
+from rollrec.video import render_frames, render_rollout
+from rollrec.video.scene import scenes_for
 
 
 def gif_frames(path) -> np.ndarray:

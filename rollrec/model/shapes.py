@@ -1,0 +1,208 @@
+"""Triangle meshes of a `RobotModel`'s geoms, baked per link: what the viewer and the video draw.
+
+`geom_triangles` tessellates one geom in its own frame (primitives at a chosen ``detail``: the
+number of segments around a circle); `link_parts` bakes every visible geom into its link's frame
+and merges the geoms of one link and one colour into one `Part`, so a renderer moves one mesh
+per part with the link's recorded pose. Faces are counter-clockwise seen from outside.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rollrec.model.robot import (
+    BOX,
+    CAPSULE,
+    CYLINDER,
+    ELLIPSOID,
+    HFIELD,
+    MESH,
+    PLANE,
+    SPHERE,
+    VISIBLE_GROUPS,
+    RobotModel,
+)
+
+#: Half-size used for an infinite plane (MuJoCo's size 0), metres.
+INFINITE_PLANE_HALF = 50.0
+
+
+@dataclass
+class Part:
+    """Geoms of one link (``link`` -1: the static world) and one colour, merged into one mesh.
+
+    ``vertices [V, 3] float32`` in the link's frame, ``faces [F, 3] int32``, ``rgba`` in [0, 1],
+    ``kinds``: the geom types merged (for renderers that treat planes and terrain apart).
+    """
+
+    link: int
+    rgba: tuple[float, float, float, float]
+    vertices: np.ndarray
+    faces: np.ndarray
+    kinds: frozenset[int]
+
+    @property
+    def rgb255(self) -> tuple[int, int, int]:
+        return tuple(round(255 * min(max(c, 0.0), 1.0)) for c in self.rgba[:3])  # type: ignore[return-value]
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """``[..., 4]`` wxyz quaternions -> ``[..., 3, 3]`` rotation matrices (normalised first)."""
+    q = np.asarray(q, np.float64)
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+# ---- primitives, each in its own frame ------------------------------------------------------
+def _lathe(profile: np.ndarray, detail: int) -> tuple[np.ndarray, np.ndarray]:
+    """Revolve ``profile`` ``[P, 2]`` of (radius, z) points, bottom to top, about z.
+
+    Points of radius 0 (poles) are kept once. Returns vertices and CCW-outward faces."""
+    angles = np.linspace(0.0, 2 * np.pi, detail, endpoint=False)
+    ring = np.stack([np.cos(angles), np.sin(angles)], -1)
+    verts, rows = [], []
+    for r, z in profile:
+        if r <= 1e-12:
+            rows.append([len(verts)] * detail)
+            verts.append((0.0, 0.0, z))
+        else:
+            rows.append(list(range(len(verts), len(verts) + detail)))
+            verts.extend((r * c, r * s, z) for c, s in ring)
+    faces = []
+    for lo, hi in itertools.pairwise(rows):
+        for k in range(detail):
+            k1 = (k + 1) % detail
+            a, b, c, d = lo[k], lo[k1], hi[k1], hi[k]
+            if a != b:
+                faces.append((a, b, c))
+            if c != d:
+                faces.append((a, c, d))
+    return np.asarray(verts, np.float64), np.asarray(faces, np.int32).reshape(-1, 3)
+
+
+def _sphere_profile(radius: float, detail: int, z0: float = 0.0, half: str = "both") -> np.ndarray:
+    rings = max(2, detail // 2)
+    lo, hi = {"both": (-np.pi / 2, np.pi / 2), "bottom": (-np.pi / 2, 0.0), "top": (0.0, np.pi / 2)}[half]
+    n = rings + 1 if half == "both" else rings // 2 + 1
+    phi = np.linspace(lo, hi, n)
+    return np.stack([radius * np.cos(phi), z0 + radius * np.sin(phi)], -1)
+
+
+def _box() -> tuple[np.ndarray, np.ndarray]:
+    v = np.array([[x, y, z] for z in (-1, 1) for y in (-1, 1) for x in (-1, 1)], np.float64)
+    f = np.array([[0, 2, 1], [1, 2, 3], [4, 5, 6], [5, 7, 6], [0, 1, 4], [1, 5, 4],
+                  [2, 6, 3], [3, 6, 7], [0, 4, 2], [2, 4, 6], [1, 3, 5], [3, 7, 5]], np.int32)
+    return v, f
+
+
+def _grid(heights: np.ndarray, half_x: float, half_y: float) -> tuple[np.ndarray, np.ndarray]:
+    nrow, ncol = heights.shape
+    xs = np.linspace(-half_x, half_x, ncol)
+    ys = np.linspace(-half_y, half_y, nrow)
+    gx, gy = np.meshgrid(xs, ys)
+    verts = np.stack([gx, gy, heights], -1).reshape(-1, 3)
+    idx = np.arange(nrow * ncol).reshape(nrow, ncol)
+    a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, 1:], idx[1:, :-1]
+    faces = np.concatenate([np.stack([a, b, c], -1).reshape(-1, 3), np.stack([a, c, d], -1).reshape(-1, 3)])
+    return verts, faces.astype(np.int32)
+
+
+def geom_triangles(model: RobotModel, g: int, detail: int = 16, max_hfield_cells: int = 128 * 128
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(vertices [V, 3] float64, faces [F, 3] int32)`` of geom ``g`` in the geom's frame.
+
+    ``detail``: segments around a circle. Height fields larger than ``max_hfield_cells`` are
+    subsampled. Planes are a square of their half-sizes (`INFINITE_PLANE_HALF` when infinite).
+    """
+    kind = int(model.geom_type[g])
+    s = model.geom_size[g].astype(np.float64)
+    if kind == SPHERE:
+        return _lathe(_sphere_profile(s[0], detail), detail)
+    if kind == ELLIPSOID:
+        v, f = _lathe(_sphere_profile(1.0, detail), detail)
+        return v * s, f
+    if kind == CAPSULE:
+        prof = np.concatenate([_sphere_profile(s[0], detail, -s[1], "bottom"), _sphere_profile(s[0], detail, s[1], "top")])
+        return _lathe(prof, detail)
+    if kind == CYLINDER:
+        return _lathe(np.array([[0.0, -s[1]], [s[0], -s[1]], [s[0], s[1]], [0.0, s[1]]]), detail)
+    if kind == BOX:
+        v, f = _box()
+        return v * s, f
+    if kind == PLANE:
+        hx = s[0] if s[0] > 0 else INFINITE_PLANE_HALF
+        hy = s[1] if s[1] > 0 else INFINITE_PLANE_HALF
+        return np.array([[-hx, -hy, 0], [hx, -hy, 0], [hx, hy, 0], [-hx, hy, 0]], np.float64), \
+            np.array([[0, 1, 2], [0, 2, 3]], np.int32)
+    if kind == MESH:
+        v, f = model.mesh(int(model.geom_dataid[g]))
+        return v.astype(np.float64), f.astype(np.int32)
+    if kind == HFIELD:
+        h = int(model.geom_dataid[g])
+        heights = model.hfield(h).astype(np.float64)
+        step = max(1, int(np.ceil(np.sqrt(heights.size / max_hfield_cells))))
+        size = model.hfield_size[h].astype(np.float64)
+        return _grid(heights[::step, ::step] * size[2], size[0], size[1])
+    raise ValueError(f"geom {g}: unknown geom type {kind}")
+
+
+def decimate(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """A mesh with at most about ``max_faces`` faces, by vertex clustering on a grid (coarse but
+    shape-keeping: good for silhouettes). Meshes already small enough are returned as they are."""
+    if len(faces) <= max_faces:
+        return vertices, faces
+    lo, hi = vertices.min(0), vertices.max(0)
+    extent = np.maximum(hi - lo, 1e-9)
+    cells = max(4, int(np.sqrt(max_faces / 2)))  # a surface of n x n cells has ~2 n^2 faces
+    for _ in range(8):
+        key = np.floor((vertices - lo) / extent * (cells - 1e-9)).astype(np.int64)
+        flat = (key[:, 0] * (cells + 1) + key[:, 1]) * (cells + 1) + key[:, 2]
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        f = inverse.reshape(-1)[faces]
+        f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+        f = np.unique(f, axis=0)
+        if len(f) <= max_faces * 1.2 or cells <= 4:
+            break
+        cells = max(4, int(cells * 0.75))
+    sums = np.zeros((len(uniq), 3))
+    np.add.at(sums, inverse.reshape(-1), vertices)
+    counts = np.bincount(inverse.reshape(-1), minlength=len(uniq))[:, None]
+    return sums / counts, f.astype(np.int32)
+
+
+def link_parts(model: RobotModel, *, detail: int = 16, max_mesh_faces: int | None = None,
+               groups: Sequence[int] = VISIBLE_GROUPS, planes: bool = True) -> list[Part]:
+    """Every visible geom (``groups``, alpha > 0) baked into its link's frame, merged per (link, colour).
+
+    ``max_mesh_faces``: decimate meshes and height fields above it (`decimate`). ``planes``:
+    include plane geoms (renderers with their own ground grid leave them out).
+    """
+    groups_of: dict[tuple[int, tuple[float, ...]], list[tuple[np.ndarray, np.ndarray, int]]] = {}
+    visible = model.visible(groups)
+    rot = quat_to_matrix(model.geom_quat)
+    for g in np.flatnonzero(visible):
+        kind = int(model.geom_type[g])
+        if kind == PLANE and not planes:
+            continue
+        v, f = geom_triangles(model, int(g), detail)
+        if max_mesh_faces is not None and kind in (MESH, HFIELD):
+            v, f = decimate(v, f, max_mesh_faces)
+        v = v @ rot[g].T + model.geom_pos[g]
+        key = (int(model.geom_link[g]), tuple(float(round(c, 4)) for c in model.geom_rgba[g]))
+        groups_of.setdefault(key, []).append((v, f, kind))
+    parts = []
+    for (link, rgba), items in sorted(groups_of.items()):
+        offsets = np.cumsum([0] + [len(v) for v, _, _ in items[:-1]])
+        verts = np.concatenate([v for v, _, _ in items]).astype(np.float32)
+        faces = np.concatenate([f + o for (_, f, _), o in zip(items, offsets)]).astype(np.int32)
+        parts.append(Part(link, rgba, verts, faces, frozenset(k for _, _, k in items)))  # type: ignore[arg-type]
+    return parts

@@ -1,0 +1,20 @@
+"""Videos: writing frames to mp4 (`writer`, `frames`, `background`, `collect`) and rendering
+recorded rollouts headless on the CPU (`camera`, `draw`, `scene`, `render`, ``rollrec video``)."""
+
+from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
+from rollrec.video.render import default_fps, render_frames, render_rollout
+from rollrec.video.scene import EnvScene
+from rollrec.video.writer import VideoWriter, save_env_videos, save_video
+
+__all__ = [
+    "CAMERA_PRESETS",
+    "Camera",
+    "EnvScene",
+    "VideoWriter",
+    "default_fps",
+    "preset_camera",
+    "render_frames",
+    "render_rollout",
+    "save_env_videos",
+    "save_video",
+]

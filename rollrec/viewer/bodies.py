@@ -1,0 +1,161 @@
+"""The robot's real geometry in the replay viewer (viser handles), from `Rollout.model`.
+
+A model's visible geoms are baked per (link, colour) into parts (`rollrec.model.shapes.link_parts`),
+each part's vertices in its link's frame, so a part's pose *is* its link's recorded pose: no math
+per frame, only pose updates.
+
+- `BodiesView`: the selected env's robot. One mesh per part, sent once; each frame moves them
+  (one position and one orientation per part).
+- `GhostBodies`: other envs as whole translucent robots. One batched mesh per part with one
+  instance per ghost env (meshes decimated so hundreds of robots stay light); each frame sends
+  ``[G, 3]`` positions and ``[G, 4]`` orientations per part, read from one row of
+  ``link_pos``/``link_quat``.
+- `draw_terrain`: static geoms (height fields, boxes, ...) once. Planes are left to the grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import viser
+
+from rollrec.model.robot import PLANE, RobotModel
+from rollrec.model.shapes import Part, link_parts
+
+#: Faces per mesh and height field for ghosts (instanced many times) and for the terrain.
+GHOST_MESH_FACES = 1500
+TERRAIN_FACES = 200_000
+GHOST_OPACITY = 0.3
+
+
+def _moving(parts: list[Part]) -> list[Part]:
+    return [p for p in parts if p.link >= 0]
+
+
+class BodiesView:
+    """The robot of one env under scene node ``name`` (e.g. ``/replay/a/bodies``)."""
+
+    def __init__(self, server: viser.ViserServer, name: str, model: RobotModel, *, detail: int = 24,
+                 offset: np.ndarray | None = None):
+        self._server = server
+        self.parts = _moving(link_parts(model, detail=detail, planes=False))
+        self.offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
+        self.handles = [
+            server.scene.add_mesh_simple(
+                f"{name}/part_{i}", p.vertices, p.faces, color=p.rgb255,
+                opacity=None if p.rgba[3] >= 1 else float(p.rgba[3]), flat_shading=False, visible=False,
+            )
+            for i, p in enumerate(self.parts)
+        ]
+        self._links = np.array([p.link for p in self.parts], np.int64)
+
+    def show(self, link_pos: np.ndarray, link_quat: np.ndarray) -> None:
+        """Pose every part: ``link_pos [L, 3]``, ``link_quat [L, 4]`` wxyz; links with a
+        missing (NaN) pose hide their parts."""
+        if not self.handles:
+            return
+        pos = np.asarray(link_pos, np.float32)[self._links] + self.offset
+        quat = np.asarray(link_quat, np.float32)[self._links]
+        ok = np.isfinite(pos).all(1) & np.isfinite(quat).all(1)
+        for h, p, q, good in zip(self.handles, pos, quat, ok):
+            if good:
+                h.position = p
+                h.wxyz = q
+            if h.visible != bool(good):
+                h.visible = bool(good)
+
+    def set_visible(self, visible: bool) -> None:
+        for h in self.handles:
+            h.visible = visible
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+class GhostBodies:
+    """Envs ``envs`` of ``rollout`` as translucent whole robots at the shown frame."""
+
+    def __init__(self, server: viser.ViserServer, name: str, rollout, model: RobotModel, *,
+                 color: tuple[int, int, int] | None = None, opacity: float = GHOST_OPACITY):
+        self._server = server
+        self._name = name
+        self._rollout = rollout
+        self.parts = _moving(link_parts(model, detail=10, max_mesh_faces=GHOST_MESH_FACES, planes=False))
+        self._links = np.array([p.link for p in self.parts], np.int64)
+        self.color = color
+        self.opacity = opacity
+        self.envs = np.zeros(0, np.int64)
+        self.handles: list[viser.BatchedMeshHandle] = []
+        self._hidden: np.ndarray | None = None
+        self.visible = True
+
+    def set_envs(self, envs: Sequence[int]) -> None:
+        envs = np.asarray(envs, np.int64)
+        if np.array_equal(envs, self.envs):
+            return
+        self.envs = envs
+        self._clear()
+
+    def _clear(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+        self._hidden = None
+
+    def poses(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """``([P, G, 3], [P, G, 4])`` float32 poses of every part of every ghost at frame ``t``
+        (one row of ``link_pos`` and ``link_quat`` read, with pread: a file truncated meanwhile
+        raises `RolloutFormatError` rather than killing the process)."""
+        pos = np.asarray(self._row("link_pos", t), np.float32)[self.envs][:, self._links]  # [G, P, 3]
+        quat = np.asarray(self._row("link_quat", t), np.float32)[self.envs][:, self._links]
+        return pos.transpose(1, 0, 2), quat.transpose(1, 0, 2)
+
+    def _row(self, key: str, t: int) -> np.ndarray:
+        read = getattr(self._rollout, "read", None)
+        return read(key, (t, t + 1))[0] if read is not None else self._rollout[key][t]
+
+    def set_visible(self, visible: bool, t: int) -> None:
+        self.visible = visible
+        for h in self.handles:
+            h.visible = visible
+        if visible:
+            self.show_frame(t)
+
+    def show_frame(self, t: int) -> None:
+        if not self.visible or not len(self.envs) or not self.parts:
+            return
+        pos, quat = self.poses(t)
+        hidden = ~(np.isfinite(pos).all(-1) & np.isfinite(quat).all(-1))  # [P, G]
+        if hidden.any():
+            pos = np.where(hidden[..., None], 0.0, pos)
+            quat = np.where(hidden[..., None], np.array([1.0, 0, 0, 0], np.float32), quat)
+        if not self.handles:
+            for i, p in enumerate(self.parts):
+                self.handles.append(self._server.scene.add_batched_meshes_simple(
+                    f"{self._name}/part_{i}", p.vertices, p.faces, batched_wxyzs=quat[i], batched_positions=pos[i],
+                    batched_scales=(~hidden[i]).astype(np.float32), batched_colors=self.color or p.rgb255,
+                    opacity=self.opacity, cast_shadow=False, receive_shadow=False, lod="off",
+                ))
+            self._hidden = hidden
+            return
+        for i, h in enumerate(self.handles):
+            h.batched_positions = pos[i]
+            h.batched_wxyzs = quat[i]
+        if self._hidden is None or not np.array_equal(hidden, self._hidden):
+            for i, h in enumerate(self.handles):
+                h.batched_scales = (~hidden[i]).astype(np.float32)  # a missing pose: scale 0, not drawn
+            self._hidden = hidden
+
+    def remove(self) -> None:
+        self._clear()
+
+
+def draw_terrain(server: viser.ViserServer, name: str, model: RobotModel) -> list[viser.MeshHandle]:
+    """The model's static geoms but planes (height fields, boxes, ...), each (merged by colour) once."""
+    static = [p for p in link_parts(model, detail=24, max_mesh_faces=TERRAIN_FACES, planes=False) if p.link < 0]
+    return [server.scene.add_mesh_simple(f"{name}/static_{i}", p.vertices, p.faces, color=p.rgb255,
+                                         opacity=None if p.rgba[3] >= 1 else float(p.rgba[3]))
+            for i, p in enumerate(static) if p.kinds != frozenset({PLANE})]
