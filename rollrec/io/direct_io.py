@@ -15,7 +15,9 @@ and leaves the machine's memory to everyone else. Its rules, and how `DirectWrit
   aligned where the file is (the recorder's ring and staging buffers are allocated so that it is,
   see `aligned_array`); otherwise it goes through aligned bounce buffers, `CHUNK` bytes at a time.
 - Writes run on `threads` I/O threads, several in flight. `write` returns once they are queued;
-  `drain` waits for all of them. Memory handed to `write` must not change until `drain` returns.
+  `drain` waits for all of them. Writes to different blocks may complete in any order; the one
+  block two writes share (a stream's partial last block, rewritten by its next write) is ordered:
+  the rewrite is queued only once the padded write before it has completed. Memory handed to `write` must not change until `drain` returns.
 - A write that fails poisons the writer: `drain` and every later `write` raise that error, so
   rows whose bytes may not be on disk are never named as committed.
 
@@ -135,6 +137,8 @@ class DirectWriter:
         self._workers: list[threading.Thread] = []
         self._cond = threading.Condition()
         self._in_flight = 0
+        self._last_done: threading.Event | None = None  # completion of the latest write queued
+        self._tail_done: dict[str, threading.Event] = {}  # stream -> its padded last block's write
         self._error: BaseException | None = None
         self.zero_copy_bytes = 0  # written straight from the caller's memory
         self.copied_bytes = 0  # copied into bounce buffers first (the caller's and the carried bytes)
@@ -147,6 +151,9 @@ class DirectWriter:
         if n == 0:
             return
         head = self._head(stream, offset)
+        pending = self._tail_done.pop(stream, None)
+        if head and pending is not None:  # the padded block this write rewrites must land first
+            pending.wait()
         start = offset - len(head)  # aligned
         k = (-len(head)) % BLOCK  # bytes of data that complete the head block
         if head and n <= k:  # all of it lands in the head block
@@ -166,12 +173,15 @@ class DirectWriter:
         tail = end % BLOCK
         keep = bytes(data[n - tail :]) if tail <= n else head[len(head) - (tail - n) :] + bytes(data)
         self._carry[stream] = (end, keep)
+        if tail and self._last_done is not None:  # the last write queued holds the padded last block
+            self._tail_done[stream] = self._last_done
 
     def drain(self) -> None:
         """Wait until every queued write has completed; raise the first error of any."""
         with self._cond:
             while self._in_flight:
                 self._cond.wait()
+        self._tail_done.clear()  # every write has completed
         self._raise_if_failed()
 
     def close(self) -> None:
@@ -243,11 +253,12 @@ class DirectWriter:
                 self._workers.append(t)
         with self._cond:
             self._in_flight += 1
-        self._queue.put((view, offset, pool, buf))
+        self._last_done = threading.Event()
+        self._queue.put((view, offset, pool, buf, self._last_done))
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            view, offset, pool, buf = item
+            view, offset, pool, buf, done = item
             try:
                 if self._error is None:
                     _pwrite_blocks(self.dfd, view, offset)
@@ -258,6 +269,7 @@ class DirectWriter:
             finally:
                 if pool is not None:
                     pool.put(buf)
+                done.set()
                 with self._cond:
                     self._in_flight -= 1
                     if not self._in_flight:

@@ -87,6 +87,28 @@ def test_the_last_partial_block_is_on_disk_after_each_write(tmp_path):
     os.close(fd)
 
 
+def test_a_slow_padded_block_never_lands_over_the_rows_that_continue_it(tmp_path, monkeypatch):
+    # Two writes in flight share a block: the first pads the stream's last block with zeros, the
+    # second rewrites it with the next rows. However slow the first, the file ends with the rows.
+    _, fd = _file(tmp_path)
+    real, calls = direct_io._pwrite_blocks, []
+
+    def slow_first(dfd, buf, offset):
+        calls.append(offset)
+        if len(calls) == 1:
+            threading.Event().wait(0.2)
+        real(dfd, buf, offset)
+
+    monkeypatch.setattr(direct_io, "_pwrite_blocks", slow_first)
+    w = DirectWriter(os.dup(fd), fd, threads=2)
+    w.write("m", 0, np.frombuffer(b"x" * 100, dtype=np.uint8))  # block 0, padded: the slow write
+    w.write("m", 100, np.frombuffer(b"y" * 50, dtype=np.uint8))  # block 0 again, on the other thread
+    w.drain()
+    assert os.pread(fd, 150, 0) == b"x" * 100 + b"y" * 50
+    w.close()
+    os.close(fd)
+
+
 def test_a_moved_stream_continues_from_its_bytes_where_they_are_now(tmp_path):
     # After the writer's layout moves a member (its rows copied elsewhere), the carry no longer
     # describes the new place: the bytes before the next write are read back from the file.
