@@ -8,7 +8,8 @@ writing. Every file is deleted right after it is timed.
 * the I/O limit: the same number of bytes written with ``O_DIRECT`` from an aligned buffer and
   synced (`disk.direct_write`): the device's own rate, the reference of rollrec's rows;
 * ``rollrec``: `Recorder` with ``max_steps`` known (each byte written once), and without it
-  (the file grows, which moves data once: a secondary row);
+  (the file grows, which moves data once: a secondary row); and with ``direct_io=False``
+  (buffered writes, the writer before direct I/O): direct I/O must not make short rollouts slower;
 * ``np.save`` of a touched array of the same bytes, then ``fsync``; and without the ``fsync``
   (a page-cache rate, shown for what it is);
 * the original approach: per step, ``.cpu().numpy()`` of every field into lists (``.copy()``
@@ -38,11 +39,11 @@ from rollrec.engine import Recorder
 SECTION = "2 end to end"
 
 
-def rollrec_e2e(wl: Workload, path: Path, steps: int, known_length: bool = True) -> float:
+def rollrec_e2e(wl: Workload, path: Path, steps: int, known_length: bool = True, direct_io: bool | None = None) -> float:
     """Seconds to record ``steps`` steps and finish the file."""
 
     def run() -> None:
-        rec = Recorder(path, wl.num_envs, max_steps=steps if known_length else None)
+        rec = Recorder(path, wl.num_envs, max_steps=steps if known_length else None, direct_io=direct_io)
         for t in range(steps):
             rec.record(**wl.step(t))
         rec.close()
@@ -162,7 +163,7 @@ def end_to_end(
     data = wl.flat_bytes(steps)
     have_torchrl = torchrl and torchrl_available()
     r: dict[str, list[float]] = {
-        k: [] for k in ("limit", "rollrec", "grow", "save", "save_fsync", "orig_rec", "orig_save", "trl_ext", "trl_dump")
+        k: [] for k in ("limit", "rollrec", "buffered", "grow", "save", "save_fsync", "orig_rec", "orig_save", "trl_ext", "trl_dump")
     }
     # Warm-up (untimed): on a VM, memory the guest has not used lately is slow to touch again.
     np_save(data, out_dir / "save.npy")
@@ -172,6 +173,7 @@ def end_to_end(
         if limit is not None:
             r["limit"].append(limit)
         r["rollrec"].append(rollrec_e2e(wl, out_dir / "rollrec.npz", steps))
+        r["buffered"].append(rollrec_e2e(wl, out_dir / "buffered.npz", steps, direct_io=False))
         r["save_fsync"].append(np_save(data, out_dir / "save.npy", fsync=True))
         r["save"].append(np_save(data, out_dir / "save.npy"))
         if growth:
@@ -207,6 +209,10 @@ def end_to_end(
                    note=note, params=params)
 
     rows.append(vs_limit(f"rollrec, max_steps known, N={N}", "rollrec", (">=", 0.7), env_steps("rollrec")))
+    rows.append(Row(SECTION, f"rollrec, direct_io=False (buffered), N={N}", gbs(median(r["buffered"])), "GB/s",
+                    "rollrec", gbs(median(r["rollrec"])), ratio=paired_ratio(r["buffered"], r["rollrec"]),
+                    ratio_means="rollrec (default) / buffered rate", target=(">=", 1.0),
+                    note="direct I/O must not slow short rollouts", params=params))
     if growth:
         rows.append(vs_limit(f"rollrec, max_steps unknown (grows), N={N}", "grow", None, env_steps("grow")))
     rows.append(vs_limit(f"np.save + fsync, N={N}", "save_fsync", None,
