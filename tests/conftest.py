@@ -5,13 +5,18 @@
   `walker_rollout` is one such recording in the test's ``tmp_path``.
 - `member_data_offsets(path)` finds where each stored member's array data starts in the file.
 - `volume_reference` is the naive reference of volume control (`tests/volume_reference.py`).
+- `page_cache_bytes(path)` says how much of a file the page cache holds now (Linux ``mincore``).
 - `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
   test is skipped where they are absent.
 """
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import os
 import struct
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -187,6 +192,34 @@ def _member_data_offsets(path: str | Path) -> dict[str, int]:
 def member_data_offsets() -> Callable[[str | Path], dict[str, int]]:
     """``member_data_offsets(path) -> {member: offset of its array data}`` for a stored npz."""
     return _member_data_offsets
+
+
+def _page_cache_bytes(path: str | Path) -> int:
+    """Bytes of ``path`` held in the page cache now (``mincore`` over a private mapping of it)."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return 0
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+    try:
+        base = ctypes.c_char.from_buffer(mm)
+        vec = (ctypes.c_ubyte * (-(-size // mmap.PAGESIZE)))()
+        libc = ctypes.CDLL(None, use_errno=True)
+        rc = libc.mincore(ctypes.c_void_p(ctypes.addressof(base)), ctypes.c_size_t(size), vec)
+        del base
+        if rc != 0:
+            raise OSError(ctypes.get_errno(), "mincore")
+        return sum(v & 1 for v in vec) * mmap.PAGESIZE
+    finally:
+        mm.close()
+
+
+@pytest.fixture
+def page_cache_bytes() -> Callable[[str | Path], int]:
+    """``page_cache_bytes(path) -> bytes of the file in the page cache``; skipped off Linux."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("page cache residency via mincore (Linux)")
+    return _page_cache_bytes
 
 
 def _make_model(link_names: list[str]) -> Any:

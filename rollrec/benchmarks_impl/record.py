@@ -4,8 +4,10 @@
   the same capacity, through slot views built beforehand: what any recorder must pay per step.
 * `record()` is timed over one segment with no flush in flight (its own cost), then per step over
   a long rollout in the default configuration, where the writer thread flushes segments while the
-  loop records: tight (the loop outruns the disk, so it must wait: backpressure) and paced by a
-  simulated env step that leaves the CPU idle (as a GPU env does), at half the writer's rate.
+  loop records: tight (the loop outruns the disk, so it must wait: backpressure) and paced at
+  half the device's limit (each step starts on a fixed schedule, the CPU idle in between, as
+  with a GPU env). The device's limit is the same bytes written with ``O_DIRECT`` in the same
+  run (`disk.direct_write`); where the file system refuses that, the tight loop's rate stands in.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from rollrec.benchmarks_impl.disk import direct_write
 from rollrec.benchmarks_impl.measure import GB, Row, median, paired_ratio, percentile, remove
 from rollrec.benchmarks_impl.workload import Workload
 from rollrec.engine import Recorder
@@ -94,7 +97,7 @@ def record_vs_copy(wl: Workload, out_dir: Path, *, steps: int, repeats: int) -> 
     ]
 
 
-class _BlockedTimer:
+class BlockedTimer:
     """Wraps the recorder's segment acquisition to add up the time the loop waits for the writer."""
 
     def __init__(self, rec: Recorder):
@@ -113,14 +116,18 @@ class _BlockedTimer:
 
 
 def _loop(
-    step_fn: Callable[[int], None], steps: int, env_step_s: float, device: torch.device
+    step_fn: Callable[[int], None], steps: int, period_s: float, device: torch.device
 ) -> tuple[list[float], float]:
-    """Per-step seconds of ``step_fn`` and the loop's total, with a sleep of ``env_step_s`` between steps."""
+    """Per-step seconds of ``step_fn`` and the loop's total; each step starts ``period_s`` after the
+    last was due (at once when late; 0: flat out)."""
     per = []
-    t_start = time.perf_counter()
+    t_start = due = time.perf_counter()
     for t in range(steps):
-        if env_step_s:
-            time.sleep(env_step_s)
+        if period_s:
+            due += period_s
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
         t0 = time.perf_counter()
         step_fn(t)
         per.append(time.perf_counter() - t0)
@@ -128,7 +135,7 @@ def _loop(
     return per, time.perf_counter() - t_start
 
 
-def _stall_run(wl: Workload, out_dir: Path, steps: int, env_step_s: float, repeats: int) -> dict:
+def _stall_run(wl: Workload, out_dir: Path, steps: int, period_s: float, repeats: int) -> dict:
     device = torch.device(wl.device)
     rec_per: list[float] = []
     copy_per: list[float] = []
@@ -139,17 +146,17 @@ def _stall_run(wl: Workload, out_dir: Path, steps: int, env_step_s: float, repea
         rec = Recorder(path, wl.num_envs, max_steps=steps)
         rec.record(**wl.step(0))
         seg = rec.segment_length
-        timer = _BlockedTimer(rec)
+        timer = BlockedTimer(rec)
         limit = CopyLimit(wl, rec.segment_length * rec.ring_segments)
-        per, _ = _loop(limit.step, steps, env_step_s, device)
+        per, _ = _loop(limit.step, steps, period_s, device)
         copy_per += per[1:]
         del limit
         t0 = time.perf_counter()
-        per, total = _loop(lambda t, rec=rec: rec.record(**wl.step(t + 1)), steps - 1, env_step_s, device)
+        per, total = _loop(lambda t, rec=rec: rec.record(**wl.step(t + 1)), steps - 1, period_s, device)
         tc = time.perf_counter()
         rec.close()
         close_s.append(time.perf_counter() - tc)
-        rates.append((steps - 1) * wl.step_bytes / (time.perf_counter() - t0 - (steps - 1) * env_step_s))
+        rates.append((steps - 1) * wl.step_bytes / (time.perf_counter() - t0))
         rec_per += per
         blocked.append(timer.seconds if timer.ok else float("nan"))
         totals.append(total)
@@ -167,14 +174,17 @@ def _stall_run(wl: Workload, out_dir: Path, steps: int, env_step_s: float, repea
 
 
 def stall(wl: Workload, out_dir: Path, *, steps: int, repeats: int) -> list[Row]:
-    """Per-step `record()` times while segments flush: tight loop, then paced by a simulated env step."""
+    """Per-step `record()` times while segments flush: tight loop, then paced at half the device's limit."""
     rows = []
     tight = _stall_run(wl, out_dir, steps, 0.0, repeats)
-    # The writer's rate: in the tight loop the producer waits for it, so recording runs at its pace.
-    writer_rate = tight["rate"]
-    env_step = 2.0 * wl.step_bytes / writer_rate  # the producer at half the writer's rate
-    paced = _stall_run(wl, out_dir, steps, env_step, repeats)
-    for label, run, extra in (("tight loop", tight, ""), (f"env step {env_step * 1e3:.1f} ms", paced, "")):
+    limit_s = direct_write(out_dir / "limit.bin", steps * wl.step_bytes)
+    if limit_s is not None:
+        limit, limit_name = steps * wl.step_bytes / limit_s, "device limit (O_DIRECT)"
+    else:  # in the tight loop the producer waits for the writer, so recording runs at its pace
+        limit, limit_name = tight["rate"], "writer rate (O_DIRECT refused here)"
+    period = wl.step_bytes / (0.5 * limit)
+    paced = _stall_run(wl, out_dir, steps, period, repeats)
+    for label, run in (("tight loop", tight), (f"50% of device limit ({period * 1e3:.1f} ms a step)", paced)):
         params = {"N": wl.num_envs, "steps": steps, "repeats": repeats, "segment_steps": run["segment_steps"]}
         p50_copy = median(run["copy"])
         for stat, q in (("p50", 50), ("p99", 99), ("max", 100)):
@@ -202,7 +212,7 @@ def stall(wl: Workload, out_dir: Path, *, steps: int, repeats: int) -> list[Row]
                 ratio=frac,
                 ratio_means="blocked / loop time",
                 target=("<=", 0.01) if run is paced else None,
-                note=f"writer {writer_rate / GB:.2f} GB/s; producer {wl.step_bytes / max(median(run['copy']) + (env_step if run is paced else 0), 1e-9) / GB:.2f} GB/s"
+                note=f"{limit_name} {limit / GB:.2f} GB/s; recorded at {run['rate'] / GB:.2f} GB/s"
                 + ("" if run["blocked_measured"] else "; not measurable (engine internals changed)"),
                 params=params,
             )

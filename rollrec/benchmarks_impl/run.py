@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded, volume
+from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded, sustained, volume
 from rollrec.benchmarks_impl.measure import Row, scratch_dir
 from rollrec.benchmarks_impl.workload import Workload
 
-SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume")
+SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume", "sustained")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class BenchConfig:
     dist_repeats: int = 5
     volume_steps: int = 240  # steps per recording of each volume configuration (5 MB each at N=4096)
     volume_repeats: int = 3
+    sustained_bytes: int = 10 * 10**9  # one rollout recorded end to end (8-12 GB: past any page cache)
+    sustained_load_bytes: int = 4 * 10**9  # recorded with the producer at 50% of the device limit
     torch_threads: int = 1
     sections: tuple[str, ...] = SECTIONS
     scratch: str | None = None
@@ -74,6 +76,8 @@ QUICK = BenchConfig(
     dist_repeats=1,
     volume_steps=64,
     volume_repeats=1,
+    sustained_bytes=2 * 10**9,
+    sustained_load_bytes=1 * 10**9,
 )
 
 
@@ -168,6 +172,9 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "volume" in config.sections:
             say(f"volume control, N={config.main_envs}")
             rows += volume.volume_rows(main, d, steps=config.volume_steps, repeats=config.volume_repeats)
+        if "sustained" in config.sections:
+            say(f"sustained, N={config.main_envs}, {config.sustained_bytes / 1e9:.0f} GB")
+            rows += sustained.sustained(main, d, nbytes=config.sustained_bytes, load_bytes=config.sustained_load_bytes)
         if "dist" in config.sections:
             rows += sharded.scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
                                       worlds=config.dist_worlds, repeats=config.dist_repeats, say=say)

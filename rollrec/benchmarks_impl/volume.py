@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from rollrec.benchmarks_impl.measure import Row, median, paired_ratio, remove
-from rollrec.benchmarks_impl.record import CopyLimit, _BlockedTimer
+from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit
 from rollrec.benchmarks_impl.workload import Workload
 from rollrec.engine import Recorder
 
@@ -93,7 +93,7 @@ def _record(wl: Workload, eps: Episodes, path: Path, steps: int, options: dict[s
     device = torch.device(wl.device)
     rec = Recorder(path, wl.num_envs, max_steps=steps, flush_interval_s=None, **options)
     rec.record(**eps.step(wl, 0))  # lays the file out and allocates the rings: not per-step cost
-    blocked = _BlockedTimer(rec)
+    blocked = BlockedTimer(rec)
     total = 0.0
     for t in range(1, steps):
         step = eps.step(wl, t)

@@ -6,7 +6,8 @@
                                                   │
     CUDA only        side stream: wait(event after those rows written) ─► D2H copy into pinned staging
                                                   │ job(wait, arrays, release)
-    writer thread    wait for the copy ─► NpzStreamWriter.append (CRC + pwrite) ─► release ─► commit
+    writer thread    wait for the copy ─► append every member (queue writes, CRC) ─► drain ─► release ─► commit
+    I/O threads                                     └─ direct writes, several in flight ─┘
 
 A flush hands over rows of one segment: all of it when it is full, or the rows recorded so far
 when the recorder's flush interval has passed (the rest of the segment follows in a later flush).
@@ -24,6 +25,15 @@ staged rows, with selections whose size depends on the data (which is why it run
 that thread may wait on the device), and returns rows for other members. With one, a segment is
 not recorded into again until its jobs are released, on CUDA too.
 
+Direct I/O (`rollrec.io.direct_io`) writes from memory aligned where the file is, without a copy.
+So the CPU ring and each field's pinned staging start on a 4 KiB boundary (`aligned_zeros`), and
+a D2H copy lands at the offset in its staging buffer that has the same place within a 4 KiB block
+as the rows' place in the file (the file's data offsets are 4 KiB-aligned). The ring's rows
+are aligned that way on their first pass and, where a segment's bytes are a multiple of 4 KiB
+(e.g. N a multiple of 4096, or float32 fields with N a multiple of 1024), always; other fields
+go through the writer's bounce buffers (one copy). A job's memory is released, and its rows
+offered for commit, only once all of its writes have completed.
+
 After each job the writer hands a snapshot (rows written, their CRCs) to a committer thread,
 which syncs the rows to disk and names them in the sidecar (`rollrec.io.npz_stream`); it takes
 the newest snapshot each time, so the writer never waits for the disk to commit. `close` waits
@@ -34,6 +44,7 @@ memory.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -42,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rollrec.io.direct_io import BLOCK
 from rollrec.io.npz_stream import NpzStreamWriter
 
 
@@ -59,10 +71,36 @@ class _Job:
 Gather = Callable[[int, int, int], Mapping[str, np.ndarray]]
 
 
+def aligned_zeros(nbytes: int, *, device: torch.device | str = "cpu", pin_memory: bool = False) -> torch.Tensor:
+    """A zero-filled ``uint8`` tensor of ``nbytes`` whose first byte is `BLOCK`-aligned (for direct I/O).
+
+    Over-allocates by one block and returns the aligned view (it keeps the allocation alive).
+    """
+    raw = torch.zeros(nbytes + BLOCK, dtype=torch.uint8, device=device, pin_memory=pin_memory)
+    skip = (-raw.data_ptr()) % BLOCK
+    return raw[skip : skip + nbytes]
+
+
+def _aligned_ring(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if device.type != "cpu":  # written through pinned staging, never directly
+        return torch.zeros(shape, dtype=dtype, device=device)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * torch.empty(0, dtype=dtype).element_size()
+    return aligned_zeros(nbytes).view(dtype).view(shape)
+
+
+def _repeated_rows(row: np.ndarray, count: int) -> np.ndarray:
+    """``[count, *row.shape]`` copies of ``row`` in `BLOCK`-aligned memory."""
+    row = np.asarray(row)
+    out = aligned_zeros(count * row.nbytes).numpy().view(row.dtype).reshape(count, *row.shape)
+    out[:] = row
+    return out
+
+
 class RingBuffers:
     """``[capacity, N, *row]`` tensors on ``device``, one per field, and per-slot views of them.
 
-    ``envs`` gives some fields another env count than ``num_envs`` (detail envs).
+    ``envs`` gives some fields another env count than ``num_envs`` (detail envs). On CPU each
+    tensor starts on a 4 KiB boundary (see the module docstring).
     """
 
     def __init__(self, shapes: Mapping[str, tuple[tuple[int, ...], torch.dtype]], capacity: int, num_envs: int,
@@ -72,7 +110,7 @@ class RingBuffers:
         # Zeroed, not empty: touching every page now keeps page faults out of record()'s first
         # pass over the ring (an untouched 5 MB step costs ~6x the copy itself).
         self.tensors = {
-            name: torch.zeros((capacity, envs.get(name, num_envs), *row), dtype=dtype, device=device)
+            name: _aligned_ring((capacity, envs.get(name, num_envs), *row), dtype, torch.device(device))
             for name, (row, dtype) in shapes.items()
         }
         # Views built once: indexing a tensor costs more host time than the copy itself on CUDA.
@@ -106,11 +144,12 @@ class FlushPipeline:
     ):
         self.ring: RingBuffers | None = ring
         self.gather = gather
-        self._flushed_rows = 0  # rows handed to the writer (main thread)
+        self._queued_rows = 0  # rows handed to the writer (main thread): where the next flush lands in the file
         self.seg = segment_steps
         self.num_segments = ring.capacity // segment_steps
         self.stream = stream
-        self.constants = dict(constants or {})
+        # A segment's worth of each constant's rows, built once in aligned memory (written without a copy).
+        self.constants = {name: _repeated_rows(row, segment_steps) for name, row in (constants or {}).items()}
         self.transforms = dict(transforms or {})
         self.error: BaseException | None = None
         self.written_rows = 0  # rows written to the file (writer thread)
@@ -127,12 +166,10 @@ class FlushPipeline:
             self._side = torch.cuda.Stream(device=device)
             self._copied: list[torch.cuda.Event | None] = [None] * self.num_segments
             self._staging: queue.Queue[dict[str, torch.Tensor]] = queue.Queue()
-            for _ in range(staging_buffers):
+            self._row_bytes = {name: t[0].numel() * t.element_size() for name, t in ring.tensors.items()}
+            for _ in range(staging_buffers):  # per field: a block of room to land at any offset within a block
                 self._staging.put(
-                    {
-                        name: torch.empty((segment_steps, *t.shape[1:]), dtype=t.dtype, pin_memory=True)
-                        for name, t in ring.tensors.items()
-                    }
+                    {name: aligned_zeros(BLOCK + segment_steps * rb, pin_memory=True) for name, rb in self._row_bytes.items()}
                 )
         self._committer = _Committer(stream, self._set_error)
         self._thread = threading.Thread(target=self._run, name="rollrec-writer", daemon=True)
@@ -153,29 +190,34 @@ class FlushPipeline:
         """Hand steps ``first .. first + rows - 1`` of ``segment`` to the writer thread (non-blocking)."""
         self.raise_if_failed()
         start = segment * self.seg + first
-        first_row, self._flushed_rows = self._flushed_rows, self._flushed_rows + rows
+        file_row, self._queued_rows = self._queued_rows, self._queued_rows + rows
         if self.cuda:
             staging = self._staging.get()  # backpressure: blocks while every buffer is in use
+            views = {}
+            for name, t in self.ring.tensors.items():  # the rows' place within a 4 KiB block, as in the file
+                rb = self._row_bytes[name]
+                at = file_row * rb % BLOCK
+                views[name] = staging[name][at : at + rows * rb].view(t.dtype).view(rows, *t.shape[1:])
             written = torch.cuda.Event()
             written.record()
             with torch.cuda.stream(self._side):
                 self._side.wait_event(written)
                 for name, t in self.ring.tensors.items():
-                    staging[name][:rows].copy_(t[start : start + rows], non_blocking=True)
+                    views[name].copy_(t[start : start + rows], non_blocking=True)
                 copied = torch.cuda.Event()
                 copied.record(self._side)
             self._copied[segment] = copied
-            arrays = {name: s[:rows].numpy() for name, s in staging.items()}
+            arrays = {name: v.numpy() for name, v in views.items()}
             if self.gather is None:
                 release = lambda: self._staging.put(staging)
             else:
                 self._hold(segment)
                 release = lambda: (self._staging.put(staging), self._release(segment))
-            self._jobs.put(_Job(rows, arrays, copied.synchronize, release, start, first_row))
+            self._jobs.put(_Job(rows, arrays, copied.synchronize, release, start, file_row))
         else:
             self._hold(segment)
             arrays = {name: t[start : start + rows].numpy() for name, t in self.ring.tensors.items()}
-            self._jobs.put(_Job(rows, arrays, None, lambda: self._release(segment), start, first_row))
+            self._jobs.put(_Job(rows, arrays, None, lambda: self._release(segment), start, file_row))
 
     def _hold(self, segment: int) -> None:
         with self._lock:
@@ -220,22 +262,30 @@ class FlushPipeline:
                     self._committer.offer(self.stream.snapshot())
             except BaseException as exc:  # keep draining so the main thread never deadlocks
                 self._set_error(exc)
+                with contextlib.suppress(BaseException):
+                    self.stream.drain()  # no write may read the job's memory once it is released
             finally:
                 job.release()
         if self.error is None:
-            self._committer.offer(self.stream.snapshot())  # also writes the recovery info set last
+            try:
+                self._committer.offer(self.stream.snapshot())  # also writes the recovery info set last
+            except BaseException as exc:  # noqa: BLE001 - reported by raise_if_failed
+                self._set_error(exc)
 
     def _write(self, job: _Job) -> None:
+        """Queue the job's writes for every member, then wait for them all (the job's memory is in use until then)."""
         if job.wait is not None:
             job.wait()
         for name, rows in job.arrays.items():
             fn = self.transforms.get(name)
-            self.stream.append(name, fn(rows) if fn is not None else rows)
-        for name, row in self.constants.items():
-            self.stream.append(name, np.broadcast_to(row, (job.rows, *row.shape)))
-        if self.gather is not None:
-            for name, rows in self.gather(job.first_slot, job.rows, job.first_row).items():
-                self.stream.append(name, rows)
+            self.stream.append(name, fn(rows) if fn is not None else rows, wait=False)
+        for name, rows in self.constants.items():
+            self.stream.append(name, rows[: job.rows], wait=False)
+        # Gathered rows are fresh arrays that nothing changes while their writes are in flight.
+        gathered = self.gather(job.first_slot, job.rows, job.first_row) if self.gather is not None else {}
+        for name, rows in gathered.items():
+            self.stream.append(name, rows, wait=False)
+        self.stream.drain()
         self.written_rows += job.rows
 
 

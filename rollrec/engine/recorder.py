@@ -97,6 +97,9 @@ class Recorder:
             renamed, so that a power loss cannot leave wrong data (a kill never can). False skips
             the syncs: faster when the rollout fits in the page cache, and after a power loss
             `rollrec recover` refuses rows that did not reach the disk.
+        direct_io: None writes the rows around the page cache (``O_DIRECT``) where the file
+            system allows it, else with buffered writes that keep dirty pages bounded; True
+            requires direct I/O (OSError at the first `record` where refused); False never uses it.
         env_offset: under torch.distributed, the global id of this rank's first env (pass it on
             every rank or none; default: rank order). The ranks' env ranges must tile 0..N-1.
         distributed: None records a shard per rank when torch.distributed runs more than one
@@ -145,6 +148,7 @@ class Recorder:
         flush_interval_s: float | None = 1.0,
         overwrite: bool = False,
         durable: bool = True,
+        direct_io: bool | None = None,
         env_offset: int | None = None,
         distributed: bool | None = None,
         dist_timeout: float = 300.0,
@@ -170,6 +174,7 @@ class Recorder:
         self.path = Path(path)
         self.overwrite = overwrite
         self.durable = durable
+        self.direct_io = direct_io
         self.flush_interval_s = flush_interval_s
         # No flush interval: a deadline that never comes (one comparison per step either way).
         self._interval = float("inf") if flush_interval_s is None else float(flush_interval_s)
@@ -391,7 +396,7 @@ class Recorder:
         try:
             self._stream = NpzStreamWriter(
                 data_path, setup.members, layout_path=layout_path, recovery_info=self._recovery_info(),
-                overwrite=self.overwrite, durable=self.durable, variable=setup.variable,
+                overwrite=self.overwrite, durable=self.durable, variable=setup.variable, direct=self.direct_io,
             )
         except BaseException:
             self._schema = None

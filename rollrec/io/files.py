@@ -18,6 +18,7 @@ import ctypes
 import errno
 import os
 import sys
+from collections.abc import Callable
 
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
@@ -123,10 +124,15 @@ def allocated_bytes(path: str | os.PathLike) -> int | None:
     return None if blocks is None else blocks * 512
 
 
-def copy_range(src_fd: int, src_offset: int, dst_fd: int, dst_offset: int, nbytes: int) -> None:
+def copy_range(
+    src_fd: int, src_offset: int, dst_fd: int, dst_offset: int, nbytes: int,
+    *, written: Callable[[int, int], None] | None = None,
+) -> None:
     """Copy ``nbytes`` from ``src_fd`` at ``src_offset`` to ``dst_fd`` at ``dst_offset``.
 
     The two ranges must not overlap (the writer only ever copies into unreferenced space).
+    ``written(offset, length)`` is told each destination range copied (e.g. a
+    `rollrec.io.writeback.WritebackWindow`, so a large copy leaves few dirty pages behind).
     """
     done = 0
     use_kernel = hasattr(os, "copy_file_range")
@@ -149,4 +155,6 @@ def copy_range(src_fd: int, src_offset: int, dst_fd: int, dst_offset: int, nbyte
             n = len(chunk)
         if n == 0:
             raise OSError(errno.EIO, f"unexpected end of file at byte {src_offset + done} while copying")
+        if written is not None:
+            written(dst_offset + done, n)
         done += n

@@ -10,9 +10,14 @@ with the most bytes per row first (it starts the file and never moves), the othe
                ...
     finalise   [small members: meta, names ...][central directory][zip64 end records][end record]
 
-Rows are written straight to their final offset (``os.pwrite``), so each byte reaches the disk
-once; the CRC-32 of each member is carried along as rows arrive. Each member's data starts on a
-multiple of ``align`` (64 bytes by default) so readers can memory-map it. The central directory
+Rows are written straight to their final offset, so each byte reaches the disk once; the CRC-32
+of each member is computed on the bytes written as rows arrive. Where the file system allows it,
+rows bypass the page cache (`rollrec.io.direct_io`: ``O_DIRECT``, whole 4 KiB blocks from aligned
+memory, several writes in flight) and each member's data starts on a multiple of 4 KiB;
+elsewhere they are buffered writes that keep dirty pages bounded (`rollrec.io.writeback`) and
+data starts on a multiple of 64 bytes (``align`` overrides either). Everything that is not rows
+(headers, the tail, kernel copies when the layout changes, reads) goes through the file's
+ordinary descriptor. The central directory
 lists the members in the order given, whatever their place in the file. See
 `rollrec.io.npz_layout` for the placements, `rollrec.io.zip_records` for the bytes of each record
 and `rollrec.io.sidecar` for the sidecar.
@@ -24,8 +29,10 @@ their CRC-32. The writer keeps one rule: **no byte the sidecar references is wri
 sidecar stops referencing it**. Every move copies into space nothing references, syncs, switches
 the sidecar, and only then gives the old space back (``fallocate(PUNCH_HOLE)``). So:
 
-- `commit` syncs the rows to disk (``fdatasync``), then replaces the sidecar (temporary file,
-  ``fsync``, rename, directory ``fsync``).
+- `commit` names only rows whose writes have completed (`snapshot` waits for the writes in
+  flight), syncs them to disk (``fdatasync``: direct writes into preallocated space still need
+  it, for the extents' metadata and the device's cache), then replaces the sidecar (temporary
+  file, ``fsync``, rename, directory ``fsync``).
 - `grow` (more rows than reserved) copies the members after the first beyond both the end of the
   file and the first member's new capacity, switches, and the first member then grows in place
   into the space they left: only the smaller members are ever copied, and byte 0 stays a zip
@@ -55,7 +62,7 @@ copies the large members.
 
 The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
 that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
-the disk) and `set_recovery_info` on any.
+the disk) and `set_recovery_info` on any. The writer's own I/O threads only ever write rows.
 """
 
 from __future__ import annotations
@@ -72,9 +79,11 @@ from collections.abc import Collection, Mapping, Sequence
 import numpy as np
 
 from rollrec.io import faults, sidecar, zip_records
+from rollrec.io.direct_io import BLOCK, DirectWriter, open_direct
 from rollrec.io.errors import RolloutFormatError
 from rollrec.io.files import copy_range, create_exclusive, fdatasync, punch_hole, replace_small_file
 from rollrec.io.npz_layout import ALIGN, MemberSpec, Placement, align_up, layout, placement_at
+from rollrec.io.writeback import BufferedWriter, WritebackWindow
 from rollrec.io.zip_records import NPY_HEADER_BYTES, crc32_combine, npy_header  # noqa: F401 (re-exported)
 
 try:  # ISA-L's CRC-32 runs ~5x faster than zlib's; same polynomial, same values.
@@ -102,7 +111,10 @@ class NpzStreamWriter:
     through a symlink); ``overwrite`` replaces an existing sidecar, which otherwise is an error
     (an interrupted recording nobody recovered). A data file without a sidecar is always
     replaced: nothing could recover it. ``durable=False`` skips every sync (see the module
-    docstring).
+    docstring). ``direct``: None writes rows with direct I/O where the file system allows it and
+    buffered otherwise, True requires direct I/O (OSError where refused), False never uses it;
+    `direct` tells which was chosen. ``align`` (default 4096 with direct I/O, else 64) is where
+    member data starts. ``io_threads``: direct writes in flight at once.
     """
 
     def __init__(
@@ -112,10 +124,12 @@ class NpzStreamWriter:
         *,
         layout_path: str | None = None,
         recovery_info: Mapping | None = None,
-        align: int = ALIGN,
+        align: int | None = None,
         overwrite: bool = False,
         durable: bool = True,
         variable: Collection[str] = (),
+        direct: bool | None = None,
+        io_threads: int = 2,
     ):
         self.path = os.fspath(path)
         self.durable = durable
@@ -126,11 +140,9 @@ class NpzStreamWriter:
         if not self.variable <= self.members.keys():
             raise ValueError(f"variable members {sorted(self.variable - self.members.keys())} are not members")
         self.layout_path = layout_path
-        self.align = int(align)
         self._lock = threading.Lock()  # the sidecar, and the placements and commit it names
         self._info_json = json.dumps(dict(recovery_info or {}))
         self._now = time.time()
-        self._placements = layout(members, align=self.align)
         self.rows = {m.name: 0 for m in members}
         self.crc = {m.name: 0 for m in members}
         self._committed = 0
@@ -138,6 +150,7 @@ class NpzStreamWriter:
         self._committed_variable = dict.fromkeys(self.variable, 0)
         self.file_size = 0
         self._fd = -1
+        self._out: DirectWriter | BufferedWriter | None = None
         if layout_path is not None:  # claim the sidecar's name first: it is what makes a partial file someone's
             os.close(create_exclusive(layout_path, replace_stale=overwrite))
         try:
@@ -147,6 +160,12 @@ class NpzStreamWriter:
                 os.unlink(layout_path)
             raise
         try:
+            dfd = None if direct is False else open_direct(self._fd, self.path)
+            if dfd is None and direct:
+                raise OSError(errno.EINVAL, f"{self.path}: this file system refuses direct I/O (O_DIRECT)")
+            self._out = BufferedWriter(self._fd) if dfd is None else DirectWriter(dfd, self._fd, threads=io_threads)
+            self.align = int(align) if align is not None else (BLOCK if dfd is not None else ALIGN)
+            self._placements = layout(members, align=self.align)
             self._allocate()
             self._write_layout()  # also makes both directory entries durable
         except BaseException:
@@ -157,8 +176,10 @@ class NpzStreamWriter:
     def _allocate(self) -> None:
         """Reserve the disk blocks of every member's capacity (and the tail) up front.
 
-        Writing into allocated blocks runs about 1.5x faster than extending the file on every
-        write, and a full disk fails here, before any step is recorded. Filesystems without
+        A full disk fails here, before any step is recorded. Buffered writes into allocated
+        blocks ran about 1.5x faster than extending the file on every write; direct writes run
+        at the same rate either way (`benchmarks/bench_prealloc.py`: 4 GB at N=4096, 1.00x), so
+        with direct I/O the reservation is kept for the early error. Filesystems without
         fallocate are fine: the file then grows as it is written.
         """
         end = self._end() + _TAIL_RESERVE
@@ -171,6 +192,11 @@ class NpzStreamWriter:
     def _end(self) -> int:
         """End of the space the placements reserve."""
         return max(p.data_offset + p.capacity * self.members[n].row_bytes for n, p in self._placements.items())
+
+    @property
+    def direct(self) -> bool:
+        """Whether rows bypass the page cache (`rollrec.io.direct_io`)."""
+        return self._out is not None and self._out.direct
 
     @property
     def capacity(self) -> int:
@@ -192,10 +218,12 @@ class NpzStreamWriter:
         self._info_json = json.dumps(dict(info))
 
     # ---- rows -------------------------------------------------------------------------------
-    def append(self, name: str, rows: np.ndarray) -> None:
-        """Write ``rows`` (``[n, *row_shape]``) after the rows already written.
+    def append(self, name: str, rows: np.ndarray, *, wait: bool = True) -> None:
+        """Write ``rows`` (``[n, *row_shape]``) after the rows already written; their CRC is taken here.
 
-        Past the reserved capacity the file grows (`grow`, doubling), which copies data once.
+        With ``wait=False`` the writes may still be in flight when this returns: ``rows`` must not
+        change until `drain` (or `snapshot`) returns. Past the reserved capacity the file grows
+        (`grow`, doubling), which copies data once.
         """
         m = self.members[name]
         if np.dtype(rows.dtype) != np.dtype(m.dtype) or tuple(rows.shape[1:]) != tuple(m.row_shape):
@@ -213,20 +241,26 @@ class NpzStreamWriter:
         if rows.nbytes == 0:  # e.g. zero reward terms: nothing to write, rows still count
             self.rows[name] += n
             return
-        view = memoryview(np.ascontiguousarray(rows)).cast("B")
+        data = np.ascontiguousarray(rows).reshape(-1).view(np.uint8)
         offset = self._placements[name].data_offset + self.rows[name] * m.row_bytes
-        written = 0
-        while written < len(view):
-            written += os.pwrite(self._fd, view[written:], offset + written)
-        self.crc[name] = _crc32(view, self.crc[name])
+        self._out.write(name, offset, data)
+        self.crc[name] = _crc32(memoryview(data), self.crc[name])  # while the write is in flight
         self.rows[name] += n
+        if wait:
+            self.drain()
+
+    def drain(self) -> None:
+        """Wait until every row appended has been written; raises the error of a failed write."""
+        self._out.drain()
 
     def snapshot(self) -> tuple[int, dict[str, int], dict[str, int]]:
         """``(rows, CRC-32 per member, rows of each variable member)`` of what is written now,
         for `commit_snapshot`.
 
-        Every member but the variable ones must hold the same number of rows.
+        Waits for the writes in flight first. Every member but the variable ones must hold the
+        same number of rows.
         """
+        self.drain()
         rows = {n for name, n in self.rows.items() if name not in self.variable}
         if len(rows) > 1:
             raise ValueError(f"members hold different row counts: {self.rows}")
@@ -236,8 +270,10 @@ class NpzStreamWriter:
         """Make the first ``rows`` rows of every member (the variable ones: the rows they hold)
         durable, then name them in the sidecar.
 
-        Every member but the variable ones must hold exactly ``rows`` rows.
+        Every member but the variable ones must hold exactly ``rows`` rows. Waits for the writes in
+        flight first.
         """
+        self.drain()
         short = {name: n for name, n in self.rows.items() if n != rows and name not in self.variable}
         if short:
             raise ValueError(f"commit({rows}): members hold other row counts: {short}")
@@ -268,6 +304,7 @@ class NpzStreamWriter:
     def _relayout(self, caps: Mapping[str, int]) -> None:
         """Give every member the capacity ``caps`` names: the first grows in place, the others are
         copied past the end of the file and of the first's new rows (see `grow`)."""
+        self.drain()  # the copies below read rows that may still be in flight
         old = dict(self._placements)
         first, *rest = self._in_file_order()
         new = {first.name: Placement(old[first.name].header_offset, old[first.name].data_offset, caps[first.name])}
@@ -280,8 +317,10 @@ class NpzStreamWriter:
             os.posix_fallocate(self._fd, old_end, end - old_end + _TAIL_RESERVE)
         except (AttributeError, OSError):
             pass
+        window = WritebackWindow(self._fd)
         for m in rest:
-            copy_range(self._fd, old[m.name].data_offset, self._fd, new[m.name].data_offset, self.rows[m.name] * m.row_bytes)
+            copy_range(self._fd, old[m.name].data_offset, self._fd, new[m.name].data_offset, self.rows[m.name] * m.row_bytes,
+                       written=window.wrote)
             faults.point("grow.copied")
         if self.layout_path is not None:
             self._sync()
@@ -301,6 +340,7 @@ class NpzStreamWriter:
         of the file (copy, sync, switch, punch: see "Data never moves under the sidecar"). The
         member at byte 0 cannot move: it grows in place and the others move (`grow`'s way)."""
         m = self.members[name]
+        self.drain()  # the copy below reads rows that may still be in flight
         if self._in_file_order()[0].name == name:
             self._relayout({n: capacity if n == name else s.capacity for n, s in self.members.items()})
             return
@@ -311,7 +351,8 @@ class NpzStreamWriter:
                                + capacity * m.row_bytes + _TAIL_RESERVE)
         except (AttributeError, OSError):
             pass
-        copy_range(self._fd, old.data_offset, self._fd, target.data_offset, self.rows[name] * m.row_bytes)
+        copy_range(self._fd, old.data_offset, self._fd, target.data_offset, self.rows[name] * m.row_bytes,
+                   written=WritebackWindow(self._fd).wrote)
         faults.point("grow.copied")
         if self.layout_path is not None:
             self._sync()
@@ -340,6 +381,7 @@ class NpzStreamWriter:
         See "Data never moves under the sidecar". Large holes are closed by sliding the members
         after the first down (`_close_holes`); the file is then synced and stays open.
         """
+        self.drain()
         if num_rows is None:
             num_rows = min((n for name, n in self.rows.items() if name not in self.variable), default=0)
         for name, n in self.rows.items():
@@ -449,7 +491,8 @@ class NpzStreamWriter:
 
     def _move(self, m: MemberSpec, target: Placement, rows: int) -> None:
         cur = self._placements[m.name]
-        copy_range(self._fd, cur.data_offset, self._fd, target.data_offset, rows * m.row_bytes)
+        copy_range(self._fd, cur.data_offset, self._fd, target.data_offset, rows * m.row_bytes,
+                   written=WritebackWindow(self._fd).wrote)
         faults.point("compact.copied")
         if self.layout_path is not None:
             self._sync()
@@ -458,7 +501,10 @@ class NpzStreamWriter:
         punch_hole(self._fd, cur.data_offset, rows * m.row_bytes)
 
     def close(self) -> None:
-        """Release the file descriptor; the files stay (see `abort`). Idempotent."""
+        """Wait for the writes in flight, release the I/O threads and descriptors; the files stay
+        (see `abort`). Idempotent."""
+        if self._out is not None:
+            self._out.close()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -540,6 +586,7 @@ class NpzStreamWriter:
         counts = {name: state.variable_rows.get(name, rows) for name in self.members}
         self.file_size = 0
         self._fd = os.open(path, os.O_RDWR | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        self._out = BufferedWriter(self._fd)  # recovery writes headers and copies, never rows
         try:
             size = os.fstat(self._fd).st_size
             for name, m in self.members.items():

@@ -2,7 +2,8 @@
 
 The children record values that encode their step and env, so the recovered file is compared
 with exactly what was recorded. `tests/io/test_crash_consistency.py` kills the file writer at
-every step; here the whole `Recorder` (writer thread, flush interval, close) is killed.
+every step; here the whole `Recorder` (writer thread, I/O threads, flush interval, close) is
+killed, with rows written by direct I/O where the test folder takes it and by buffered writes.
 """
 
 from __future__ import annotations
@@ -69,9 +70,11 @@ RECORDING = textwrap.dedent(
     import sys, torch
     from rollrec.engine import Recorder
     path, steps, max_steps, compress = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+    direct_io = {"auto": None, "buffered": False}[sys.argv[5]]
     N, L = 6, 13  # walker-like: link poses, the largest members, come after obs
     max_steps = None if max_steps == "none" else int(max_steps)
-    rec = Recorder(path, N, segment_steps=8, max_steps=max_steps, compress=compress, link_names=[f"l{i}" for i in range(L)])
+    rec = Recorder(path, N, segment_steps=8, max_steps=max_steps, compress=compress, link_names=[f"l{i}" for i in range(L)],
+                   direct_io=direct_io)
     for t in range(steps):
         v = torch.full((N,), float(t)) * 1000 + torch.arange(N)
         rec.record(obs=v[:, None].repeat(1, 20), act=v[:, None].repeat(1, 3), rew=v, done=(v % 7 == 0),
@@ -104,8 +107,12 @@ def check_recovered(path, *, at_least: int, at_most: int) -> int:
     return T
 
 
+IO = pytest.mark.parametrize("io", ["auto", "buffered"])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@IO
 @pytest.mark.parametrize(
     ("fault", "max_steps", "compress"),
     [
@@ -119,11 +126,11 @@ def check_recovered(path, *, at_least: int, at_most: int) -> int:
         ("finalize.truncated:1", "none", "0"),  # unknown length: grew twice, holes closed
     ],
 )
-def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_steps, compress):
+def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_steps, compress, io):
     path = tmp_path / "run.npz"
     steps = 300 if max_steps == "none" else 80
     env = dict(os.environ, ROLLREC_FAULT=fault)
-    out = subprocess.run([sys.executable, "-c", RECORDING, str(path), str(steps), max_steps, compress], env=env,
+    out = subprocess.run([sys.executable, "-c", RECORDING, str(path), str(steps), max_steps, compress, io], env=env,
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
     assert "recorded" in out.stdout  # every step was recorded and flushed: close() was running
@@ -131,10 +138,11 @@ def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_ste
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_recorder_killed_while_growing_keeps_the_committed_steps(tmp_path):
+@IO
+def test_recorder_killed_while_growing_keeps_the_committed_steps(tmp_path, io):
     path = tmp_path / "run.npz"
     env = dict(os.environ, ROLLREC_FAULT="grow.synced:2")  # 128 -> 256 rows done, 256 -> 512 copied, not switched
-    out = subprocess.run([sys.executable, "-c", RECORDING, str(path), "300", "none", "0"], env=env,
+    out = subprocess.run([sys.executable, "-c", RECORDING, str(path), "300", "none", "0", io], env=env,
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
     check_recovered(path, at_least=128, at_most=256)
@@ -142,12 +150,13 @@ def test_recorder_killed_while_growing_keeps_the_committed_steps(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_recorder_killed_at_random_times(tmp_path):
+@IO
+def test_recorder_killed_at_random_times(tmp_path, io):
     rng = random.Random(0)
     for i in range(4):
         path = tmp_path / str(i) / "run.npz"
         path.parent.mkdir()
-        child = subprocess.Popen([sys.executable, "-c", RECORDING, str(path), "400", "none", "0"],
+        child = subprocess.Popen([sys.executable, "-c", RECORDING, str(path), "400", "none", "0", io],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while not path.with_name("run.npz.partial").exists() and child.poll() is None:  # torch is imported
             time.sleep(0.005)

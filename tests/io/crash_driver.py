@@ -1,6 +1,6 @@
 """Kill a rollout writer at every step, or at random times, then recover and compare. A script.
 
-    python crash_driver.py SCENARIO MODE WORKDIR [--random N] [--seed S]
+    python crash_driver.py SCENARIO MODE WORKDIR [--io direct|buffered] [--random N] [--seed S]
 
 Each trial forks a child that writes a rollout the way the recorder does (append rows per
 member, commit, then finish: finalise (closing holes), compress, rename, tidy) into its own folder,
@@ -22,6 +22,10 @@ MODE: ``points`` kills at the k-th `rollrec.io.faults` point for k = 1, 2, ... u
 completes; ``writes`` kills before the k-th call that changes a file (pwrite, write, ftruncate,
 fallocate, copy_file_range, rename, unlink), which needs nothing from the code under test;
 ``random`` kills ``--random N`` times after a random delay within one undisturbed run's duration.
+
+``--io``: rows written with direct I/O (``O_DIRECT``: whole aligned blocks, writes in flight on
+I/O threads; WORKDIR must be on a file system that takes it) or buffered (the fallback, with its
+bounded writeback). Both must recover exactly.
 
 Prints one JSON line per trial and a summary line ``{"summary": ...}``; exits 1 if a trial fails.
 """
@@ -74,8 +78,8 @@ def expected(name: str) -> np.ndarray:
     return (t * 10_000 + n * 1_000 + comp).astype(dtype)
 
 
-def write(final: str, capacity: int, compress: bool, close_all: bool = False) -> None:
-    """What `Recorder` does to the file, without its threads: append, commit, finish."""
+def write(final: str, capacity: int, compress: bool, close_all: bool = False, direct: bool = False) -> None:
+    """What `Recorder` does to the file, without its engine threads: append, commit, finish."""
     from rollrec.io import npz_stream
     from rollrec.io.format import make_meta
     from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
@@ -89,12 +93,12 @@ def write(final: str, capacity: int, compress: bool, close_all: bool = False) ->
     info = {"meta": meta, "rew_term_names": ["a", "b", "c"], "link_names": [f"l{i}" for i in range(40)], "compress": compress}
     arrays = {name: expected(name) for name in MEMBERS}
     specs = [MemberSpec(name, a.dtype.str, a.shape[1:], capacity) for name, a in arrays.items()]
-    w = NpzStreamWriter(data_path, specs, layout_path=layout_path, recovery_info=info)
+    w = NpzStreamWriter(data_path, specs, layout_path=layout_path, recovery_info=info, direct=direct)
     for a in range(0, ROWS, CHUNK):
         b = min(ROWS, a + CHUNK)
         for name, arr in arrays.items():
-            w.append(name, arr[a:b])
-        w.commit(b)
+            w.append(name, arr[a:b], wait=False)  # as the engine's writer thread: writes in flight, then
+        w.commit(b)  # commit waits for them
     small = static_members(dict(meta, num_steps=ROWS), info["rew_term_names"], info["link_names"])
     finish(w, small, ROWS, final, compress)
 
@@ -180,7 +184,7 @@ def _arm_points(k: int) -> list[int]:
     return seen
 
 
-def trial(workdir: str, label: str, scenario: str, arm, kill_after: float | None = None) -> tuple[bool, str, str]:
+def trial(workdir: str, label: str, scenario: str, arm, kill_after: float | None = None, direct: bool = False) -> tuple[bool, str, str]:
     """Fork a child that writes ``scenario`` with ``arm()`` applied; returns (killed, folder, final).
 
     ``kill_after``: the parent SIGKILLs the child that many seconds after forking.
@@ -195,7 +199,7 @@ def trial(workdir: str, label: str, scenario: str, arm, kill_after: float | None
         code = 0
         try:
             arm()
-            write(final, capacity, compress, close_all)
+            write(final, capacity, compress, close_all, direct)
         except BaseException:  # noqa: BLE001 - report and leave with a code
             import traceback
 
@@ -218,15 +222,17 @@ def main() -> int:
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
     ap.add_argument("mode", choices=("points", "writes", "random"))
     ap.add_argument("workdir")
+    ap.add_argument("--io", choices=("direct", "buffered"), default="buffered")
     ap.add_argument("--random", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     results = []
+    direct = args.io == "direct"
     if args.mode in ("points", "writes"):
         arm_fn = _arm_points if args.mode == "points" else _arm_writes
         k = 1
         while True:
-            killed, folder, final = trial(args.workdir, f"{args.mode}-{k}", args.scenario, lambda k=k: arm_fn(k))
+            killed, folder, final = trial(args.workdir, f"{args.mode}-{k}", args.scenario, lambda k=k: arm_fn(k), direct=direct)
             if not killed:
                 break
             results.append({"trial": k, **check(folder, final)})
@@ -235,12 +241,13 @@ def main() -> int:
             k += 1
     else:
         start = time.perf_counter()
-        killed, folder, final = trial(args.workdir, "undisturbed", args.scenario, lambda: None)
+        killed, folder, final = trial(args.workdir, "undisturbed", args.scenario, lambda: None, direct=direct)
         duration = time.perf_counter() - start
         rng = random.Random(args.seed)
         for i in range(args.random):
             delay = rng.uniform(0, duration)
-            killed, folder, final = trial(args.workdir, f"random-{i}", args.scenario, lambda: None, kill_after=delay)
+            killed, folder, final = trial(args.workdir, f"random-{i}", args.scenario, lambda: None, kill_after=delay,
+                                          direct=direct)
             results.append({"trial": i, "delay": delay, "killed": killed, **check(folder, final)})
             print(json.dumps(results[-1]), flush=True)
             shutil.rmtree(folder)

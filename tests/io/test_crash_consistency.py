@@ -4,6 +4,10 @@
 see its docstring for the scenarios and modes. Every trial must end, after `rollrec.recover`, in
 exactly the rows that were committed, values compared one by one, or in no file at all when
 nothing was committed yet; never in wrong data, a refusal, or a file left behind.
+
+Each test runs twice: rows written with direct I/O (whole 4 KiB blocks, the last partial block of
+each member rewritten by the next append, several writes in flight), on a file system that takes
+``O_DIRECT`` (the test folder's; skipped where none does), and buffered (the fallback) on tmpfs.
 """
 
 from __future__ import annotations
@@ -17,24 +21,45 @@ from pathlib import Path
 
 import pytest
 
+from rollrec.io.direct_io import open_direct
+
 DRIVER = Path(__file__).with_name("crash_driver.py")
+IO = ["direct", "buffered"]
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the driver forks one child per kill")
 
 
-@pytest.fixture
-def scratch(tmp_path):
-    """A folder on tmpfs where one exists (fsync is free there, the trials run ~5x faster)."""
-    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+def takes_direct_io(folder: Path) -> bool:
+    probe = folder / "probe"
+    fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    try:
+        dfd = open_direct(fd, str(probe))
+        if dfd is not None:
+            os.close(dfd)
+        return dfd is not None
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+@pytest.fixture(params=IO)
+def io(request, tmp_path):
+    """``(mode, folder)``: direct I/O in the test folder, or buffered on tmpfs where one exists (fsync is
+    free there, the trials run faster)."""
+    if request.param == "direct":
+        if not takes_direct_io(tmp_path):
+            pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
+        yield "direct", tmp_path
+    elif os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
         with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="rollrec-crash-") as d:
-            yield Path(d)
+            yield "buffered", Path(d)
     else:
-        yield tmp_path
+        yield "buffered", tmp_path
 
 
-def run_driver(scenario: str, mode: str, workdir: Path, *extra: str) -> list[dict]:
+def run_driver(scenario: str, mode: str, io: tuple[str, Path], *extra: str) -> list[dict]:
     out = subprocess.run(
-        [sys.executable, str(DRIVER), scenario, mode, str(workdir), *extra],
+        [sys.executable, str(DRIVER), scenario, mode, str(io[1]), "--io", io[0], *extra],
         capture_output=True, text=True, timeout=600, check=False,
     )
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -44,8 +69,8 @@ def run_driver(scenario: str, mode: str, workdir: Path, *extra: str) -> list[dic
 
 
 @pytest.mark.parametrize("scenario", ["short", "empty-tail", "grow", "compress", "exact", "short-closed", "grow-closed"])
-def test_kill_at_every_fault_point(scenario, scratch):
-    trials = run_driver(scenario, "points", scratch)
+def test_kill_at_every_fault_point(scenario, io):
+    trials = run_driver(scenario, "points", io)
     # One trial per point reached; the last ones are in finishing, where all rows were committed.
     assert len(trials) >= 20
     assert trials[-1]["rows"] == 27
@@ -54,8 +79,8 @@ def test_kill_at_every_fault_point(scenario, scratch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["short", "grow", "compress", "short-closed"])
-def test_kill_before_every_file_change(scenario, scratch):
-    trials = run_driver(scenario, "writes", scratch)
+def test_kill_before_every_file_change(scenario, io):
+    trials = run_driver(scenario, "writes", io)
     states = {tuple(sorted(t["left"])) for t in trials}
     # From "nothing yet" through "sidecar claimed" to "renamed, sidecar not yet removed".
     assert ("run.npz.partial.json",) in states and ("run.npz", "run.npz.partial.json") in states, states
@@ -63,6 +88,6 @@ def test_kill_before_every_file_change(scenario, scratch):
 
 
 @pytest.mark.parametrize("scenario", ["short", "grow", "compress"])
-def test_kill_at_random_times(scenario, scratch):
-    trials = run_driver(scenario, "random", scratch, "--random", "12", "--seed", str(len(scenario)))
+def test_kill_at_random_times(scenario, io):
+    trials = run_driver(scenario, "random", io, "--random", "12", "--seed", str(len(scenario)))
     assert len(trials) == 12

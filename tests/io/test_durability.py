@@ -15,20 +15,24 @@ from rollrec.io import npz_stream, writer
 
 @pytest.fixture
 def events(monkeypatch):
-    """Log of ("write", rows after it) / ("copy",) / ("sync",) / ("sidecar", rows, offsets) / ("rename",).
+    """Log of ("write", rows written) / ("copy",) / ("sync",) / ("sidecar", rows, offsets) / ("rename",).
 
-    Appends run on the writer thread and commits on the committer thread: the log interleaves them.
+    Rows count as written when the writes in flight have completed (`drain` returned), not when
+    `append` queued them. Writes run on the writer thread and commits on the committer thread:
+    the log interleaves them.
     """
     log: list[tuple] = []
     real_sync, real_replace, real_rename = npz_stream.fdatasync, npz_stream.replace_small_file, writer.os.replace
-    real_append, real_copy = npz_stream.NpzStreamWriter.append, npz_stream.copy_range
+    real_drain, real_copy = npz_stream.NpzStreamWriter.drain, npz_stream.copy_range
 
-    def append(self, name, rows):
-        real_append(self, name, rows)
-        log.append(("write", self.rows[name]))
+    def drain(self):
+        real_drain(self)
+        rows = min(self.rows.values())
+        if rows > max((e[1] for e in log if e[0] == "write"), default=0):
+            log.append(("write", rows))
 
-    def copy(*args):
-        real_copy(*args)
+    def copy(*args, **kwargs):
+        real_copy(*args, **kwargs)
         log.append(("copy",))
 
     def sync(fd):
@@ -44,7 +48,7 @@ def events(monkeypatch):
         log.append(("rename",))
         real_rename(src, dst)
 
-    monkeypatch.setattr(npz_stream.NpzStreamWriter, "append", append)
+    monkeypatch.setattr(npz_stream.NpzStreamWriter, "drain", drain)
     monkeypatch.setattr(npz_stream, "copy_range", copy)
     monkeypatch.setattr(npz_stream, "fdatasync", sync)
     monkeypatch.setattr(npz_stream, "replace_small_file", replace)

@@ -1,4 +1,8 @@
-"""`NpzStreamWriter`: the stored npz written in place, row chunk by row chunk."""
+"""`NpzStreamWriter`: the stored npz written in place, row chunk by row chunk.
+
+Every test runs with rows written by direct I/O (where the test folder's file system takes it) and
+by the buffered fallback; `tests/io/test_npz_direct.py` has what is specific to each.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,23 @@ from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter, crc32_combine, np
 from rollrec.io.writer import finish
 
 SMALL = {"names": np.array(["a", "bb", "ccc"]), "meta": np.array('{"x": 1}')}
+
+
+@pytest.fixture(autouse=True, params=["direct", "buffered"])
+def io_mode(request, monkeypatch, tmp_path):
+    """Rows written with direct I/O, or buffered (as where the file system refuses direct I/O)."""
+    if request.param == "buffered":
+        monkeypatch.setattr(npz_stream, "open_direct", lambda fd, path: None)
+    else:
+        probe = tmp_path / ".probe"
+        fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        dfd = npz_stream.open_direct(fd, str(probe))
+        os.close(fd)
+        probe.unlink()
+        if dfd is None:
+            pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
+        os.close(dfd)
+    return request.param
 
 
 def _data(T: int = 10, N: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
@@ -130,7 +151,7 @@ def test_closing_every_hole_gives_a_file_the_size_of_a_one_shot_write(tmp_path, 
 
 def test_growing_copies_only_the_members_after_the_largest(tmp_path, monkeypatch):
     copied = []
-    monkeypatch.setattr(npz_stream, "copy_range", lambda src, so, dst, do, n: copied.append(n) or copy_range(src, so, dst, do, n))
+    monkeypatch.setattr(npz_stream, "copy_range", lambda src, so, dst, do, n, **kw: copied.append(n) or copy_range(src, so, dst, do, n, **kw))
     data = _data(T=10, N=50)  # obs: 1000 bytes a row, the largest
     _write(tmp_path / "r.npz", data, chunks=[5, 5], capacity=5)
     assert sum(copied) == 5 * sum(a[0].nbytes for name, a in data.items() if name != "obs")
@@ -304,7 +325,7 @@ def test_append_refuses_rows_of_another_layout(tmp_path, rows, got):
 
 def test_variable_members_hold_their_own_rows_and_grow_alone(tmp_path, monkeypatch):
     copied = []
-    monkeypatch.setattr(npz_stream, "copy_range", lambda src, so, dst, do, n: copied.append(n) or copy_range(src, so, dst, do, n))
+    monkeypatch.setattr(npz_stream, "copy_range", lambda src, so, dst, do, n, **kw: copied.append(n) or copy_range(src, so, dst, do, n, **kw))
     data = _data(T=6, N=50)
     rng = np.random.default_rng(1)
     index = rng.integers(0, 99, size=(41, 3))  # 41 rows appended in bursts, past a capacity of 4
