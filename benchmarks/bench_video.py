@@ -146,7 +146,7 @@ def measure_bodies(rollout_path: Path, frames: int, out_dir: Path) -> dict:
     with rollrec.load(rollout_path) as r:
         scenes = {style: scenes_for(r, [0], "follow", 0, frames, style)[0] for style in ("bodies", "sticks")}
         seconds = {"bodies": 0.0, "sticks": 0.0}
-        for rep in range(3):  # interleaved so both see the same machine load
+        for _ in range(3):  # interleaved so both see the same machine load
             for style, scene in scenes.items():
                 t0 = time.perf_counter()
                 for t in range(frames):

@@ -168,7 +168,7 @@ def end_to_end(
     # Warm-up (untimed): on a VM, memory the guest has not used lately is slow to touch again.
     np_save(data, out_dir / "save.npy")
     rollrec_e2e(wl, out_dir / "rollrec.npz", steps)
-    for rep in range(repeats):
+    for _ in range(repeats):
         limit = direct_write(out_dir / "limit.bin", nbytes)
         if limit is not None:
             r["limit"].append(limit)

@@ -208,11 +208,14 @@ class FlushPipeline:
                 copied.record(self._side)
             self._copied[segment] = copied
             arrays = {name: v.numpy() for name, v in views.items()}
-            if self.gather is None:
-                release = lambda: self._staging.put(staging)
-            else:
+            if self.gather is not None:
                 self._hold(segment)
-                release = lambda: (self._staging.put(staging), self._release(segment))
+
+            def release(staging=staging, segment=segment) -> None:
+                self._staging.put(staging)
+                if self.gather is not None:
+                    self._release(segment)
+
             self._jobs.put(_Job(rows, arrays, copied.synchronize, release, start, file_row))
         else:
             self._hold(segment)
@@ -260,7 +263,7 @@ class FlushPipeline:
                 if self.error is None:
                     self._write(job)
                     self._committer.offer(self.stream.snapshot())
-            except BaseException as exc:  # keep draining so the main thread never deadlocks
+            except BaseException as exc:  # noqa: BLE001 (keep draining so the main thread never deadlocks)
                 self._set_error(exc)
                 with contextlib.suppress(BaseException):
                     self.stream.drain()  # no write may read the job's memory once it is released

@@ -50,16 +50,16 @@ def _load(path: str, module: torch.nn.Module | None, device: Any) -> Any:
     errors = []
     try:
         return torch.jit.load(path, map_location=device)
-    except Exception as exc:  # not TorchScript: try the next kind
+    except Exception as exc:  # noqa: BLE001 (not TorchScript: try the next kind)
         errors.append(f"TorchScript: {exc.__class__.__name__}")
     try:
         program = torch.export.load(path)
         return program.module()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (not torch.export: try the next kind)
         errors.append(f"torch.export: {exc.__class__.__name__}")
     try:
         state = torch.load(path, map_location=device or "cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (every kind failed: one error names them all)
         errors.append(f"state dict: {exc.__class__.__name__}")
         raise ValueError(f"{path}: not a TorchScript, torch.export or state-dict checkpoint ({'; '.join(errors)})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):

@@ -549,7 +549,7 @@ class Recorder:
             f"run `rollrec recover {self.path}`"
         )
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -114,11 +114,11 @@ class Trigger:
 
 def _names(value: Iterable[str], what: str) -> tuple[str, ...]:
     if isinstance(value, str):
-        raise ValueError(f"{what} takes a list of field names, got the string {value!r}")  # noqa: TRY004 (bad options: ValueError)
+        raise ValueError(f"{what} takes a list of field names, got the string {value!r}")
     out = []
     for name in value:
         if not isinstance(name, str):
-            raise ValueError(f"{what}: field names are strings, got {name!r}")  # noqa: TRY004 (as above)
+            raise ValueError(f"{what}: field names are strings, got {name!r}")
         out.append(_ALIASES.get(name, name))
     return tuple(out)
 

@@ -7,8 +7,8 @@ from rollrec.io.writer import recover, save_rollout
 
 __all__ = [
     "FORMAT_VERSION",
-    "LegacyPickleError",
     "QUAT_ORDER",
+    "LegacyPickleError",
     "Rollout",
     "RolloutFormatError",
     "load",

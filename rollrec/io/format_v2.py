@@ -89,7 +89,7 @@ class Layout:
         if type(self.every) is not int or self.every < 1:
             raise RolloutFormatError(f"{where}: meta 'every' must be an integer >= 1, got {self.every!r:.40}")
         recorded = meta.get("recorded_steps", self.T * self.every)
-        if type(recorded) is not int or not (self.T - 1) * self.every < recorded <= self.T * self.every and self.T:
+        if type(recorded) is not int or (not (self.T - 1) * self.every < recorded <= self.T * self.every and self.T):
             raise RolloutFormatError(f"{where}: meta 'recorded_steps' {recorded!r:.40} does not fit {self.T} rows of {self.every}")
         self.recorded_steps = recorded
         self.env_ids: dict[str, np.ndarray] = {}

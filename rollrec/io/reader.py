@@ -326,7 +326,7 @@ class Rollout(RolloutEpisodes):
             self._closer()
             self._closer = None
 
-    def __enter__(self) -> "Rollout":
+    def __enter__(self) -> Rollout:
         return self
 
     def __exit__(self, *exc) -> None:

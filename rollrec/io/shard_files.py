@@ -67,7 +67,7 @@ def open_shard(directory: Path, entry: ShardEntry, run_id: str) -> ShardState:
     shard = r.meta.get("shard") or {}
     want = {"run_id": run_id, "rank": entry.rank, "env_offset": entry.env_offset, "num_envs": entry.num_envs}
     got = {k: shard.get(k) for k in want}
-    if got != want or r.N != entry.num_envs:
+    if got != want or entry.num_envs != r.N:
         r.close()
         if got["run_id"] != run_id:
             why = f"belongs to another recording (run id {got['run_id']}, the manifest's is {run_id})"

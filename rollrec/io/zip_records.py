@@ -35,7 +35,7 @@ _PAD_EXTRA_ID = 0xD935
 def npy_header(dtype: np.dtype | str, shape: Sequence[int], length: int | None = None, align: int = 64) -> bytes:
     """An npy v1/v2 header for a C-ordered array, padded to ``length`` bytes (or to ``align``)."""
     descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
-    body = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, tuple(int(s) for s in shape))
+    body = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {tuple(int(s) for s in shape)!r}, }}"
     raw = body.encode("latin1")
     for version, prefix_len, fmt in ((1, 10, "<H"), (2, 12, "<I")):
         need = prefix_len + len(raw) + 1

@@ -39,7 +39,7 @@ def step(t: int, n: int) -> dict:
 
 def check(path, steps: int, n: int) -> None:
     with rollrec.load(path) as r:
-        assert r.T == steps
+        assert steps == r.T
         v = np.arange(n, dtype=np.float32)[None] + 1000 * np.arange(steps, dtype=np.float32)[:, None]
         np.testing.assert_array_equal(r["obs"], np.repeat(v[..., None], 4, -1))
         np.testing.assert_array_equal(r["done"], v % 3 == 0)

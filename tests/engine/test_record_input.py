@@ -82,7 +82,7 @@ def test_bfloat16_is_stored_as_float32_exactly(tmp_path):
     path = tmp_path / "bf16.npz"
     values = []
     with Recorder(path, N) as rec:
-        for t in range(3):
+        for _ in range(3):
             obs = (torch.randn(N, 3) * 100).to(torch.bfloat16)
             values.append(obs.float())
             rec.record(obs={"a": obs, "b": obs[:, :1]}, act=obs[:, :2], rew=obs[:, 0], done=torch.zeros(N, dtype=torch.bool),

@@ -170,11 +170,10 @@ def test_file_appears_atomically(tmp_path):
 
 def test_exception_in_with_block_keeps_what_was_recorded(tmp_path):
     path = tmp_path / "exc.npz"
-    with pytest.raises(RuntimeError, match="sim exploded"):
-        with Recorder(path, 2, segment_steps=2) as rec:
-            for t in range(3):
-                rec.record(obs=torch.full((2, 1), float(t)), act=torch.ones(2, 1), rew=torch.ones(2), done=torch.zeros(2, dtype=torch.bool))
-            raise RuntimeError("sim exploded")
+    with pytest.raises(RuntimeError, match="sim exploded"), Recorder(path, 2, segment_steps=2) as rec:
+        for t in range(3):
+            rec.record(obs=torch.full((2, 1), float(t)), act=torch.ones(2, 1), rew=torch.ones(2), done=torch.zeros(2, dtype=torch.bool))
+        raise RuntimeError("sim exploded")
     r = rollrec.load(path)
     assert r.T == 3 and r.meta["interrupted"] == "RuntimeError"
 

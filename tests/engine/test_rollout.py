@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -48,7 +50,7 @@ def test_stop_on(tmp_path, stop_on, check):
 
 
 class GymLikeVectorEnv:
-    metadata = {"render_fps": 50}
+    metadata: ClassVar[dict] = {"render_fps": 50}
     single_action_space = object()
 
     def __init__(self, n=4):

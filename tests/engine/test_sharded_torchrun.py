@@ -179,7 +179,7 @@ def test_a_killed_rank_leaves_the_others_complete_and_recover_finishes_it(tmp_pa
     with pytest.warns(MissingEnvsWarning, match=r"envs 7\.\.10 \(rank 2, rank-00002\.npz\) are missing.*rollrec recover"):
         r = rollrec.load(run)
     with r:
-        assert r.N == N and r.T == max(steps) and r.missing_envs == [(7, 11)]
+        assert r.N == N and max(steps) == r.T and r.missing_envs == [(7, 11)]
         assert np.isnan(r["obs"][:, 7:]).all() and (r["env_id"][0, 7:] == np.iinfo(np.int64).min).all()
         assert not r["done"][:, 7:].any()
         np.testing.assert_array_equal(r["obs"][: steps[1], 5:7], expected("obs", *grid(steps[1], [5, 6])))

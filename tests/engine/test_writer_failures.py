@@ -121,7 +121,7 @@ def test_steps_committed_before_the_disk_filled_are_recovered(tmp_path, monkeypa
     faults.hook = None
     rollrec.recover(path)
     with rollrec.load(path) as r:
-        assert r.T == committed
+        assert committed == r.T
         np.testing.assert_array_equal(np.asarray(r["rew"])[:, 0], np.arange(committed))
     assert sorted(os.listdir(tmp_path)) == ["full.npz"]
 
@@ -181,6 +181,6 @@ def test_disk_filled_by_another_process_after_preallocation(small_tmpfs):
     assert committed >= 36
     rollrec.recover(path)  # on the still full disk: the tail fits in space given back by punching holes
     with rollrec.load(path) as r:
-        assert r.T == committed
+        assert committed == r.T
         np.testing.assert_array_equal(np.asarray(r["rew"])[:, 0], np.arange(committed))
     assert sorted(os.listdir(small_tmpfs)) == ["filler", "run.npz"]
