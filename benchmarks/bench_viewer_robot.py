@@ -1,7 +1,7 @@
 """Viewer benchmark with a real robot: update rate with the robot's geometry and ghost robots on.
 
 Run ``python benchmarks/bench_viewer_robot.py [--envs 64] [--steps 300] [--seconds 8] [--go1]``
-(under ``flock /work/heavy.lock`` on a shared machine). Records Gymnasium's Ant-v5 (``--go1``:
+(alone on the machine: other jobs skew the figures). Records Gymnasium's Ant-v5 (``--go1``:
 also mjlab's Unitree Go1 with its meshes) with its model, then, in the same run:
 
 * ``scene``: the server's cost of one frame update (`ReplayScene.show_frame`: every part of the

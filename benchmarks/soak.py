@@ -2,7 +2,7 @@
 
     python benchmarks/soak.py [--size-gb 10] [--num-envs 4096] [--unknown-length] [--dir DIR] [--keep]
 
-Run it under ``flock /work/heavy.lock`` on a shared machine. Each step holds the benchmark
+Run it under alone on the machine (other jobs skew the figures). Each step holds the benchmark
 workload's fields (``obs [N, 256]``, ``act [N, 32]``, ..., 8 reward terms; ~5 MB at N=4096),
 whose values are a fixed random base plus the step number (``done``/``truncated`` a step and
 env pattern), so the file can be checked against exactly what was recorded without keeping it.

@@ -3,9 +3,9 @@
 Genesis is about 4 GB installed, so it is not in CI: install it in a venv of its own, with
 rollrec, and run this script there::
 
-    python3 -m venv /work/venvs/genesis
-    /work/venvs/genesis/bin/pip install -c constraints.txt genesis-world rsl-rl-lib tensordict -e .
-    /work/venvs/genesis/bin/python scripts/record_genesis.py [--genesis-examples DIR]
+    python3 -m venv .venv-genesis
+    .venv-genesis/bin/pip install -c constraints.txt genesis-world rsl-rl-lib tensordict -e .
+    .venv-genesis/bin/python scripts/record_genesis.py [--genesis-examples DIR]
 
 (``constraints.txt`` holds ``torch==<version>`` to keep the CPU torch.) Two recordings:
 
