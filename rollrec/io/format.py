@@ -399,22 +399,33 @@ def check_fields(shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, np.
             raise RolloutFormatError(f"{where}: mismatched T: {key!r} has {shape[0]} steps, 'obs' has {T}")
         if shape[1] != N:
             raise RolloutFormatError(f"{where}: mismatched N: {key!r} has {shape[1]} envs, 'obs' has {N}")
-        trailing = FIXED_TRAILING.get(key)
-        if trailing is not None and tuple(shape[-len(trailing):]) != trailing:
-            raise RolloutFormatError(f"{where}: {key!r} must end in {trailing}, got shape {shape}")
-        if dtypes[key].kind not in "biuf":
-            raise RolloutFormatError(f"{where}: {key!r} must be numeric or bool, got dtype {dtypes[key]}")
+        check_member_rows(key, shape, dtypes[key], where)
+    check_named_members(shapes, dtypes, shapes["rew_terms"][2], where)
+    return int(T), int(N)
+
+
+def check_member_rows(key: str, shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
+    """A per-step member's rows: its fixed trailing size (``base_pos`` ends in 3, ...) and a
+    numeric or bool dtype (v1 and v2 alike; the leading axes are each version's own)."""
+    trailing = FIXED_TRAILING.get(key)
+    if trailing is not None and tuple(shape[-len(trailing):]) != trailing:
+        raise RolloutFormatError(f"{where}: {key!r} must end in {trailing}, got shape {shape}")
+    if dtype.kind not in "biuf":
+        raise RolloutFormatError(f"{where}: {key!r} must be numeric or bool, got dtype {dtype}")
+
+
+def check_named_members(shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, np.dtype], K: int, where: str) -> None:
+    """What members say of each other (v1 and v2 alike): bool flags, ``K`` reward-term names,
+    unicode name arrays, one link count for ``link_pos``, ``link_quat`` and ``link_names``."""
     for key in BOOL_KEYS:
         if dtypes[key] != np.bool_:
             raise RolloutFormatError(f"{where}: {key!r} must be bool, got {dtypes[key]}")
-    K = shapes["rew_terms"][2]
     if "rew_term_names" not in shapes or shapes["rew_term_names"] != (K,):
         raise RolloutFormatError(f"{where}: 'rew_term_names' must have shape ({K},) to name the {K} reward terms")
     for key in ("rew_term_names", "link_names"):
         if key in dtypes and dtypes[key].kind != "U":
             raise RolloutFormatError(f"{where}: {key!r} must be a unicode array, got dtype {dtypes[key]}")
-    if "link_pos" in shapes:
-        L = shapes["link_pos"][2]
-        if shapes.get("link_quat", (None, None, L))[2] != L or shapes.get("link_names") not in (None, (L,)):
+    if "link_pos" in shapes:  # [..., L, 3] in every layout
+        L = shapes["link_pos"][-2]
+        if shapes.get("link_quat", (L, 4))[-2] != L or shapes.get("link_names") not in (None, (L,)):
             raise RolloutFormatError(f"{where}: 'link_pos', 'link_quat' and 'link_names' disagree on the link count")
-    return int(T), int(N)

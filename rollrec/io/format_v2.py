@@ -66,12 +66,12 @@ import numpy as np
 
 from rollrec.io.errors import RolloutFormatError
 from rollrec.io.format import (
-    BOOL_KEYS,
-    FIXED_TRAILING,
     INDEX_KEYS,
     OPTIONAL_RANKS,
     REQUIRED_RANKS,
     STATIC_KEYS,
+    check_member_rows,
+    check_named_members,
 )
 
 COLUMNS = ("env", "start", "stop", "end", "captured", "row", "rows")
@@ -148,24 +148,8 @@ class Layout:
             if tuple(shape[: len(lead)]) != lead:
                 what = "[R, ...] (window rows)" if kind == "window" else f"[{lead[0]}, {lead[1]}, ...]"
                 raise RolloutFormatError(f"{where}: {key!r} must be {what}, got shape {shape}")
-            trailing = FIXED_TRAILING.get(key)
-            if trailing is not None and tuple(shape[-len(trailing):]) != trailing:
-                raise RolloutFormatError(f"{where}: {key!r} must end in {trailing}, got shape {shape}")
-            if dtypes[key].kind not in "biuf":
-                raise RolloutFormatError(f"{where}: {key!r} must be numeric or bool, got dtype {dtypes[key]}")
-        for key in BOOL_KEYS:
-            if dtypes[key] != np.bool_:
-                raise RolloutFormatError(f"{where}: {key!r} must be bool, got {dtypes[key]}")
-        K = shapes["rew_terms"][-1] if "rew_terms" in shapes else 0
-        if "rew_term_names" not in shapes or shapes["rew_term_names"] != (K,):
-            raise RolloutFormatError(f"{where}: 'rew_term_names' must have shape ({K},) to name the {K} reward terms")
-        for key in ("rew_term_names", "link_names"):
-            if key in dtypes and dtypes[key].kind != "U":
-                raise RolloutFormatError(f"{where}: {key!r} must be a unicode array, got dtype {dtypes[key]}")
-        if "link_pos" in shapes:
-            L = shapes["link_pos"][-2]
-            if shapes.get("link_quat", (L, 4))[-2] != L or shapes.get("link_names") not in (None, (L,)):
-                raise RolloutFormatError(f"{where}: 'link_pos', 'link_quat' and 'link_names' disagree on the link count")
+            check_member_rows(key, shape, dtypes[key], where)
+        check_named_members(shapes, dtypes, shapes["rew_terms"][-1] if "rew_terms" in shapes else 0, where)
         if self.has_index:
             if "episodes" not in shapes or "episode_return" not in shapes:
                 raise RolloutFormatError(f"{where}: missing the episode index ('episodes', 'episode_return')")
