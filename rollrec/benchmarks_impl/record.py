@@ -28,7 +28,8 @@ SECTION_RECORD = "1 record() vs copy"
 SECTION_STALL = "3 stall while flushing"
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (CUDA); nothing to wait for on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -58,11 +59,11 @@ def record_vs_copy(wl: Workload, out_dir: Path, *, steps: int, repeats: int) -> 
         for which in order:
             if which == 0:
                 limit.step(0)
-                _sync(device)
+                sync_device(device)
                 t0 = time.perf_counter()
                 for t in range(1, steps):
                     limit.step(t)
-                _sync(device)
+                sync_device(device)
                 copy_s.append((time.perf_counter() - t0) / (steps - 1))
             else:
                 path = out_dir / f"rec-{rep}.npz"
@@ -70,11 +71,11 @@ def record_vs_copy(wl: Workload, out_dir: Path, *, steps: int, repeats: int) -> 
                     path, wl.num_envs, max_steps=steps, segment_steps=steps, max_segment_bytes=None
                 )
                 rec.record(**wl.step(0))  # lays the file out and allocates the ring: not per-step cost
-                _sync(device)
+                sync_device(device)
                 t0 = time.perf_counter()
                 for t in range(1, steps - 1):  # the last step of the segment hands it to the writer
                     rec.record(**wl.step(t))
-                _sync(device)
+                sync_device(device)
                 rec_s.append((time.perf_counter() - t0) / (steps - 2))
                 rec.record(**wl.step(steps - 1))
                 rec.close()
@@ -115,14 +116,15 @@ class BlockedTimer:
             pipeline.acquire = acquire
 
 
-def _loop(
-    step_fn: Callable[[int], None], steps: int, period_s: float, device: torch.device
+def paced_loop(
+    step_fn: Callable[[int], None], steps: int, period_s: float, device: torch.device | None = None, *, first: int = 0
 ) -> tuple[list[float], float]:
-    """Per-step seconds of ``step_fn`` and the loop's total; each step starts ``period_s`` after the
-    last was due (at once when late; 0: flat out)."""
+    """Per-call seconds of ``step_fn(t)`` for t in ``first .. steps - 1`` and the loop's total; each
+    call starts ``period_s`` after the last was due (at once when late; 0: flat out). With
+    ``device``, the total includes waiting for the work queued on it."""
     per = []
     t_start = due = time.perf_counter()
-    for t in range(steps):
+    for t in range(first, steps):
         if period_s:
             due += period_s
             delay = due - time.perf_counter()
@@ -131,7 +133,8 @@ def _loop(
         t0 = time.perf_counter()
         step_fn(t)
         per.append(time.perf_counter() - t0)
-    _sync(device)
+    if device is not None:
+        sync_device(device)
     return per, time.perf_counter() - t_start
 
 
@@ -148,11 +151,11 @@ def _stall_run(wl: Workload, out_dir: Path, steps: int, period_s: float, repeats
         seg = rec.segment_length
         timer = BlockedTimer(rec)
         limit = CopyLimit(wl, rec.segment_length * rec.ring_segments)
-        per, _ = _loop(limit.step, steps, period_s, device)
+        per, _ = paced_loop(limit.step, steps, period_s, device)
         copy_per += per[1:]
         del limit
         t0 = time.perf_counter()
-        per, total = _loop(lambda t, rec=rec: rec.record(**wl.step(t + 1)), steps - 1, period_s, device)
+        per, total = paced_loop(lambda t, rec=rec: rec.record(**wl.step(t + 1)), steps - 1, period_s, device)
         tc = time.perf_counter()
         rec.close()
         close_s.append(time.perf_counter() - tc)

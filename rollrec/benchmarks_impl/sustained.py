@@ -20,29 +20,12 @@ from pathlib import Path
 
 from rollrec.benchmarks_impl.disk import DirtyPeak, direct_write, np_save_fsync
 from rollrec.benchmarks_impl.measure import GB, Row, percentile, remove, skipped
-from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit
+from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit, paced_loop
 from rollrec.benchmarks_impl.workload import Workload
 from rollrec.engine import Recorder
 
 SECTION = "9 sustained"
 DIRTY_BUDGET = 256 << 20  # the most dirty page cache a recording may leave the machine with
-
-
-def _paced(step_fn, steps: int, period: float) -> tuple[list[float], float]:
-    """Per-call seconds of ``step_fn(t)`` for t in 1..steps-1, each call starting ``period`` after the last
-    was due (no wait if late), and the loop's total seconds."""
-    per = []
-    start = due = time.perf_counter()
-    for t in range(1, steps):
-        if period:
-            due += period
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-        t0 = time.perf_counter()
-        step_fn(t)
-        per.append(time.perf_counter() - t0)
-    return per, time.perf_counter() - start
 
 
 def record_run(wl: Workload, path: Path, steps: int, period: float = 0.0, **recorder_kwargs) -> dict:
@@ -52,7 +35,7 @@ def record_run(wl: Workload, path: Path, steps: int, period: float = 0.0, **reco
         rec = Recorder(path, wl.num_envs, max_steps=steps, **recorder_kwargs)
         rec.record(**wl.step(0))  # lays the file out and allocates the ring
         timer = BlockedTimer(rec)
-        per, loop = _paced(lambda t: rec.record(**wl.step(t)), steps, period)
+        per, loop = paced_loop(lambda t: rec.record(**wl.step(t)), steps, period, first=1)
         t_close = time.perf_counter()
         rec.close()
         t_end = time.perf_counter()
@@ -111,7 +94,7 @@ def _half_load(wl: Workload, out_dir: Path, load_bytes: int, limit: float, copy_
     steps = max(2, load_bytes // wl.step_bytes)
     period = wl.step_bytes / (0.5 * limit)
     limit_copy = CopyLimit(wl, 32)
-    copy, _ = _paced(limit_copy.step, min(steps, copy_steps), period)
+    copy, _ = paced_loop(limit_copy.step, min(steps, copy_steps), period, first=1)
     del limit_copy
     run = record_run(wl, out_dir / "half.npz", steps, period)
     params = {"N": wl.num_envs, "steps": steps, "GB": steps * wl.step_bytes / GB, "period_ms": period * 1e3}

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from rollrec.benchmarks_impl.measure import Row, median, paired_ratio, remove
-from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit
+from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit, sync_device
 from rollrec.benchmarks_impl.workload import Workload
 from rollrec.engine import Recorder
 
@@ -83,11 +83,6 @@ def _written(path: Path) -> int:
         return sum(info.compress_size for info in zf.infolist())
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _record(wl: Workload, eps: Episodes, path: Path, steps: int, options: dict[str, Any]) -> tuple[float, int]:
     """Mean host seconds per `record()` (waits for the writer left out) and the bytes of the file's members."""
     device = torch.device(wl.device)
@@ -100,7 +95,7 @@ def _record(wl: Workload, eps: Episodes, path: Path, steps: int, options: dict[s
         t0 = time.perf_counter()
         rec.record(**step)
         total += time.perf_counter() - t0
-    _sync(device)
+    sync_device(device)
     rec.close()
     written = _written(path)
     remove(path)
@@ -119,7 +114,7 @@ def _copy(wl: Workload, eps: Episodes, steps: int) -> float:
             dst.copy_(src)
         if t:  # the first pass over a slot is not counted, as for record()
             total += time.perf_counter() - t0
-    _sync(torch.device(wl.device))
+    sync_device(torch.device(wl.device))
     return total / (steps - 1)
 
 
