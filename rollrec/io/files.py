@@ -18,6 +18,7 @@ import ctypes
 import errno
 import os
 import sys
+from typing import Any
 from collections.abc import Callable
 
 _FALLOC_FL_KEEP_SIZE = 0x01
@@ -84,20 +85,20 @@ def replace_small_file(path: str, data: bytes, *, sync: bool = True) -> None:
         fsync_dir(path)
 
 
-def _libc_fallocate():
+def linux_libc_function(name: str, *argtypes: Any) -> Any:
+    """The C library's ``name`` (returning int, errno kept) on Linux; None elsewhere or where missing."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.fallocate
+        fn = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):  # pragma: no cover - unusual libc
         return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    fn.argtypes = argtypes
     fn.restype = ctypes.c_int
     return fn
 
 
-_fallocate = _libc_fallocate()
+_fallocate = linux_libc_function("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 
 
 def punch_hole(fd: int, offset: int, length: int) -> bool:

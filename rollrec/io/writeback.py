@@ -20,28 +20,17 @@ import collections
 import ctypes
 import errno
 import os
-import sys
 
 import numpy as np
+
+from rollrec.io.files import linux_libc_function
 
 #: Bytes written but not yet known clean, at most (plus the write in progress).
 WINDOW = 64 << 20
 _WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4
 
 
-def _libc_sync_file_range():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):  # pragma: no cover - unusual libc
-        return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_sync_file_range = _libc_sync_file_range()
+_sync_file_range = linux_libc_function("sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
 
 
 def sync_file_range(fd: int, offset: int, length: int, flags: int) -> bool:
