@@ -6,6 +6,8 @@
 - `member_data_offsets(path)` finds where each stored member's array data starts in the file.
 - `volume_reference` is the naive reference of volume control (`tests/volume_reference.py`).
 - `page_cache_bytes(path)` says how much of a file the page cache holds now (Linux ``mincore``).
+- `direct_dir` is the test's ``tmp_path`` where its file system takes ``O_DIRECT``; the test is
+  skipped elsewhere.
 - `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
   test is skipped where they are absent.
 """
@@ -220,6 +222,30 @@ def page_cache_bytes() -> Callable[[str | Path], int]:
     if not sys.platform.startswith("linux"):
         pytest.skip("page cache residency via mincore (Linux)")
     return _page_cache_bytes
+
+
+def _takes_direct_io(folder: Path) -> bool:
+    """Whether files in ``folder`` can be written with direct I/O (one probe file, removed)."""
+    from rollrec.io.direct_io import open_direct
+
+    probe = folder / ".probe"
+    fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    try:
+        dfd = open_direct(fd, str(probe))
+        if dfd is not None:
+            os.close(dfd)
+        return dfd is not None
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+@pytest.fixture
+def direct_dir(tmp_path: Path) -> Path:
+    """The test folder, where its file system takes O_DIRECT (skipped elsewhere, e.g. on tmpfs)."""
+    if not _takes_direct_io(tmp_path):
+        pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
+    return tmp_path
 
 
 def _make_model(link_names: list[str]) -> Any:

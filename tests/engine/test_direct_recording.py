@@ -11,21 +11,7 @@ import torch
 import rollrec
 from rollrec.engine import Recorder
 from rollrec.io import npz_stream
-from rollrec.io.direct_io import BLOCK, open_direct
-
-
-@pytest.fixture
-def direct_dir(tmp_path):
-    """The test folder, where its file system takes O_DIRECT."""
-    probe = tmp_path / ".probe"
-    fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
-    dfd = open_direct(fd, str(probe))
-    os.close(fd)
-    probe.unlink()
-    if dfd is None:
-        pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
-    os.close(dfd)
-    return tmp_path
+from rollrec.io.direct_io import BLOCK
 
 
 def step(t: int, n: int) -> dict:

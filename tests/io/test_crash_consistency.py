@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from rollrec.io.direct_io import open_direct
 
 DRIVER = Path(__file__).with_name("crash_driver.py")
 IO = ["direct", "buffered"]
@@ -29,27 +28,12 @@ IO = ["direct", "buffered"]
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the driver forks one child per kill")
 
 
-def takes_direct_io(folder: Path) -> bool:
-    probe = folder / "probe"
-    fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
-    try:
-        dfd = open_direct(fd, str(probe))
-        if dfd is not None:
-            os.close(dfd)
-        return dfd is not None
-    finally:
-        os.close(fd)
-        probe.unlink()
-
-
 @pytest.fixture(params=IO)
 def io(request, tmp_path):
     """``(mode, folder)``: direct I/O in the test folder, or buffered on tmpfs where one exists (fsync is
     free there, the trials run faster)."""
     if request.param == "direct":
-        if not takes_direct_io(tmp_path):
-            pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
-        yield "direct", tmp_path
+        yield "direct", request.getfixturevalue("direct_dir")  # skips where the file system refuses O_DIRECT
     elif os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
         with tempfile.TemporaryDirectory(dir="/dev/shm", prefix="rollrec-crash-") as d:
             yield "buffered", Path(d)

@@ -14,25 +14,11 @@ import pytest
 
 import rollrec
 from rollrec.io import npz_stream
-from rollrec.io.direct_io import BLOCK, open_direct
+from rollrec.io.direct_io import BLOCK
 from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
 from rollrec.io.writer import partial_paths
 
 SMALL = {"meta": np.array('{"x": 1}')}
-
-
-@pytest.fixture
-def direct_dir(tmp_path):
-    """The test folder, where its file system takes O_DIRECT."""
-    probe = tmp_path / ".probe"
-    fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
-    dfd = open_direct(fd, str(probe))
-    os.close(fd)
-    probe.unlink()
-    if dfd is None:
-        pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
-    os.close(dfd)
-    return tmp_path
 
 
 def _data(T: int, N: int) -> dict[str, np.ndarray]:

@@ -29,19 +29,12 @@ SMALL = {"names": np.array(["a", "bb", "ccc"]), "meta": np.array('{"x": 1}')}
 
 
 @pytest.fixture(autouse=True, params=["direct", "buffered"])
-def io_mode(request, monkeypatch, tmp_path):
+def io_mode(request, monkeypatch):
     """Rows written with direct I/O, or buffered (as where the file system refuses direct I/O)."""
     if request.param == "buffered":
         monkeypatch.setattr(npz_stream, "open_direct", lambda fd, path: None)
     else:
-        probe = tmp_path / ".probe"
-        fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
-        dfd = npz_stream.open_direct(fd, str(probe))
-        os.close(fd)
-        probe.unlink()
-        if dfd is None:
-            pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
-        os.close(dfd)
+        request.getfixturevalue("direct_dir")  # skips where the file system refuses O_DIRECT
     return request.param
 
 
@@ -67,6 +60,7 @@ def _write(path, data, *, capacity=None, chunks=None, num_rows=None, **kwargs) -
         for name, arr in data.items():
             w.append(name, arr[a:b])
     w.finalize(SMALL, num_rows)
+    w.close()  # its descriptors and I/O threads; what it wrote and counted stays readable
     return w
 
 
@@ -319,6 +313,7 @@ def test_append_refuses_rows_of_another_layout(tmp_path, rows, got):
     for name, arr in data.items():
         w.append(name, arr)
     w.finalize(SMALL)
+    w.close()
     with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:
         np.testing.assert_array_equal(npz["obs"], data["obs"])
 

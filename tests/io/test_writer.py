@@ -84,7 +84,9 @@ def _start_recording(final, fields, *, capacity=8, info_extra=None, with_meta=Tr
 
 
 def _die(writer):
-    """The process ends without finalising: its file descriptor closes, nothing else happens."""
+    """The process ends without finalising: its file descriptors close (and its I/O threads end; every
+    append here waited for its writes), nothing else happens."""
+    writer._out.close()
     os.close(writer._fd)
 
 
