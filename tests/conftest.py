@@ -6,6 +6,8 @@
 - `member_data_offsets(path)` finds where each stored member's array data starts in the file.
 - `volume_reference` is the naive reference of volume control (`tests/volume_reference.py`).
 - `page_cache_bytes(path)` says how much of a file the page cache holds now (Linux ``mincore``).
+- `kill_when_ready(code, *args)` runs ``python -c code args`` and SIGKILLs it once it prints
+  ``ready``.
 - `direct_dir` is the test's ``tmp_path`` where its file system takes ``O_DIRECT``; the test is
   skipped elsewhere.
 - `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
@@ -222,6 +224,27 @@ def page_cache_bytes() -> Callable[[str | Path], int]:
     if not sys.platform.startswith("linux"):
         pytest.skip("page cache residency via mincore (Linux)")
     return _page_cache_bytes
+
+
+def _kill_when_ready(code: str, *args: str) -> None:
+    """Run ``python -c code *args``, wait until it prints ``ready``, SIGKILL it, reap it."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+
+
+@pytest.fixture
+def kill_when_ready() -> Callable[..., None]:
+    """``kill_when_ready(code, *args)``: a child process killed with SIGKILL once it says ``ready``."""
+    if sys.platform == "win32":
+        pytest.skip("SIGKILL")
+    return _kill_when_ready
 
 
 def _takes_direct_io(folder: Path) -> bool:

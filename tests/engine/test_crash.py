@@ -37,15 +37,9 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_sigkill_leaves_flushed_steps_recoverable(tmp_path):
+def test_sigkill_leaves_flushed_steps_recoverable(tmp_path, kill_when_ready):
     path = tmp_path / "killed.npz"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
+    kill_when_ready(CHILD, str(path))
     assert not path.exists()
     with pytest.raises(FileNotFoundError, match="rollrec recover"):
         rollrec.load(path)
@@ -187,16 +181,10 @@ INTERVAL = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_a_partial_segment_is_flushed_every_interval(tmp_path):
+def test_a_partial_segment_is_flushed_every_interval(tmp_path, kill_when_ready):
     # Killed at step 251 of a 256-step segment: before, nothing was on disk and 0 steps came back.
     path = tmp_path / "interval.npz"
-    child = subprocess.Popen([sys.executable, "-c", INTERVAL, str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
+    kill_when_ready(INTERVAL, str(path))
     rollrec.recover(path)
     with rollrec.load(path) as r:
         assert r.T == 252

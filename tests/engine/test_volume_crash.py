@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
-import pytest
 
 import rollrec
 from rollrec.cli import main
@@ -41,17 +37,11 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_a_killed_trigger_recording_recovers_consistent_rows_index_and_windows(tmp_path, volume_reference):
+def test_a_killed_trigger_recording_recovers_consistent_rows_index_and_windows(tmp_path, volume_reference, kill_when_ready):
     expected_file, make_steps = volume_reference
     reference = os.path.join(os.path.dirname(__file__), os.pardir, "volume_reference.py")
     path = tmp_path / "killed.npz"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), reference], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
+    kill_when_ready(CHILD, str(path), reference)
     assert main(["recover", str(path)]) == 0
     with np.load(path, allow_pickle=False) as npz:
         got = {k: npz[k] for k in npz.files}

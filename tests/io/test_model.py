@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 import zipfile
 
@@ -139,15 +136,9 @@ CRASHING_CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_a_killed_recording_keeps_its_model(tmp_path):
+def test_a_killed_recording_keeps_its_model(tmp_path, kill_when_ready):
     path = tmp_path / "killed.npz"
-    child = subprocess.Popen([sys.executable, "-c", CRASHING_CHILD, str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait(timeout=30)
+    kill_when_ready(CRASHING_CHILD, str(path))
     assert os.path.exists(sidecar_path(path))
     rollrec.recover(path)
     assert not os.path.exists(sidecar_path(path))
