@@ -1,4 +1,4 @@
-"""Fixtures for the benchmarks: a large rollout built once per session."""
+"""Fixtures for the benchmarks: torch on one thread, a large rollout built once per session."""
 
 from __future__ import annotations
 
@@ -20,3 +20,14 @@ def large_rollout(tmp_path_factory) -> Path:
     if not path.exists():
         build_rollout(path, size_gb=float(os.environ.get("ROLLREC_BENCH_SIZE_GB", "1.1")))
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch runs on one intra-op thread for the module (as `rollrec bench` does), restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from rollrec.benchmarks_impl.end_to_end import np_save, original_record, rollrec_e2e
 from rollrec.benchmarks_impl.record import CopyLimit
 from rollrec.benchmarks_impl.workload import Workload
 from rollrec.engine import Recorder
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N = 4096
 STEPS = 32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -17,17 +17,11 @@ from rollrec.benchmarks_impl.volume import Episodes, configs
 from rollrec.benchmarks_impl.workload import Workload
 from rollrec.engine import Recorder
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N = 4096
 STEPS = 96
 CONFIGS = configs(N)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
