@@ -9,8 +9,7 @@ Framework modules are imported only when an adapter needs them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rollrec._lazy import lazy_exports
 
 _EXPORTS = {
     "ADAPTERS": "rollrec.adapters.base",
@@ -53,14 +52,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rollrec.adapters' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports("rollrec.adapters", _EXPORTS, __all__, globals())
