@@ -169,15 +169,21 @@ def test_recover_before_meta_was_known(tmp_path, make_fields):
         rollrec.recover(tmp_path / "run.npz")
 
 
+def _die_after_committing_all(final: Path, fields: dict) -> tuple[str, str]:
+    """A recording of every row of ``fields``, all committed, then dead; its partial file and sidecar."""
+    T = len(fields["obs"])
+    w = _start_recording(final, fields, capacity=T)
+    for k in STEP_KEYS:
+        w.append(k, fields[k])
+    w.commit(T)
+    _die(w)
+    return partial_paths(final)
+
+
 def test_recover_a_file_shorter_than_its_committed_rows(tmp_path, make_fields):
     fields = make_fields(10, 2, L=2)
     final = tmp_path / "run.npz"
-    w = _start_recording(final, fields, capacity=10)
-    for k in STEP_KEYS:
-        w.append(k, fields[k])
-    w.commit(10)
-    _die(w)
-    data_path, layout_path = partial_paths(final)
+    data_path, layout_path = _die_after_committing_all(final, fields)
     last = json.loads(Path(layout_path).read_text())["members"][-1]
     end = last["data_offset"] + 10 * fields[last["name"]][0].nbytes
     os.truncate(data_path, end - 100)  # the last rows never reached the disk
@@ -189,12 +195,7 @@ def test_recover_a_file_shorter_than_its_committed_rows(tmp_path, make_fields):
 def test_recover_refuses_rows_that_differ_from_what_was_committed(tmp_path, make_fields):
     fields = make_fields(10, 2, L=2)
     final = tmp_path / "run.npz"
-    w = _start_recording(final, fields, capacity=10)
-    for k in STEP_KEYS:
-        w.append(k, fields[k])
-    w.commit(10)
-    _die(w)
-    data_path, layout_path = partial_paths(final)
+    data_path, layout_path = _die_after_committing_all(final, fields)
     act = next(m for m in json.loads(Path(layout_path).read_text())["members"] if m["name"] == "act")
     with open(data_path, "r+b") as f:  # what a disk that lost a write would hand back
         f.seek(act["data_offset"] + 8)
