@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -155,6 +156,23 @@ def open_replay(browser, url: str, *, width: int = 1600, height: int = 1000):
     if close.count():
         close.first.click()
     return page
+
+
+@contextlib.contextmanager
+def replay_page(browser, *paths, **serve_kwargs):
+    """``(app, page)``: ``rollrec replay`` of ``paths`` served on a free port and opened in a new page;
+    both closed afterwards."""
+    from rollrec.viewer import serve, stop_app
+
+    app = serve(*paths, port=0, block=False, **serve_kwargs)
+    try:
+        page = open_replay(browser, f"http://127.0.0.1:{app.server.get_port()}")
+        try:
+            yield app, page
+        finally:
+            page.close()
+    finally:
+        stop_app(app)
 
 
 def readout(page) -> tuple[int, int]:

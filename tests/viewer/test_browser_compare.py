@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.viewer import serve, stop_app
 
-from .conftest import chart, open_replay, project, readout, synthetic_walkers, wait_for
+from .conftest import chart, project, readout, replay_page, synthetic_walkers, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -27,13 +26,8 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def replay(chromium, files):
-    app = serve(*files, port=0, block=False)
-    try:
-        page = open_replay(chromium, f"http://127.0.0.1:{app.server.get_port()}")
+    with replay_page(chromium, *files) as (app, page):
         yield app, page
-        page.close()
-    finally:
-        stop_app(app)
 
 
 def test_both_robots_and_both_reward_curves(replay, files):

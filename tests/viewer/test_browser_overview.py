@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.viewer import compute_overview, serve, stop_app
+from rollrec.viewer import compute_overview
 
-from .conftest import chart, labelled_input, open_replay, project, readout, synthetic_walkers, wait_for
+from .conftest import chart, labelled_input, project, readout, replay_page, synthetic_walkers, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -33,14 +33,9 @@ def overview(walkers):
 
 @pytest.fixture(scope="module")
 def replay(chromium, walkers):
-    app = serve(walkers, port=0, block=False)
-    try:
-        page = open_replay(chromium, f"http://127.0.0.1:{app.server.get_port()}")
+    with replay_page(chromium, walkers) as (app, page):
         page.get_by_text(re.compile(r"rows 1-12 of [\d,]+")).first.wait_for()  # the table is filled
         yield app, page
-        page.close()
-    finally:
-        stop_app(app)
 
 
 def test_histogram_counts_every_episode(replay, overview):

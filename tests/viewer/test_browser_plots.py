@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.viewer import serve, stop_app
 
-from .conftest import chart, chart_shows_its_data, open_replay, readout, synthetic_walkers, wait_for
+from .conftest import chart, chart_shows_its_data, readout, replay_page, synthetic_walkers, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -25,13 +24,8 @@ def walkers(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def replay(chromium, walkers):
-    app = serve(walkers, port=0, block=False)
-    try:
-        page = open_replay(chromium, f"http://127.0.0.1:{app.server.get_port()}")
+    with replay_page(chromium, walkers) as (app, page):
         yield app, page
-        page.close()
-    finally:
-        stop_app(app)
 
 
 def test_reward_plot_stays_drawn_after_typing_env_numbers_while_paused(replay, walkers):
