@@ -158,6 +158,36 @@ def open_replay(browser, url: str, *, width: int = 1600, height: int = 1000):
     return page
 
 
+def spy_env_reads(rollout) -> list[tuple[int, tuple[str, ...]]]:
+    """Record every ``rollout.env(k, keys)`` call from now on as ``(k, keys)`` in the list returned."""
+    calls: list[tuple[int, tuple[str, ...]]] = []
+    real_env = rollout.env
+    rollout.env = lambda k, keys=None: calls.append((k, tuple(keys))) or real_env(k, keys)
+    return calls
+
+
+@contextlib.contextmanager
+def local_app(path, **app_kwargs):
+    """A `ReplayApp` of the file at ``path`` on a viser server of its own (no browser); the app,
+    the server and the rollout are closed afterwards."""
+    import viser
+
+    import rollrec
+    from rollrec.viewer.app import ReplayApp
+
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    rollout = rollrec.load(path)
+    app = None
+    try:
+        app = ReplayApp(rollout, server, **app_kwargs)
+        yield app
+    finally:
+        if app is not None:
+            app.close()
+        server.stop()
+        rollout.close()
+
+
 @contextlib.contextmanager
 def replay_page(browser, *paths, **serve_kwargs):
     """``(app, page)``: ``rollrec replay`` of ``paths`` served on a free port and opened in a new page;

@@ -9,11 +9,12 @@ import sys
 
 import numpy as np
 import pytest
-import viser
 
 import rollrec
 from rollrec.cli import main as rollrec_main
-from rollrec.viewer import ReplayApp, serve, stop_app
+from rollrec.viewer import serve, stop_app
+
+from .conftest import local_app
 
 
 class FakeTime:
@@ -26,17 +27,10 @@ class FakeTime:
 
 @pytest.fixture
 def app(walker_file):
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    rollout = rollrec.load(walker_file)
     now = FakeTime()
-    app = ReplayApp(rollout, server, now=now)
-    app.now = now  # type: ignore[attr-defined]
-    try:
+    with local_app(walker_file, now=now) as app:
+        app.now = now  # type: ignore[attr-defined]
         yield app
-    finally:
-        app.close()
-        server.stop()
-        rollout.close()
 
 
 def test_paused_app_pushes_nothing(app):

@@ -9,6 +9,8 @@ import viser
 import rollrec
 from rollrec.viewer.bodies import BodiesView, GhostBodies, draw_terrain
 
+from .conftest import local_app
+
 
 @pytest.fixture
 def server():
@@ -67,19 +69,10 @@ def test_terrain_draws_static_geoms_but_planes(server, modelled):
 # ---- in the app -------------------------------------------------------------------------------
 @pytest.fixture
 def modelled_app(tmp_path, make_fields, make_model):
-    from rollrec.viewer.app import ReplayApp
-
     fields = make_fields(T=30, N=70, L=4)
     path = rollrec.save_rollout(tmp_path / "app.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    rollout = rollrec.load(path)
-    app = ReplayApp(rollout, server, env=2)
-    try:
+    with local_app(path, env=2) as app:
         yield app
-    finally:
-        app.close()
-        server.stop()
-        rollout.close()
 
 
 def test_the_selected_env_is_its_real_robot(modelled_app):
@@ -117,37 +110,21 @@ def test_ghost_robots_when_asked(modelled_app):
 
 
 def test_files_without_a_model_keep_the_skeleton(walker_file):
-    from rollrec.viewer.app import ReplayApp
-
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    with rollrec.load(walker_file) as r:
-        app = ReplayApp(r, server)
-        try:
-            assert app.scene.robots[0].bodies is None and app.scene.robots[0].bones is not None
-            assert app.gui.ghost_robots is None and app.scene.terrain == []
-        finally:
-            app.close()
-            server.stop()
+    with local_app(walker_file) as app:
+        assert app.scene.robots[0].bodies is None and app.scene.robots[0].bones is not None
+        assert app.gui.ghost_robots is None and app.scene.terrain == []
 
 
 def test_a_damaged_model_is_a_note_not_a_failed_replay(tmp_path, make_fields, make_model):
-    from rollrec.viewer.app import ReplayApp
-
     fields = make_fields(T=5, N=2, L=4)
     good = rollrec.save_rollout(tmp_path / "g.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
     with np.load(good) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["model_geom_link"] = arrays["model_geom_link"] + 10
     np.savez(tmp_path / "bad.npz", **arrays)
-    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
-    with rollrec.load(tmp_path / "bad.npz") as r:
-        app = ReplayApp(r, server)
-        try:
-            assert app.scene.robots[0].bodies is None
-            assert any("robot model is not drawn" in n and "geom_link" in n for n in app.state.notes)
-        finally:
-            app.close()
-            server.stop()
+    with local_app(tmp_path / "bad.npz") as app:
+        assert app.scene.robots[0].bodies is None
+        assert any("robot model is not drawn" in n and "geom_link" in n for n in app.state.notes)
 
 
 def test_model_members_are_never_plotted_as_fields(tmp_path, make_fields, make_model):

@@ -8,6 +8,8 @@ import pytest
 import rollrec
 from rollrec.viewer.fields import FieldCache, channel_groups, find_channel, obs_names
 
+from .conftest import spy_env_reads
+
 
 @pytest.fixture(scope="module")
 def dict_obs_file(tmp_path_factory):
@@ -52,9 +54,7 @@ def test_obs_without_layout_and_link_heights(walker_file):
 def test_values_of_one_env_read_once(dict_obs_file):
     with rollrec.load(dict_obs_file) as r:
         groups = channel_groups(r)
-        calls = []
-        real_env = r.env
-        r.env = lambda k, keys=None: calls.append((k, tuple(keys))) or real_env(k, keys)  # type: ignore[method-assign]
+        calls = spy_env_reads(r)
         cache = FieldCache(r)
         c = find_channel(groups, "joint_pos[1,0]")
         np.testing.assert_allclose(cache.series(2, c), r["obs"][:, 2, 5])

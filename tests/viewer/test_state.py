@@ -8,6 +8,8 @@ import pytest
 import rollrec
 from rollrec.viewer.state import CAMERA_MODES, ReplayState, camera_pose
 
+from .conftest import spy_env_reads
+
 
 @pytest.fixture
 def state(walker_file):
@@ -128,9 +130,7 @@ def test_legacy_file_opens_and_says_terms_are_means(legacy_file):
 def test_env_switch_reads_only_that_env_and_never_obs(walker_file):
     with rollrec.load(walker_file) as r:
         s = ReplayState(r)
-        calls = []
-        real_env = r.env
-        r.env = lambda k, keys=None: calls.append((k, tuple(keys))) or real_env(k, keys)  # type: ignore[method-assign]
+        calls = spy_env_reads(r)
         s.select_env(4)
         s.select_env(4)  # already selected: nothing read
         assert len(calls) == 1 and calls[0][0] == 4
