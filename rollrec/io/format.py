@@ -112,6 +112,7 @@ from typing import Any
 
 import numpy as np
 
+from rollrec._version import __version__
 from rollrec.io.errors import RolloutFormatError
 from rollrec.io.model import MODEL_KEYS
 
@@ -156,8 +157,6 @@ MAX_META_BYTES = 64 << 20
 
 
 def rollrec_version() -> str:
-    from rollrec import __version__
-
     return __version__
 
 

@@ -65,6 +65,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rollrec._version import __version__
 from rollrec.io.errors import RolloutFormatError
 
 MANIFEST_NAME = "manifest.json"
@@ -201,8 +202,6 @@ class Manifest:
 
 
 def _version() -> str:
-    from rollrec import __version__
-
     return __version__
 
 
