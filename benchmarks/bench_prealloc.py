@@ -24,7 +24,7 @@ import torch
 from rollrec.benchmarks_impl.disk import direct_write
 from rollrec.benchmarks_impl.sustained import record_run
 from rollrec.benchmarks_impl.workload import Workload
-from rollrec.io.npz_stream import NpzStreamWriter
+from rollrec._npz.stream import NpzStreamWriter
 
 
 def main() -> None:

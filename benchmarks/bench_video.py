@@ -34,7 +34,7 @@ TARGET_FPS = 30.0
 _RSS_SNIPPETS = {
     "save_video(generator)": """
 import numpy as np
-from rollrec.video.writer import save_video
+from rollrec.media.writer import save_video
 def frames():
     for t in range(N):
         f = np.empty((480, 640, 3), np.uint8); f[...] = t % 256; yield f
@@ -42,7 +42,7 @@ save_video(frames(), D + '/v.mp4')
 """,
     "BackgroundVideoWriter": """
 import numpy as np
-from rollrec.video.background import BackgroundVideoWriter
+from rollrec.media.background import BackgroundVideoWriter
 buf = np.zeros((480, 640, 3), np.uint8)
 with BackgroundVideoWriter(D + '/v.mp4', max_queue=16) as w:
     for t in range(N):
@@ -50,7 +50,7 @@ with BackgroundVideoWriter(D + '/v.mp4', max_queue=16) as w:
 """,
     "collect_frames_from_env(path=...)": """
 import numpy as np
-from rollrec.video.collect import collect_frames_from_env
+from rollrec.media.collect import collect_frames_from_env
 class Env:
     t = 0
     def reset(self): return np.zeros(3)
@@ -85,7 +85,7 @@ def measure_speed(rollout_path: Path, frames: int, out_dir: Path) -> dict:
     import rollrec
     from rollrec.video import render_frames, render_rollout
     from rollrec.video.scene import scenes_for
-    from rollrec.video.writer import save_video
+    from rollrec.media.writer import save_video
 
     with rollrec.load(rollout_path) as r:
         t0 = time.perf_counter()

@@ -32,7 +32,7 @@ def test_render_rollout_640x480(benchmark, walker, tmp_path):
 
 
 def test_encode_only_640x480(benchmark, tmp_path):
-    from rollrec.video.writer import save_video
+    from rollrec.media.writer import save_video
 
     frames = [np.full((SIZE[1], SIZE[0], 3), t % 256, np.uint8) for t in range(FRAMES)]
     benchmark.pedantic(save_video, args=(frames, tmp_path / "e.mp4"), rounds=3)

@@ -13,16 +13,16 @@ from rollrec._version import __version__
 
 # public name -> module that defines it
 _EXPORTS = {
-    "FORMAT_VERSION": "rollrec.io.format",
-    "LegacyPickleError": "rollrec.io.errors",
-    "RolloutFormatError": "rollrec.io.errors",
+    "FORMAT_VERSION": "rollrec.format.v1",
+    "LegacyPickleError": "rollrec.format.errors",
+    "RolloutFormatError": "rollrec.format.errors",
     "Rollout": "rollrec.io.reader",
     "load": "rollrec.io.reader",
-    "ShardedRollout": "rollrec.io.sharded",
-    "MissingEnvsError": "rollrec.io.sharded",
-    "MissingEnvsWarning": "rollrec.io.sharded",
-    "recover": "rollrec.io.writer",
-    "save_rollout": "rollrec.io.writer",
+    "ShardedRollout": "rollrec.io.sharded.rollout",
+    "MissingEnvsError": "rollrec.io.sharded.rollout",
+    "MissingEnvsWarning": "rollrec.io.sharded.rollout",
+    "recover": "rollrec.io.partial",
+    "save_rollout": "rollrec.io.partial",
     "Recorder": "rollrec.engine.recorder",
     "RolloutRecorder": "rollrec.engine.rollout",
     "make_policy": "rollrec.engine.policy",
@@ -32,14 +32,14 @@ _EXPORTS = {
     "MjxPoses": "rollrec.adapters.mujoco",
     "MuJoCoPoses": "rollrec.adapters.mujoco",
     "NewtonPoses": "rollrec.adapters.newton",
-    "VideoWriter": "rollrec.video.writer",
-    "save_video": "rollrec.video.writer",
-    "save_env_videos": "rollrec.video.writer",
-    "BackgroundVideoWriter": "rollrec.video.background",
-    "collect_frames_from_env": "rollrec.video.collect",
-    "RenderFailedError": "rollrec.video.collect",
-    "tile_frames": "rollrec.video.frames",
-    "to_uint8_rgb": "rollrec.video.frames",
+    "VideoWriter": "rollrec.media.writer",
+    "save_video": "rollrec.media.writer",
+    "save_env_videos": "rollrec.media.writer",
+    "BackgroundVideoWriter": "rollrec.media.background",
+    "collect_frames_from_env": "rollrec.media.collect",
+    "RenderFailedError": "rollrec.media.collect",
+    "tile_frames": "rollrec.media.frames",
+    "to_uint8_rgb": "rollrec.media.frames",
     "render_rollout": "rollrec.video",
     "RobotModel": "rollrec.model.robot",
     "model_from_mujoco": "rollrec.model.mujoco",
@@ -61,17 +61,17 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.engine.policy import make_policy
     from rollrec.engine.recorder import Recorder
     from rollrec.engine.rollout import RolloutRecorder
-    from rollrec.io.errors import LegacyPickleError, RolloutFormatError
-    from rollrec.io.format import FORMAT_VERSION
+    from rollrec.format.errors import LegacyPickleError, RolloutFormatError
+    from rollrec.format.v1 import FORMAT_VERSION
     from rollrec.io.reader import Rollout, load
-    from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning, ShardedRollout
-    from rollrec.io.writer import recover, save_rollout
+    from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning, ShardedRollout
+    from rollrec.io.partial import recover, save_rollout
     from rollrec.model.mujoco import model_from_mujoco
     from rollrec.model.robot import RobotModel
     from rollrec.model.urdf import model_from_urdf
     from rollrec.video import render_rollout
-    from rollrec.video.background import BackgroundVideoWriter
-    from rollrec.video.collect import RenderFailedError, collect_frames_from_env
-    from rollrec.video.frames import tile_frames, to_uint8_rgb
-    from rollrec.video.writer import VideoWriter, save_env_videos, save_video
+    from rollrec.media.background import BackgroundVideoWriter
+    from rollrec.media.collect import RenderFailedError, collect_frames_from_env
+    from rollrec.media.frames import tile_frames, to_uint8_rgb
+    from rollrec.media.writer import VideoWriter, save_env_videos, save_video
     from rollrec.viewer import serve

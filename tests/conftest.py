@@ -249,7 +249,7 @@ def kill_when_ready() -> Callable[..., None]:
 
 def _takes_direct_io(folder: Path) -> bool:
     """Whether files in ``folder`` can be written with direct I/O (one probe file, removed)."""
-    from rollrec.io.direct_io import open_direct
+    from rollrec._npz.direct_io import open_direct
 
     probe = folder / ".probe"
     fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
@@ -326,7 +326,7 @@ def _write_sharded(
     every shard's ``meta``, ``model`` (a `RobotModel`) into every shard file.
     """
     import rollrec
-    from rollrec.io.manifest import Manifest, ShardEntry, check_layout, shard_file_name, write_manifest
+    from rollrec.format.manifest import Manifest, ShardEntry, check_layout, shard_file_name, write_manifest
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

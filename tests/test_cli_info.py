@@ -160,7 +160,7 @@ def test_a_file_with_holes_reports_its_size_and_its_disk_use(tmp_path, capsys, m
     import torch
 
     from rollrec.engine import Recorder
-    from rollrec.io import npz_stream
+    from rollrec._npz import stream as npz_stream
 
     path = tmp_path / "sparse.npz"
     monkeypatch.setattr(npz_stream, "_COMPACT_MIN_HOLES", 1 << 40)  # keep the holes: no compact copy

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rollrec.io.direct_io import aligned_array
+from rollrec._npz.direct_io import aligned_array
 
 _WRITE = 64 << 20
 

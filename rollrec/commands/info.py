@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rollrec.commands.info_volume import format_volume, index_episode_stats, kept_stats, volume_summary
-from rollrec.io.files import allocated_bytes
+from rollrec._npz.files import allocated_bytes
 from rollrec.io.model import MODEL_KEYS
 
 #: Elements per block when reducing a ``[T, N, ...]`` member (bounds memory to ~100 MB of float64).
@@ -55,7 +55,7 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
     for a member that fails its CRC check.
     """
     from rollrec.io.reader import load
-    from rollrec.io.sharded import MissingEnvsWarning
+    from rollrec.io.sharded.rollout import MissingEnvsWarning
 
     path = os.fspath(path)
     with warnings.catch_warnings():
@@ -143,7 +143,7 @@ def _sharded_members(r) -> dict[str, dict[str, Any]]:
 
 
 def _sharded_bytes(r) -> int:
-    from rollrec.io.manifest import MANIFEST_NAME
+    from rollrec.format.manifest import MANIFEST_NAME
 
     return os.path.getsize(r.path / MANIFEST_NAME) + sum(os.path.getsize(s.path) for s in r.shards if s.present)
 

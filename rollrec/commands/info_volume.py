@@ -1,6 +1,6 @@
 """What `rollrec info` adds for a format-v2 file: what was kept, and statistics from the episode index.
 
-A v2 file (`rollrec.io.format_v2`) may keep some fields for some envs or for captured episodes
+A v2 file (`rollrec.format.v2`) may keep some fields for some envs or for captured episodes
 only, one step in k, in other dtypes. `volume_summary` says so; `index_episode_stats` computes the
 episode figures from the index (exact returns in the original step numbering); `kept_stats` the
 reward figures from the values the file holds (a member kept for some envs is summarised over

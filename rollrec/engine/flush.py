@@ -25,7 +25,7 @@ staged rows, with selections whose size depends on the data (which is why it run
 that thread may wait on the device), and returns rows for other members. With one, a segment is
 not recorded into again until its jobs are released, on CUDA too.
 
-Direct I/O (`rollrec.io.direct_io`) writes from memory aligned where the file is, without a copy.
+Direct I/O (`rollrec._npz.direct_io`) writes from memory aligned where the file is, without a copy.
 So the CPU ring and each field's pinned staging start on a 4 KiB boundary (`aligned_zeros`), and
 a D2H copy lands at the offset in its staging buffer that has the same place within a 4 KiB block
 as the rows' place in the file (the file's data offsets are 4 KiB-aligned). The ring's rows
@@ -35,7 +35,7 @@ go through the writer's bounce buffers (one copy). A job's memory is released, a
 offered for commit, only once all of its writes have completed.
 
 After each job the writer hands a snapshot (rows written, their CRCs) to a committer thread,
-which syncs the rows to disk and names them in the sidecar (`rollrec.io.npz_stream`); it takes
+which syncs the rows to disk and names them in the sidecar (`rollrec._npz.stream`); it takes
 the newest snapshot each time, so the writer never waits for the disk to commit. `close` waits
 for the last commit; after a failure (disk full, directory removed) `close` still joins both
 threads and drops the ring and the staging buffers, so a failed recording holds no thread and no
@@ -53,8 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rollrec.io.direct_io import BLOCK
-from rollrec.io.npz_stream import NpzStreamWriter
+from rollrec._npz.direct_io import BLOCK
+from rollrec._npz.stream import NpzStreamWriter
 
 
 @dataclass

@@ -13,7 +13,7 @@ the one place that may), and fetches the few entries that ended. Then, on the ho
   segments already flushed is still there (see `rollrec.engine.volume_record`).
 
 Each job returns rows for ``episodes`` (int64 ``[E, 7]``, `COLUMNS`), ``episode_return``
-(float64 ``[E]``; see `rollrec.io.format_v2`) and the window members, so a commit never names an entry whose window is not
+(float64 ``[E]``; see `rollrec.format.v2`) and the window members, so a commit never names an entry whose window is not
 written. `finish` adds the episodes still running when the recording ends.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from rollrec.engine.episodes import EpisodeTracker
-from rollrec.io.format_v2 import COLUMNS
+from rollrec.format.v2 import COLUMNS
 
 END_UNFINISHED, END_TERMINATED, END_TRUNCATED = 0, 1, 2
 

@@ -2,7 +2,7 @@
 
 Memory is bounded by the ring (``ring_segments`` segments of ``segment_steps`` steps) plus, on
 CUDA, ``staging_buffers`` pinned segments, whatever the rollout length. See `rollrec.engine.flush`
-for how segments reach the disk and `rollrec.io.npz_stream` for how the file is laid out.
+for how segments reach the disk and `rollrec._npz.stream` for how the file is laid out.
 
 What a kill loses: the steps recorded in the last ``flush_interval_s`` (a partial segment is
 handed to the writer at least that often), plus what was handed over but not yet committed: the
@@ -32,10 +32,10 @@ from rollrec.engine.setup import plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import Volume
 from rollrec.engine.volume_record import VolumeRings
-from rollrec.io.format import check_dt, check_obs_layout, make_meta, to_json, user_meta
+from rollrec.format.v1 import check_dt, check_obs_layout, make_meta, to_json, user_meta
 from rollrec.io.model import model_members, remove_sidecar, save_sidecar
-from rollrec.io.npz_stream import NpzStreamWriter
-from rollrec.io.writer import check_no_interrupted_recording, finish, partial_paths, static_members
+from rollrec._npz.stream import NpzStreamWriter
+from rollrec.io.partial import check_no_interrupted_recording, finish, partial_paths, static_members
 from rollrec.model.robot import RobotModel
 
 
@@ -51,7 +51,7 @@ class Recorder:
     its thread, file and ring; the steps committed before the failure stay recoverable.
 
     Volume control (`rollrec.engine.volume`; any of these writes format v2 unless the file still
-    satisfies v1, see `rollrec.io.format`): ``envs`` keeps every field for some envs and the
+    satisfies v1, see `rollrec.format.v1`): ``envs`` keeps every field for some envs and the
     light fields (``all_env_fields``) for all; ``every`` keeps one step in k; ``dtypes`` casts
     fields on the device; ``fields`` keeps only the named ones; ``capture``/``window`` keep the
     last W steps of chosen episodes. All of it is selected on the device inside `record`,
@@ -328,7 +328,7 @@ class Recorder:
         if self.steps == 0:
             raise RuntimeError("record_frame() before the first record(): a frame belongs to a recorded step")
         if self._video is None:
-            from rollrec.video.background import BackgroundVideoWriter
+            from rollrec.media.background import BackgroundVideoWriter
 
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = BackgroundVideoWriter(self.video_path, fps, envs=self.video_envs)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rollrec.io.format import RESERVED_NAMES
+from rollrec.format.v1 import RESERVED_NAMES
 
 #: The named arguments of `Recorder.record`, in file order.
 STEP_ARGS = ("obs", "act", "rew", "done", "truncated", "base_pos", "base_quat", "reward_terms", "link_pos", "link_quat")

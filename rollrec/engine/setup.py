@@ -4,7 +4,7 @@
 `volume_setup` one with volume options (`rollrec.engine.volume`): it plans the fields, sizes the
 segments so one segment's rings, window rows and episode buffers stay within
 ``max_segment_bytes``, allocates `rollrec.engine.volume_record.VolumeRings` and describes the
-file (format version, ``meta`` entries of `rollrec.io.format_v2`).
+file (format version, ``meta`` entries of `rollrec.format.v2`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from rollrec.engine.flush import RingBuffers
 from rollrec.engine.schema import Schema
 from rollrec.engine.volume import FieldPlan, Volume, file_version, plan
 from rollrec.engine.volume_record import VolumeRings
-from rollrec.io.format_v2 import COLUMNS
-from rollrec.io.npz_layout import MemberSpec
+from rollrec.format.v2 import COLUMNS
+from rollrec._npz.layout import MemberSpec
 
 
 @dataclass

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from rollrec.engine import dist_meta
-from rollrec.io.manifest import (
+from rollrec.format.manifest import (
     Manifest,
     ShardEntry,
     check_layout,
@@ -48,7 +48,7 @@ from rollrec.io.manifest import (
     shard_file_name,
     write_manifest,
 )
-from rollrec.io.writer import partial_paths
+from rollrec.io.partial import partial_paths
 
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
 
@@ -173,7 +173,7 @@ class ShardSession:
                 self._join({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
                 raise
             from rollrec.io.reader import load
-            from rollrec.io.shard_files import shard_facts
+            from rollrec.io.sharded.shards import shard_facts
 
             self.timings["close_from"] = time.monotonic()
             with load(result) as r:
@@ -207,7 +207,7 @@ class ShardSession:
         self._after_gather(gathered)
 
     def _after_gather(self, gathered: list[dict[str, Any]]) -> None:
-        from rollrec.io.shard_files import check_consistent
+        from rollrec.io.sharded.shards import check_consistent
 
         manifest = self._manifest()
         complete = []
@@ -234,7 +234,7 @@ class ShardSession:
     def _after_failed_gather(self, exc: Exception) -> None:
         """Every rank's own shard is finished; rank 0 writes the manifest from the files it sees."""
         if self.rank == 0:
-            from rollrec.io.shard_files import apply_states, open_shard
+            from rollrec.io.sharded.shards import apply_states, open_shard
 
             manifest = self._manifest()
             states = [open_shard(self.directory, e, self.run_id) for e in manifest.shards]

@@ -31,7 +31,7 @@ from rollrec.engine.flush import RingBuffers
 from rollrec.engine.gather import COLUMNS, EpisodeGather
 from rollrec.engine.schema import NUMPY_DTYPES, FieldSpec, Schema
 from rollrec.engine.volume import FieldPlan, Volume
-from rollrec.io.npz_layout import MemberSpec
+from rollrec._npz.layout import MemberSpec
 
 
 class VolumeRings:

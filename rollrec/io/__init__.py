@@ -1,9 +1,25 @@
-"""The rollout format (v1), its writer, the lazy reader and legacy import (videos: `rollrec.video`)."""
+"""Rollouts on disk: opening, saving, recovering (the format itself: `rollrec.format`).
 
-from rollrec.io.errors import LegacyPickleError, RolloutFormatError
-from rollrec.io.format import FORMAT_VERSION, QUAT_ORDER
-from rollrec.io.reader import Rollout, load
-from rollrec.io.writer import recover, save_rollout
+Names are imported on first use, so importing one module of this package (or of the format
+below it) does not load the reader and the writer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rollrec._lazy import lazy_exports
+
+_EXPORTS = {
+    "FORMAT_VERSION": "rollrec.format.v1",
+    "QUAT_ORDER": "rollrec.format.v1",
+    "LegacyPickleError": "rollrec.format.errors",
+    "RolloutFormatError": "rollrec.format.errors",
+    "Rollout": "rollrec.io.reader",
+    "load": "rollrec.io.reader",
+    "recover": "rollrec.io.partial",
+    "save_rollout": "rollrec.io.partial",
+}
 
 __all__ = [
     "FORMAT_VERSION",
@@ -15,3 +31,11 @@ __all__ = [
     "recover",
     "save_rollout",
 ]
+
+__getattr__, __dir__ = lazy_exports("rollrec.io", _EXPORTS, __all__, globals())
+
+if TYPE_CHECKING:
+    from rollrec.format.errors import LegacyPickleError, RolloutFormatError
+    from rollrec.format.v1 import FORMAT_VERSION, QUAT_ORDER
+    from rollrec.io.partial import recover, save_rollout
+    from rollrec.io.reader import Rollout, load

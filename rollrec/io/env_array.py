@@ -1,6 +1,6 @@
 """A ``[T, N, ...]`` array assembled from parts along the env axis, read lazily, with fill values.
 
-`ShardedArray` serves the shards of a sharded rollout (`rollrec.io.sharded`) and the detail and
+`ShardedArray` serves the shards of a sharded rollout (`rollrec.io.sharded.rollout`) and the detail and
 window members of a format-v2 file (`rollrec.io.volume_view`): each part covers a range of envs
 and is an array (``[T_part, n, ...]``) or None (no data). Missing data reads as `fill_value`:
 NaN for floats, False for bools, the dtype's minimum for signed integers and 0 for unsigned ones,

@@ -1,7 +1,7 @@
 """The episodes of a rollout, from its index (format v2) or from ``done``/``rew`` (format v1).
 
 `EpisodeIndex` holds one entry per episode of every env, with the columns of the v2 index
-(`rollrec.io.format_v2`): ``env``, ``start``, ``stop`` (recorded steps, stop exclusive),
+(`rollrec.format.v2`): ``env``, ``start``, ``stop`` (recorded steps, stop exclusive),
 ``end`` (0 still running, 1 terminated, 2 truncated), ``captured``, ``row``, ``rows``, and the
 float64 ``returns``. A v1 file has no index: `derive` builds the same entries from its members
 (every field exists for every episode there, so every episode is captured).
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.format_v2 import COLUMNS
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.v2 import COLUMNS
 
 END_NAMES = ("unfinished", "terminated", "truncated")
 _BLOCK_ELEMENTS = 1 << 22  # bounds the memory of `derive` (float64 cumulative sums)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.io.errors import RolloutFormatError
+from rollrec.format.errors import RolloutFormatError
 from rollrec.model.robot import ARRAYS, ModelError, RobotModel
 
 PREFIX = "model_"
@@ -80,7 +80,7 @@ def sidecar_path(path: str | os.PathLike) -> str:
 
 def save_sidecar(path: str | os.PathLike, members: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
     """Write the model's members (and its meta entries, as JSON) beside the partial file of ``path``."""
-    from rollrec.io.format import encode_meta
+    from rollrec.format.v1 import encode_meta
 
     target = sidecar_path(path)
     tmp = target + ".tmp"

@@ -1,6 +1,6 @@
 """Open rollouts lazily: stored members are memory-mapped, nothing is read until it is indexed.
 
-`load` opens the file once (`rollrec.io.archive.RolloutFile`: one descriptor, the zip directory
+`load` opens the file once (`rollrec._npz.archive.RolloutFile`: one descriptor, the zip directory
 and npy headers checked against the file, one map of it for every stored member), checks the
 members and ``meta`` against the format, and returns a `Rollout`. Opening a multi-GB file costs
 a few small reads. Compressed members are read whole, on first access. Files of the original
@@ -9,7 +9,7 @@ recorder are converted to the v1 model (see `rollrec.io.legacy`) when the caller
 Every malformed file raises `RolloutFormatError` (a ValueError): one line naming the file and
 the problem. Opening a FIFO or device is refused, never waited on.
 
-Format v2 files (volume control, `rollrec.io.format_v2`) read the same way: ``r[key]`` is always
+Format v2 files (volume control, `rollrec.format.v2`) read the same way: ``r[key]`` is always
 ``[T, N, ...]`` (members kept for some envs or some episodes read as fill values elsewhere,
 `rollrec.io.volume_view`), ``r.stored(key)`` is the member as stored, ``r.env(k)`` holds what
 exists for env k, and `Rollout.episodes` / `Rollout.episode` read the episode index.
@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.io.archive import RolloutFile
+from rollrec._npz.archive import RolloutFile
 from rollrec.io.env_array import fill_value
 from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
-from rollrec.io.errors import LegacyPickleError, RolloutFormatError
-from rollrec.io.format import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array, decode_meta
-from rollrec.io.format_v2 import Layout
+from rollrec.format.errors import LegacyPickleError, RolloutFormatError
+from rollrec.format.v1 import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array, decode_meta
+from rollrec.format.v2 import Layout
 from rollrec.io.model import read_model
 from rollrec.io.volume_view import WindowArray, detail_view
 from rollrec.model.robot import RobotModel
@@ -84,7 +84,7 @@ class Rollout(RolloutEpisodes):
 
     def stored(self, key: str) -> np.ndarray:
         """Member ``key`` as the file stores it (``[T, M, ...]`` for detail members, ``[R, ...]`` for
-        window members: see `rollrec.io.format_v2`)."""
+        window members: see `rollrec.format.v2`)."""
         return self._fields[key]
 
     def kind(self, key: str) -> str:
@@ -386,17 +386,17 @@ def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
     Raises FileNotFoundError for a missing file and `RolloutFormatError` for an invalid one
     (never another exception for a malformed file).
 
-    A directory recorded by several ranks (see `rollrec.io.manifest`), its ``manifest.json``, or
+    A directory recorded by several ranks (see `rollrec.format.manifest`), its ``manifest.json``, or
     ``run.npz`` where only the directory ``run/`` exists, opens as one `ShardedRollout`
-    (`rollrec.io.sharded`).
+    (`rollrec.io.sharded.rollout`).
     """
     path = os.fspath(path)
-    from rollrec.io.sharded import open_sharded, sharded_dir
+    from rollrec.io.sharded.rollout import open_sharded, sharded_dir
 
     if (directory := sharded_dir(path)) is not None:
         return open_sharded(directory)
     if not os.path.lexists(path):
-        from rollrec.io.writer import partial_paths
+        from rollrec.io.partial import partial_paths
 
         if os.path.exists(partial_paths(path)[1]):
             raise FileNotFoundError(

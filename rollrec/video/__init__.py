@@ -4,7 +4,7 @@ recorded rollouts headless on the CPU (`camera`, `draw`, `scene`, `render`, ``ro
 from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
 from rollrec.video.render import default_fps, render_frames, render_rollout
 from rollrec.video.scene import EnvScene
-from rollrec.video.writer import VideoWriter, save_env_videos, save_video
+from rollrec.media.writer import VideoWriter, save_env_videos, save_video
 
 __all__ = [
     "CAMERA_PRESETS",

@@ -10,9 +10,9 @@ import numpy as np
 
 from rollrec.io.reader import Rollout, load
 from rollrec.model.robot import RobotModel
-from rollrec.video.frames import grid_shape
+from rollrec.media.frames import grid_shape
 from rollrec.video.scene import EnvScene, scenes_for
-from rollrec.video.writer import VideoWriter, env_video_path
+from rollrec.media.writer import VideoWriter, env_video_path
 
 __all__ = ["default_fps", "render_frames", "render_rollout"]
 
@@ -95,7 +95,7 @@ def render_rollout(
 
     ``size`` is ``(width, height)`` of the video; several ``envs`` are tiled in a near-square
     grid that fits in it (``cols`` to choose), labelled ``"env k"``, or with ``per_env=True``
-    written one file per env (`rollrec.video.writer.env_video_path`: ``out_env3.mp4``), in which
+    written one file per env (`rollrec.media.writer.env_video_path`: ``out_env3.mp4``), in which
     case a list of paths is returned and each file has ``size``. ``fps`` defaults to real time
     (`default_fps` of the rollout's ``dt``). Steps ``[start, stop)`` are rendered (default all).
     Streams: memory does not grow with the number of frames.

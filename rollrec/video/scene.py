@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rollrec.io.reader import Rollout
-from rollrec.io.sharded import ShardedRollout
+from rollrec.io.sharded.rollout import ShardedRollout
 from rollrec.model.robot import RobotModel
 from rollrec.video import draw
 from rollrec.video.bodies import BodiesDrawer

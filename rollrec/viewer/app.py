@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import viser
 
-from rollrec.io.errors import RolloutFormatError
+from rollrec.format.errors import RolloutFormatError
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.clock import SPEEDS
@@ -283,7 +283,7 @@ class ReplayApp:
         return None. An env whose shard is missing (a sharded rollout) is reported the same way,
         without `file_error`. Reads use pread, so even a file truncated after this check cannot
         kill the viewer: its read fails the same way."""
-        from rollrec.io.sharded import MissingEnvsError
+        from rollrec.io.sharded.rollout import MissingEnvsError
 
         try:
             for rollout in (self.state.rollout, self.state.other):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.io.format import INDEX_KEYS, STATIC_KEYS
+from rollrec.format.v1 import INDEX_KEYS, STATIC_KEYS
 
 #: Members that are not plotted as fields (the reward plot and the scene show them).
 _NOT_FIELDS = frozenset({"rew", "rew_terms", "done", "truncated", "base_quat", "link_quat"})

@@ -1,6 +1,6 @@
 """The overview of a format-v2 file, from its episode index (exact returns, every episode).
 
-A v2 file (`rollrec.io.format_v2`) lists every episode of every env in its index, with its
+A v2 file (`rollrec.format.v2`) lists every episode of every env in its index, with its
 return summed over every recorded step, also where ``every=k`` keeps one step in k or the
 rewards of most envs were not kept. `overview_from_index` turns it into the same `Overview` the
 viewer's overview tab shows for a v1 file: one row per episode holding at least one kept step,

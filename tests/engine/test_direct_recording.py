@@ -10,8 +10,8 @@ import torch
 
 import rollrec
 from rollrec.engine import Recorder
-from rollrec.io import npz_stream
-from rollrec.io.direct_io import BLOCK
+from rollrec._npz import stream as npz_stream
+from rollrec._npz.direct_io import BLOCK
 
 
 def step(t: int, n: int) -> dict:

@@ -15,8 +15,8 @@ import pytest
 
 import rollrec
 from rollrec.cli import main
-from rollrec.io.manifest import read_manifest
-from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning
+from rollrec.format.manifest import read_manifest
+from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo, POSIX signals")
 

@@ -19,7 +19,7 @@ import torch
 
 import rollrec
 from rollrec.engine import Recorder
-from rollrec.io import faults
+from rollrec._npz import faults
 
 N = 16
 

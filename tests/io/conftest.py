@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rollrec.io.format import encode_meta, make_meta
+from rollrec.format.v1 import encode_meta, make_meta
 
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
@@ -126,7 +126,7 @@ class Craft:
         tail = c.flush(zlib.Z_FINISH)
         crc = 0
         zero_crc = zlib.crc32(bytes(block))
-        from rollrec.io.npz_stream import crc32_combine
+        from rollrec._npz.stream import crc32_combine
 
         for _ in range(nbytes // block):
             crc = crc32_combine(crc, zero_crc, block)

@@ -18,7 +18,7 @@ SCENARIO (all with a later member much larger than the first, as link poses are)
 - ``short-closed``, ``grow-closed``: those two with every hole closed however small, so members
   whose new place overlaps their rows go past the end first, then slide down.
 
-MODE: ``points`` kills at the k-th `rollrec.io.faults` point for k = 1, 2, ... until a child
+MODE: ``points`` kills at the k-th `rollrec._npz.faults` point for k = 1, 2, ... until a child
 completes; ``writes`` kills before the k-th call that changes a file (pwrite, write, ftruncate,
 fallocate, copy_file_range, rename, unlink), which needs nothing from the code under test;
 ``random`` kills ``--random N`` times after a random delay within one undisturbed run's duration.
@@ -80,10 +80,10 @@ def expected(name: str) -> np.ndarray:
 
 def write(final: str, capacity: int, compress: bool, close_all: bool = False, direct: bool = False) -> None:
     """What `Recorder` does to the file, without its engine threads: append, commit, finish."""
-    from rollrec.io import npz_stream
-    from rollrec.io.format import make_meta
-    from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
-    from rollrec.io.writer import finish, partial_paths, static_members
+    from rollrec._npz import stream as npz_stream
+    from rollrec.format.v1 import make_meta
+    from rollrec._npz.stream import MemberSpec, NpzStreamWriter
+    from rollrec.io.partial import finish, partial_paths, static_members
 
     if close_all:  # this child only: close holes of any size
         npz_stream._COMPACT_MIN_HOLES = npz_stream._COMPACT_MIN_FRACTION = npz_stream._MIN_SLIDE = 0
@@ -159,10 +159,10 @@ def _arm_writes(k: int) -> list[int]:
         if hasattr(os, name):
             setattr(os, name, wrap(getattr(os, name)))
     try:  # punching holes goes through ctypes, not os
-        from rollrec.io import files
+        from rollrec._npz import files
 
         files.punch_hole = wrap(files.punch_hole)
-        from rollrec.io import npz_stream
+        from rollrec._npz import stream as npz_stream
 
         npz_stream.punch_hole = files.punch_hole
     except ImportError:  # code without hole punching
@@ -171,7 +171,7 @@ def _arm_writes(k: int) -> list[int]:
 
 
 def _arm_points(k: int) -> list[int]:
-    from rollrec.io import faults
+    from rollrec._npz import faults
 
     seen = [0]
 

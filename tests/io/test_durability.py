@@ -10,7 +10,8 @@ import torch
 
 import rollrec
 from rollrec.engine import Recorder
-from rollrec.io import npz_stream, writer
+from rollrec._npz import stream as npz_stream
+from rollrec.io import partial as writer
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.manifest import (
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.manifest import (
     MANIFEST_NAME,
     Manifest,
     ShardEntry,

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import rollrec
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.format import STATIC_KEYS
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.v1 import STATIC_KEYS
 from rollrec.io.model import MODEL_KEYS, sidecar_path
 
 LINKS = ["base", "thigh", "shin", "foot"]
@@ -155,7 +155,7 @@ def test_recorder_refuses_a_model_that_is_not_one(tmp_path):
 
 def test_model_keys_are_static_in_the_spec():
     assert set(MODEL_KEYS) <= set(STATIC_KEYS)
-    doc = rollrec.io.format.__doc__
+    doc = rollrec.format.v1.__doc__
     for key in ("model_geom_type", "model_mesh_vert", "model_hfield_data", 'meta["model"]'):
         assert key in doc
 

@@ -10,8 +10,8 @@ import torch
 
 import rollrec
 from rollrec.engine import Recorder
-from rollrec.io import faults
-from rollrec.io.writer import partial_paths
+from rollrec._npz import faults
+from rollrec.io.partial import partial_paths
 
 N = 3
 

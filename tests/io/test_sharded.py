@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.manifest import MANIFEST_NAME, read_manifest
-from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning, ShardedArray, ShardedRollout
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.manifest import MANIFEST_NAME, read_manifest
+from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning, ShardedArray, ShardedRollout
 
 COUNTS = (3, 1, 4)  # N = 8, uneven
 T = 9

@@ -8,7 +8,7 @@ import pytest
 import rollrec
 from rollrec.engine import Recorder
 from rollrec.io.env_array import fill_value
-from rollrec.io.errors import RolloutFormatError
+from rollrec.format.errors import RolloutFormatError
 
 N = 6
 CASES = {

@@ -12,9 +12,9 @@ import pytest
 
 import rollrec
 from rollrec import RolloutFormatError
-from rollrec.io.format import make_meta
-from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
-from rollrec.io.writer import partial_paths
+from rollrec.format.v1 import make_meta
+from rollrec._npz.stream import MemberSpec, NpzStreamWriter
+from rollrec.io.partial import partial_paths
 
 STEP_KEYS = ("obs", "act", "rew", "done", "truncated", "base_pos", "base_quat", "rew_terms", "link_pos", "link_quat")
 

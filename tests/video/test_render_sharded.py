@@ -7,7 +7,7 @@ import pytest
 
 import rollrec
 from rollrec.cli import main
-from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning
+from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning
 from rollrec.video import render_rollout
 from rollrec.video.scene import scenes_for
 

@@ -61,7 +61,7 @@ def synthetic_walkers(path: Path, *, num_envs: int = 16, steps: int = 300, seed:
     ``max_episode_steps``; 13 links (base, 4 legs of hip/knee/foot), 4 reward terms, obs with a
     named layout (``base_vel[0..2]``, ``joint_pos[0..3]``, ``phase``)."""
     from rollrec.envs import WalkerEnv
-    from rollrec.io.writer import save_rollout
+    from rollrec.io.partial import save_rollout
 
     T, N = steps, num_envs
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.io.sharded import MissingEnvsError, MissingEnvsWarning
+from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning
 from rollrec.viewer.state import ReplayState
 
 

@@ -89,10 +89,10 @@ A file breaking any rule here is refused by the reader with `RolloutFormatError`
 
 A rollout recorded by several ranks of ``torch.distributed`` is a directory holding one such
 file per rank (its envs, with ``meta["shard"]``) and a ``manifest.json`` saying which file holds
-which envs; the manifest's specification is in `rollrec.io.manifest`.
+which envs; the manifest's specification is in `rollrec.format.manifest`.
 
 Version 2 (``meta["format_version"]`` 2; the version bump of `Recorder`'s volume control:
-``envs=``, ``every=``, ``capture=``/``window=``) is specified in `rollrec.io.format_v2`: per-step
+``envs=``, ``every=``, ``capture=``/``window=``) is specified in `rollrec.format.v2`: per-step
 members may hold some envs only (``[T, len(ids), ...]``, ``meta["env_ids"]``) or the rows of
 captured episodes only (``[R, ...]``, ``meta["windows"]``), one step in ``meta["every"]``, and the
 file then holds an episode index (``episodes`` int64 ``[E, 7]``: env, start, stop, end, captured,
@@ -113,7 +113,7 @@ from typing import Any
 import numpy as np
 
 from rollrec._version import __version__
-from rollrec.io.errors import RolloutFormatError
+from rollrec.format.errors import RolloutFormatError
 from rollrec.io.model import MODEL_KEYS
 
 FORMAT_NAME = "rollrec"
@@ -137,7 +137,7 @@ REQUIRED_RANKS: dict[str, int] = {
 OPTIONAL_RANKS: dict[str, int] = {"link_pos": 4, "link_quat": 4}
 #: Members that are not per-step (the robot model's: see `rollrec.io.model`).
 STATIC_KEYS = ("meta", "rew_term_names", "link_names", *MODEL_KEYS)
-#: The episode index of a v2 file (see `rollrec.io.format_v2`).
+#: The episode index of a v2 file (see `rollrec.format.v2`).
 INDEX_KEYS = ("episodes", "episode_return")
 #: Trailing sizes fixed by the format.
 FIXED_TRAILING: dict[str, tuple[int, ...]] = {

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.io import npz_stream
-from rollrec.io.direct_io import BLOCK
-from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
-from rollrec.io.writer import partial_paths
+from rollrec._npz import stream as npz_stream
+from rollrec._npz.direct_io import BLOCK
+from rollrec._npz.stream import MemberSpec, NpzStreamWriter
+from rollrec.io.partial import partial_paths
 
 SMALL = {"meta": np.array('{"x": 1}')}
 

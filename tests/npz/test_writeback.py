@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from rollrec.io import writeback
-from rollrec.io.writeback import BufferedWriter, WritebackWindow
+from rollrec._npz import writeback
+from rollrec._npz.writeback import BufferedWriter, WritebackWindow
 
 
 @pytest.fixture

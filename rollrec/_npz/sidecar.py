@@ -1,6 +1,6 @@
 """The JSON sidecar beside a partial rollout: what `rollrec.recover` trusts, and nothing else.
 
-One JSON object, replaced atomically (`rollrec.io.files.replace_small_file`) whenever it changes::
+One JSON object, replaced atomically (`rollrec._npz.files.replace_small_file`) whenever it changes::
 
     {"format": "rollrec-partial", "version": 2, "data_path": "run.npz.partial", "align": 64,
      "created": <unix time>, "committed_rows": R, "committed_crc": {member: CRC-32 of its R rows},
@@ -10,7 +10,7 @@ One JSON object, replaced atomically (`rollrec.io.files.replace_small_file`) whe
 
 ``info`` is the recorder's (meta, names, compress), serialised by the thread that set it.
 ``variable_rows`` names the committed rows of the members that hold their own number of rows
-(see "Variable members" in `rollrec.io.npz_stream`); the others hold R. A sidecar without it
+(see "Variable members" in `rollrec._npz.stream`); the others hold R. A sidecar without it
 has none. (A rollrec that predates the key would check a variable member's first R rows against
 its CRC, and refuse them: never recover them wrong.)
 """
@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.npz_layout import ALIGN, MemberSpec, Placement
+from rollrec.format.errors import RolloutFormatError
+from rollrec._npz.layout import ALIGN, MemberSpec, Placement
 
 FORMAT = "rollrec-partial"
 VERSION = 2

@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from rollrec.io import direct_io
-from rollrec.io.direct_io import BLOCK, DirectWriter, address, aligned_array, open_direct
+from rollrec._npz import direct_io
+from rollrec._npz.direct_io import BLOCK, DirectWriter, address, aligned_array, open_direct
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ not a durability barrier (it neither syncs metadata nor flushes the device's cac
 still ``fdatasync``. Where ``sync_file_range`` does not exist (not Linux) the window only drops
 pages it cannot make clean, i.e. does nothing but the ``fadvise``.
 
-`BufferedWriter` is the same contract as `rollrec.io.direct_io.DirectWriter`, for any file
+`BufferedWriter` is the same contract as `rollrec._npz.direct_io.DirectWriter`, for any file
 system: ``pwrite`` on the writer's thread, then the window.
 """
 
@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from rollrec.io.files import linux_libc_function
+from rollrec._npz.files import linux_libc_function
 
 #: Bytes written but not yet known clean, at most (plus the write in progress).
 WINDOW = 64 << 20
@@ -78,7 +78,7 @@ class WritebackWindow:
 
 
 class BufferedWriter:
-    """`rollrec.io.direct_io.DirectWriter`'s contract with ordinary ``pwrite`` and a `WritebackWindow`.
+    """`rollrec._npz.direct_io.DirectWriter`'s contract with ordinary ``pwrite`` and a `WritebackWindow`.
 
     Writes complete before `write` returns; a failed one poisons the writer as there.
     """

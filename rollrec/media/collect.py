@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rollrec.video.frames import batch_to_uint8_rgb, is_batch, to_uint8_rgb
-from rollrec.video.writer import VideoWriter
+from rollrec.media.frames import batch_to_uint8_rgb, is_batch, to_uint8_rgb
+from rollrec.media.writer import VideoWriter
 
 __all__ = ["RenderFailedError", "collect_frames_from_env"]
 

@@ -1,7 +1,7 @@
 """Where each member of a stored ``.npz`` goes: its zip local header, its rows, its capacity.
 
 Members are laid out one after another, the one with the most bytes per row first (it starts the
-file, so byte 0 is always a zip header, and it never has to move: see `rollrec.io.npz_stream`).
+file, so byte 0 is always a zip header, and it never has to move: see `rollrec._npz.stream`).
 Each member's array data starts on a multiple of ``align``: 64 bytes by default, so readers can
 memory-map it; a direct-I/O writer would ask for the page size.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.io import zip_records
-from rollrec.io.zip_records import NPY_HEADER_BYTES
+from rollrec._npz import zip_records
+from rollrec._npz.zip_records import NPY_HEADER_BYTES
 
 ALIGN = 64
 

@@ -12,15 +12,15 @@ with the most bytes per row first (it starts the file and never moves), the othe
 
 Rows are written straight to their final offset, so each byte reaches the disk once; the CRC-32
 of each member is computed on the bytes written as rows arrive. Where the file system allows it,
-rows bypass the page cache (`rollrec.io.direct_io`: ``O_DIRECT``, whole 4 KiB blocks from aligned
+rows bypass the page cache (`rollrec._npz.direct_io`: ``O_DIRECT``, whole 4 KiB blocks from aligned
 memory, several writes in flight) and each member's data starts on a multiple of 4 KiB;
-elsewhere they are buffered writes that keep dirty pages bounded (`rollrec.io.writeback`) and
+elsewhere they are buffered writes that keep dirty pages bounded (`rollrec._npz.writeback`) and
 data starts on a multiple of 64 bytes (``align`` overrides either). Everything that is not rows
 (headers, the tail, kernel copies when the layout changes, reads) goes through the file's
 ordinary descriptor. The central directory
 lists the members in the order given, whatever their place in the file. See
-`rollrec.io.npz_layout` for the placements, `rollrec.io.zip_records` for the bytes of each record
-and `rollrec.io.sidecar` for the sidecar.
+`rollrec._npz.layout` for the placements, `rollrec._npz.zip_records` for the bytes of each record
+and `rollrec._npz.sidecar` for the sidecar.
 
 Data never moves under the sidecar
 ----------------------------------
@@ -50,7 +50,7 @@ CRCs before it trusts them. If the machine loses power, the same holds where the
 ``fsync``/``fdatasync`` (the sidecar never reaches the disk before the rows it names); where it does
 not, or with ``durable=False`` (no syncs: faster for rollouts the page cache can hold), `reopen`
 refuses the mismatching rows with a clear error instead of returning wrong data with valid CRCs.
-Every step that changes the file reports to `rollrec.io.faults`.
+Every step that changes the file reports to `rollrec._npz.faults`.
 
 Variable members
 ----------------
@@ -78,13 +78,13 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
-from rollrec.io import faults, sidecar, zip_records
-from rollrec.io.direct_io import BLOCK, DirectWriter, open_direct
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.files import copy_range, create_exclusive, fdatasync, punch_hole, replace_small_file
-from rollrec.io.npz_layout import ALIGN, MemberSpec, Placement, align_up, layout, placement_at
-from rollrec.io.writeback import BufferedWriter, WritebackWindow
-from rollrec.io.zip_records import NPY_HEADER_BYTES, crc32_combine, npy_header  # noqa: F401 (re-exported)
+from rollrec._npz import faults, sidecar, zip_records
+from rollrec._npz.direct_io import BLOCK, DirectWriter, open_direct
+from rollrec.format.errors import RolloutFormatError
+from rollrec._npz.files import copy_range, create_exclusive, fdatasync, punch_hole, replace_small_file
+from rollrec._npz.layout import ALIGN, MemberSpec, Placement, align_up, layout, placement_at
+from rollrec._npz.writeback import BufferedWriter, WritebackWindow
+from rollrec._npz.zip_records import NPY_HEADER_BYTES, crc32_combine, npy_header  # noqa: F401 (re-exported)
 
 try:  # ISA-L's CRC-32 runs ~5x faster than zlib's; same polynomial, same values.
     from isal.isal_zlib import crc32 as _crc32
@@ -195,7 +195,7 @@ class NpzStreamWriter:
 
     @property
     def direct(self) -> bool:
-        """Whether rows bypass the page cache (`rollrec.io.direct_io`)."""
+        """Whether rows bypass the page cache (`rollrec._npz.direct_io`)."""
         return self._out is not None and self._out.direct
 
     @property

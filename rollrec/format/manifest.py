@@ -4,7 +4,7 @@ A rollout recorded by W ranks of ``torch.distributed`` is a directory::
 
     run/
       manifest.json              this document: which file holds which envs
-      rank-00000.npz             rank 0's envs: a complete format-v1 file (see `rollrec.io.format`)
+      rank-00000.npz             rank 0's envs: a complete format-v1 file (see `rollrec.format.v1`)
       rank-00001.npz             rank 1's envs
       rank-00002.npz.partial     a rank that has not finished (or died): data so far, and its
       rank-00002.npz.partial.json  sidecar; ``rollrec recover run/`` makes it a shard file
@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from rollrec._version import __version__
-from rollrec.io.errors import RolloutFormatError
+from rollrec.format.errors import RolloutFormatError
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "rollrec-sharded"

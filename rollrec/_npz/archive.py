@@ -1,7 +1,7 @@
 """A rollout file opened once: one descriptor, its ``.npy`` members, and reads that cannot crash.
 
 `RolloutFile(path)` opens ``path`` (regular files only: a FIFO or device is refused, never
-waited on), reads the zip directory (`rollrec.io.zipdir`) and each ``.npy`` member's header,
+waited on), reads the zip directory (`rollrec._npz.zipdir`) and each ``.npy`` member's header,
 and checks every member's extent against the file: a stored member's data must lie inside it,
 a deflated member may inflate to exactly what its header's shape needs. Nothing else is read.
 
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.io.errors import LegacyPickleError, RolloutFormatError
-from rollrec.io.inflate import crc32, inflate
-from rollrec.io.npy_header import MAGIC, PREFIX_BYTES, NpyHeader, npy_header_length, parse_npy_header
-from rollrec.io.zipdir import FLAG_ENCRYPTED, FLAG_UTF8, Entry, pread_exact, read_directory
+from rollrec.format.errors import LegacyPickleError, RolloutFormatError
+from rollrec._npz.inflate import crc32, inflate
+from rollrec._npz.npy_header import MAGIC, PREFIX_BYTES, NpyHeader, npy_header_length, parse_npy_header
+from rollrec._npz.zipdir import FLAG_ENCRYPTED, FLAG_UTF8, Entry, pread_exact, read_directory
 
 STORED, DEFLATED = 0, 8
 _METHOD_NAMES = {1: "shrink", 6: "implode", 9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstd", 95: "xz", 99: "AES"}

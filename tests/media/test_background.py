@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rollrec.video.background import BackgroundVideoWriter
-from rollrec.video.collect import RenderFailedError, collect_frames_from_env
+from rollrec.media.background import BackgroundVideoWriter
+from rollrec.media.collect import RenderFailedError, collect_frames_from_env
 
 
 def count_frames(path) -> tuple[int, tuple[int, int]]:

@@ -1,6 +1,6 @@
 """The bytes of a stored ``.npz``: npy headers, zip local headers, the central directory, CRCs.
 
-Pure functions, no I/O: `rollrec.io.npz_stream` decides where each record goes.
+Pure functions, no I/O: `rollrec._npz.stream` decides where each record goes.
 
 - A member is ``[zip local header | padding extra][npy header][array data]``. The local header
   always has room for a zip64 extra field (20 bytes): when the member turns out small that room

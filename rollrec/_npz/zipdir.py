@@ -16,7 +16,7 @@ import os
 import struct
 from dataclasses import dataclass
 
-from rollrec.io.errors import RolloutFormatError
+from rollrec.format.errors import RolloutFormatError
 
 MAX_ENTRIES = 1 << 20
 MAX_DIRECTORY_BYTES = 256 << 20

@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.io import npz_stream, zip_records
-from rollrec.io.files import allocated_bytes, copy_range
-from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter, crc32_combine, npy_header
-from rollrec.io.writer import finish
+from rollrec._npz import stream as npz_stream
+from rollrec._npz import zip_records
+from rollrec._npz.files import allocated_bytes, copy_range
+from rollrec._npz.stream import MemberSpec, NpzStreamWriter, crc32_combine, npy_header
+from rollrec.io.partial import finish
 
 SMALL = {"names": np.array(["a", "bb", "ccc"]), "meta": np.array('{"x": 1}')}
 

@@ -133,7 +133,7 @@ def copy_range(
 
     The two ranges must not overlap (the writer only ever copies into unreferenced space).
     ``written(offset, length)`` is told each destination range copied (e.g. a
-    `rollrec.io.writeback.WritebackWindow`, so a large copy leaves few dirty pages behind).
+    `rollrec._npz.writeback.WritebackWindow`, so a large copy leaves few dirty pages behind).
     """
     done = 0
     use_kernel = hasattr(os, "copy_file_range")

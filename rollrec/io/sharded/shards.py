@@ -2,7 +2,7 @@
 
 A shard counts as present when its file opens as format v1 and its ``meta["shard"]`` matches the
 manifest (run id, rank, env range); anything else (no file, a file of another recording, a
-damaged file) makes it missing, with a note saying why. See `rollrec.io.manifest` for the layout.
+damaged file) makes it missing, with a note saying why. See `rollrec.format.manifest` for the layout.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.manifest import (
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.manifest import (
     MANIFEST_NAME,
     Manifest,
     ShardEntry,
@@ -23,7 +23,7 @@ from rollrec.io.manifest import (
     write_manifest,
 )
 from rollrec.io.reader import Rollout, load
-from rollrec.io.writer import PARTIAL_SUFFIX, partial_paths, recover
+from rollrec.io.partial import PARTIAL_SUFFIX, partial_paths, recover
 
 _SHARD_FILE = re.compile(r"^rank-(\d+)\.npz$")
 

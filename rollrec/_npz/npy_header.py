@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.io.errors import RolloutFormatError
+from rollrec.format.errors import RolloutFormatError
 
 MAGIC = b"\x93NUMPY"
 MAX_HEADER_BYTES = 1 << 16

@@ -6,7 +6,7 @@
 when `close` succeeds; on any error the partial file is removed, so a file under the final name
 is always a complete video.
 
-Frames are normalised by `rollrec.video.frames.to_uint8_rgb` (numpy or torch on any device,
+Frames are normalised by `rollrec.media.frames.to_uint8_rgb` (numpy or torch on any device,
 uint8 or float in [0, 1], gray/RGB/RGBA). A batch ``[N, H, W, C]`` written as one step becomes a
 grid of labelled tiles (`tile_frames`); `save_env_videos` writes one file per env instead.
 
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rollrec.io.files import create_exclusive
-from rollrec.video.frames import is_batch, tile_frames, to_uint8_rgb
+from rollrec._npz.files import create_exclusive
+from rollrec.media.frames import is_batch, tile_frames, to_uint8_rgb
 
 if TYPE_CHECKING:
     from typing_extensions import Self

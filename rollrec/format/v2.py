@@ -2,7 +2,7 @@
 
 `Recorder` options (``envs=``, ``every=``, ``capture=``, and ``fields=`` or ``dtypes=`` when
 they leave v1) write files that keep some fields for some envs only, one step in k, or the last
-steps of chosen episodes only. Everything in `rollrec.io.format` holds, with these changes;
+steps of chosen episodes only. Everything in `rollrec.format.v1` holds, with these changes;
 ``meta["format_version"]`` is 2. A recorder writes v1 whenever the file satisfies v1 (e.g.
 ``dtypes={"obs": float16}`` alone), the way numpy's ``.npy`` writer picks the oldest header
 version that holds an array: such files stay readable by every rollrec. Readers of v2 read v1.
@@ -64,8 +64,8 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.format import (
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.v1 import (
     INDEX_KEYS,
     OPTIONAL_RANKS,
     REQUIRED_RANKS,

@@ -1,4 +1,4 @@
-"""Open a sharded rollout (a directory of per-rank files, see `rollrec.io.manifest`) as one env axis.
+"""Open a sharded rollout (a directory of per-rank files, see `rollrec.format.manifest`) as one env axis.
 
 `open_sharded` returns a `ShardedRollout`, a `Rollout` whose arrays are `ShardedArray` views:
 ``r["obs"][t, g]`` and ``r.env(g)`` read only the shard holding env ``g``; a slice across shards
@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from rollrec.io.env_array import ShardedArray, _axis_index, _compact, fill_value  # noqa: F401 (re-exported)
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.format import encode_meta
-from rollrec.io.manifest import MANIFEST_NAME, read_manifest, rollout_dir
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.v1 import encode_meta
+from rollrec.format.manifest import MANIFEST_NAME, read_manifest, rollout_dir
 from rollrec.io.model import MODEL_KEYS
 from rollrec.io.reader import Rollout, _clip
-from rollrec.io.shard_files import ShardState, check_consistent, open_shard, shard_facts
+from rollrec.io.sharded.shards import ShardState, check_consistent, open_shard, shard_facts
 
 #: Keys of a shard's ``meta`` that describe that shard alone, left out of the rollout's ``meta``.
 _SHARD_ONLY_META = ("shard", "video", "num_envs", "num_steps", "recovered", "interrupted")

@@ -2,11 +2,11 @@
 
 Every file appears under its final name atomically. While it is written, data goes to
 ``<path>.partial`` and a JSON sidecar ``<path>.partial.json`` says which of its bytes hold the
-rows committed so far (see `rollrec.io.npz_stream`). Finishing runs in this order, each step
+rows committed so far (see `rollrec._npz.stream`). Finishing runs in this order, each step
 durable before the next, so a process killed anywhere leaves a state `recover` completes:
 
 1. finalise ``.partial`` in place (members slid into large holes, headers, small members,
-   central directory; every move copy-then-switch, see `rollrec.io.npz_stream`);
+   central directory; every move copy-then-switch, see `rollrec._npz.stream`);
 2. if asked to compress, write a deflated copy to ``<path>.partial.tmp`` (``.partial`` is only
    read);
 3. rename the finished file to ``<path>`` (the commit point);
@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.io import faults
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.files import create_exclusive, fsync_dir
-from rollrec.io.format import (
+from rollrec._npz import faults
+from rollrec.format.errors import RolloutFormatError
+from rollrec._npz.files import create_exclusive, fsync_dir
+from rollrec.format.v1 import (
     OPTIONAL_RANKS,
     REQUIRED_RANKS,
     STATIC_KEYS,
@@ -42,7 +42,7 @@ from rollrec.io.format import (
     user_meta,
 )
 from rollrec.io.model import load_sidecar, model_members, read_model, remove_sidecar, sidecar_path
-from rollrec.io.npz_stream import MemberSpec, NpzStreamWriter
+from rollrec._npz.stream import MemberSpec, NpzStreamWriter
 from rollrec.model.robot import RobotModel
 
 PARTIAL_SUFFIX = ".partial"
@@ -206,11 +206,11 @@ def recover(path: str | os.PathLike) -> Path:
     the sidecar is unusable or the committed rows do not match their CRCs.
 
     A directory recorded by several ranks is recovered shard by shard and its manifest updated
-    (`rollrec.io.shard_files.recover_directory`).
+    (`rollrec.io.sharded.shards.recover_directory`).
     """
     p = os.fspath(path)
     if os.path.isdir(p):
-        from rollrec.io.shard_files import recover_directory
+        from rollrec.io.sharded.shards import recover_directory
 
         return recover_directory(p)
     for suffix in (LAYOUT_SUFFIX, REWRITE_SUFFIX, PARTIAL_SUFFIX):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rollrec.video.frames import tile_frames, to_uint8_rgb
-from rollrec.video.writer import VideoWriter, partial_video_path, save_env_videos, save_video
+from rollrec.media.frames import tile_frames, to_uint8_rgb
+from rollrec.media.writer import VideoWriter, partial_video_path, save_env_videos, save_video
 
 
 def decode(path) -> tuple[np.ndarray, float]:

@@ -9,7 +9,7 @@ and leaves the machine's memory to everyone else. Its rules, and how `DirectWrit
   that block before it: the *carry*, the end of the previous write of the same stream (a member),
   kept in memory. A range that ends inside a block is written padded with zeros; the next write
   of the stream rewrites that block with the carry first. So padding only ever lands past the end
-  of what the stream wrote (space nothing references: see `rollrec.io.npz_stream`), and the last
+  of what the stream wrote (space nothing references: see `rollrec._npz.stream`), and the last
   partial block of a stream is on disk as soon as its write completes, not only at the end.
 - The block-aligned middle of a range goes straight from the caller's memory when that memory is
   aligned where the file is (the recorder's ring and staging buffers are allocated so that it is,

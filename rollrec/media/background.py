@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rollrec.video.writer import VideoWriter
+from rollrec.media.writer import VideoWriter
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import zlib
 
-from rollrec.io.errors import RolloutFormatError
-from rollrec.io.zipdir import Entry
+from rollrec.format.errors import RolloutFormatError
+from rollrec._npz.zipdir import Entry
 
 try:  # same values as zlib's, ~5x faster
     from isal.isal_zlib import crc32

@@ -1,0 +1,1 @@
+"""rollrec._npz (see the package docstring written in the next commits)."""

@@ -1,0 +1,1 @@
+"""rollrec.format (see the package docstring written in the next commits)."""

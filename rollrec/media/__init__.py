@@ -1,0 +1,1 @@
+"""rollrec.media (see the package docstring written in the next commits)."""
