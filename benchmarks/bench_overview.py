@@ -32,7 +32,7 @@ TARGET_S = 1.0
 def build_rollout(path: str | os.PathLike, num_envs: int = 4096, steps: int = 1000, seed: int = 0) -> Path:
     """A synthetic v1 rollout with episodes of ~60 steps, time-outs at 200, 8 reward terms
     (obs and act are 4 wide: this benchmark reads neither). Written 100 steps at a time."""
-    from rollrec.format.v1 import make_meta
+    from rollrec.format.meta import make_meta
     from rollrec._npz.stream import MemberSpec, NpzStreamWriter
     from rollrec.io.partial import finish, partial_paths, static_members
 

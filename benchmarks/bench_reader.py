@@ -44,7 +44,7 @@ def _shape_for(size_gb: float) -> tuple[int, int]:
 
 def build_rollout(path: str | os.PathLike, size_gb: float = 1.1, seed: int = 0) -> Path:
     """Write a synthetic v1 rollout of about ``size_gb`` GB at ``path``, ``CHUNK_STEPS`` steps at a time."""
-    from rollrec.format.v1 import make_meta
+    from rollrec.format.meta import make_meta
     from rollrec._npz.stream import MemberSpec, NpzStreamWriter
     from rollrec.io.partial import finish, partial_paths, static_members
 

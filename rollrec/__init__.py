@@ -13,7 +13,7 @@ from rollrec._version import __version__
 
 # public name -> module that defines it
 _EXPORTS = {
-    "FORMAT_VERSION": "rollrec.format.v1",
+    "FORMAT_VERSION": "rollrec.format.meta",
     "LegacyPickleError": "rollrec.format.errors",
     "RolloutFormatError": "rollrec.format.errors",
     "Rollout": "rollrec.io.reader",
@@ -62,7 +62,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.engine.recorder import Recorder
     from rollrec.engine.rollout import RolloutRecorder
     from rollrec.format.errors import LegacyPickleError, RolloutFormatError
-    from rollrec.format.v1 import FORMAT_VERSION
+    from rollrec.format.meta import FORMAT_VERSION
     from rollrec.io.reader import Rollout, load
     from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning, ShardedRollout
     from rollrec.io.partial import recover, save_rollout

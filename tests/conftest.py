@@ -326,7 +326,8 @@ def _write_sharded(
     every shard's ``meta``, ``model`` (a `RobotModel`) into every shard file.
     """
     import rollrec
-    from rollrec.format.manifest import Manifest, ShardEntry, check_layout, shard_file_name, write_manifest
+    from rollrec.format.manifest import Manifest, ShardEntry, check_layout, shard_file_name
+    from rollrec.io.sharded.manifest import write_manifest
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

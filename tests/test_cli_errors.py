@@ -85,7 +85,7 @@ def test_unexpected_errors_are_one_line_unless_debugging(tmp_path, make_fields, 
 
 
 def test_the_installed_command_prints_no_traceback(tmp_path, make_fields):
-    from rollrec.format.v1 import encode_meta, make_meta
+    from rollrec.format.meta import encode_meta, make_meta
 
     bad = tmp_path / "bad.npz"
     meta = {**make_meta(num_steps=3, num_envs=2, dt=0.1), "dt": []}

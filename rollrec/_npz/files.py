@@ -2,9 +2,11 @@
 
 - `create_exclusive`: a new file that did not exist, never through a symlink someone planted
   (``O_CREAT | O_EXCL | O_NOFOLLOW``).
-- `replace_small_file`: write a small file (the sidecar) under a fixed temporary name, sync it,
-  rename it over the old one, sync the directory: readers see the old or the new content, never a
-  mix, also after a power loss.
+- `replace_small_file`: the one way rollrec replaces a small file (the stream's sidecar, a sharded
+  rollout's manifest, the model kept beside a recording): write it under a temporary name
+  created exclusively, sync it, rename it over the old one, sync the directory: readers see the
+  old or the new content, never a mix, also after a power loss; the temporary file never
+  outlives a failure.
 - `punch_hole`: give a byte range's disk blocks back (Linux ``fallocate(PUNCH_HOLE)``); the range
   then reads as zeros and the file keeps its size. Elsewhere it does nothing and says so.
 - `copy_range`: copy bytes between files in the kernel (``copy_file_range``; reflinks on XFS and
@@ -58,14 +60,17 @@ def fdatasync(fd: int) -> None:
     getattr(os, "fdatasync", os.fsync)(fd)
 
 
-def replace_small_file(path: str, data: bytes, *, sync: bool = True) -> None:
+def replace_small_file(path: str | os.PathLike, data: bytes, *, sync: bool = True,
+                       tmp: str | os.PathLike | None = None) -> None:
     """Atomically make ``data`` the content of ``path`` (see the module docstring).
 
-    The temporary file is ``path + ".tmp"``, created exclusively (a stale one from a killed
-    process is removed first); it is removed again if anything fails. ``sync=False`` skips the
-    two fsyncs: still atomic for a killed process, not after a power loss.
+    The temporary file is ``tmp`` (default ``path + ".tmp"``), created exclusively and never
+    through a symlink (a stale file or link of that name, left by a killed process, is removed
+    first); it is removed again if anything fails. ``sync=False`` skips the two fsyncs: still
+    atomic for a killed process, not after a power loss.
     """
-    tmp = path + ".tmp"
+    path = os.fspath(path)
+    tmp = path + ".tmp" if tmp is None else os.fspath(tmp)
     fd = create_exclusive(tmp, replace_stale=True)
     try:
         try:

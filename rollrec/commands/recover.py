@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
             f"({type(exc).__name__}: {exc})"
         ) from None
     if path.is_dir():  # sharded (torch.distributed): say what became of each shard
-        from rollrec.format.manifest import read_manifest
+        from rollrec.io.sharded.manifest import read_manifest
 
         m = read_manifest(path)
         print(f"{path}: {m.state}, {m.num_steps} steps x {m.num_envs} envs in {m.world_size} shards")

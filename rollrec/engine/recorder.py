@@ -32,7 +32,7 @@ from rollrec.engine.setup import plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import Volume
 from rollrec.engine.volume_record import VolumeRings
-from rollrec.format.v1 import check_dt, check_obs_layout, make_meta, to_json, user_meta
+from rollrec.format.meta import check_dt, check_obs_layout, make_meta, to_json, user_meta
 from rollrec.io.model import model_members, remove_sidecar, save_sidecar
 from rollrec._npz.stream import NpzStreamWriter
 from rollrec.io.partial import check_no_interrupted_recording, finish, partial_paths, static_members

@@ -40,14 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from rollrec.engine import dist_meta
-from rollrec.format.manifest import (
-    Manifest,
-    ShardEntry,
-    check_layout,
-    rollout_dir,
-    shard_file_name,
-    write_manifest,
-)
+from rollrec.format.manifest import Manifest, ShardEntry, check_layout, rollout_dir, shard_file_name
+from rollrec.io.sharded.manifest import write_manifest
 from rollrec.io.partial import partial_paths
 
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM

@@ -1,4 +1,4 @@
-"""Sharded rollouts: the manifest's specification, and reading, writing and checking it.
+"""Sharded rollouts: the directory layout and the manifest's specification, and its checks.
 
 A rollout recorded by W ranks of ``torch.distributed`` is a directory::
 
@@ -45,7 +45,8 @@ directory, ``/``-separated, never absolute nor leaving the directory), ``env_off
 flushed before its rank died, or ``"missing"``: no readable file), ``host`` (the machine that
 wrote it, or null) and ``note`` (why it is missing or short, or null).
 
-The manifest is written twice, each time atomically (temporary file, fsync, rename): by rank 0
+The manifest is written twice, each time atomically (temporary file, fsync, rename, directory
+fsync: `rollrec.io.sharded.manifest`): by rank 0
 when the ranks start (``state: "recording"``, the env layout), and by rank 0 once every rank has
 closed, from the facts the ranks gathered with ``torch.distributed``. Readers trust the files
 more than the statuses: a shard is read when its file exists and its ``meta["shard"]`` matches
@@ -57,7 +58,6 @@ rebuilt from any shard (``rollrec recover``).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import posixpath
 from collections.abc import Sequence
@@ -232,51 +232,11 @@ def _entry(doc: Any, i: int, where: str) -> ShardEntry:
     return ShardEntry(**{k: v for k, v in doc.items() if k in known})
 
 
-def read_manifest(directory: str | os.PathLike) -> Manifest:
-    """The manifest of the sharded rollout in ``directory``.
-
-    Raises FileNotFoundError when there is none and `RolloutFormatError` when it is invalid.
-    """
-    path = Path(directory) / MANIFEST_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{directory}: no {MANIFEST_NAME}; `rollrec recover {directory}` rebuilds it from the shards") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RolloutFormatError(f"{path}: not valid JSON ({exc})") from None
-    return Manifest.from_json(doc, str(path))
-
-
-def write_manifest(directory: str | os.PathLike, manifest: Manifest) -> Path:
-    """Write ``manifest`` to ``directory/manifest.json`` atomically (temporary file, fsync, rename)."""
-    directory = Path(directory)
-    path = directory / MANIFEST_NAME
-    tmp = directory / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    data = json.dumps(manifest.to_json(), indent=1).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-    return path
-
-
 __all__ = [
     "MANIFEST_NAME",
     "Manifest",
     "ShardEntry",
     "check_layout",
-    "read_manifest",
     "rollout_dir",
     "shard_file_name",
-    "write_manifest",
 ]

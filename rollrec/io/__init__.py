@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from rollrec._lazy import lazy_exports
 
 _EXPORTS = {
-    "FORMAT_VERSION": "rollrec.format.v1",
-    "QUAT_ORDER": "rollrec.format.v1",
+    "FORMAT_VERSION": "rollrec.format.meta",
+    "QUAT_ORDER": "rollrec.format.meta",
     "LegacyPickleError": "rollrec.format.errors",
     "RolloutFormatError": "rollrec.format.errors",
     "Rollout": "rollrec.io.reader",
@@ -36,6 +36,6 @@ __getattr__, __dir__ = lazy_exports("rollrec.io", _EXPORTS, __all__, globals())
 
 if TYPE_CHECKING:
     from rollrec.format.errors import LegacyPickleError, RolloutFormatError
-    from rollrec.format.v1 import FORMAT_VERSION, QUAT_ORDER
+    from rollrec.format.meta import FORMAT_VERSION, QUAT_ORDER
     from rollrec.io.partial import recover, save_rollout
     from rollrec.io.reader import Rollout, load

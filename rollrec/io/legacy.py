@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from rollrec.format.errors import RolloutFormatError
-from rollrec.format.v1 import check_fields, make_meta
+from rollrec.format.meta import make_meta
+from rollrec.format.v1 import check_fields
 
 #: The original tool's viewer played at this rate; its files carry no dt.
 LEGACY_DT = 1.0 / 30.0

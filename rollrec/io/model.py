@@ -21,11 +21,9 @@ from typing import Any
 import numpy as np
 
 from rollrec.format.errors import RolloutFormatError
+from rollrec.format.model import MODEL_KEYS, PREFIX
 from rollrec.model.robot import ARRAYS, ModelError, RobotModel
 
-PREFIX = "model_"
-#: The member names of a stored model, in `rollrec.model.robot.ARRAYS` order.
-MODEL_KEYS: tuple[str, ...] = tuple(PREFIX + name for name in ARRAYS)
 SIDECAR_SUFFIX = ".partial.model.npz"
 
 
@@ -80,7 +78,7 @@ def sidecar_path(path: str | os.PathLike) -> str:
 
 def save_sidecar(path: str | os.PathLike, members: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
     """Write the model's members (and its meta entries, as JSON) beside the partial file of ``path``."""
-    from rollrec.format.v1 import encode_meta
+    from rollrec.format.meta import encode_meta
 
     target = sidecar_path(path)
     tmp = target + ".tmp"

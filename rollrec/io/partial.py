@@ -31,16 +31,8 @@ import numpy as np
 from rollrec._npz import faults
 from rollrec.format.errors import RolloutFormatError
 from rollrec._npz.files import create_exclusive, fsync_dir
-from rollrec.format.v1 import (
-    OPTIONAL_RANKS,
-    REQUIRED_RANKS,
-    STATIC_KEYS,
-    check_fields,
-    check_obs_layout,
-    encode_meta,
-    make_meta,
-    user_meta,
-)
+from rollrec.format.meta import check_obs_layout, encode_meta, make_meta, user_meta
+from rollrec.format.v1 import OPTIONAL_RANKS, REQUIRED_RANKS, STATIC_KEYS, check_fields
 from rollrec.io.model import load_sidecar, model_members, read_model, remove_sidecar, sidecar_path
 from rollrec._npz.stream import MemberSpec, NpzStreamWriter
 from rollrec.model.robot import RobotModel

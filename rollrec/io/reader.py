@@ -30,7 +30,8 @@ from rollrec._npz.archive import RolloutFile
 from rollrec.io.env_array import fill_value
 from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
 from rollrec.format.errors import LegacyPickleError, RolloutFormatError
-from rollrec.format.v1 import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array, decode_meta
+from rollrec.format.meta import decode_meta
+from rollrec.format.v1 import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array
 from rollrec.format.v2 import Layout
 from rollrec.io.model import read_model
 from rollrec.io.volume_view import WindowArray, detail_view

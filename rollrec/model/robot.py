@@ -34,33 +34,16 @@ from typing import Any
 
 import numpy as np
 
+from rollrec.format.model import MODEL_ARRAYS
+
 GEOM_TYPES = ("plane", "hfield", "sphere", "capsule", "ellipsoid", "cylinder", "box", "mesh")
 PLANE, HFIELD, SPHERE, CAPSULE, ELLIPSOID, CYLINDER, BOX, MESH = range(8)
 #: Geom groups shown by default (MuJoCo's own default).
 VISIBLE_GROUPS = (0, 1, 2)
 
-#: Array fields: name -> (dtype, trailing shape). The leading axis is the count of that kind.
-ARRAYS: dict[str, tuple[Any, tuple[int, ...]]] = {
-    "geom_type": (np.int8, ()),
-    "geom_link": (np.int32, ()),
-    "geom_size": (np.float32, (3,)),
-    "geom_pos": (np.float32, (3,)),
-    "geom_quat": (np.float32, (4,)),
-    "geom_rgba": (np.float32, (4,)),
-    "geom_group": (np.int8, ()),
-    "geom_dataid": (np.int32, ()),
-    "mesh_vert": (np.float32, (3,)),
-    "mesh_face": (np.int32, (3,)),
-    "mesh_vertadr": (np.int32, ()),
-    "mesh_vertnum": (np.int32, ()),
-    "mesh_faceadr": (np.int32, ()),
-    "mesh_facenum": (np.int32, ()),
-    "hfield_size": (np.float32, (4,)),
-    "hfield_nrow": (np.int32, ()),
-    "hfield_ncol": (np.int32, ()),
-    "hfield_adr": (np.int32, ()),
-    "hfield_data": (np.float32, ()),
-}
+#: Array fields: name -> (dtype, trailing shape), as the file format stores them (`rollrec.format.model`).
+#: The leading axis is the count of that kind.
+ARRAYS: dict[str, tuple[Any, tuple[int, ...]]] = MODEL_ARRAYS
 _GROUPS = {
     "geom": [k for k in ARRAYS if k.startswith("geom_")],
     "mesh": ["mesh_vertadr", "mesh_vertnum", "mesh_faceadr", "mesh_facenum"],

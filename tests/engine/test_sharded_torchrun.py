@@ -15,7 +15,7 @@ import pytest
 
 import rollrec
 from rollrec.cli import main
-from rollrec.format.manifest import read_manifest
+from rollrec.io.sharded.manifest import read_manifest
 from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo, POSIX signals")

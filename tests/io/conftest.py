@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rollrec.format.v1 import encode_meta, make_meta
+from rollrec.format.meta import encode_meta, make_meta
 
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _LOCAL = struct.Struct("<IHHHHHIIIHH")

@@ -81,7 +81,7 @@ def expected(name: str) -> np.ndarray:
 def write(final: str, capacity: int, compress: bool, close_all: bool = False, direct: bool = False) -> None:
     """What `Recorder` does to the file, without its engine threads: append, commit, finish."""
     from rollrec._npz import stream as npz_stream
-    from rollrec.format.v1 import make_meta
+    from rollrec.format.meta import make_meta
     from rollrec._npz.stream import MemberSpec, NpzStreamWriter
     from rollrec.io.partial import finish, partial_paths, static_members
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.format.v1 import FORMAT_VERSION
+from rollrec.format.meta import FORMAT_VERSION
 
 EXTRAS = {"img": ((2, 3), np.uint8), "contact": ((4,), np.bool_), "torque": ((2,), np.float16), "count": ((), np.int64)}
 SHAPES = [(7, 3), (7, 1), (1, 3), (1, 1)]

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rollrec
-from rollrec.format.v1 import encode_meta, make_meta
+from rollrec.format.meta import encode_meta, make_meta
 
 SCALE = float(os.environ.get("ROLLREC_FUZZ_SCALE", "1"))
 EXAMPLES = {  # per test; the sum (3,000) is what CI tries

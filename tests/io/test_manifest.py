@@ -7,15 +7,8 @@ import json
 import pytest
 
 from rollrec.format.errors import RolloutFormatError
-from rollrec.format.manifest import (
-    MANIFEST_NAME,
-    Manifest,
-    ShardEntry,
-    check_layout,
-    read_manifest,
-    rollout_dir,
-    write_manifest,
-)
+from rollrec.format.manifest import MANIFEST_NAME, Manifest, ShardEntry, check_layout, rollout_dir
+from rollrec.io.sharded.manifest import read_manifest, write_manifest
 
 
 def test_layout_follows_rank_order_unless_offsets_are_given():

@@ -155,7 +155,7 @@ def test_recorder_refuses_a_model_that_is_not_one(tmp_path):
 
 def test_model_keys_are_static_in_the_spec():
     assert set(MODEL_KEYS) <= set(STATIC_KEYS)
-    doc = rollrec.format.v1.__doc__
+    doc = rollrec.format.model.__doc__
     for key in ("model_geom_type", "model_mesh_vert", "model_hfield_data", 'meta["model"]'):
         assert key in doc
 

@@ -10,7 +10,7 @@ import pytest
 
 import rollrec
 from rollrec import RolloutFormatError
-from rollrec.format.v1 import encode_meta, make_meta
+from rollrec.format.meta import encode_meta, make_meta
 
 
 @pytest.fixture

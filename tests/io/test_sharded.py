@@ -11,7 +11,8 @@ import pytest
 
 import rollrec
 from rollrec.format.errors import RolloutFormatError
-from rollrec.format.manifest import MANIFEST_NAME, read_manifest
+from rollrec.format.manifest import MANIFEST_NAME
+from rollrec.io.sharded.manifest import read_manifest
 from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning, ShardedArray, ShardedRollout
 
 COUNTS = (3, 1, 4)  # N = 8, uneven

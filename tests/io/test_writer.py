@@ -12,7 +12,7 @@ import pytest
 
 import rollrec
 from rollrec import RolloutFormatError
-from rollrec.format.v1 import make_meta
+from rollrec.format.meta import make_meta
 from rollrec._npz.stream import MemberSpec, NpzStreamWriter
 from rollrec.io.partial import partial_paths
 

@@ -24,8 +24,9 @@ import numpy as np
 
 from rollrec.io.env_array import ShardedArray, _axis_index, _compact, fill_value  # noqa: F401 (re-exported)
 from rollrec.format.errors import RolloutFormatError
-from rollrec.format.v1 import encode_meta
-from rollrec.format.manifest import MANIFEST_NAME, read_manifest, rollout_dir
+from rollrec.format.meta import encode_meta
+from rollrec.format.manifest import MANIFEST_NAME, rollout_dir
+from rollrec.io.sharded.manifest import read_manifest
 from rollrec.io.model import MODEL_KEYS
 from rollrec.io.reader import Rollout, _clip
 from rollrec.io.sharded.shards import ShardState, check_consistent, open_shard, shard_facts

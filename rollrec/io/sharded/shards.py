@@ -14,14 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rollrec.format.errors import RolloutFormatError
-from rollrec.format.manifest import (
-    MANIFEST_NAME,
-    Manifest,
-    ShardEntry,
-    read_manifest,
-    shard_file_name,
-    write_manifest,
-)
+from rollrec.format.manifest import MANIFEST_NAME, Manifest, ShardEntry, shard_file_name
+from rollrec.io.sharded.manifest import read_manifest, write_manifest
 from rollrec.io.reader import Rollout, load
 from rollrec.io.partial import PARTIAL_SUFFIX, partial_paths, recover
 
