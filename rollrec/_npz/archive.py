@@ -1,6 +1,6 @@
-"""A rollout file opened once: one descriptor, its ``.npy`` members, and reads that cannot crash.
+"""A stored ``.npz`` opened once: one descriptor, its ``.npy`` members, and reads that cannot crash.
 
-`RolloutFile(path)` opens ``path`` (regular files only: a FIFO or device is refused, never
+`NpzArchive(path)` opens ``path`` (regular files only: a FIFO or device is refused, never
 waited on), reads the zip directory (`rollrec._npz.zipdir`) and each ``.npy`` member's header,
 and checks every member's extent against the file: a stored member's data must lie inside it,
 a deflated member may inflate to exactly what its header's shape needs. Nothing else is read.
@@ -75,7 +75,7 @@ class Member:
         return self.stream_offset + self.header.header_len
 
 
-class RolloutFile(Mapping[str, np.ndarray]):
+class NpzArchive(Mapping[str, np.ndarray]):
     """The ``.npy`` members of the zip at ``path``, keyed by name without ``.npy``; see the module docstring."""
 
     def __init__(self, path: str):

@@ -1,6 +1,6 @@
 """Named fault-injection points in the writer, for crash tests; free when unused.
 
-Every step of writing a rollout that changes a file (a commit, each step of growing the
+Every step of writing a file in place that changes it (a commit, each step of growing the
 layout, of finalising it, of the final rename) calls ``point(name)`` right after the step. A
 test installs `hook` (any callable taking the point's name) to kill the process there, or sets
 the environment variable ``ROLLREC_FAULT`` before rollrec is imported:

@@ -1,4 +1,4 @@
-"""The JSON sidecar beside a partial rollout: what `rollrec.recover` trusts, and nothing else.
+"""The JSON sidecar beside an npz being written in place: what recovery trusts, and nothing else.
 
 One JSON object, replaced atomically (`rollrec._npz.files.replace_small_file`) whenever it changes::
 
@@ -8,7 +8,8 @@ One JSON object, replaced atomically (`rollrec._npz.files.replace_small_file`) w
      "members": [{"name", "dtype", "row_shape", "capacity", "header_offset", "data_offset"}, ...],
      "info": {...}}
 
-``info`` is the recorder's (meta, names, compress), serialised by the thread that set it.
+``info`` is the caller's (for a rollout: `rollrec.io.partial`'s meta, names and compress flag),
+opaque JSON here, serialised by the thread that set it.
 ``variable_rows`` names the committed rows of the members that hold their own number of rows
 (see "Variable members" in `rollrec._npz.stream`); the others hold R. A sidecar without it
 has none. (A rollrec that predates the key would check a variable member's first R rows against

@@ -84,7 +84,7 @@ from rollrec.format.errors import RolloutFormatError
 from rollrec._npz.files import copy_range, create_exclusive, fdatasync, punch_hole, replace_small_file
 from rollrec._npz.layout import ALIGN, MemberSpec, Placement, align_up, layout, placement_at
 from rollrec._npz.writeback import BufferedWriter, WritebackWindow
-from rollrec._npz.zip_records import NPY_HEADER_BYTES, crc32_combine, npy_header  # noqa: F401 (re-exported)
+from rollrec._npz.zip_records import NPY_HEADER_BYTES, npy_header
 
 try:  # ISA-L's CRC-32 runs ~5x faster than zlib's; same polynomial, same values.
     from isal.isal_zlib import crc32 as _crc32

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,8 @@ import numpy as np
 
 from rollrec._npz import faults
 from rollrec.format.errors import RolloutFormatError
-from rollrec._npz.files import create_exclusive, fsync_dir
+from rollrec._npz.compress import compress_npz
+from rollrec._npz.files import fsync_dir
 from rollrec.format.meta import check_obs_layout, encode_meta, make_meta, user_meta
 from rollrec.format.v1 import OPTIONAL_RANKS, REQUIRED_RANKS, STATIC_KEYS, check_fields
 from rollrec.io.model import load_sidecar, model_members, read_model, remove_sidecar, sidecar_path
@@ -109,24 +109,6 @@ def finish(writer: NpzStreamWriter, small: Mapping[str, np.ndarray], num_rows: i
             fsync_dir(final)
         faults.point("finish.sidecar_removed")
     return Path(final)
-
-
-def compress_npz(src: str, dst: str, *, sync: bool = True) -> None:
-    """Rewrite the stored npz ``src`` as a deflated one at ``dst`` (a second pass over the data).
-
-    ``dst`` is created exclusively and (with ``sync``) synced to disk before this returns.
-    """
-    fd = create_exclusive(dst, replace_stale=True)
-    with os.fdopen(fd, "w+b") as raw:
-        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zout:
-            for info in zin.infolist():
-                with zin.open(info) as fin, zout.open(info.filename, "w", force_zip64=info.file_size > 1 << 31) as fout:
-                    while chunk := fin.read(16 << 20):
-                        fout.write(chunk)
-                faults.point("compress.member")
-        raw.flush()
-        if sync:
-            os.fsync(raw.fileno())
 
 
 def _remove(path: str) -> None:

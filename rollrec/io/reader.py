@@ -1,6 +1,6 @@
 """Open rollouts lazily: stored members are memory-mapped, nothing is read until it is indexed.
 
-`load` opens the file once (`rollrec._npz.archive.RolloutFile`: one descriptor, the zip directory
+`load` opens the file once (`rollrec._npz.archive.NpzArchive`: one descriptor, the zip directory
 and npy headers checked against the file, one map of it for every stored member), checks the
 members and ``meta`` against the format, and returns a `Rollout`. Opening a multi-GB file costs
 a few small reads. Compressed members are read whole, on first access. Files of the original
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rollrec._npz.archive import RolloutFile
+from rollrec._npz.archive import NpzArchive
 from rollrec.io.env_array import fill_value
 from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
 from rollrec.format.errors import LegacyPickleError, RolloutFormatError
@@ -58,7 +58,7 @@ class Rollout(RolloutEpisodes):
         self.path = Path(path)
         self._member_info = member_info or {}
         self._fields = fields
-        self._file = fields if isinstance(fields, RolloutFile) else None
+        self._file = fields if isinstance(fields, NpzArchive) else None
         self.meta = meta
         self._closer = closer
         self.T = int(meta["num_steps"])
@@ -345,7 +345,7 @@ def _clip(bounds: tuple[int, int] | None, n: int) -> tuple[int, int]:
     return start, max(start, stop)
 
 
-def _member_info(f: RolloutFile) -> dict[str, dict[str, Any]]:
+def _member_info(f: NpzArchive) -> dict[str, dict[str, Any]]:
     return {
         name: {
             "shape": list(m.shape),
@@ -360,7 +360,7 @@ def _member_info(f: RolloutFile) -> dict[str, dict[str, Any]]:
 class _random_access:
     """Turn the kernel's read-ahead off for ``f``'s descriptor while inside (strided reads)."""
 
-    def __init__(self, f: RolloutFile):
+    def __init__(self, f: NpzArchive):
         self._fd = f.fileno()
 
     def __enter__(self) -> None:
@@ -406,7 +406,7 @@ def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
             )
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        members = RolloutFile(path)
+        members = NpzArchive(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file (a dangling link?)") from None
     try:

@@ -126,7 +126,7 @@ class Craft:
         tail = c.flush(zlib.Z_FINISH)
         crc = 0
         zero_crc = zlib.crc32(bytes(block))
-        from rollrec._npz.stream import crc32_combine
+        from rollrec._npz.zip_records import crc32_combine
 
         for _ in range(nbytes // block):
             crc = crc32_combine(crc, zero_crc, block)

@@ -251,7 +251,7 @@ def _bomb_file(path: Path, craft, make_fields, nbytes: int, header_shape: tuple[
     stream, crc = craft.deflate_bomb(nbytes)
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
     head = c.compress(header) + c.flush(zlib.Z_FULL_FLUSH)
-    from rollrec._npz.stream import crc32_combine
+    from rollrec._npz.zip_records import crc32_combine
 
     size = len(header) + (nbytes if claimed is None else claimed)
     members["big.npy"] = (head + stream, 8, crc32_combine(zlib.crc32(header), crc, nbytes), size)

@@ -23,7 +23,8 @@ import rollrec
 from rollrec._npz import stream as npz_stream
 from rollrec._npz import zip_records
 from rollrec._npz.files import allocated_bytes, copy_range
-from rollrec._npz.stream import MemberSpec, NpzStreamWriter, crc32_combine, npy_header
+from rollrec._npz.stream import MemberSpec, NpzStreamWriter
+from rollrec._npz.zip_records import crc32_combine, npy_header
 from rollrec.io.partial import finish
 
 SMALL = {"names": np.array(["a", "bb", "ccc"]), "meta": np.array('{"x": 1}')}
