@@ -92,26 +92,15 @@ class Layout:
         if type(recorded) is not int or (not (self.T - 1) * self.every < recorded <= self.T * self.every and self.T):
             raise RolloutFormatError(f"{where}: meta 'recorded_steps' {recorded!r:.40} does not fit {self.T} rows of {self.every}")
         self.recorded_steps = recorded
-        self.env_ids: dict[str, np.ndarray] = {}
-        for name, ids in _mapping(meta.get("env_ids", {}), "env_ids", where).items():
-            arr = np.asarray(ids)
-            if not isinstance(ids, list) or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-                raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be a list of env ids")
-            arr = arr.astype(np.int64)
-            if arr.size and (arr[0] < 0 or arr[-1] >= self.N or (np.diff(arr) <= 0).any()):
-                raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be sorted unique ids in 0..{self.N - 1}")
-            self.env_ids[name] = arr
+        self.env_ids: dict[str, np.ndarray] = {
+            name: _env_ids(ids, name, self.N, where)
+            for name, ids in _mapping(meta.get("env_ids", {}), "env_ids", where).items()
+        }
         windows = meta.get("windows")
         self.window_members: tuple[str, ...] = ()
         self.window = None
         if windows is not None:
-            w = _mapping(windows, "windows", where)
-            members, size = w.get("members"), w.get("window")
-            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-                raise RolloutFormatError(f"{where}: meta 'windows' must list its 'members'")
-            if type(size) is not int or size < 1:
-                raise RolloutFormatError(f"{where}: meta 'windows' 'window' must be an integer >= 1")
-            self.window_members, self.window = tuple(members), size
+            self.window_members, self.window = _windows(windows, where)
         if set(self.window_members) & set(self.env_ids):
             raise RolloutFormatError(f"{where}: a member cannot be in both 'env_ids' and 'windows'")
         self.has_index = self.every > 1 or bool(self.env_ids) or windows is not None
@@ -138,28 +127,58 @@ class Layout:
             raise RolloutFormatError(f"{where}: the window members hold different numbers of rows")
         self.R = rows.pop() if rows else 0
         for key, shape in shapes.items():
-            if key in STATIC_KEYS or key in INDEX_KEYS:
-                continue
-            kind = self.kind(key)
-            lead = (self.R,) if kind == "window" else (self.T, len(self.env_ids[key]) if kind == "detail" else self.N)
-            rank = REQUIRED_RANKS.get(key, OPTIONAL_RANKS.get(key))
-            if rank is not None and len(shape) != rank - (kind == "window"):
-                raise RolloutFormatError(f"{where}: {key!r} must have rank {rank - (kind == 'window')}, got shape {shape}")
-            if tuple(shape[: len(lead)]) != lead:
-                what = "[R, ...] (window rows)" if kind == "window" else f"[{lead[0]}, {lead[1]}, ...]"
-                raise RolloutFormatError(f"{where}: {key!r} must be {what}, got shape {shape}")
-            check_member_rows(key, shape, dtypes[key], where)
+            if key not in STATIC_KEYS and key not in INDEX_KEYS:
+                self._check_member(key, shape, dtypes[key], where)
         check_named_members(shapes, dtypes, shapes["rew_terms"][-1] if "rew_terms" in shapes else 0, where)
         if self.has_index:
-            if "episodes" not in shapes or "episode_return" not in shapes:
-                raise RolloutFormatError(f"{where}: missing the episode index ('episodes', 'episode_return')")
-            E = shapes["episodes"][0] if shapes["episodes"] else -1
-            if shapes["episodes"] != (E, len(COLUMNS)) or dtypes["episodes"] != np.int64:
-                raise RolloutFormatError(f"{where}: 'episodes' must be int64 [E, {len(COLUMNS)}], got "
-                                         f"{dtypes['episodes']} {shapes['episodes']}")
-            if shapes["episode_return"] != (E,) or dtypes["episode_return"] != np.float64:
-                raise RolloutFormatError(f"{where}: 'episode_return' must be float64 [{E}], got "
-                                         f"{dtypes['episode_return']} {shapes['episode_return']}")
+            _check_index(shapes, dtypes, where)
+
+    def _check_member(self, key: str, shape: tuple[int, ...], dtype: np.dtype, where: str) -> None:
+        """A per-step member's leading axes (its layout's), rank and rows."""
+        kind = self.kind(key)
+        lead = (self.R,) if kind == "window" else (self.T, len(self.env_ids[key]) if kind == "detail" else self.N)
+        rank = REQUIRED_RANKS.get(key, OPTIONAL_RANKS.get(key))
+        if rank is not None and len(shape) != rank - (kind == "window"):
+            raise RolloutFormatError(f"{where}: {key!r} must have rank {rank - (kind == 'window')}, got shape {shape}")
+        if tuple(shape[: len(lead)]) != lead:
+            what = "[R, ...] (window rows)" if kind == "window" else f"[{lead[0]}, {lead[1]}, ...]"
+            raise RolloutFormatError(f"{where}: {key!r} must be {what}, got shape {shape}")
+        check_member_rows(key, shape, dtype, where)
+
+
+def _env_ids(ids: Any, name: str, N: int, where: str) -> np.ndarray:
+    """``meta["env_ids"][name]`` as sorted unique int64 ids in ``0..N-1``, or `RolloutFormatError`."""
+    arr = np.asarray(ids)
+    if not isinstance(ids, list) or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be a list of env ids")
+    arr = arr.astype(np.int64)
+    if arr.size and (arr[0] < 0 or arr[-1] >= N or (np.diff(arr) <= 0).any()):
+        raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be sorted unique ids in 0..{N - 1}")
+    return arr
+
+
+def _windows(windows: Any, where: str) -> tuple[tuple[str, ...], int]:
+    """``(members, window)`` of ``meta["windows"]``, or `RolloutFormatError`."""
+    w = _mapping(windows, "windows", where)
+    members, size = w.get("members"), w.get("window")
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise RolloutFormatError(f"{where}: meta 'windows' must list its 'members'")
+    if type(size) is not int or size < 1:
+        raise RolloutFormatError(f"{where}: meta 'windows' 'window' must be an integer >= 1")
+    return tuple(members), size
+
+
+def _check_index(shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, np.dtype], where: str) -> None:
+    """The episode index members: ``episodes`` int64 ``[E, 7]``, ``episode_return`` float64 ``[E]``."""
+    if "episodes" not in shapes or "episode_return" not in shapes:
+        raise RolloutFormatError(f"{where}: missing the episode index ('episodes', 'episode_return')")
+    E = shapes["episodes"][0] if shapes["episodes"] else -1
+    if shapes["episodes"] != (E, len(COLUMNS)) or dtypes["episodes"] != np.int64:
+        raise RolloutFormatError(f"{where}: 'episodes' must be int64 [E, {len(COLUMNS)}], got "
+                                 f"{dtypes['episodes']} {shapes['episodes']}")
+    if shapes["episode_return"] != (E,) or dtypes["episode_return"] != np.float64:
+        raise RolloutFormatError(f"{where}: 'episode_return' must be float64 [{E}], got "
+                                 f"{dtypes['episode_return']} {shapes['episode_return']}")
 
 
 def _mapping(value: Any, name: str, where: str) -> dict:
