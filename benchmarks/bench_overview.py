@@ -98,7 +98,7 @@ def _median_time(fn, repeats: int) -> float:
 
 def overview_benchmark(path: str | os.PathLike, repeats: int = 5) -> dict[str, float]:
     """Median seconds of both approaches on ``path`` (checked equal first) and their ratio."""
-    from rollrec.io.reader import load
+    from rollrec.io.opening import load
     from rollrec.viewer.overview import compute_overview
 
     with load(path) as r:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def test_overview_vectorised(benchmark, tmp_path):
     """pytest-benchmark: the vectorised overview of 1024 envs x 1000 steps."""
-    from rollrec.io.reader import load
+    from rollrec.io.opening import load
     from rollrec.viewer.overview import compute_overview
 
     path = build_rollout(tmp_path / "overview.npz", 1024, 1000)

@@ -17,12 +17,12 @@ _EXPORTS = {
     "LegacyPickleError": "rollrec.format.errors",
     "RolloutFormatError": "rollrec.format.errors",
     "Rollout": "rollrec.io.reader",
-    "load": "rollrec.io.reader",
+    "load": "rollrec.io.opening",
     "ShardedRollout": "rollrec.io.sharded.rollout",
     "MissingEnvsError": "rollrec.io.sharded.rollout",
     "MissingEnvsWarning": "rollrec.io.sharded.rollout",
-    "recover": "rollrec.io.partial",
-    "save_rollout": "rollrec.io.partial",
+    "recover": "rollrec.io.recovery",
+    "save_rollout": "rollrec.io.save",
     "Recorder": "rollrec.engine.recorder",
     "RolloutRecorder": "rollrec.engine.rollout",
     "make_policy": "rollrec.engine.policy",
@@ -63,9 +63,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.engine.rollout import RolloutRecorder
     from rollrec.format.errors import LegacyPickleError, RolloutFormatError
     from rollrec.format.meta import FORMAT_VERSION
-    from rollrec.io.reader import Rollout, load
+    from rollrec.io.opening import load
+    from rollrec.io.reader import Rollout
+    from rollrec.io.recovery import recover
+    from rollrec.io.save import save_rollout
     from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning, ShardedRollout
-    from rollrec.io.partial import recover, save_rollout
     from rollrec.model.mujoco import model_from_mujoco
     from rollrec.model.robot import RobotModel
     from rollrec.model.urdf import model_from_urdf

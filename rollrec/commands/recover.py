@@ -7,7 +7,7 @@ import json
 import struct
 
 from rollrec.format.errors import RolloutFormatError
-from rollrec.io.partial import recover
+from rollrec.io.recovery import recover
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
             note = f"  ({e.note})" if e.note else ""
             print(f"  rank {e.rank:<4} envs {e.env_offset}..{e.env_stop - 1:<8} {e.status:<10} {steps} steps{note}")
         return 0
-    from rollrec.io.reader import load
+    from rollrec.io.opening import load
 
     with load(path) as r:
         if r.meta.get("recovered"):

@@ -27,7 +27,15 @@ def fill_value(dtype: np.dtype) -> Any:
     return 0
 
 
-def _axis_index(key: Any, n: int, axis: str) -> tuple[np.ndarray | int, bool]:
+def clip_range(bounds: tuple[int, int] | None, n: int) -> tuple[int, int]:
+    """``(start, stop)`` of ``slice(*bounds)`` over ``n`` items (negative values count from the end)."""
+    if bounds is None:
+        return 0, n
+    start, stop, _ = slice(*bounds).indices(n)
+    return start, max(start, stop)
+
+
+def axis_index(key: Any, n: int, axis: str) -> tuple[np.ndarray | int, bool]:
     """``key`` on an axis of length ``n`` as an int (scalar) or an int64 index array."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         k = int(key)
@@ -48,7 +56,7 @@ def _axis_index(key: Any, n: int, axis: str) -> tuple[np.ndarray | int, bool]:
     return idx.astype(np.int64) % n if idx.size else idx.astype(np.int64), False
 
 
-def _compact(idx: np.ndarray) -> slice | np.ndarray:
+def compact_index(idx: np.ndarray) -> slice | np.ndarray:
     """An evenly spaced index array as the equivalent slice (so memory maps stay views), else itself."""
     if idx.size == 0:
         return slice(0, 0)
@@ -116,8 +124,8 @@ class ShardedArray:
     def __getitem__(self, key: Any) -> np.ndarray:
         t_key, e_key, rest = self._split(key)
         T, N = self.shape[:2]
-        t, t_scalar = _axis_index(t_key, T, "time")
-        e, e_scalar = _axis_index(e_key, N, "env")
+        t, t_scalar = axis_index(t_key, T, "time")
+        e, e_scalar = axis_index(e_key, N, "env")
         # Keep numpy's result layout: refuse the mixes where advanced indices would move axes.
         t_arr = not t_scalar and not isinstance(t_key, slice)
         e_arr = not e_scalar and not isinstance(e_key, slice)
@@ -131,7 +139,7 @@ class ShardedArray:
             raise IndexError("with an index array on the env axis, put int indices on the trailing axes right after it")
         row_shape = np.broadcast_to(np.empty((), self.dtype), self.shape[2:])[rest].shape
         t_dims = () if t_scalar else (len(t),)
-        t_sel = t if t_scalar else _compact(t)
+        t_sel = t if t_scalar else compact_index(t)
         if e_scalar:
             offset, count, arr = self._part_of(e)
             return self._read(arr, t, t_scalar, t_sel, e - offset, rest, t_dims + row_shape)
@@ -142,11 +150,11 @@ class ShardedArray:
                 touched.append((np.flatnonzero(mask), offset, arr))
         if len(touched) == 1 and touched[0][2] is not None and self._full_time(touched[0][2], t, t_scalar):
             pos, offset, arr = touched[0]
-            return arr[(t_sel, _compact(e[pos] - offset), *rest)]
+            return arr[(t_sel, compact_index(e[pos] - offset), *rest)]
         out = np.empty(t_dims + (len(e),) + row_shape, self.dtype)
         for pos, offset, arr in touched:
-            dst = (slice(None), _compact(pos)) if not t_scalar else (_compact(pos),)
-            local = _compact(e[pos] - offset)
+            dst = (slice(None), compact_index(pos)) if not t_scalar else (compact_index(pos),)
+            local = compact_index(e[pos] - offset)
             out[dst] = self._read(arr, t, t_scalar, t_sel, local, rest, t_dims + (len(pos),) + row_shape)
         return out
 
@@ -170,8 +178,8 @@ class ShardedArray:
             return np.full(shape, self.fill, self.dtype)
         out = np.full(shape, self.fill, self.dtype)
         have = np.flatnonzero(t < arr.shape[0])
-        out[_compact(have)] = arr[(_compact(t[have]), local, *rest)]
+        out[compact_index(have)] = arr[(compact_index(t[have]), local, *rest)]
         return out
 
 
-__all__ = ["ShardedArray", "fill_value"]
+__all__ = ["ShardedArray", "axis_index", "clip_range", "compact_index", "fill_value"]

@@ -1,65 +1,94 @@
-"""Write format-v1 rollouts: whole arrays at once (`save_rollout`), or finish and recover streams.
+"""`PartialRecording`: the files of a rollout while it is written, and the one crash protocol.
 
-Every file appears under its final name atomically. While it is written, data goes to
-``<path>.partial`` and a JSON sidecar ``<path>.partial.json`` says which of its bytes hold the
-rows committed so far (see `rollrec._npz.stream`). Finishing runs in this order, each step
-durable before the next, so a process killed anywhere leaves a state `recover` completes:
+Every rollout appears under its final name atomically. While ``run.npz`` is written, these
+files lie beside it, and nothing but this module creates, finishes or removes them:
+
+=============================  ==================================================================
+``run.npz.partial``            the data: an npz written in place, rows at their final offsets
+                               (`rollrec._npz.stream`)
+``run.npz.partial.json``       the sidecar: which bytes of ``.partial`` hold the rows committed
+                               so far, with their CRC-32s (`rollrec._npz.sidecar`), and in its
+                               ``info`` what recovery needs besides the rows: ``meta``, the
+                               reward-term and link names, whether to compress
+``run.npz.partial.model.npz``  the robot model, when there is one (a plain npz, replaced
+                               atomically), for recovery to put in the file
+``run.npz.partial.tmp``        the deflated copy, while finishing with compression
+=============================  ==================================================================
+
+The sidecar is what makes a partial file someone's: its name is claimed first, exclusively, so
+an earlier recording nobody recovered is never clobbered (`check_not_interrupted`; ``overwrite``
+discards it). A one-shot write (`rollrec.io.save.save_rollout`) has no sidecar: it holds
+nothing recoverable until it is renamed.
+
+Finishing (`finish`) runs in this order, each step durable before the next, so a process
+killed anywhere leaves a state `recover` completes:
 
 1. finalise ``.partial`` in place (members slid into large holes, headers, small members,
    central directory; every move copy-then-switch, see `rollrec._npz.stream`);
-2. if asked to compress, write a deflated copy to ``<path>.partial.tmp`` (``.partial`` is only
-   read);
-3. rename the finished file to ``<path>`` (the commit point);
-4. remove ``.partial`` (if the copy was renamed), then the sidecar.
+2. if asked to compress, write a deflated copy to ``.partial.tmp`` (``.partial`` is only read);
+3. rename the finished file to ``run.npz`` (the commit point);
+4. remove ``.partial`` (if the copy was renamed), then the sidecar, then the model.
 
 `recover` reads the states this leaves: sidecar and ``.partial`` (redo from 1; a stale
 ``.partial.tmp`` is removed), sidecar without ``.partial`` (finished: remove the sidecar),
 ``.partial`` without sidecar (a one-shot write that never finished: nothing to recover).
+
+Who asks: `rollrec.engine.Recorder` (begin, commit through the stream, finish, release, the
+failure message), `rollrec.io.save.save_rollout`, ``rollrec recover`` (`rollrec.io.recovery`),
+the readers (`RecordingState`: "an interrupted recording of it exists"). What a path's files say
+today is `state`; nothing on disk yet tells a recording still running in another process from
+one that was killed (both are `RecordingState.INTERRUPTED`): a lease held by the recording
+would be checked there, and a reader following a live recording would start from the same
+paths and the sidecar's committed rows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
+import io
+import json
 import os
-from collections.abc import Mapping
+import warnings
+import zipfile
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rollrec._npz import faults
-from rollrec.format.errors import RolloutFormatError
 from rollrec._npz.compress import compress_npz
-from rollrec._npz.files import fsync_dir
-from rollrec.format.meta import check_obs_layout, encode_meta, make_meta, user_meta
-from rollrec.format.v1 import OPTIONAL_RANKS, REQUIRED_RANKS, STATIC_KEYS, check_fields
-from rollrec.io.model import load_sidecar, model_members, read_model, remove_sidecar, sidecar_path
+from rollrec._npz.files import fsync_dir, replace_small_file
 from rollrec._npz.stream import MemberSpec, NpzStreamWriter
+from rollrec.format.errors import RolloutFormatError
+from rollrec.format.meta import encode_meta
+from rollrec.format.model import MODEL_KEYS
+from rollrec.io.model import model_members, read_model
 from rollrec.model.robot import RobotModel
 
 PARTIAL_SUFFIX = ".partial"
 LAYOUT_SUFFIX = ".partial.json"
 REWRITE_SUFFIX = ".partial.tmp"
+MODEL_SUFFIX = ".partial.model.npz"
+
+
+class RecordingState(enum.Enum):
+    """What the files at a rollout's path say (`PartialRecording.state`)."""
+
+    #: Neither the rollout nor a recording of it.
+    ABSENT = "absent"
+    #: A sidecar exists: a recording that was interrupted (killed, crashed, failed) waits for
+    #: ``rollrec recover``. A recording still running in another process looks the same on disk.
+    INTERRUPTED = "interrupted"
+    #: The rollout exists and no recording of it is in progress or interrupted.
+    FINISHED = "finished"
 
 
 def partial_paths(path: str | os.PathLike) -> tuple[str, str]:
     """``(data, sidecar)`` paths used while ``path`` is being written."""
     p = os.fspath(path)
     return p + PARTIAL_SUFFIX, p + LAYOUT_SUFFIX
-
-
-def check_no_interrupted_recording(path: str | os.PathLike, *, overwrite: bool = False) -> None:
-    """Raise FileExistsError if an interrupted recording of ``path`` waits to be recovered.
-
-    With ``overwrite`` the caller chose to discard it; the writer then replaces its files.
-    """
-    data, sidecar = partial_paths(path)
-    if not overwrite and os.path.lexists(sidecar):
-        raise FileExistsError(
-            f"{os.fspath(path)}: an interrupted recording of this file was never recovered "
-            f"({os.path.basename(data)}); run `rollrec recover {os.fspath(path)}` to keep its steps, "
-            "or pass overwrite=True to discard it"
-        )
 
 
 def static_members(meta: Mapping[str, Any], rew_term_names, link_names=None, model: RobotModel | None = None
@@ -78,7 +107,8 @@ def static_members(meta: Mapping[str, Any], rew_term_names, link_names=None, mod
 
 
 def finish(writer: NpzStreamWriter, small: Mapping[str, np.ndarray], num_rows: int, path: str, compress: bool) -> Path:
-    """Finalise ``writer`` with ``num_rows`` rows and make it ``path`` (steps 1-4 above)."""
+    """Finalise ``writer`` with ``num_rows`` rows and make it ``path`` (steps 1-4 of the module
+    docstring; the model kept beside a recording is `PartialRecording.finish`'s to remove)."""
     final = os.fspath(path)
     writer.finalize(small, num_rows)
     source = writer.path
@@ -116,116 +146,206 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def save_rollout(
-    path: str | os.PathLike,
-    fields: Mapping[str, Any],
-    *,
-    dt: float,
-    env_name: str = "unknown",
-    meta: Mapping[str, Any] | None = None,
-    compress: bool = False,
-    model: RobotModel | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write a complete rollout held in memory as a format-v1 file at ``path``.
+class PartialRecording:
+    """The partial files of the rollout at ``path`` (its final name) and what may be done with
+    them: begin a recording, finish it, release it after a failure, recover it after a crash.
 
-    ``fields`` maps member names to arrays (numpy or anything `np.asarray` takes): the required
-    per-step members ``[T, N, ...]``, ``rew_term_names``, optional link poses and names, and any
-    extras. ``meta`` entries are added to the generated ``meta``. ``model``: the robot's
-    geometry, stored with the file (its links are matched to ``link_names`` by name). Returns the
-    path. An existing file at ``path`` is replaced; an interrupted recording of ``path`` waiting
-    for `recover` is an error unless ``overwrite``.
-    Raises `RolloutFormatError` if the fields do not follow the format.
+    One object per recording (or per recovery); ``stream`` is the `NpzStreamWriter` of the data
+    file once `begin` (or `recover`) opened it. Not thread-safe, except that `describe` may run
+    on any thread (the stream serialises what it is given).
     """
-    path = os.fspath(path)
-    check_no_interrupted_recording(path, overwrite=overwrite)
-    arrays = {k: np.asarray(v) for k, v in fields.items() if k != "meta"}
-    if "rew_term_names" in arrays:
-        arrays["rew_term_names"] = np.asarray(arrays["rew_term_names"], dtype=str).reshape(-1)
-    if "link_names" in arrays:
-        arrays["link_names"] = np.asarray(arrays["link_names"], dtype=str).reshape(-1)
-    shapes = {k: a.shape for k, a in arrays.items()}
-    dtypes = {k: a.dtype for k, a in arrays.items()}
-    shapes.setdefault("meta", ())
-    T, N = check_fields(shapes, dtypes, path)
-    extras = sorted(k for k in arrays if k not in STATIC_KEYS and k not in REQUIRED_RANKS and k not in OPTIONAL_RANKS)
-    full_meta = make_meta(num_steps=T, num_envs=N, dt=dt, env_name=env_name, extras=extras)
-    full_meta.update(user_meta(meta or {}, derived=full_meta, where=f"{path}: meta"))
-    if "obs_layout" in full_meta:
-        check_obs_layout(full_meta["obs_layout"], int(np.prod(arrays["obs"].shape[2:])), f"{path}: meta")
-    step_keys = [k for k in arrays if k not in STATIC_KEYS]
-    members = [MemberSpec(k, arrays[k].dtype.str, arrays[k].shape[1:], T) for k in step_keys]
-    data_path, _ = partial_paths(path)
-    writer = NpzStreamWriter(data_path, members)
-    try:
-        for k in step_keys:
-            writer.append(k, arrays[k])
-        small = static_members(full_meta, arrays["rew_term_names"], arrays.get("link_names"), model)
-        return finish(writer, small, T, path, compress)
-    except BaseException:
-        writer.abort()
-        raise
 
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self.data_path, self.sidecar_path = partial_paths(self.path)
+        self.model_path = self.path + MODEL_SUFFIX
+        self.rewrite_path = self.path + REWRITE_SUFFIX
+        self.stream: NpzStreamWriter | None = None
 
-def recover(path: str | os.PathLike) -> Path:
-    """Turn the partial file of an interrupted recording into a valid rollout at ``path``.
+    @classmethod
+    def of(cls, path: str | os.PathLike) -> PartialRecording:
+        """The recording of ``path`` named by its final name (``run.npz``) or by one of its partial
+        files (``run.npz.partial``, ``run.npz.partial.json``, ``run.npz.partial.tmp``)."""
+        p = os.fspath(path)
+        for suffix in (LAYOUT_SUFFIX, REWRITE_SUFFIX, PARTIAL_SUFFIX):
+            if p.endswith(suffix):
+                return cls(p[: -len(suffix)])
+        return cls(p)
 
-    ``path`` is the final name (``run.npz``) or a partial one (``run.npz.partial``,
-    ``run.npz.partial.json``). The rows the recorder had committed to disk are kept, after
-    checking them against the CRC-32s the sidecar recorded; ``meta["recovered"]`` is set. A
-    recording killed after its final rename is only tidied (its sidecar removed). Returns the
-    path. Leaves no temporary file behind, also when it fails.
+    # ---- what the files say -------------------------------------------------------------------
+    def state(self) -> RecordingState:
+        """`RecordingState` of the path: INTERRUPTED while a sidecar exists (even beside a finished
+        file: killed between the rename and removing it), else FINISHED if the rollout exists."""
+        if os.path.lexists(self.sidecar_path):
+            return RecordingState.INTERRUPTED
+        return RecordingState.FINISHED if os.path.lexists(self.path) else RecordingState.ABSENT
 
-    Raises FileNotFoundError when there is nothing to recover, and `RolloutFormatError` when
-    the sidecar is unusable or the committed rows do not match their CRCs.
+    @classmethod
+    def state_of(cls, path: str | os.PathLike) -> RecordingState:
+        """`state` of the recording of ``path`` (any name `of` takes)."""
+        return cls.of(path).state()
 
-    A directory recorded by several ranks is recovered shard by shard and its manifest updated
-    (`rollrec.io.sharded.shards.recover_directory`).
-    """
-    p = os.fspath(path)
-    if os.path.isdir(p):
-        from rollrec.io.sharded.shards import recover_directory
+    def check_not_interrupted(self, *, overwrite: bool = False) -> None:
+        """Raise FileExistsError if an interrupted recording of the path waits to be recovered.
 
-        return recover_directory(p)
-    for suffix in (LAYOUT_SUFFIX, REWRITE_SUFFIX, PARTIAL_SUFFIX):
-        if p.endswith(suffix):
-            p = p[: -len(suffix)]
-            break
-    data_path, layout_path = partial_paths(p)
-    for stale in (p + REWRITE_SUFFIX, layout_path + ".tmp"):  # left by a process killed mid-write
-        _remove(stale)
-    name = os.path.basename(layout_path)
-    if not os.path.lexists(layout_path):
-        if os.path.lexists(data_path):
-            raise RolloutFormatError(
-                f"{data_path}: no sidecar ({name}) describes it: it was written in one go (save_rollout) or was being "
-                "deleted when the process died, and holds nothing recoverable; delete it"
+        With ``overwrite`` the caller chose to discard it; `begin` then replaces its files.
+        """
+        if not overwrite and self.state() is RecordingState.INTERRUPTED:
+            raise FileExistsError(
+                f"{self.path}: an interrupted recording of this file was never recovered "
+                f"({os.path.basename(self.data_path)}); run `rollrec recover {self.path}` to keep its steps, "
+                "or pass overwrite=True to discard it"
             )
-        raise FileNotFoundError(f"{p}: no interrupted recording to recover (no {name})")
-    if not os.path.lexists(data_path):
-        _remove(layout_path)
-        if os.path.exists(p):  # killed between the final rename and removing the sidecar
-            return Path(p)
-        raise FileNotFoundError(f"{p}: nothing to recover: the recording's data file {os.path.basename(data_path)} is gone")
-    if os.path.getsize(layout_path) == 0:  # killed between claiming the names and writing the layout
-        _remove(data_path)
-        _remove(layout_path)
-        raise FileNotFoundError(f"{p}: nothing to recover: the recording was killed before it wrote a step")
-    writer, doc = NpzStreamWriter.reopen(data_path, layout_path)
-    try:
+
+    # ---- recording ----------------------------------------------------------------------------
+    def begin(self, members: Sequence[MemberSpec], *, info: Mapping[str, Any] | None = None, overwrite: bool = False,
+              durable: bool = True, variable: Collection[str] = (), direct: bool | None = None) -> NpzStreamWriter:
+        """Claim the sidecar's name, create the data file and lay its ``members`` out; returns the
+        stream the rows are appended to and committed through. ``info``: what `describe` sets
+        (recovery needs it); the other options are `NpzStreamWriter`'s. Raises FileExistsError
+        for a sidecar nobody recovered unless ``overwrite``."""
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.stream = NpzStreamWriter(
+            self.data_path, members, layout_path=self.sidecar_path, recovery_info=info, overwrite=overwrite,
+            durable=durable, variable=variable, direct=direct,
+        )
+        return self.stream
+
+    def begin_one_shot(self, members: Sequence[MemberSpec]) -> NpzStreamWriter:
+        """Create the data file of a write that is finished in the same call (no sidecar: it holds
+        nothing recoverable until it is renamed)."""
+        self.stream = NpzStreamWriter(self.data_path, members)
+        return self.stream
+
+    @staticmethod
+    def recovery_info(meta: Mapping[str, Any], rew_term_names: Sequence[str], link_names: Sequence[str] | None,
+                      compress: bool) -> dict[str, Any]:
+        """The sidecar's ``info``: what `recover` needs besides the rows."""
+        return {"meta": meta, "rew_term_names": list(rew_term_names),
+                "link_names": None if link_names is None else list(link_names), "compress": compress}
+
+    def describe(self, info: Mapping[str, Any]) -> None:
+        """Replace the sidecar's ``info`` (see `recovery_info`; written with the next commit)."""
+        self.stream.set_recovery_info(info)
+
+    @property
+    def committed_rows(self) -> int:
+        """Rows the sidecar names as on disk (0 before `begin`)."""
+        return self.stream.committed_rows if self.stream is not None else 0
+
+    def keep_model(self, members: Mapping[str, np.ndarray] | None, meta: Mapping[str, Any] | None = None) -> None:
+        """Keep the model's ``members`` (and its ``meta`` entries) beside the data for `recover`;
+        None drops a kept one (a discarded recording's model must not be recovered with this one).
+        A model that cannot be written is only warned about: the file still gets it at `finish`."""
+        if members is None:
+            _remove(self.model_path)
+            return
+        buf = io.BytesIO()
+        np.savez(buf, **members, model_meta=encode_meta(dict(meta or {})))
+        try:
+            replace_small_file(self.model_path, buf.getvalue())
+        except OSError as exc:
+            warnings.warn(f"{self.path}: the robot model could not be kept for recovery ({exc}); "
+                          "it is still written when the recording closes", stacklevel=3)
+
+    def kept_model(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """The members and meta entries `keep_model` wrote, or None when there are none (or they
+        are unreadable: a model is not worth failing a recovery for)."""
+        if not os.path.exists(self.model_path):
+            return None
+        try:
+            with np.load(self.model_path, allow_pickle=False) as z:
+                members = {k: z[k] for k in z.files if k in MODEL_KEYS}
+                meta = json.loads(str(z["model_meta"][()]))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        return members, meta
+
+    def finish(self, small: Mapping[str, np.ndarray], rows: int, compress: bool) -> Path:
+        """Finish the stream with ``rows`` rows and ``small`` (`static_members`) as the rollout at
+        the path (the steps of the module docstring), then drop the model kept for recovery."""
+        result = finish(self.stream, small, rows, self.path, compress)
+        if self.stream.layout_path is not None:
+            _remove(self.model_path)
+        return result
+
+    def release(self) -> None:
+        """Close the data file after a failure (or after `finish`), leaving what `recover` needs:
+        the model kept beside it goes only when no sidecar is left to recover with it."""
+        if self.stream is not None:
+            self.stream.close()
+        if not os.path.exists(self.sidecar_path):
+            _remove(self.model_path)
+
+    def abort(self) -> None:
+        """Close and delete the data file (and the sidecar): for a write that holds nothing worth
+        recovering."""
+        if self.stream is not None:
+            self.stream.abort()
+
+    def failure_message(self, exc: BaseException) -> str:
+        """One line saying what failed and whether `recover` can keep the committed steps."""
+        cause = exc.__cause__ if isinstance(exc, RuntimeError) and exc.__cause__ is not None else exc
+        what = f"writing {self.path} failed: {type(cause).__name__}: {cause}"
+        if not os.path.exists(self.sidecar_path):
+            return f"{what}; no partial file is left"
+        return (
+            f"{what}; the {self.committed_rows} steps committed to {os.path.basename(self.data_path)} before the "
+            f"failure are kept: run `rollrec recover {self.path}`"
+        )
+
+    # ---- after a crash ------------------------------------------------------------------------
+    def recover(self) -> Path:
+        """Turn the partial file of an interrupted recording into a valid rollout at the path.
+
+        The rows the recorder had committed to disk are kept, after checking them against the
+        CRC-32s the sidecar recorded; ``meta["recovered"]`` is set. A recording killed after its
+        final rename is only tidied (its sidecar removed). Returns the path. Leaves no temporary
+        file behind, also when it fails.
+
+        Raises FileNotFoundError when there is nothing to recover, and `RolloutFormatError` when
+        the sidecar is unusable or the committed rows do not match their CRCs.
+        """
+        p, data_path, layout_path = self.path, self.data_path, self.sidecar_path
+        for stale in (self.rewrite_path, layout_path + ".tmp"):  # left by a process killed mid-write
+            _remove(stale)
+        name = os.path.basename(layout_path)
+        if not os.path.lexists(layout_path):
+            if os.path.lexists(data_path):
+                raise RolloutFormatError(
+                    f"{data_path}: no sidecar ({name}) describes it: it was written in one go (save_rollout) or was "
+                    "being deleted when the process died, and holds nothing recoverable; delete it"
+                )
+            raise FileNotFoundError(f"{p}: no interrupted recording to recover (no {name})")
+        if not os.path.lexists(data_path):
+            _remove(layout_path)
+            if os.path.exists(p):  # killed between the final rename and removing the sidecar
+                return Path(p)
+            raise FileNotFoundError(f"{p}: nothing to recover: the recording's data file {os.path.basename(data_path)} "
+                                    "is gone")
+        if os.path.getsize(layout_path) == 0:  # killed between claiming the names and writing the layout
+            _remove(data_path)
+            _remove(layout_path)
+            raise FileNotFoundError(f"{p}: nothing to recover: the recording was killed before it wrote a step")
+        self.stream, doc = NpzStreamWriter.reopen(data_path, layout_path)
+        try:
+            return self.finish(*self._recovered_contents(doc), bool(doc.get("info", {}).get("compress", False)))
+        finally:
+            self.stream.close()
+
+    def _recovered_contents(self, doc: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], int]:
+        """``(small members, rows)`` of the recovered file, from the sidecar's ``info`` and the kept model."""
         info = doc.get("info", {})
         if "meta" not in info:
-            raise RolloutFormatError(f"{layout_path}: the sidecar holds no meta; nothing to recover")
-        rows = writer.committed_rows
+            raise RolloutFormatError(f"{self.sidecar_path}: the sidecar holds no meta; nothing to recover")
+        rows = self.stream.committed_rows
         meta = dict(info["meta"], num_steps=rows, recovered=True)
         link_names = info.get("link_names")
         model = None
-        kept = load_sidecar(p)  # the robot model the recorder kept beside the partial file
+        kept = self.kept_model()  # the robot model the recorder kept beside the partial file
         if kept is not None:
-            model = read_model(kept[0], {**meta, **kept[1]}, link_names, sidecar_path(p))
-        small = static_members(meta, info.get("rew_term_names", []), link_names, model)
-        result = finish(writer, small, rows, p, bool(info.get("compress", False)))
-        remove_sidecar(p)
-        return result
-    finally:
-        writer.close()
+            model = read_model(kept[0], {**meta, **kept[1]}, link_names, self.model_path)
+        return static_members(meta, info.get("rew_term_names", []), link_names, model), rows
+
+
+__all__ = ["PartialRecording", "RecordingState", "finish", "partial_paths", "static_members"]

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from rollrec._npz.archive import NpzArchive
-from rollrec.io.env_array import fill_value
+from rollrec.io.env_array import clip_range, fill_value
 from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
+from rollrec.io.legacy import convert_legacy, looks_legacy
 from rollrec.format.errors import LegacyPickleError, RolloutFormatError
 from rollrec.format.meta import decode_meta
 from rollrec.format.v1 import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array
@@ -107,11 +108,14 @@ class Rollout(RolloutEpisodes):
         """Names of the per-step members, ``[T, N, ...]`` each (as ``r[key]``)."""
         return [k for k in self._fields if k not in STATIC_KEYS and k not in INDEX_KEYS]
 
-    def __getattr__(self, name: str) -> np.ndarray:
+    def __getattr__(self, name: str) -> Any:
+        # Members are read with ``r[name]``, never as attributes (an extra field named ``env`` would
+        # be shadowed by the method); the error says how to read one.
         fields = self.__dict__.get("_fields")
-        if fields is not None and name in fields and name not in STATIC_KEYS and "layout" in self.__dict__:
-            return self[name]
-        raise AttributeError(name)
+        if fields is not None and name in fields:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}; read the member with "
+                                 f"r[{name!r}]")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- meta -------------------------------------------------------------------------------
     @property
@@ -291,8 +295,8 @@ class Rollout(RolloutEpisodes):
         member, as slices are."""
         if key not in self._fields or key in STATIC_KEYS or key in INDEX_KEYS:
             raise KeyError(f"{key!r} is not a per-step member of {self.path.name}")
-        t0, t1 = _clip(steps, self.T)
-        a, b = _clip(envs, self.N)
+        t0, t1 = clip_range(steps, self.T)
+        a, b = clip_range(envs, self.N)
         kind = self.layout.kind(key)
         if kind == "all":
             if self._file is None:
@@ -337,14 +341,6 @@ class Rollout(RolloutEpisodes):
         return f"Rollout({str(self.path)!r}, T={self.T}, N={self.N}, keys={self.keys()})"
 
 
-def _clip(bounds: tuple[int, int] | None, n: int) -> tuple[int, int]:
-    """``(start, stop)`` of ``slice(*bounds)`` over ``n`` items (negative values count from the end)."""
-    if bounds is None:
-        return 0, n
-    start, stop, _ = slice(*bounds).indices(n)
-    return start, max(start, stop)
-
-
 def _member_info(f: NpzArchive) -> dict[str, dict[str, Any]]:
     return {
         name: {
@@ -378,71 +374,66 @@ def _fadvise(fd: int, advice: int | None) -> None:
             pass
 
 
-def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
-    """Open the rollout at ``path`` without reading its data.
+def open_file(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
+    """Open the rollout file at ``path`` without reading its data (`rollrec.load` is the entry
+    point: it also opens sharded directories and says when a recording of a missing file exists).
 
-    Format-v1 files open directly. Files of the original recorder hold pickled objects; they are
-    converted to the v1 model only when ``allow_pickle=True`` (unpickling a file from an
-    untrusted source can run code), else `LegacyPickleError` says how to opt in.
-    Raises FileNotFoundError for a missing file and `RolloutFormatError` for an invalid one
-    (never another exception for a malformed file).
-
-    A directory recorded by several ranks (see `rollrec.format.manifest`), its ``manifest.json``, or
-    ``run.npz`` where only the directory ``run/`` exists, opens as one `ShardedRollout`
-    (`rollrec.io.sharded.rollout`).
+    Format v1 and v2 files open directly. Files of the original recorder hold pickled objects;
+    they are converted to the v1 model only when ``allow_pickle=True`` (unpickling a file from an
+    untrusted source can run code), else `LegacyPickleError` says how to opt in. Raises
+    FileNotFoundError for a missing file and `RolloutFormatError` for an invalid one (never
+    another exception for a malformed file).
     """
     path = os.fspath(path)
-    from rollrec.io.sharded.rollout import open_sharded, sharded_dir
-
-    if (directory := sharded_dir(path)) is not None:
-        return open_sharded(directory)
-    if not os.path.lexists(path):
-        from rollrec.io.partial import partial_paths
-
-        if os.path.exists(partial_paths(path)[1]):
-            raise FileNotFoundError(
-                f"{path}: no such file, but an interrupted recording of it exists; "
-                f"run `rollrec recover {path}` to make it readable"
-            )
-        raise FileNotFoundError(f"{path}: no such file")
     try:
         members = NpzArchive(path)
     except FileNotFoundError:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(f"{path}: no such file") from None
         raise FileNotFoundError(f"{path}: no such file (a dangling link?)") from None
     try:
         if "meta" not in members:
-            from rollrec.io.legacy import convert_legacy, looks_legacy
-
-            if looks_legacy(members):
-                if not allow_pickle:
-                    raise LegacyPickleError(
-                        f"{path}: written by the original recorder; it holds pickled objects, and unpickling "
-                        "a file from an untrusted source can run code. If you trust it, open it with "
-                        "allow_pickle=True (CLI: --allow-pickle)."
-                    )
-                info = _member_info(members)
-                with open(members.fileno(), "rb", closefd=False) as source:  # the file opened, not the path again
-                    fields, meta = convert_legacy(path, source)
-                members.close()
-                return Rollout(path, fields, meta, member_info=info)
-            raise RolloutFormatError(f"{path}: missing required key 'meta'")
-        for name, dtype in members.dtypes.items():
-            if dtype.hasobject:
-                raise RolloutFormatError(f"{path}: member {name!r} is an object array; format v1 never pickles")
-        meta = decode_meta(members["meta"], path)
-        layout = Layout(meta, path)
-        if layout.version == 1:
-            T, N = check_fields(members.shapes, members.dtypes, path)
-            if (meta["num_steps"], meta["num_envs"]) != (T, N):
-                raise RolloutFormatError(
-                    f"{path}: meta says T={meta['num_steps']}, N={meta['num_envs']} but 'obs' is {T}x{N}"
-                )
-        else:
-            layout.check(members.shapes, members.dtypes, path)
-        for key in ("rew_term_names", "link_names"):
-            if key in members:
-                check_unicode_array(members[key], key, path)
+            return _open_legacy(path, members, allow_pickle)
+        meta, layout = _checked_meta(path, members)
     except BaseException:
         members.close()
         raise
     return Rollout(path, members, meta, closer=members.close, layout=layout)
+
+
+def _open_legacy(path: str, members: NpzArchive, allow_pickle: bool) -> Rollout:
+    """A file without ``meta``: one of the original recorder's, converted when pickle is allowed."""
+    if not looks_legacy(members):
+        raise RolloutFormatError(f"{path}: missing required key 'meta'")
+    if not allow_pickle:
+        raise LegacyPickleError(
+            f"{path}: written by the original recorder; it holds pickled objects, and unpickling "
+            "a file from an untrusted source can run code. If you trust it, open it with "
+            "allow_pickle=True (CLI: --allow-pickle)."
+        )
+    info = _member_info(members)
+    with open(members.fileno(), "rb", closefd=False) as source:  # the file opened, not the path again
+        fields, meta = convert_legacy(path, source)
+    members.close()
+    return Rollout(path, fields, meta, member_info=info)
+
+
+def _checked_meta(path: str, members: NpzArchive) -> tuple[dict[str, Any], Layout]:
+    """The file's ``meta`` and `Layout`, once the members are checked against the format."""
+    for name, dtype in members.dtypes.items():
+        if dtype.hasobject:
+            raise RolloutFormatError(f"{path}: member {name!r} is an object array; format v1 never pickles")
+    meta = decode_meta(members["meta"], path)
+    layout = Layout(meta, path)
+    if layout.version == 1:
+        T, N = check_fields(members.shapes, members.dtypes, path)
+        if (meta["num_steps"], meta["num_envs"]) != (T, N):
+            raise RolloutFormatError(
+                f"{path}: meta says T={meta['num_steps']}, N={meta['num_envs']} but 'obs' is {T}x{N}"
+            )
+    else:
+        layout.check(members.shapes, members.dtypes, path)
+    for key in ("rew_term_names", "link_names"):
+        if key in members:
+            check_unicode_array(members[key], key, path)
+    return meta, layout

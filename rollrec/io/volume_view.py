@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.io.env_array import ShardedArray, _axis_index, fill_value
+from rollrec.io.env_array import ShardedArray, axis_index, fill_value
 
 
 def detail_view(name: str, member: Any, ids: np.ndarray, T: int, N: int) -> ShardedArray:
@@ -54,8 +54,8 @@ class WindowArray(ShardedArray):
     def __getitem__(self, key: Any) -> np.ndarray:
         t_key, e_key, rest = self._split(key)
         T, N = self.shape[:2]
-        t, t_scalar = _axis_index(t_key, T, "time")
-        e, e_scalar = _axis_index(e_key, N, "env")
+        t, t_scalar = axis_index(t_key, T, "time")
+        e, e_scalar = axis_index(e_key, N, "env")
         if not (t_scalar or isinstance(t_key, slice)) and not (e_scalar or isinstance(e_key, slice)):
             raise IndexError("index at most one of the time and env axes with an array")
         if not all(isinstance(k, (slice, int, np.integer)) for k in rest):

@@ -136,7 +136,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollrec.io.reader import load
+    from rollrec.io.opening import load
     from rollrec.video.render import render_rollout
     from rollrec.video.scene import missing_note
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rollrec.io.reader import Rollout, load
+from rollrec.io.opening import load
+from rollrec.io.reader import Rollout
 from rollrec.model.robot import RobotModel
 from rollrec.media.frames import grid_shape
 from rollrec.video.scene import EnvScene, scenes_for

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"replay shows one file or compares two; got {len(files)} files")
     model = None
     if args.urdf is not None:
-        from rollrec.io.reader import load
+        from rollrec.io.opening import load
         from rollrec.model.urdf import model_from_urdf
 
         with load(files[0], allow_pickle=args.allow_pickle) as r:  # its link names: fixed children fold into them

@@ -10,7 +10,8 @@ import time
 
 import viser
 
-from rollrec.io.reader import Rollout, load
+from rollrec.io.opening import load
+from rollrec.io.reader import Rollout
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.app import ReplayApp
 

@@ -14,7 +14,8 @@ import torch
 import rollrec
 from rollrec.format.errors import RolloutFormatError
 from rollrec.format.v1 import STATIC_KEYS
-from rollrec.io.model import MODEL_KEYS, sidecar_path
+from rollrec.format.model import MODEL_KEYS
+from rollrec.io.partial import PartialRecording
 
 LINKS = ["base", "thigh", "shin", "foot"]
 
@@ -139,9 +140,9 @@ CRASHING_CHILD = textwrap.dedent(
 def test_a_killed_recording_keeps_its_model(tmp_path, kill_when_ready):
     path = tmp_path / "killed.npz"
     kill_when_ready(CRASHING_CHILD, str(path))
-    assert os.path.exists(sidecar_path(path))
+    assert os.path.exists(PartialRecording(path).model_path)
     rollrec.recover(path)
-    assert not os.path.exists(sidecar_path(path))
+    assert not os.path.exists(PartialRecording(path).model_path)
     with rollrec.load(path) as r:
         assert r.meta["recovered"] and r.T == 4
         assert r.model.info["source"] == "child"
@@ -202,15 +203,15 @@ def test_a_model_that_cannot_be_extracted_warns_and_the_recording_goes_on(tmp_pa
 
 
 def test_overwriting_an_interrupted_recording_drops_its_model(tmp_path, make_model):
-    from rollrec.io.model import save_sidecar
+    from rollrec.io.model import model_members
 
     path = tmp_path / "run.npz"
-    stale, _ = rollrec.io.model.model_members(make_model(LINKS), LINKS)
-    save_sidecar(path, stale, {"model": {"source": "stale"}})  # left by a recording that was never recovered
+    stale, _ = model_members(make_model(LINKS), LINKS)
+    PartialRecording(path).keep_model(stale, {"model": {"source": "stale"}})  # left by a recording that was never recovered
     (tmp_path / "run.npz.partial.json").write_text("{}")
     rec = rollrec.Recorder(path, 1, segment_steps=1, overwrite=True)  # no model this time
     rec.record(obs=torch.zeros(1, 2), act=torch.zeros(1, 1), rew=torch.zeros(1), done=torch.zeros(1, dtype=torch.bool))
-    assert not os.path.exists(sidecar_path(path))
+    assert not os.path.exists(PartialRecording(path).model_path)
     rec.close()
     with rollrec.load(path) as r:
         assert r.model is None

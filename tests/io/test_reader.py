@@ -53,13 +53,18 @@ def test_env_out_of_range_says_how_many_envs(rollout_path):
         r.env(4)
 
 
-def test_fields_are_reachable_as_attributes(rollout_path):
+def test_members_are_read_by_key_never_as_attributes(rollout_path, tmp_path, make_fields):
     with rollrec.load(rollout_path) as r:
-        np.testing.assert_array_equal(r.obs, r["obs"])
         assert "img" in r and "nope" not in r
         assert "meta" not in r.keys()  # noqa: SIM118 (the listing, not __contains__)
+        with pytest.raises(AttributeError, match=r"read the member with r\['obs'\]"):
+            r.obs  # noqa: B018
         with pytest.raises(AttributeError):
             r.nope  # noqa: B018
+    fields = make_fields(4, 2, extras={"env": ((), np.int32)})  # an extra named like a method of Rollout
+    with rollrec.load(rollrec.save_rollout(tmp_path / "x.npz", fields, dt=0.1)) as r:
+        np.testing.assert_array_equal(r["env"], fields["env"])
+        assert set(r.env(1)) >= {"env", "obs"}  # the method, whatever the members are called
 
 
 DONE = np.zeros((6, 4), bool)

@@ -59,7 +59,7 @@ def test_a_v1_file_has_its_episodes_derived_from_done():
         np.testing.assert_array_equal(r.episode_bounds(1), [w[1:3] for w in want if w[0] == 1])
         first = r.episodes()[0]
         np.testing.assert_array_equal(r.episode(0)["base_pos"],
-                                      np.asarray(r.base_pos)[first["start"] : first["stop"], first["env"]])
+                                      np.asarray(r["base_pos"])[first["start"] : first["stop"], first["env"]])
         assert compute_overview(r).detail is None  # the viewer's table: no Detail column
 
 

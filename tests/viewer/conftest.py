@@ -61,7 +61,7 @@ def synthetic_walkers(path: Path, *, num_envs: int = 16, steps: int = 300, seed:
     ``max_episode_steps``; 13 links (base, 4 legs of hip/knee/foot), 4 reward terms, obs with a
     named layout (``base_vel[0..2]``, ``joint_pos[0..3]``, ``phase``)."""
     from rollrec.envs import WalkerEnv
-    from rollrec.io.partial import save_rollout
+    from rollrec.io.save import save_rollout
 
     T, N = steps, num_envs
     rng = np.random.default_rng(seed)
@@ -117,11 +117,11 @@ def rerecord(src: Path, dst: Path, **options) -> Path:
         with Recorder(dst, r.N, max_steps=r.T, dt=r.dt, env_name=r.env_name, link_names=r.link_names, meta=meta,
                       flush_interval_s=None, **options) as rec:
             for t in range(r.T):
-                rec.record(obs=np.array(r.obs[t]), act=np.array(r.act[t]), rew=np.array(r.rew[t]),
-                           done=np.array(r.done[t]), truncated=np.array(r.truncated[t]),
-                           base_pos=np.array(r.base_pos[t]), base_quat=np.array(r.base_quat[t]),
-                           reward_terms={n: np.array(r.rew_terms[t, :, i]) for i, n in enumerate(names)},
-                           link_pos=np.array(r.link_pos[t]), link_quat=np.array(r.link_quat[t]))
+                rec.record(obs=np.array(r["obs"][t]), act=np.array(r["act"][t]), rew=np.array(r["rew"][t]),
+                           done=np.array(r["done"][t]), truncated=np.array(r["truncated"][t]),
+                           base_pos=np.array(r["base_pos"][t]), base_quat=np.array(r["base_quat"][t]),
+                           reward_terms={n: np.array(r["rew_terms"][t, :, i]) for i, n in enumerate(names)},
+                           link_pos=np.array(r["link_pos"][t]), link_quat=np.array(r["link_quat"][t]))
     return Path(dst)
 
 

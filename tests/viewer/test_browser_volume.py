@@ -67,7 +67,7 @@ def test_detail_envs_are_marked_and_light_envs_play_their_base_pose(chromium, fi
         time.sleep(0.5)
         frame = readout(page)[0]
         with rollrec.load(files["envs"]) as r:
-            want = np.asarray(r.base_pos[frame, 4], np.float64)
+            want = np.asarray(r["base_pos"][frame, 4], np.float64)
         base = project(page, "/replay/a/base", "/replay/base")
         assert base is not None and base["visible"] and all(-1 < v < 1 for v in base["ndc"])
         np.testing.assert_allclose(app.scene.robots[0].base.position, want, atol=1e-5)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.io.partial import save_rollout
+from rollrec.io.save import save_rollout
 from rollrec.viewer.overview import ENDED_BY, compute_env_totals, compute_overview, histogram
 
 

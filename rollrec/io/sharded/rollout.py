@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.io.env_array import ShardedArray, _axis_index, _compact, fill_value  # noqa: F401 (re-exported)
+from rollrec.io.env_array import ShardedArray, clip_range, fill_value
 from rollrec.format.errors import RolloutFormatError
 from rollrec.format.meta import encode_meta
 from rollrec.format.manifest import MANIFEST_NAME, rollout_dir
 from rollrec.io.sharded.manifest import read_manifest
-from rollrec.io.model import MODEL_KEYS
-from rollrec.io.reader import Rollout, _clip
+from rollrec.format.model import MODEL_KEYS
+from rollrec.io.reader import Rollout
 from rollrec.io.sharded.shards import ShardState, check_consistent, open_shard, shard_facts
 
 #: Keys of a shard's ``meta`` that describe that shard alone, left out of the rollout's ``meta``.
@@ -134,8 +134,8 @@ class ShardedRollout(Rollout):
     def read(self, key: str, steps: tuple[int, int] | None = None, envs: tuple[int, int] | None = None) -> np.ndarray:
         """`Rollout.read` across shards: each present shard's part read with pread; missing envs and
         steps past a short shard's end read as `fill_value`."""
-        t0, t1 = _clip(steps, self.T)
-        a, b = _clip(envs, self.N)
+        t0, t1 = clip_range(steps, self.T)
+        a, b = clip_range(envs, self.N)
         proto = self._fields[key]
         out = np.full((t1 - t0, b - a, *proto.shape[2:]), fill_value(proto.dtype), proto.dtype)
         for s in self.shards:

@@ -16,8 +16,8 @@ from typing import Any
 from rollrec.format.errors import RolloutFormatError
 from rollrec.format.manifest import MANIFEST_NAME, Manifest, ShardEntry, shard_file_name
 from rollrec.io.sharded.manifest import read_manifest, write_manifest
-from rollrec.io.reader import Rollout, load
-from rollrec.io.partial import PARTIAL_SUFFIX, partial_paths, recover
+from rollrec.io.partial import PARTIAL_SUFFIX, PartialRecording, RecordingState
+from rollrec.io.reader import Rollout, open_file
 
 _SHARD_FILE = re.compile(r"^rank-(\d+)\.npz$")
 
@@ -48,14 +48,14 @@ class ShardState:
 def open_shard(directory: Path, entry: ShardEntry, run_id: str) -> ShardState:
     """Open ``entry``'s file if it is a shard of recording ``run_id``; else say why it is missing."""
     path = directory / entry.file
-    partial = os.path.exists(partial_paths(path)[1])
+    partial = PartialRecording(path).state() is RecordingState.INTERRUPTED
     if not path.exists():
         note = entry.note or "no such file"
         if partial:
             note += f"; an interrupted recording of it exists: run `rollrec recover {directory}`"
         return ShardState(entry, path, None, note, partial)
     try:
-        r = load(path)
+        r = open_file(path)
     except (RolloutFormatError, OSError) as exc:
         return ShardState(entry, path, None, f"unreadable: {exc}", partial)
     shard = r.meta.get("shard") or {}
@@ -141,7 +141,7 @@ def rebuild_manifest(directory: Path) -> Manifest:
         if not (directory / name).exists():
             continue
         try:
-            with load(directory / name) as r:
+            with open_file(directory / name) as r:
                 shard, dt, env_name = r.meta.get("shard"), r.dt, r.env_name
         except (RolloutFormatError, OSError):
             continue
@@ -163,7 +163,7 @@ def recover_directory(directory: str | os.PathLike) -> Path:
     """Make a sharded rollout whose ranks were interrupted readable and bring its manifest up to date.
 
     Each shard without a finished file but with a partial one is finished with the steps its rank
-    had flushed (`rollrec.recover`); a lost or damaged manifest is rebuilt from the shard files. Shards with
+    had flushed (its `PartialRecording`); a lost or damaged manifest is rebuilt from the shard files. Shards with
     neither stay missing. Returns the directory.
     """
     directory = Path(directory)
@@ -175,9 +175,10 @@ def recover_directory(directory: str | os.PathLike) -> Path:
     recovered, notes = set(), {}
     for file in files:
         path = directory / file
-        if not path.exists() and os.path.exists(partial_paths(path)[1]):
+        recording = PartialRecording(path)
+        if not path.exists() and recording.state() is RecordingState.INTERRUPTED:
             try:
-                recover(path)
+                recording.recover()
                 recovered.add(file)
             except (RolloutFormatError, OSError) as exc:
                 notes[file] = f"not recoverable: {exc}"
