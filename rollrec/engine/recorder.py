@@ -2,7 +2,9 @@
 
 Memory is bounded by the ring (``ring_segments`` segments of ``segment_steps`` steps) plus, on
 CUDA, ``staging_buffers`` pinned segments, whatever the rollout length. See `rollrec.engine.flush`
-for how segments reach the disk and `rollrec._npz.stream` for how the file is laid out.
+for how segments reach the disk, `rollrec._npz.stream` for how the file is laid out and
+`rollrec.io.partial` for the files beside it while it is written (the recorder asks its
+`PartialRecording` to begin, finish or release them; it never touches them itself).
 
 What a kill loses: the steps recorded in the last ``flush_interval_s`` (a partial segment is
 handed to the writer at least that often), plus what was handed over but not yet committed: the
@@ -16,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -25,22 +26,25 @@ from typing import Any
 import numpy as np
 import torch
 
+from rollrec._npz.stream import NpzStreamWriter
 from rollrec.engine import dist_meta
 from rollrec.engine.flush import FlushPipeline
+from rollrec.engine.frames import FrameSink, video_file
+from rollrec.engine.options import Ring, Sharding, Storage, Video, Volume, gather
 from rollrec.engine.schema import Schema
-from rollrec.engine.setup import plain_setup, volume_setup
+from rollrec.engine.setup import Setup, plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
-from rollrec.engine.volume import Volume
+from rollrec.engine.volume import VolumePlan
 from rollrec.engine.volume_record import VolumeRings
 from rollrec.format.meta import check_dt, check_obs_layout, make_meta, to_json, user_meta
-from rollrec.io.model import model_members, remove_sidecar, save_sidecar
-from rollrec._npz.stream import NpzStreamWriter
-from rollrec.io.partial import check_no_interrupted_recording, finish, partial_paths, static_members
+from rollrec.io.model import model_members
+from rollrec.io.partial import PartialRecording, static_members
 from rollrec.model.robot import RobotModel
 
 
 class Recorder:
-    """Record a rollout of ``num_envs`` envs to the format-v1 file ``path``.
+    """Record a rollout of ``num_envs`` envs to the file ``path`` (format v1, or v2 with volume
+    options: see `rollrec.format`).
 
     Call `record` once per step; the first call fixes the fields, their shapes and dtypes, and
     the device (``device`` or, if None, the device of ``obs``). `close` (or leaving the ``with``
@@ -49,13 +53,6 @@ class Recorder:
     `rollrec.recover` (``rollrec recover``) makes the flushed steps readable. If the writer
     fails (disk full, folder removed), `record` or `close` raises and the recorder releases
     its thread, file and ring; the steps committed before the failure stay recoverable.
-
-    Volume control (`rollrec.engine.volume`; any of these writes format v2 unless the file still
-    satisfies v1, see `rollrec.format.v1`): ``envs`` keeps every field for some envs and the
-    light fields (``all_env_fields``) for all; ``every`` keeps one step in k; ``dtypes`` casts
-    fields on the device; ``fields`` keeps only the named ones; ``capture``/``window`` keep the
-    last W steps of chosen episodes. All of it is selected on the device inside `record`,
-    without a sync; what is not kept never reaches the host.
 
     Under ``torch.distributed`` with more than one rank, every rank constructs its Recorder with
     the same ``path`` and its own ``num_envs`` (both are collectives, see
@@ -66,10 +63,6 @@ class Recorder:
         path: the ``.npz`` to write.
         num_envs: N, the size of the env axis of every field.
         device: where the ring lives; defaults to the device of the first ``obs``.
-        segment_steps: steps per segment; a full segment is flushed to disk asynchronously.
-        max_segment_bytes: if set, segments are shortened so one holds at most this many bytes.
-        ring_segments: segments in the ring (recording continues into one while another flushes).
-        staging_buffers: pinned host segments for device-to-host copies (CUDA only).
         max_steps: the rollout length if known: the file is laid out once and every byte is
             written once. Without it (or past it), the file grows, which moves data.
         dt: seconds of simulated time per step, kept in ``meta``.
@@ -80,49 +73,20 @@ class Recorder:
             arrays and paths are converted here. Entries rollrec derives (``num_steps``,
             ``num_envs``, ``dt``, ``format_version``, ...) and anything JSON cannot hold are
             refused with ValueError here, not when the file is finished.
-        compress: deflate the file when closing (a second pass; the file is then read whole).
-        video_envs: envs whose frames `record_frame` keeps when it gets a batch of all N
-            renders (tiled, labelled ``env k``); None keeps every frame of the batch.
-        video_fps: frame rate of that video (default ``1 / dt``).
         model: the robot's geometry (`rollrec.model.RobotModel`, e.g. `rollrec.model_from_mujoco`
             or `rollrec.model_from_urdf`), stored with the rollout so a replay needs no simulator;
             its links are matched to ``link_names`` by name. Checked at the first `record`.
-        flush_interval_s: hand a partly filled segment to the writer when this many seconds
-            have passed since the last flush, so a kill loses at most about this much recording
-            (None: flush full segments only). Checked with the host clock: no device sync.
-        overwrite: discard the partial files of an interrupted recording of ``path`` that was
-            never recovered (without it, finding them is an error naming `rollrec recover`).
-            An existing finished file at ``path`` is always replaced.
-        durable: sync the rows to disk before the sidecar names them and the file before it is
-            renamed, so that a power loss cannot leave wrong data (a kill never can). False skips
-            the syncs: faster when the rollout fits in the page cache, and after a power loss
-            `rollrec recover` refuses rows that did not reach the disk.
-        direct_io: None writes the rows around the page cache (``O_DIRECT``) where the file
-            system allows it, else with buffered writes that keep dirty pages bounded; True
-            requires direct I/O (OSError at the first `record` where refused); False never uses it.
-        env_offset: under torch.distributed, the global id of this rank's first env (pass it on
-            every rank or none; default: rank order). The ranks' env ranges must tile 0..N-1.
-        distributed: None records a shard per rank when torch.distributed runs more than one
-            rank; False writes a plain file whatever the process group (e.g. rank 0 alone).
-        dist_timeout: seconds a rank waits for the others at construction and in `close`.
-        envs: envs that keep every field (a list or range of env ids, or a bool mask of N); the
-            file's other fields (``all_env_fields``) are kept for every env. Heavy members are
-            then ``[T, len(envs), ...]`` and ``meta["env_ids"]`` lists their envs.
-        all_env_fields: the fields every env keeps with ``envs`` or ``capture`` (default ``rew``,
-            ``done``, ``truncated``, ``rew_terms``, ``base_pos``, ``base_quat``; ``()``: none,
-            the episode index still lists every env's episodes).
-        every: keep the first of every k steps (``meta["dt"]`` is then ``k * dt``); ``rew`` and
-            ``rew_terms`` of a kept row are summed over its k steps and ``done``/``truncated``
-            OR-ed, and the episode index gives every episode's exact steps and return.
-        dtypes: the stored dtype of some fields, e.g. ``{"obs": torch.float16}`` (cast on the
-            device; floats stay floats for rewards and poses; ``done``/``truncated`` stay bool).
-        fields: keep only these fields (``rew``, ``done``, ``truncated``, ``base_pos`` and
-            ``base_quat`` are always kept).
-        capture: which ended episodes keep every field: ``"terminated"`` (ended by termination,
-            not by a time limit), a number (episodes whose return is below it), or a callable
-            ``fn(ends: EpisodeEnds) -> [N] bool`` run on the device at every step.
-        window: with ``capture``: the last ``window`` kept steps of each captured episode keep
-            every field, stored one episode after another (``[R, ...]``) with an index.
+        volume: what is kept (`Volume`: ``envs``, ``all_env_fields``, ``every``, ``dtypes``,
+            ``fields``, ``capture``, ``window``).
+        ring: device memory (`Ring`: ``segment_steps``, ``max_segment_bytes``, ``ring_segments``,
+            ``staging_buffers``).
+        storage: how the file is written (`Storage`: ``compress``, ``overwrite``, ``durable``,
+            ``direct_io``, ``flush_interval_s``).
+        video: the frames of `record_frame` (`Video`: ``envs``, ``fps``, ``sink``).
+        sharding: a recording across ranks (`Sharding`: ``env_offset``, ``distributed``,
+            ``dist_timeout``).
+        **options: any option of those groups by its own name (``every=4``, ``compress=True``,
+            ``video_envs=[0, 1]``, ...: `rollrec.engine.options`), instead of its group.
     """
 
     def __init__(
@@ -131,87 +95,102 @@ class Recorder:
         num_envs: int,
         *,
         device: str | torch.device | None = None,
-        segment_steps: int = 256,
-        max_segment_bytes: int | None = 64 << 20,
-        ring_segments: int = 2,
-        staging_buffers: int = 2,
         max_steps: int | None = None,
         dt: float = 1.0 / 30.0,
         env_name: str = "unknown",
         quat_order: str = "wxyz",
         link_names: Sequence[str] | None = None,
         meta: Mapping[str, Any] | None = None,
-        compress: bool = False,
-        video_envs: Sequence[int] | None = None,
-        video_fps: float | None = None,
         model: RobotModel | None = None,
-        flush_interval_s: float | None = 1.0,
-        overwrite: bool = False,
-        durable: bool = True,
-        direct_io: bool | None = None,
-        env_offset: int | None = None,
-        distributed: bool | None = None,
-        dist_timeout: float = 300.0,
-        envs: Sequence[int] | range | Any | None = None,
-        all_env_fields: Sequence[str] | None = None,
-        every: int = 1,
-        dtypes: Mapping[str, Any] | None = None,
-        fields: Sequence[str] | None = None,
-        capture: Any = None,
-        window: int | None = None,
+        volume: Volume | None = None,
+        ring: Ring | None = None,
+        storage: Storage | None = None,
+        video: Video | None = None,
+        sharding: Sharding | None = None,
+        **options: Any,
     ):
+        groups = gather({"volume": volume, "ring": ring, "storage": storage, "video": video, "sharding": sharding}, options)
+        self._check_arguments(num_envs, groups["ring"], quat_order, max_steps)
+        dt = check_dt(dt)
+        self._set_ring(groups["ring"], max_steps)
+        self._set_storage(groups["storage"])
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device) if device is not None else None
+        self.dt = float(dt)
+        self._set_contents(env_name, quat_order, link_names, meta, model)
+        self._set_video(groups["video"])
+        self._plan_volume(groups["volume"], groups["sharding"])
+        self._reset_state()
+        # Sharded recording (torch.distributed, world size > 1): this rank writes one shard of a directory.
+        self._join_shards(path, groups["sharding"])
+        self._partial = PartialRecording(self.path)
+        self._partial.check_not_interrupted(overwrite=self.overwrite)  # this rank's file when sharded
+
+    # ---- construction, step by step -----------------------------------------------------------
+    @staticmethod
+    def _check_arguments(num_envs: int, ring: Ring, quat_order: str, max_steps: int | None) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        if segment_steps < 1 or ring_segments < 2 or staging_buffers < 1:
+        if ring.segment_steps < 1 or ring.ring_segments < 2 or ring.staging_buffers < 1:
             raise ValueError("segment_steps and staging_buffers must be >= 1, ring_segments >= 2")
         if quat_order not in ("wxyz", "xyzw"):
             raise ValueError(f"quat_order must be 'wxyz' or 'xyzw', got {quat_order!r}")
         if max_steps is not None and max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {max_steps}")
-        dt = check_dt(dt)
+
+    def _set_ring(self, ring: Ring, max_steps: int | None) -> None:
+        self.segment_steps = int(ring.segment_steps)
+        self.max_segment_bytes = ring.max_segment_bytes
+        self.ring_segments = int(ring.ring_segments)
+        self.staging_buffers = int(ring.staging_buffers)
+        self.max_steps = max_steps
+
+    def _set_storage(self, storage: Storage) -> None:
+        flush_interval_s = storage.flush_interval_s
         if flush_interval_s is not None and not flush_interval_s > 0:
             raise ValueError(f"flush_interval_s must be positive or None, got {flush_interval_s}")
-        self.path = Path(path)
-        self.overwrite = overwrite
-        self.durable = durable
-        self.direct_io = direct_io
+        self.overwrite = storage.overwrite
+        self.durable = storage.durable
+        self.direct_io = storage.direct_io
+        self.compress = storage.compress
         self.flush_interval_s = flush_interval_s
         # No flush interval: a deadline that never comes (one comparison per step either way).
         self._interval = float("inf") if flush_interval_s is None else float(flush_interval_s)
         self._flush_deadline = float("inf")
-        self.num_envs = int(num_envs)
-        self.device = torch.device(device) if device is not None else None
-        self.segment_steps = int(segment_steps)
-        self.max_segment_bytes = max_segment_bytes
-        self.ring_segments = int(ring_segments)
-        self.staging_buffers = int(staging_buffers)
-        self.max_steps = max_steps
-        self.dt = float(dt)
+
+    def _set_contents(self, env_name: str, quat_order: str, link_names: Sequence[str] | None,
+                      meta: Mapping[str, Any] | None, model: RobotModel | None) -> None:
         self.env_name = env_name
         self.quat_order = quat_order
         self.link_names = None if link_names is None else [to_json(str(n), "link_names") for n in link_names]
         to_json(str(env_name), "env_name")
         self.extra_meta = user_meta(meta or {})
-        self.compress = compress
-        self.video_envs = None if video_envs is None else [int(e) for e in video_envs]
-        bad = [e for e in self.video_envs or [] if not 0 <= e < num_envs]
-        if bad:
-            raise ValueError(f"video_envs: env {bad[0]} out of range (0..{num_envs - 1})")
-        self.video_fps = video_fps
         if model is not None and not isinstance(model, RobotModel):
             raise TypeError(f"model must be a rollrec.model.RobotModel, got {type(model).__name__}")
         self.model = model
-        self.volume = Volume.from_options(num_envs, envs=envs, all_env_fields=all_env_fields, every=every, dtypes=dtypes,
-                                          fields=fields, capture=capture, window=window)
-        self._every = self.volume.every if self.volume is not None else 1
-        if self.volume is not None and self.volume.has_index and distributed is not False and dist_meta.world() is not None:
+
+    def _set_video(self, video: Video) -> None:
+        self.video_envs = None if video.envs is None else [int(e) for e in video.envs]
+        bad = [e for e in self.video_envs or [] if not 0 <= e < self.num_envs]
+        if bad:
+            raise ValueError(f"video_envs: env {bad[0]} out of range (0..{self.num_envs - 1})")
+        self.video_fps = video.fps
+        self._video_sink = video.sink or video_file
+
+    def _plan_volume(self, volume: Volume, sharding: Sharding) -> None:
+        self.volume = volume
+        self._plan = VolumePlan.from_options(self.num_envs, volume)
+        self._every = self._plan.every if self._plan is not None else 1
+        if self._plan is not None and self._plan.has_index and sharding.distributed is not False and dist_meta.world() is not None:
             raise ValueError(
                 "envs=, every= and capture= are not supported for a recording sharded across torch.distributed ranks "
                 "yet (dtypes= and fields= are); record each rank with distributed=False, or without them"
             )
+
+    def _reset_state(self) -> None:
         self._vol: VolumeRings | None = None
         self._gather = None
-        self._video = None
+        self._video: FrameSink | None = None
         self.steps = 0  # steps recorded (a host-side counter: never read from the device)
         self._schema: Schema | None = None
         self._pipeline: FlushPipeline | None = None
@@ -223,16 +202,19 @@ class Recorder:
         self._result: Path | None = None
         self._failure: str | None = None  # why close() failed, repeated by a later close()
         self._ring_bytes = 0
-        # Sharded recording (torch.distributed, world size > 1): this rank writes one shard of a directory.
-        self._shard = None if distributed is False else ShardSession.start(
-            path, self.num_envs, env_offset=env_offset, dt=self.dt, env_name=env_name, timeout_s=dist_timeout
+
+    def _join_shards(self, path: str | os.PathLike, sharding: Sharding) -> None:
+        """Join the other ranks' recording (a collective) when torch.distributed runs several."""
+        self.path = Path(path)
+        self._shard = None if sharding.distributed is False else ShardSession.start(
+            path, self.num_envs, env_offset=sharding.env_offset, dt=self.dt, env_name=self.env_name,
+            timeout_s=sharding.dist_timeout,
         )
         if self._shard is not None:
             self.path = self._shard.file
             self.extra_meta["shard"] = self._shard.meta
-        elif distributed:
+        elif sharding.distributed:
             raise ValueError("distributed=True, but torch.distributed is not initialised with more than one rank")
-        check_no_interrupted_recording(self.path, overwrite=overwrite)  # this rank's file when sharded
 
     # ---- recording ----------------------------------------------------------------------------
     def record(
@@ -322,16 +304,15 @@ class Recorder:
 
         ``frame``: one image ``[H, W, C]`` or a batch ``[N, H, W, C]`` (numpy or torch, uint8 or
         float in [0, 1]); a batch keeps ``video_envs``. Frames are copied and encoded on a
-        background thread into ``<path stem>.mp4``; ``meta["video"]`` lists the file, its envs
-        and the rollout step of every frame. With ``every=k`` only the frames of kept steps are kept.
+        background thread into ``<path stem>.mp4`` (or go to ``Video(sink=...)``); ``meta["video"]``
+        lists the file, its envs and the rollout step of every frame. With ``every=k`` only the
+        frames of kept steps are kept.
         """
         if self.steps == 0:
             raise RuntimeError("record_frame() before the first record(): a frame belongs to a recorded step")
         if self._video is None:
-            from rollrec.media.background import BackgroundVideoWriter
-
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
-            self._video = BackgroundVideoWriter(self.video_path, fps, envs=self.video_envs)
+            self._video = self._video_sink(self.video_path, fps, self.video_envs)
             self._video_fps = fps
         row, sub = divmod(self.steps - 1, self._every)
         if sub == 0:  # with every=k, frames of the steps not kept are not kept either
@@ -350,84 +331,100 @@ class Recorder:
             "file": self.video_path.name, "envs": self.video_envs, "fps": self._video_fps, "steps": steps,
         })
 
+    # ---- the first step fixes the layout ------------------------------------------------------
     def _start(self, given: dict[str, Any]) -> None:
+        """Fix the device, the fields, the ring and the file from the first step, then start writing."""
         obs = given.get("obs")
         if self.device is None:
             first = next(iter(obs.values())) if isinstance(obs, Mapping) and obs else obs
             self.device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
         schema = Schema(self.num_envs, self.device, given)
+        link_count = self._check_links(schema)
+        transforms = self._host_transforms(schema)
+        make = plain_setup if self._plan is None else partial(volume_setup, self._plan)
+        setup = make(schema, device=self.device, segment_steps=self.segment_steps, max_segment_bytes=self.max_segment_bytes,
+                     max_steps=self.max_steps, ring_segments=self.ring_segments)
+        self._kept = setup.kept
+        self._seg, self._cap = setup.segment, setup.segment * self.ring_segments
+        self._check_obs_layout(schema)
+        self.meta = self._file_meta(schema, setup)
+        model_arrays, model_meta = self._bind_model(link_count)
+        self._schema = schema
+        try:
+            self._stream = self._partial.begin(
+                setup.members, info=self._recovery_info(), overwrite=self.overwrite, durable=self.durable,
+                variable=setup.variable, direct=self.direct_io,
+            )
+        except BaseException:
+            self._schema = None
+            raise
+        self._partial.keep_model(model_arrays, model_meta)  # beside the partial file, for `rollrec recover`
+        self._start_pipeline(schema, setup, transforms)
+
+    def _check_links(self, schema: Schema) -> int | None:
+        """The link count of ``link_pos`` (None without it), with ``link_names`` to match."""
         link_count = next((s.row_shape[0] for s in schema.fields if s.name == "link_pos"), None)
         if link_count is not None and self.link_names is None:
             self.link_names = [f"link_{i}" for i in range(link_count)]
         if self.link_names is not None and link_count is not None and len(self.link_names) != link_count:
             raise ValueError(f"link_names has {len(self.link_names)} names but link_pos has {link_count} links")
+        return link_count
+
+    def _host_transforms(self, schema: Schema) -> dict[str, Any]:
+        """What the writer does to a field's rows on the host before they reach the file."""
         transforms = {}
         for s in schema.fields:
-            if s.name == "rew_terms" and s.ring_dtype != torch.float32 and self.volume is None:
+            if s.name == "rew_terms" and s.ring_dtype != torch.float32 and self._plan is None:
                 transforms["rew_terms"] = lambda a: a.astype(np.float32)  # volume control casts on the device
             if self.quat_order == "xyzw" and s.name in ("base_quat", "link_quat"):
                 transforms[s.name] = lambda a: a[..., [3, 0, 1, 2]]
-        make = plain_setup if self.volume is None else partial(volume_setup, self.volume)
-        setup = make(schema, device=self.device, segment_steps=self.segment_steps, max_segment_bytes=self.max_segment_bytes,
-                     max_steps=self.max_steps, ring_segments=self.ring_segments)
-        seg, ring, self._kept = setup.segment, setup.ring, setup.kept
-        self._seg, self._cap = seg, seg * self.ring_segments
+        return transforms
+
+    def _check_obs_layout(self, schema: Schema) -> None:
         if "obs_layout" in self.extra_meta:  # a flat obs the caller describes; a dict obs is described by rollrec
             if schema.obs_layout:
                 raise ValueError("meta['obs_layout']: obs is a dict, so rollrec writes its layout; do not pass one")
             obs_dim = next(s.row_shape[0] for s in schema.fields if s.name == "obs")
             check_obs_layout(self.extra_meta["obs_layout"], obs_dim, "meta")
-        self.meta = make_meta(
+
+    def _file_meta(self, schema: Schema, setup: Setup) -> dict[str, Any]:
+        meta = make_meta(
             num_steps=0, num_envs=self.num_envs, dt=self.dt * self._every, env_name=self.env_name, version=setup.version,
             extras=[e for e in schema.extras if e in self._kept],
             **({"obs_layout": schema.obs_layout} if schema.obs_layout and "obs" in self._kept else {}),
         )
-        self.meta.update(setup.meta)
-        self.meta.update(self.extra_meta)
-        data_path, layout_path = partial_paths(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        model_arrays = None
-        if self.model is not None:  # bound and checked before anything is written
-            stored_links = self.link_names if link_count is not None and "link_pos" in self._kept else None
-            model_arrays, model_meta = model_members(self.model, stored_links)
-            self.model = self.model.bind(stored_links or [])
-            self.meta.update(model_meta)
-        self._schema = schema
-        try:
-            self._stream = NpzStreamWriter(
-                data_path, setup.members, layout_path=layout_path, recovery_info=self._recovery_info(),
-                overwrite=self.overwrite, durable=self.durable, variable=setup.variable, direct=self.direct_io,
-            )
-        except BaseException:
-            self._schema = None
-            raise
-        if model_arrays is None:
-            remove_sidecar(self.path)  # a discarded (overwritten) recording's model must not be recovered with this one
-        else:  # beside the partial file, for `rollrec recover`
-            try:
-                save_sidecar(self.path, model_arrays, model_meta)
-            except OSError as exc:
-                warnings.warn(f"{self.path}: the robot model could not be kept for recovery ({exc}); "
-                              "it is still written when the recording closes", stacklevel=3)
+        meta.update(setup.meta)
+        meta.update(self.extra_meta)
+        return meta
+
+    def _bind_model(self, link_count: int | None) -> tuple[dict[str, np.ndarray] | None, dict[str, Any] | None]:
+        """The model's members and meta entries, bound and checked before anything is written
+        (``(None, None)`` without a model)."""
+        if self.model is None:
+            return None, None
+        stored_links = self.link_names if link_count is not None and "link_pos" in self._kept else None
+        model_arrays, model_meta = model_members(self.model, stored_links)
+        self.model = self.model.bind(stored_links or [])
+        self.meta.update(model_meta)
+        return model_arrays, model_meta
+
+    def _start_pipeline(self, schema: Schema, setup: Setup, transforms: dict[str, Any]) -> None:
         if setup.rings is not None:
             self._vol = setup.rings
             self._gather = setup.rings.gatherer(schema, transforms)
         self._pipeline = FlushPipeline(
-            ring, seg, self._stream, constants=setup.constants, transforms=transforms, staging_buffers=self.staging_buffers,
-            gather=self._gather, device=self.device,
+            setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
+            staging_buffers=self.staging_buffers, gather=self._gather, device=self.device,
         )
-        self._ring = ring
-        self._ring_bytes = ring.nbytes if self._vol is None else self._vol.nbytes
+        self._ring = setup.ring
+        self._ring_bytes = setup.ring.nbytes if self._vol is None else self._vol.nbytes
         self._flush_deadline = time.monotonic() + self._interval
 
     def _recovery_info(self) -> dict[str, Any]:
         """What `rollrec.recover` needs besides the rows, kept in the sidecar."""
-        return {
-            "meta": self.meta,
-            "rew_term_names": self._term_names,
-            "link_names": self.link_names if "link_pos" in self._kept else None,
-            "compress": self.compress,
-        }
+        return PartialRecording.recovery_info(
+            self.meta, self._term_names, self.link_names if "link_pos" in self._kept else None, self.compress,
+        )
 
     @property
     def _term_names(self) -> list[str]:
@@ -461,7 +458,7 @@ class Recorder:
         """Replace ``meta`` by a copy holding ``entries`` and hand the writer a snapshot of it."""
         self.meta = {**self.meta, **entries}
         if self._stream is not None:
-            self._stream.set_recovery_info(self._recovery_info())
+            self._partial.describe(self._recovery_info())
 
     # ---- finishing ----------------------------------------------------------------------------
     def close(self) -> Path:
@@ -489,36 +486,41 @@ class Recorder:
             self._failure = f"{self.path}: nothing was recorded (record() was never called); no file was written"
             raise ValueError(self._failure)
         try:
-            rows = -(-self.steps // self._every)  # a last row of fewer than `every` steps is kept too
-            if self._vol is not None:
-                self._vol.end(self.steps, (rows - 1) % self._cap)
-            self._flush(rows)
-            self._close_video()
-            self._set_meta(num_steps=rows, **({"recorded_steps": self.steps} if self.meta["format_version"] > 1 else {}))
-            self._pipeline.close()
-            if self._gather is not None:  # the writer thread has ended: the episodes still running
-                for name, part in self._gather.finish(self.steps).items():
-                    self._stream.append(name, part)
+            rows = self._flush_last_rows()
             link_names = self.link_names if "link_pos" in self._schema.args and "link_pos" in self._kept else None
             small = static_members(self.meta, self._term_names, link_names, self.model)
-            self._result = finish(self._stream, small, rows, str(self.path), self.compress)
+            self._result = self._partial.finish(small, rows, self.compress)
             return self._result
         except Exception as exc:
             self._release()
-            self._failure = self._failure_message(exc)
+            self._failure = self._partial.failure_message(exc)
             raise RuntimeError(self._failure) from exc
         except BaseException as exc:  # Ctrl-C while finishing: the partial files stay for `rollrec recover`
             self._release()
-            self._failure = self._failure_message(exc)
+            self._failure = self._partial.failure_message(exc)
             raise
         finally:
             self._release()
+
+    def _flush_last_rows(self) -> int:
+        """Hand the last rows (and the video's steps) to the writer and wait for it; the rows."""
+        rows = -(-self.steps // self._every)  # a last row of fewer than `every` steps is kept too
+        if self._vol is not None:
+            self._vol.end(self.steps, (rows - 1) % self._cap)
+        self._flush(rows)
+        self._close_video()
+        self._set_meta(num_steps=rows, **({"recorded_steps": self.steps} if self.meta["format_version"] > 1 else {}))
+        self._pipeline.close()
+        if self._gather is not None:  # the writer thread has ended: the episodes still running
+            for name, part in self._gather.finish(self.steps).items():
+                self._stream.append(name, part)
+        return rows
 
     def _fail(self, exc: BaseException) -> None:
         """The writer failed while recording: release everything, then raise what to do about it."""
         self._closed = True
         self._release()
-        self._failure = self._failure_message(exc)
+        self._failure = self._partial.failure_message(exc)
         raise RuntimeError(self._failure) from exc
 
     def _release(self) -> None:
@@ -526,28 +528,13 @@ class Recorder:
         if self._pipeline is not None:
             with contextlib.suppress(RuntimeError):  # a writer failure is being reported already
                 self._pipeline.close()
-        if self._stream is not None:
-            self._stream.close()
+        self._partial.release()
         if self._video is not None and self._result is None:
             self._video.abort()
-        if self.model is not None and (self._result is not None or not os.path.exists(partial_paths(self.path)[1])):
-            remove_sidecar(self.path)  # finished, or no partial file left to recover: the model copy goes too
         self._ring = None
         self._vol = None  # the window ring and the episode buffers go with the ring
         if self._gather is not None and self._result is None:
             self._gather = None
-
-    def _failure_message(self, exc: BaseException) -> str:
-        cause = exc.__cause__ if isinstance(exc, RuntimeError) and exc.__cause__ is not None else exc
-        data_path, layout_path = partial_paths(self.path)
-        what = f"writing {self.path} failed: {type(cause).__name__}: {cause}"
-        if not os.path.exists(layout_path):
-            return f"{what}; no partial file is left"
-        committed = self._stream.committed_rows if self._stream is not None else 0
-        return (
-            f"{what}; the {committed} steps committed to {os.path.basename(data_path)} before the failure are kept: "
-            f"run `rollrec recover {self.path}`"
-        )
 
     def __enter__(self) -> Recorder:
         return self

@@ -17,7 +17,7 @@ import torch
 
 from rollrec.engine.flush import RingBuffers
 from rollrec.engine.schema import Schema
-from rollrec.engine.volume import FieldPlan, Volume, file_version, plan
+from rollrec.engine.volume import FieldPlan, VolumePlan, file_version, plan
 from rollrec.engine.volume_record import VolumeRings
 from rollrec.format.v2 import COLUMNS
 from rollrec._npz.layout import MemberSpec
@@ -62,7 +62,7 @@ def plain_setup(schema: Schema, *, device: torch.device, segment_steps: int, max
     return Setup(ring, seg, members, constants, {s.name for s in schema.fields} | set(schema.constants))
 
 
-def volume_setup(volume: Volume, schema: Schema, *, device: torch.device, segment_steps: int,
+def volume_setup(volume: VolumePlan, schema: Schema, *, device: torch.device, segment_steps: int,
                  max_segment_bytes: int | None, max_steps: int | None, ring_segments: int) -> Setup:
     """What ``volume`` keeps (see the module docstring)."""
     plans, constants = plan(volume, schema)

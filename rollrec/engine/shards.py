@@ -41,8 +41,10 @@ from typing import Any
 
 from rollrec.engine import dist_meta
 from rollrec.format.manifest import Manifest, ShardEntry, check_layout, rollout_dir, shard_file_name
+from rollrec.io.opening import load
+from rollrec.io.partial import PartialRecording
 from rollrec.io.sharded.manifest import write_manifest
-from rollrec.io.partial import partial_paths
+from rollrec.io.sharded.shards import apply_states, check_consistent, open_shard, shard_facts
 
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
 
@@ -117,8 +119,9 @@ class ShardSession:
         error = None
         try:  # local checks first, so that every rank hears of any rank's failure in the exchange
             directory.mkdir(parents=True, exist_ok=True)
-            for stale in (directory / shard_file_name(rank), *map(Path, partial_paths(directory / shard_file_name(rank)))):
-                stale.unlink(missing_ok=True)
+            recording = PartialRecording(directory / shard_file_name(rank))
+            for stale in (recording.path, recording.data_path, recording.sidecar_path):
+                Path(stale).unlink(missing_ok=True)
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
         group = dist_meta.metadata_group(timeout_s)
@@ -166,9 +169,6 @@ class ShardSession:
             except BaseException as exc:
                 self._join({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
                 raise
-            from rollrec.io.reader import load
-            from rollrec.io.sharded.shards import shard_facts
-
             self.timings["close_from"] = time.monotonic()
             with load(result) as r:
                 facts = shard_facts(r)
@@ -201,8 +201,6 @@ class ShardSession:
         self._after_gather(gathered)
 
     def _after_gather(self, gathered: list[dict[str, Any]]) -> None:
-        from rollrec.io.sharded.shards import check_consistent
-
         manifest = self._manifest()
         complete = []
         for f, e in zip(gathered, manifest.shards):
@@ -228,8 +226,6 @@ class ShardSession:
     def _after_failed_gather(self, exc: Exception) -> None:
         """Every rank's own shard is finished; rank 0 writes the manifest from the files it sees."""
         if self.rank == 0:
-            from rollrec.io.sharded.shards import apply_states, open_shard
-
             manifest = self._manifest()
             states = [open_shard(self.directory, e, self.run_id) for e in manifest.shards]
             for s in states:

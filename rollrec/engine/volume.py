@@ -1,8 +1,9 @@
 """Volume control: which fields, envs and steps a recording keeps, and in which dtypes.
 
-`Volume` holds the `Recorder`'s options, checked when the recorder is built (``envs``,
-``every``, ``capture``/``window``) or at the first `record` (field names, which only the first
-step fixes). `plan` then says, for every field of the schema, where its rows go:
+`VolumePlan` holds the `Recorder`'s volume options (`rollrec.engine.options.Volume`), checked
+when the recorder is built (``envs``, ``every``, ``capture``/``window``) or at the first
+`record` (field names, which only the first step fixes). `plan` then says, for every field of
+the schema, where its rows go:
 
 - ``"all"``: every env, every kept step: a member ``[T, N, ...]`` (a *light* field);
 - ``"detail"``: the ``envs=`` envs only: a member ``[T, len(envs), ...]`` (a *heavy* field);
@@ -21,14 +22,17 @@ episode boundaries and returns (in the original step numbering) are in the episo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from rollrec.engine.schema import NUMPY_DTYPES, Schema
+
+if TYPE_CHECKING:
+    from rollrec.engine.options import Volume
 
 #: Fields every env keeps for every step by default when ``envs=`` or ``capture=`` is given.
 LIGHT_FIELDS = ("rew", "done", "truncated", "rew_terms", "base_pos", "base_quat")
@@ -145,7 +149,7 @@ def env_selection(envs: Any, num_envs: int) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class Volume:
+class VolumePlan:
     """The `Recorder`'s volume options, checked (see the module docstring)."""
 
     num_envs: int
@@ -158,49 +162,24 @@ class Volume:
     window: int | None = None
 
     @classmethod
-    def from_options(
-        cls,
-        num_envs: int,
-        *,
-        envs: Any = None,
-        all_env_fields: Collection[str] | None = None,
-        every: int = 1,
-        dtypes: Mapping[str, Any] | None = None,
-        fields: Collection[str] | None = None,
-        capture: Any = None,
-        window: int | None = None,
-    ) -> Volume | None:
-        """The options as a `Volume`, or None when none is given (a plain format-v1 recording)."""
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {every!r}")
-        if capture is None and window is not None:
-            raise ValueError("window= is the length kept of each captured episode: give capture= too")
-        if capture is not None:
-            if window is None:
-                raise ValueError("capture= needs window=W: the last W steps of each captured episode are kept")
-            if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-                raise ValueError(f"window must be an integer >= 1, got {window!r}")
-            if envs is not None:
-                raise ValueError(
-                    "envs= and capture= cannot be combined: envs= keeps every step of some envs, capture= the last "
-                    "steps of chosen episodes of any env; pick one"
-                )
-        if all_env_fields is not None and envs is None and capture is None:
-            raise ValueError("all_env_fields= says what the envs without detail keep: give envs= or capture= too")
-        if envs is None and capture is None and every == 1 and not dtypes and fields is None:
+    def from_options(cls, num_envs: int, options: Volume) -> VolumePlan | None:
+        """The options as a `VolumePlan`, or None when none is given (a plain format-v1 recording)."""
+        _check_combination(options)
+        o = options
+        if o.envs is None and o.capture is None and o.every == 1 and not o.dtypes and o.fields is None:
             return None
         cast = {}
-        for name, dtype in (dtypes or {}).items():
+        for name, dtype in (o.dtypes or {}).items():
             cast[_ALIASES.get(name, name)] = _torch_dtype(name, dtype)
         return cls(
             num_envs=int(num_envs),
-            envs=None if envs is None else env_selection(envs, num_envs),
-            all_env_fields=LIGHT_FIELDS if all_env_fields is None else _names(all_env_fields, "all_env_fields"),
-            every=int(every),
+            envs=None if o.envs is None else env_selection(o.envs, num_envs),
+            all_env_fields=LIGHT_FIELDS if o.all_env_fields is None else _names(o.all_env_fields, "all_env_fields"),
+            every=int(o.every),
             dtypes=cast,
-            fields=None if fields is None else _names(fields, "fields"),
-            trigger=None if capture is None else Trigger.parse(capture),
-            window=None if window is None else int(window),
+            fields=None if o.fields is None else _names(o.fields, "fields"),
+            trigger=None if o.capture is None else Trigger.parse(o.capture),
+            window=None if o.window is None else int(o.window),
         )
 
     @property
@@ -219,6 +198,27 @@ class Volume:
             "capture": None if self.trigger is None else self.trigger.describe(),
             "window": self.window,
         }
+
+
+def _check_combination(o: Volume) -> None:
+    """ValueError naming the option for values out of range and options that do not go together."""
+    every, capture, window = o.every, o.capture, o.window
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every must be an integer >= 1, got {every!r}")
+    if capture is None and window is not None:
+        raise ValueError("window= is the length kept of each captured episode: give capture= too")
+    if capture is not None:
+        if window is None:
+            raise ValueError("capture= needs window=W: the last W steps of each captured episode are kept")
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
+            raise ValueError(f"window must be an integer >= 1, got {window!r}")
+        if o.envs is not None:
+            raise ValueError(
+                "envs= and capture= cannot be combined: envs= keeps every step of some envs, capture= the last "
+                "steps of chosen episodes of any env; pick one"
+            )
+    if o.all_env_fields is not None and o.envs is None and capture is None:
+        raise ValueError("all_env_fields= says what the envs without detail keep: give envs= or capture= too")
 
 
 def _torch_dtype(name: str, dtype: Any) -> torch.dtype:
@@ -249,7 +249,7 @@ class FieldPlan:
     fold: str | None  # "sum" | "or" | None: how every=k folds the steps of a row
 
 
-def plan(volume: Volume, schema: Schema) -> tuple[list[FieldPlan], dict[str, str]]:
+def plan(volume: VolumePlan, schema: Schema) -> tuple[list[FieldPlan], dict[str, str]]:
     """The placement of every kept field of ``schema``, and of the constant members.
 
     Returns ``(plans, constants)``: the plans in schema order (fields left out by ``fields=`` are
@@ -257,20 +257,8 @@ def plan(volume: Volume, schema: Schema) -> tuple[list[FieldPlan], dict[str, str
     ``all_env_fields`` or ``dtypes`` that the first step did not give, and for dtypes a field
     cannot take.
     """
-    given = [s.name for s in schema.fields]
-    known = set(given) | set(schema.constants)
-    for what, names in (("fields", volume.fields or ()), ("all_env_fields", volume.all_env_fields),
-                        ("dtypes", tuple(volume.dtypes or ()))):
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ValueError(f"{what}: no field named {unknown[0]!r}; the first step gave {sorted(known)}")
-    for name, dtype in (volume.dtypes or {}).items():
-        if name in ("done", "truncated"):
-            raise ValueError(f"dtypes[{name!r}]: {name} is stored as bool")
-        if name in _FLOAT_ONLY and not dtype.is_floating_point:
-            raise ValueError(f"dtypes[{name!r}]: {name} must stay a float, got {dtype}")
-        if name in schema.constants:
-            raise ValueError(f"dtypes[{name!r}]: {name} was not given to record(), so there is nothing to cast")
+    _check_names(volume, schema)
+    _check_dtypes(volume, schema)
     keep = None if volume.fields is None else set(volume.fields) | set(REQUIRED_FIELDS)
     split = volume.envs is not None or volume.trigger is not None
     heavy = "detail" if volume.envs is not None else "window"
@@ -290,7 +278,29 @@ def plan(volume: Volume, schema: Schema) -> tuple[list[FieldPlan], dict[str, str
     return plans, constants
 
 
-def file_version(volume: Volume, plans: list[FieldPlan], constants: Mapping[str, str]) -> int:
+def _check_names(volume: VolumePlan, schema: Schema) -> None:
+    """ValueError for a name in ``fields``, ``all_env_fields`` or ``dtypes`` the first step did not give."""
+    given = [s.name for s in schema.fields]
+    known = set(given) | set(schema.constants)
+    for what, names in (("fields", volume.fields or ()), ("all_env_fields", volume.all_env_fields),
+                        ("dtypes", tuple(volume.dtypes or ()))):
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"{what}: no field named {unknown[0]!r}; the first step gave {sorted(known)}")
+
+
+def _check_dtypes(volume: VolumePlan, schema: Schema) -> None:
+    """ValueError for a dtype a field cannot be stored in."""
+    for name, dtype in (volume.dtypes or {}).items():
+        if name in ("done", "truncated"):
+            raise ValueError(f"dtypes[{name!r}]: {name} is stored as bool")
+        if name in _FLOAT_ONLY and not dtype.is_floating_point:
+            raise ValueError(f"dtypes[{name!r}]: {name} must stay a float, got {dtype}")
+        if name in schema.constants:
+            raise ValueError(f"dtypes[{name!r}]: {name} was not given to record(), so there is nothing to cast")
+
+
+def file_version(volume: VolumePlan, plans: list[FieldPlan], constants: Mapping[str, str]) -> int:
     """1 when the file these options write satisfies format v1 (every member ``[T, N, ...]``, every v1
     member present, reward terms float32, no episode index), else 2. As numpy's ``.npy`` writer picks
     the oldest header version that can hold an array, a v1 file stays readable by every rollrec."""
@@ -302,4 +312,4 @@ def file_version(volume: Volume, plans: list[FieldPlan], constants: Mapping[str,
     return 1 if all(n in names for n in v1_members) and terms == torch.float32 else 2
 
 
-__all__ = ["LIGHT_FIELDS", "REQUIRED_FIELDS", "EpisodeEnds", "FieldPlan", "Trigger", "Volume", "plan"]
+__all__ = ["LIGHT_FIELDS", "REQUIRED_FIELDS", "EpisodeEnds", "FieldPlan", "Trigger", "VolumePlan", "plan"]

@@ -30,14 +30,14 @@ from rollrec.engine.episodes import EpisodeTracker
 from rollrec.engine.flush import RingBuffers
 from rollrec.engine.gather import COLUMNS, EpisodeGather
 from rollrec.engine.schema import NUMPY_DTYPES, FieldSpec, Schema
-from rollrec.engine.volume import FieldPlan, Volume
+from rollrec.engine.volume import FieldPlan, VolumePlan
 from rollrec._npz.layout import MemberSpec
 
 
 class VolumeRings:
     """Rings, window ring and episode tracker of a recording with volume options; see the module docstring."""
 
-    def __init__(self, volume: Volume, schema: Schema, plans: Sequence[FieldPlan], constants: Mapping[str, str],
+    def __init__(self, volume: VolumePlan, schema: Schema, plans: Sequence[FieldPlan], constants: Mapping[str, str],
                  *, segment: int, ring_segments: int, device: torch.device):
         self.volume = volume
         self.N = schema.N
