@@ -10,7 +10,7 @@ import torch
 
 import rollrec
 from rollrec.cli import main
-from rollrec.commands import info as info_cmd
+from rollrec.io import summary
 
 
 def _info(capsys, *argv) -> tuple[int, str, str]:
@@ -94,11 +94,11 @@ DONE[[0, 5], 3] = True
 
 @pytest.mark.parametrize("block", [1 << 23, 1, 7], ids=["one-block", "env-per-block", "odd-blocks"])
 def test_episode_returns_on_a_hand_made_pattern(monkeypatch, block):
-    monkeypatch.setattr(info_cmd, "_BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(summary, "_BLOCK_ELEMENTS", block)
     rew = np.arange(6)[:, None] * 10.0 + np.arange(4)[None, :]  # rew[t, n] = 10t + n
     truncated = np.zeros_like(DONE)
     truncated[5, 1] = True
-    stats = info_cmd.episode_stats(rew.astype(np.float32), DONE, truncated)
+    stats = summary.episode_stats(rew.astype(np.float32), DONE, truncated)
     # finished: env 0 [0,2) 10, [2,4) 50; env 1 [0,6) 156; env 3 [0,1) 3, [1,6) 165. Env 2 and tails: unfinished.
     expected = [10.0, 50.0, 156.0, 3.0, 165.0]
     assert stats["done"] == 5 and stats["truncated"] == 1 and stats["finished_envs"] == 3

@@ -1,4 +1,5 @@
-"""The episodes of a rollout, from its index (format v2) or from ``done``/``rew`` (format v1).
+"""The episodes of a rollout, from its index (format v2) or from ``done``/``rew`` (format v1, with
+the segmentation kernel of `rollrec.io.segments`).
 
 `EpisodeIndex` holds one entry per episode of every env, with the columns of the v2 index
 (`rollrec.format.v2`): ``env``, ``start``, ``stop`` (recorded steps, stop exclusive),
@@ -15,6 +16,7 @@ import numpy as np
 
 from rollrec.format.errors import RolloutFormatError
 from rollrec.format.v2 import COLUMNS
+from rollrec.io.segments import running_sum, segment
 
 END_NAMES = ("unfinished", "terminated", "truncated")
 _BLOCK_ELEMENTS = 1 << 22  # bounds the memory of `derive` (float64 cumulative sums)
@@ -95,19 +97,9 @@ class EpisodeIndex:
         step = max(1, _BLOCK_ELEMENTS // T)
         for a in range(0, N, step):
             b = min(N, a + step)
-            d = np.asarray(done[:, a:b], dtype=bool)
-            tr = np.asarray(truncated[:, a:b], dtype=bool)
-            csum = np.concatenate([np.zeros((1, b - a)), np.cumsum(np.asarray(rew[:, a:b], dtype=np.float64), axis=0)])
-            end_d = d.copy()
-            end_d[T - 1] = True  # every env's last episode ends (or stops) at T
-            env, last = np.nonzero(end_d.T)  # env-major, steps ascending
-            stop = last + 1
-            first = np.r_[True, env[1:] != env[:-1]]
-            start = np.where(first, 0, np.r_[0, stop[:-1]])
-            ended = d[last, env]
-            end = np.where(ended, np.where(tr[last, env], 2, 1), 0)
-            ret = csum[stop, env] - csum[start, env]
-            parts.append(np.stack([env + a, start, stop, end], 1))
+            seg = segment(done[:, a:b], truncated[:, a:b])  # every env's last episode ends (or stops) at T
+            ret = seg.sums(running_sum(np.array(rew[:, a:b], dtype=np.float64)))
+            parts.append(np.stack([seg.env + a, seg.start, seg.stop, seg.end.astype(np.int64)], 1))
             parts.append(ret)
         tables, rets = np.concatenate(parts[0::2]), np.concatenate(parts[1::2])
         # Index order: finished episodes by stop then env, then the ones still running, by env.
@@ -172,11 +164,10 @@ class RolloutEpisodes:
         if self.layout.has_index:
             i = self._kept_episodes(env)
             return np.stack([self.index.first_row[i], self.index.last_row[i] + 1], axis=1).astype(np.int64)
-        ends = np.flatnonzero(self._column("done", env)) + 1
-        if ends.size == 0 or ends[-1] != self.T:
-            ends = np.append(ends, self.T)
-        starts = np.concatenate([[0], ends[:-1]])
-        return np.stack([starts, ends], axis=1).astype(np.int64)
+        if self.T == 0:  # one empty episode
+            return np.zeros((1, 2), np.int64)
+        seg = segment(self._column("done", env)[:, None])
+        return np.stack([seg.start, seg.stop], axis=1).astype(np.int64)
 
     def _kept_episodes(self, env: int) -> np.ndarray:
         i = self.index.of_env(env)
@@ -188,9 +179,10 @@ class RolloutEpisodes:
         env = self._check_env(env)
         if self.layout.has_index:
             return self.index.returns[self._kept_episodes(env)].copy()
-        bounds = self.episode_bounds(env)
-        csum = np.concatenate([[0.0], np.cumsum(self._column("rew", env).astype(np.float64))])
-        return csum[bounds[:, 1]] - csum[bounds[:, 0]]
+        if self.T == 0:  # one empty episode
+            return np.zeros(1)
+        seg = segment(self._column("done", env)[:, None])
+        return seg.sums(running_sum(self._column("rew", env).astype(np.float64)[:, None]))
 
     def total_rewards(self) -> np.ndarray:
         """``[N]`` float64 sum of ``rew`` over the whole rollout, per env (reads ``rew`` whole; with

@@ -2,9 +2,10 @@
 
 `compute_overview` reads ``rew``, ``done``, ``truncated`` and ``rew_terms`` in blocks of env
 columns (about `BLOCK_ELEMENTS` float64 values of reward terms per block), so a multi-GB rollout
-is summarised without holding any of them whole. Per block, episode ends are the steps whose
-``done`` is set (plus the last step of an unfinished tail); returns and per-term sums are
-differences of running sums at those ends. No Python loop runs over envs or episodes.
+is summarised without holding any of them whole. Per block, the episodes are found by the one
+segmentation kernel (`rollrec.io.segments`: ends are the steps whose ``done`` is set, plus the
+last step of an unfinished tail); returns and per-term sums are differences of running sums at
+those ends. No Python loop runs over envs or episodes.
 
 Plain Python, no viser: the overview tab (`overview_gui`) shows it, tests check it against a
 per-env loop, and ``benchmarks/bench_overview.py`` times it.
@@ -17,9 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rollrec.io.segments import TERMINATED, TRUNCATED, running_sum, segment
+from rollrec.io.segments import UNFINISHED as UNFINISHED  # an `Overview.ended` code too
+
 #: How an episode ended, by code (`Overview.ended`).
 ENDED_BY: tuple[str, ...] = ("unfinished", "termination", "time-out")
-UNFINISHED, TERMINATION, TIME_OUT = 0, 1, 2
+TERMINATION, TIME_OUT = TERMINATED, TRUNCATED  # the end codes of `rollrec.io.segments`
 #: Elements (steps x envs x terms) per block: bounds the float64 working set to ~64 MB.
 BLOCK_ELEMENTS = 1 << 23
 
@@ -71,7 +75,7 @@ class Overview:
         return int(i)
 
 
-def _column_block(rollout, key: str, a: int, b: int, steps: int, dtype) -> np.ndarray:
+def column_block(rollout, key: str, a: int, b: int, steps: int, dtype) -> np.ndarray:
     """``rollout[key][:steps, a:b]`` as a new array of ``dtype`` (the one read of the file, with pread:
     a file truncated meanwhile raises `RolloutFormatError`, never SIGBUS)."""
     return np.asarray(rollout.read(key, (0, steps), (a, b)), dtype=dtype)
@@ -115,66 +119,30 @@ def compute_overview(
     return Overview(env, episode, start, stop, ret, ended, worst, worst_value, names, totals, N, T)
 
 
-def _running_sum(x: np.ndarray) -> np.ndarray:
-    """Running sum of ``x`` along axis 0, in place; returns ``x``.
-
-    One contiguous row add per step: ``np.cumsum(axis=0)`` walks each column with a stride of a
-    whole row and measured 3-4x slower on ``[1000, 1024, 8]`` blocks.
-    """
-    for t in range(1, len(x)):
-        x[t] += x[t - 1]
-    return x
-
-
 def _episodes_of_block(rollout, a: int, b: int, T: int, K: int, has_truncated: bool, totals: np.ndarray):
-    done = _column_block(rollout, "done", a, b, T, bool)  # [T, n]
-    truncated = _column_block(rollout, "truncated", a, b, T, bool) if has_truncated else np.zeros_like(done)
-    csum = _running_sum(_column_block(rollout, "rew", a, b, T, np.float64))  # [T, n]
+    done = column_block(rollout, "done", a, b, T, bool)  # [T, n]
+    truncated = column_block(rollout, "truncated", a, b, T, bool) if has_truncated else None
+    csum = running_sum(column_block(rollout, "rew", a, b, T, np.float64))  # [T, n]
     totals[a:b] = csum[-1]
-
-    ends = done.copy()
-    ends[-1] = True  # an unfinished tail ends at the last step
-    env_local, end_step = np.nonzero(ends.T)  # env-major, steps ascending within an env
-    first = np.ones(len(env_local), bool)
-    first[1:] = env_local[1:] != env_local[:-1]
-    start = np.zeros(len(end_step), np.int64)
-    start[1:] = end_step[:-1] + 1
-    start[first] = 0
-
-    end_sum = csum[end_step, env_local]
-    before = np.zeros_like(end_sum)
-    before[1:] = end_sum[:-1]
-    before[first] = 0.0
-    ret = end_sum - before
-
-    finished = done[end_step, env_local]
-    ended = np.where(finished, np.where(truncated[end_step, env_local], TIME_OUT, TERMINATION), UNFINISHED)
-
-    first_row = np.flatnonzero(first)
-    episode = np.arange(len(env_local)) - np.repeat(first_row, np.diff(np.append(first_row, len(env_local))))
-
+    seg = segment(done, truncated)  # env-major, steps ascending within an env
+    ret = seg.sums(csum)
     if K:
-        terms = _running_sum(_column_block(rollout, "rew_terms", a, b, T, np.float64))  # [T, n, K]
-        term_end = terms[end_step, env_local]  # [E, K]
-        del terms
-        term_sum = term_end.copy()
-        term_sum[1:] -= term_end[:-1]
-        term_sum[first] = term_end[first]
+        term_sum = seg.sums(running_sum(column_block(rollout, "rew_terms", a, b, T, np.float64)))  # [E, K]
         worst = np.argmin(term_sum, axis=1)
         worst_value = term_sum[np.arange(len(worst)), worst]
         none = ~(worst_value < 0)
         worst = np.where(none, -1, worst)
         worst_value = np.where(none, 0.0, worst_value)
     else:
-        worst = np.full(len(env_local), -1)
-        worst_value = np.zeros(len(env_local))
+        worst = np.full(len(seg), -1)
+        worst_value = np.zeros(len(seg))
     return (
-        (env_local + a).astype(np.int32),
-        episode.astype(np.int32),
-        start,
-        (end_step + 1).astype(np.int64),
+        (seg.env + a).astype(np.int32),
+        seg.number().astype(np.int32),
+        seg.start,
+        seg.stop,
         ret,
-        ended.astype(np.int8),
+        seg.end.astype(np.int8),
         worst.astype(np.int16),
         worst_value.astype(np.float64),
     )
@@ -192,7 +160,7 @@ def compute_env_totals(rollout, *, steps: int | None = None, block_elements: int
     step = max(1, int(block_elements) // max(1, T))
     for a in range(0, N, step):
         b = min(N, a + step)
-        totals[a:b] = _column_block(rollout, "rew", a, b, T, np.float64).sum(axis=0)
+        totals[a:b] = column_block(rollout, "rew", a, b, T, np.float64).sum(axis=0)
     return totals
 
 

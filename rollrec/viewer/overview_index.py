@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rollrec.viewer.overview import BLOCK_ELEMENTS, Overview, _column_block, _running_sum
+from rollrec.io.segments import running_sum
+from rollrec.viewer.overview import BLOCK_ELEMENTS, Overview, column_block
 
 
 def overview_from_index(rollout, *, steps: int | None = None, block_elements: int = BLOCK_ELEMENTS,
@@ -53,7 +54,7 @@ def _worst_terms(rollout, env, start, stop, T, K, block_elements, worst, worst_v
         b = min(N, a + step)
         here = np.flatnonzero((env >= a) & (env < b))
         if here.size:
-            terms = _running_sum(_column_block(rollout, "rew_terms", a, b, T, np.float64))  # [T, n, K]
+            terms = running_sum(column_block(rollout, "rew_terms", a, b, T, np.float64))  # [T, n, K]
             col = env[here] - a
             total = terms[stop[here] - 1, col]
             total[start[here] > 0] -= terms[start[here][start[here] > 0] - 1, col[start[here] > 0]]
