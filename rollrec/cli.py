@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     from importlib import import_module
 
     parser = argparse.ArgumentParser(prog="rollrec", description=_DESCRIPTION)
-    from rollrec import __version__
+    from rollrec._version import __version__
 
     parser.add_argument("--version", action="version", version=f"rollrec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
