@@ -1,5 +1,6 @@
-"""Videos: writing frames to mp4 (`writer`, `frames`, `background`, `collect`) and rendering
-recorded rollouts headless on the CPU (`camera`, `draw`, `scene`, `render`, ``rollrec video``)."""
+"""Videos of recorded rollouts, rendered headless on the CPU (`camera`, `draw`, `scene`, `render`,
+``rollrec video``). Writing frames to mp4 lives one layer down, in `rollrec.media` (the recorder
+uses it too); its user-facing names are re-exported here."""
 
 from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
 from rollrec.video.render import default_fps, render_frames, render_rollout
