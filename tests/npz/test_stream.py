@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 import re
 import shutil
@@ -19,13 +18,11 @@ import zlib
 import numpy as np
 import pytest
 
-import rollrec
 from rollrec._npz import stream as npz_stream
 from rollrec._npz import zip_records
 from rollrec._npz.files import allocated_bytes, copy_range
 from rollrec._npz.stream import MemberSpec, NpzStreamWriter
 from rollrec._npz.zip_records import crc32_combine, npy_header
-from rollrec.io.partial import finish
 
 SMALL = {"names": np.array(["a", "bb", "ccc"]), "meta": np.array('{"x": 1}')}
 
@@ -207,25 +204,6 @@ def test_abort_removes_the_file_and_sidecar(tmp_path):
     assert not path.exists() and not sidecar.exists()
 
 
-def test_sidecar_tracks_committed_rows_and_goes_away_when_finished(tmp_path):
-    data = _data(T=6)
-    sidecar = tmp_path / "r.json"
-    w = NpzStreamWriter(tmp_path / "r.npz", _specs(data, 4), layout_path=str(sidecar), recovery_info={"k": 1})
-    doc = json.loads(sidecar.read_text())
-    assert doc["committed_rows"] == 0 and doc["info"] == {"k": 1}
-    assert [m["name"] for m in doc["members"]] == list(data)
-    for name, arr in data.items():
-        w.append(name, arr)  # 6 rows into a capacity of 4: grows
-    w.commit(6)
-    doc = json.loads(sidecar.read_text())
-    assert doc["committed_rows"] == 6
-    assert all(m["capacity"] >= 6 for m in doc["members"])
-    assert doc["committed_crc"] == {name: zlib.crc32(arr.tobytes()) for name, arr in data.items()}
-    finish(w, SMALL, 6, str(tmp_path / "final.npz"), compress=False)
-    assert not sidecar.exists() and not (tmp_path / "r.npz").exists()
-    assert sorted(os.listdir(tmp_path)) == ["final.npz"]
-
-
 def test_row_data_is_64_byte_aligned_in_the_finished_file(tmp_path, member_data_offsets):
     data = _data(T=7)
     _write(tmp_path / "r.npz", data, capacity=9, num_rows=7)
@@ -263,17 +241,6 @@ def test_zip64_path_is_read_by_zipfile_numpy_and_unzip(tmp_path, zip64_at_1kib, 
             np.testing.assert_array_equal(npz[name], arr)
 
 
-def test_zip64_rollout_memory_maps(tmp_path, zip64_at_1kib, make_fields):
-    fields = make_fields(30, 4, L=2)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
-    assert _zip64_records(path)[0]
-    with rollrec.load(path) as r:
-        assert isinstance(r["link_pos"], np.memmap)
-        for key in r.step_keys:
-            np.testing.assert_array_equal(r[key], fields[key])
-
-
-# ---- parts ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("len_a, len_b", [(0, 0), (0, 7), (5, 0), (1, 1), (13, 1000), (4096, 3), (777, 65_537)])
 def test_crc32_combine_matches_zlib(len_a, len_b):
     rng = np.random.default_rng(len_a * 7 + len_b)
@@ -342,27 +309,3 @@ def test_variable_members_hold_their_own_rows_and_grow_alone(tmp_path, monkeypat
         np.testing.assert_array_equal(npz["index"], index)
         for name, arr in data.items():
             np.testing.assert_array_equal(npz[name], arr)
-
-
-def test_recovery_keeps_the_committed_rows_of_variable_members(tmp_path):
-    data = _data(T=8)
-    index = np.arange(30, dtype=np.int64).reshape(10, 3)
-    layout = str(tmp_path / "r.npz.partial.json")
-    w = NpzStreamWriter(tmp_path / "r.npz.partial", [*_specs(data, 8), MemberSpec("index", "<i8", (3,), 2)],
-                        layout_path=layout, recovery_info={"meta": {}}, variable=["index"])
-    for name, arr in data.items():
-        w.append(name, arr[:5])
-    w.append("index", index[:7])
-    w.commit(5)
-    with open(layout) as f:
-        assert json.load(f)["variable_rows"] == {"index": 7}
-    for name, arr in data.items():  # written but never committed: a kill here loses them
-        w.append(name, arr[5:])
-    w.append("index", index[7:])
-    w.close()
-    again, _ = NpzStreamWriter.reopen(str(tmp_path / "r.npz.partial"), layout)
-    assert again.rows == {**dict.fromkeys(data, 5), "index": 7}
-    finish(again, SMALL, 5, str(tmp_path / "r.npz"), compress=False)
-    with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:
-        np.testing.assert_array_equal(npz["index"], index[:7])
-        np.testing.assert_array_equal(npz["obs"], data["obs"][:5])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import json
 import os
 import shutil
 import subprocess
@@ -12,11 +10,9 @@ import zipfile
 import numpy as np
 import pytest
 
-import rollrec
 from rollrec._npz import stream as npz_stream
 from rollrec._npz.direct_io import BLOCK
 from rollrec._npz.stream import MemberSpec, NpzStreamWriter
-from rollrec.io.partial import partial_paths
 
 SMALL = {"meta": np.array('{"x": 1}')}
 
@@ -81,39 +77,3 @@ def test_refused_direct_io_falls_back_to_buffered_writes(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="refuses direct I/O"):
         NpzStreamWriter(tmp_path / "s.npz", [MemberSpec("x", "<f4", (2,), 4)], direct=True)
     assert not (tmp_path / "s.npz").exists()
-
-
-def test_a_failed_direct_write_is_never_committed(direct_dir, monkeypatch):
-    # The disk fills while writes are in flight: the commit refuses, the sidecar keeps naming the
-    # rows committed before, and recover gives exactly those.
-    final = direct_dir / "run.npz"
-    data_path, layout_path = partial_paths(final)
-    data = _data(12, 64)
-    specs = [MemberSpec(k, a.dtype.str, a.shape[1:], 12) for k, a in data.items()]
-    info = {"meta": {"format_version": 1, "num_steps": 0, "num_envs": 64, "dt": 0.1, "env_name": "x"},
-            "rew_term_names": [], "link_names": None, "compress": False}
-    w = NpzStreamWriter(data_path, specs, layout_path=layout_path, recovery_info=info, direct=True)
-    for name, arr in data.items():
-        w.append(name, arr[:4], wait=False)
-    w.commit(4)
-    real = os.pwrite
-
-    def full(fd, buf, offset):
-        if fd == w._out.dfd:
-            raise OSError(errno.ENOSPC, "No space left on device (injected)")
-        return real(fd, buf, offset)
-
-    monkeypatch.setattr(os, "pwrite", full)
-    with pytest.raises(OSError, match="No space left"):  # at a later append, or at the commit that waits for them
-        for name, arr in data.items():
-            w.append(name, arr[4:8], wait=False)
-        w.commit(8)
-    with pytest.raises(OSError, match="No space left"):
-        w.snapshot()
-    monkeypatch.undo()
-    w.close()
-    with open(layout_path) as f:
-        assert json.load(f)["committed_rows"] == 4
-    rollrec.recover(final)
-    with np.load(final, allow_pickle=False) as npz:
-        np.testing.assert_array_equal(npz["obs"], data["obs"][:4])
