@@ -1,8 +1,9 @@
-"""Open rollouts lazily: stored members are memory-mapped, nothing is read until it is indexed.
+"""Open a rollout file lazily: stored members are memory-mapped, nothing is read until it is indexed.
 
-`load` opens the file once (`rollrec._npz.archive.NpzArchive`: one descriptor, the zip directory
-and npy headers checked against the file, one map of it for every stored member), checks the
-members and ``meta`` against the format, and returns a `Rollout`. Opening a multi-GB file costs
+`open_file` (what `rollrec.load` calls for a plain file) opens the file once
+(`rollrec._npz.archive.NpzArchive`: one descriptor, the zip directory and npy headers checked
+against the file, one map of it for every stored member), checks the members and ``meta``
+against the format, and returns a `Rollout`. Opening a multi-GB file costs
 a few small reads. Compressed members are read whole, on first access. Files of the original
 recorder are converted to the v1 model (see `rollrec.io.legacy`) when the caller allows pickle.
 
