@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from rollrec.bench import format_markdown, format_table
+from rollrec.cli.bench import format_markdown, format_table
 from rollrec.benchmarks_impl import QUICK, run
 from rollrec.benchmarks_impl.run import SECTIONS
 from rollrec.cli import main
@@ -106,7 +106,7 @@ def test_tables_list_every_row(rows):
 
 
 def test_cli_writes_json(tmp_path, monkeypatch, capsys):
-    from rollrec import bench
+    from rollrec.cli import bench
 
     monkeypatch.setattr(bench, "QUICK", TINY)
     out = tmp_path / "b.json"

@@ -67,7 +67,7 @@ def test_recover_with_a_damaged_sidecar(tmp_path, capsys):
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(tmp_path, make_fields, capsys, monkeypatch):
-    from rollrec.commands import info
+    from rollrec.cli import info
 
     path = rollrec.save_rollout(tmp_path / "r.npz", make_fields(3, 2), dt=0.02)
 

@@ -10,7 +10,7 @@ import torch
 
 import rollrec
 from rollrec.cli import main
-from rollrec.commands import info as info_cmd
+from rollrec.cli import info as info_cmd
 
 
 def _info(capsys, *argv) -> tuple[int, str, str]:

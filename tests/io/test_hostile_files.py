@@ -18,7 +18,7 @@ import pytest
 import rollrec
 from rollrec import LegacyPickleError, RolloutFormatError
 from rollrec.cli import main
-from rollrec.commands.info import summarize
+from rollrec.cli.info import summarize
 
 REPO = Path(__file__).resolve().parents[2]
 

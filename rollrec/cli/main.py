@@ -10,12 +10,12 @@ from collections.abc import Sequence
 # Modules that add a subcommand: each has ``register(subparsers)`` which adds its parser and sets
 # ``func`` (taking the parsed args, returning an exit code).
 _COMMAND_MODULES = (
-    "rollrec.commands.demo",
-    "rollrec.commands.info",
-    "rollrec.commands.recover",
-    "rollrec.viewer.cli",
-    "rollrec.video.cli",
-    "rollrec.bench",
+    "rollrec.cli.demo",
+    "rollrec.cli.info",
+    "rollrec.cli.recover",
+    "rollrec.cli.replay",
+    "rollrec.cli.video",
+    "rollrec.cli.bench",
 )
 
 

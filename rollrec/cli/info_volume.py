@@ -37,7 +37,7 @@ def volume_summary(r: Any) -> dict[str, Any] | None:
 
 
 def index_episode_stats(r: Any) -> dict[str, Any]:
-    """`rollrec.commands.info.episode_stats` from the episode index (finished episodes only)."""
+    """`rollrec.cli.info.episode_stats` from the episode index (finished episodes only)."""
     index = r.index
     finished = index.end != 0
     ret = index.returns[finished]
@@ -53,7 +53,7 @@ def index_episode_stats(r: Any) -> dict[str, Any]:
 
 
 def kept_stats(r: Any) -> dict[str, Any]:
-    """`rollrec.commands.info.reward_stats` over the values the file holds (stored members read whole)."""
+    """`rollrec.cli.info.reward_stats` over the values the file holds (stored members read whole)."""
     rew = np.asarray(r.stored("rew"), dtype=np.float64)
     terms = np.asarray(r.stored("rew_terms"), dtype=np.float64) if "rew_terms" in r else None
     names = r.reward_term_names

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.commands.info_volume import format_volume, index_episode_stats, kept_stats, volume_summary
+from rollrec.cli.info_volume import format_volume, index_episode_stats, kept_stats, volume_summary
 from rollrec.io.files import allocated_bytes
 from rollrec.io.model import MODEL_KEYS
 
