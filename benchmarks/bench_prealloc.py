@@ -21,9 +21,9 @@ from unittest import mock
 
 import torch
 
-from rollrec.benchmarks_impl.disk import direct_write
-from rollrec.benchmarks_impl.sustained import record_run
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.disk import direct_write
+from rollrec.bench.sustained import record_run
+from rollrec.bench.workload import Workload
 from rollrec.io.npz_stream import NpzStreamWriter
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rollrec.benchmarks_impl.workload import ACT_DIM, OBS_DIM, REWARD_TERMS, step_bytes_per_env
+from rollrec.bench.workload import ACT_DIM, OBS_DIM, REWARD_TERMS, step_bytes_per_env
 
 
 def vm_hwm() -> int | None:

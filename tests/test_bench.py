@@ -12,8 +12,8 @@ import math
 import pytest
 
 from rollrec.cli.bench import format_markdown, format_table
-from rollrec.benchmarks_impl import QUICK, run
-from rollrec.benchmarks_impl.run import SECTIONS
+from rollrec.bench import QUICK, run
+from rollrec.bench.suite import SECTIONS
 from rollrec.cli import main
 
 TINY = QUICK.replace(
@@ -124,7 +124,7 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_scale_out_section_measures_every_world_size(tmp_path):
-    from rollrec.benchmarks_impl.sharded import scale_out
+    from rollrec.bench.sharded import scale_out
 
     rows = scale_out(tmp_path, total_envs=64, steps=6, worlds=(1, 2), repeats=1)
     assert [r.name for r in rows] == ["aggregate record rate, 1 rank", "aggregate record rate, 2 ranks",

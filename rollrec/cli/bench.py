@@ -1,7 +1,7 @@
 """``rollrec bench``: the headline comparisons in one process, as a table (and JSON with ``--json``).
 
 Every figure is a ratio or a rate measured side by side in the same run; see
-`rollrec.benchmarks_impl` for what each row measures. ``--quick`` runs in under a minute.
+`rollrec.bench` for what each row measures. ``--quick`` runs in under a minute.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rollrec.benchmarks_impl import FULL, QUICK, BenchConfig, Row, run
-from rollrec.benchmarks_impl.run import SECTIONS, machine
+from rollrec.bench import FULL, QUICK, BenchConfig, Row, run
+from rollrec.bench.suite import SECTIONS, machine
 
 
 def _fmt(x: float | None, unit: str = "") -> str:

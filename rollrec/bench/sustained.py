@@ -18,10 +18,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rollrec.benchmarks_impl.disk import DirtyPeak, direct_write, np_save_fsync
-from rollrec.benchmarks_impl.measure import GB, Row, percentile, remove, skipped
-from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit, paced_loop
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.disk import DirtyPeak, direct_write, np_save_fsync
+from rollrec.bench.measure import GB, Row, percentile, remove, skipped
+from rollrec.bench.record import BlockedTimer, CopyLimit, paced_loop
+from rollrec.bench.workload import Workload
 from rollrec.engine import Recorder
 
 SECTION = "9 sustained"

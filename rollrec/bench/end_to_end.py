@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.benchmarks_impl.disk import direct_write
-from rollrec.benchmarks_impl.measure import GB, Row, median, paired_ratio, remove, skipped, timed
-from rollrec.benchmarks_impl.workload import REWARD_TERMS, Workload
+from rollrec.bench.disk import direct_write
+from rollrec.bench.measure import GB, Row, median, paired_ratio, remove, skipped, timed
+from rollrec.bench.workload import REWARD_TERMS, Workload
 from rollrec.engine import Recorder
 
 SECTION = "2 end to end"

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rollrec.benchmarks_impl import cuda, end_to_end, memory, reader, record, sharded, sustained, volume
-from rollrec.benchmarks_impl.measure import Row, scratch_dir
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench import cuda, end_to_end, memory, reader, record, sharded, sustained, volume
+from rollrec.bench.measure import Row, scratch_dir
+from rollrec.bench.workload import Workload
 
 SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume", "sustained")
 

@@ -17,7 +17,7 @@ Figures, per configuration, measured back to back in each repeat:
   folds), less the time spent waiting for the writer to free a segment (backpressure: the disk's
   speed, not `record`'s; measured as in the stall section), the first call (which lays the file
   out) not counted; against a ``copy_`` of the same tensors into a preallocated ring (the copy
-  limit of `rollrec.benchmarks_impl.record`), mean per step. The writer thread runs meanwhile
+  limit of `rollrec.bench.record`), mean per step. The writer thread runs meanwhile
   (it shares the machine's cores and memory bandwidth with `record`), so the everything row
   sits above section 1's (one segment, nothing flushing): the rows compare the options;
 - bytes written (the members of the finished file, as the zip directory counts them) against
@@ -33,9 +33,9 @@ from typing import Any
 
 import torch
 
-from rollrec.benchmarks_impl.measure import Row, median, paired_ratio, remove
-from rollrec.benchmarks_impl.record import BlockedTimer, CopyLimit, sync_device
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.measure import Row, median, paired_ratio, remove
+from rollrec.bench.record import BlockedTimer, CopyLimit, sync_device
+from rollrec.bench.workload import Workload
 from rollrec.engine import Recorder
 
 SECTION = "8 volume control"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from rollrec.benchmarks_impl.disk import direct_write
-from rollrec.benchmarks_impl.measure import GB, Row, median, paired_ratio, percentile, remove
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.disk import direct_write
+from rollrec.bench.measure import GB, Row, median, paired_ratio, percentile, remove
+from rollrec.bench.workload import Workload
 from rollrec.engine import Recorder
 
 SECTION_RECORD = "1 record() vs copy"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rollrec.benchmarks_impl.measure import GB, Row, median, remove
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.measure import GB, Row, median, remove
+from rollrec.bench.workload import Workload
 from rollrec.engine import Recorder
 from rollrec.io import load
 

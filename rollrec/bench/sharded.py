@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rollrec.benchmarks_impl.measure import GB, Row, median, remove
-from rollrec.benchmarks_impl.workload import step_bytes_per_env
+from rollrec.bench.measure import GB, Row, median, remove
+from rollrec.bench.workload import step_bytes_per_env
 
 SECTION = "7 scale-out"
 _WARMUP_STEPS = 64
@@ -45,7 +45,7 @@ def _rank(rank: int, world: int, store: str, path: str, counts: list[int], steps
     import torch
     import torch.distributed as dist
 
-    from rollrec.benchmarks_impl.workload import Workload
+    from rollrec.bench.workload import Workload
     from rollrec.engine import Recorder
 
     torch.set_num_threads(1)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from rollrec.benchmarks_impl.measure import GB, Row, median, percentile, remove, skipped
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.measure import GB, Row, median, percentile, remove, skipped
+from rollrec.bench.workload import Workload
 from rollrec.engine import Recorder
 
 SECTION = "6 CUDA"

@@ -11,14 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rollrec.benchmarks_impl.measure import Row
+from rollrec.bench.measure import Row
 
 SECTION = "4 peak RSS"
 
 _SNIPPET = """
 import json, sys, torch
 torch.set_num_threads(1)
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.workload import Workload
 mode, N, T, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 wl = Workload(N)
 def hwm():
@@ -33,7 +33,7 @@ if mode == 'rollrec':
             rec.record(**wl.step(t))
 else:
     import numpy as np
-    from rollrec.benchmarks_impl.end_to_end import original_record
+    from rollrec.bench.end_to_end import original_record
     np.savez(path, **original_record(wl, T))
 print(json.dumps({'base': base, 'peak': hwm()}))
 """
@@ -57,7 +57,7 @@ def peak_rss(mode: str, num_envs: int, steps: int, out_dir: Path) -> dict[str, i
 def rss_vs_length(out_dir: Path, *, num_envs: int, short: int, long: int, original: bool = True) -> list[Row]:
     """Peak RSS at ``short`` and ``long`` steps; the ratio must stay near 1 for rollrec."""
     if not Path("/proc/self/status").exists():
-        from rollrec.benchmarks_impl.measure import skipped
+        from rollrec.bench.measure import skipped
 
         return [skipped(SECTION, "peak RSS", "no /proc/self/status on this system")]
     rows = []
