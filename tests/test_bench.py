@@ -11,9 +11,7 @@ import math
 
 import pytest
 
-from rollrec.cli.bench import format_markdown, format_table
-from rollrec.bench import QUICK, run
-from rollrec.bench.suite import SECTIONS
+from rollrec.bench import QUICK, SECTIONS, format_markdown, format_table, run
 from rollrec.cli import main
 
 TINY = QUICK.replace(

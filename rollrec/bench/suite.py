@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from rollrec.bench import cuda, end_to_end, memory, reader, record, sharded, sustained, volume
+from rollrec.bench.cuda import cuda_rows
+from rollrec.bench.end_to_end import end_to_end, torchrl_version
+from rollrec.bench.memory import rss_vs_length
+from rollrec.bench.reader import reader
+from rollrec.bench.record import record_vs_copy, stall
+from rollrec.bench.sharded import scale_out
+from rollrec.bench.sustained import sustained
+from rollrec.bench.volume import volume_rows
 from rollrec.bench.measure import Row, scratch_dir
 from rollrec.bench.workload import Workload
 
@@ -108,7 +115,7 @@ def machine() -> dict[str, Any]:
         info["isal"] = isal.__version__
     except ImportError:
         info["isal"] = None
-    info["torchrl"] = end_to_end.torchrl_version()
+    info["torchrl"] = torchrl_version()
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
@@ -138,14 +145,14 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "record" in config.sections:
             for n in config.envs:
                 say(f"record() vs copy, N={n}")
-                rows += record.record_vs_copy(
+                rows += record_vs_copy(
                     workloads[n], d, steps=config.record_steps, repeats=config.record_repeats
                 )
         if "e2e" in config.sections:
             for n in config.envs:
                 wl = workloads[n]
                 say(f"end to end, N={n}")
-                rows += end_to_end.end_to_end(
+                rows += end_to_end(
                     wl,
                     d,
                     steps=_steps(config.e2e_bytes, wl),
@@ -155,28 +162,28 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
                 )
         if "stall" in config.sections:
             say(f"stall while flushing, N={config.main_envs}")
-            rows += record.stall(main, d, steps=config.stall_steps, repeats=config.stall_repeats)
+            rows += stall(main, d, steps=config.stall_steps, repeats=config.stall_repeats)
         if "rss" in config.sections:
             say(f"peak RSS, N={config.rss_envs}")
-            rows += memory.rss_vs_length(
+            rows += rss_vs_length(
                 d, num_envs=config.rss_envs, short=config.rss_steps[0], long=config.rss_steps[1]
             )
         if "reader" in config.sections:
             say("reader")
-            rows += reader.reader(
+            rows += reader(
                 main, d, steps=_steps(config.reader_bytes, main), repeats=config.reader_repeats
             )
         if "cuda" in config.sections:
             say("CUDA")
-            rows += cuda.cuda_rows(config.main_envs, d, steps=config.cuda_steps, repeats=config.cuda_repeats)
+            rows += cuda_rows(config.main_envs, d, steps=config.cuda_steps, repeats=config.cuda_repeats)
         if "volume" in config.sections:
             say(f"volume control, N={config.main_envs}")
-            rows += volume.volume_rows(main, d, steps=config.volume_steps, repeats=config.volume_repeats)
+            rows += volume_rows(main, d, steps=config.volume_steps, repeats=config.volume_repeats)
         if "sustained" in config.sections:
             say(f"sustained, N={config.main_envs}, {config.sustained_bytes / 1e9:.0f} GB")
-            rows += sustained.sustained(main, d, nbytes=config.sustained_bytes, load_bytes=config.sustained_load_bytes)
+            rows += sustained(main, d, nbytes=config.sustained_bytes, load_bytes=config.sustained_load_bytes)
         if "dist" in config.sections:
-            rows += sharded.scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
+            rows += scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
                                       worlds=config.dist_worlds, repeats=config.dist_repeats, say=say)
         del workloads
     say(f"done in {time.perf_counter() - t_all:.0f} s")
