@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture(scope="session")
 def large_rollout(tmp_path_factory) -> Path:
     """A ~1.1 GB synthetic rollout (``ROLLREC_BENCH_ROLLOUT`` names one to reuse, built there if absent)."""
-    from bench_reader import ENV_VAR, build_rollout
+    from test_reader_benchmark import ENV_VAR, build_rollout
 
     path = Path(os.environ.get(ENV_VAR) or tmp_path_factory.mktemp("bench") / "large.npz")
     if not path.exists():

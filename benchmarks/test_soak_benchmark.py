@@ -1,6 +1,6 @@
 """Soak: record ~10 GB at N=4096 through `Recorder`, report peak RSS, verify every value.
 
-    python benchmarks/soak.py [--size-gb 10] [--num-envs 4096] [--unknown-length] [--dir DIR] [--keep]
+    python benchmarks/test_soak_benchmark.py [--size-gb 10] [--num-envs 4096] [--unknown-length] [--dir DIR] [--keep]
 
 Run it under alone on the machine (other jobs skew the figures). Each step holds the benchmark
 workload's fields (``obs [N, 256]``, ``act [N, 32]``, ..., 8 reward terms; ~5 MB at N=4096),

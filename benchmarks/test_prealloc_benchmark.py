@@ -1,6 +1,6 @@
 """Does preallocating the file (``posix_fallocate`` of every member's capacity) still pay with direct I/O?
 
-    python benchmarks/bench_prealloc.py [--size-gb 4] [--repeats 2] [--dir DIR]
+    python benchmarks/test_prealloc_benchmark.py [--size-gb 4] [--repeats 2] [--dir DIR]
 
 Records ``--size-gb`` at N=4096 (``max_steps`` known, the loop flat out, default `Recorder`)
 with the writer as it is (``fallocate``: the file's blocks reserved when it is created, written

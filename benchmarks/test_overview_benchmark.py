@@ -1,7 +1,7 @@
 """Viewer overview benchmark: every episode of 4096 envs x 1000 steps, vectorised vs a per-env loop.
 
-Run ``python benchmarks/bench_overview.py [--envs 4096] [--steps 1000] [--repeats 5]`` (alone on
-the machine: other jobs skew the figures) or ``pytest benchmarks/bench_overview.py``.
+Run ``python benchmarks/test_overview_benchmark.py [--envs 4096] [--steps 1000] [--repeats 5]`` (alone on
+the machine: other jobs skew the figures) or ``pytest benchmarks/test_overview_benchmark.py``.
 Both sides read the same file (memory-mapped, page cache warm after the first pass) and
 produce the same table (checked):
 

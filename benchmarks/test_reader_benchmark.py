@@ -1,7 +1,7 @@
 """Reader benchmark: opening a >1 GB rollout and reading one env, against numpy reading one member.
 
-Run ``python benchmarks/bench_reader.py [--size-gb 1.1] [--dir DIR]``, call `reader_benchmark`
-(``rollrec bench``), or ``pytest benchmarks/bench_reader.py`` (pytest-benchmark). Every figure
+Run ``python benchmarks/test_reader_benchmark.py [--size-gb 1.1] [--dir DIR]``, call `reader_benchmark`
+(``rollrec bench``), or ``pytest benchmarks/test_reader_benchmark.py`` (pytest-benchmark). Every figure
 comes from the same run, on the same file:
 
 * ``open``: `rollrec.load` (zip directory + npy headers, memory maps; no data read);

@@ -1,6 +1,6 @@
 """Viewer benchmark with a real robot: update rate with the robot's geometry and ghost robots on.
 
-Run ``python benchmarks/bench_viewer_robot.py [--envs 64] [--steps 300] [--seconds 8] [--go1]``
+Run ``python benchmarks/test_viewer_robot_benchmark.py [--envs 64] [--steps 300] [--seconds 8] [--go1]``
 (alone on the machine: other jobs skew the figures). Records Gymnasium's Ant-v5 (``--go1``:
 also mjlab's Unitree Go1 with its meshes) with its model, then, in the same run:
 

@@ -1,9 +1,9 @@
 """Adapter cost per step next to the simulator's own step, measured in the same run.
 
-Run ``python benchmarks/bench_adapters.py --framework mjlab [--num-envs 64] [--steps 60]`` (the
+Run ``python benchmarks/test_adapters_benchmark.py --framework mjlab [--num-envs 64] [--steps 60]`` (the
 Go1 velocity task on warp's CPU device), or ``--framework genesis --genesis-examples DIR`` in a
 venv with ``genesis-world`` (``DIR``: Genesis' ``examples/locomotion``, for its ``Go2Env``; see
-``scripts/record_genesis.py``). ``pytest benchmarks/bench_adapters.py`` runs the mjlab one.
+``scripts/record_genesis.py``). ``pytest benchmarks/test_adapters_benchmark.py`` runs the mjlab one.
 
 For each step the loop `RolloutRecorder` runs is timed in parts: ``sim`` is the framework's own
 ``env.step`` (timed by wrapping it), ``adapter`` is what the adapter adds (``pose()`` plus
