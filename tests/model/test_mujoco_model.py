@@ -13,7 +13,7 @@ import pytest
 
 import rollrec
 from rollrec.model import model_from_mujoco
-from rollrec.model.shapes import quat_to_matrix
+from rollrec.geometry.quaternion import quat_to_matrix
 
 gym = pytest.importorskip("gymnasium")
 mujoco = pytest.importorskip("mujoco", reason="gymnasium[mujoco] is installed by scripts/setup.sh --test")

@@ -7,8 +7,7 @@ import pytest
 
 import rollrec
 from rollrec.model import model_from_urdf
-from rollrec.model.shapes import quat_to_matrix
-from rollrec.model.urdf import rpy_to_quat
+from rollrec.geometry.quaternion import quat_to_matrix, rpy_to_quat
 
 URDF = """<?xml version="1.0"?>
 <robot name="arm">
