@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 N_TERMS = 8
 TARGET_S = 1.0
@@ -124,23 +125,53 @@ def main(argv: list[str] | None = None) -> int:
         path = build_rollout(Path(tmp) / "overview.npz", args.envs, args.steps)
         size = os.path.getsize(path)
         res = overview_benchmark(path, args.repeats)
-    print(f"overview of {res['N']} envs x {res['T']} steps ({res['episodes']:,} episodes, file {size / 1e6:.0f} MB):")
-    print(f"  vectorised     {res['vectorised_s']:.3f} s  (target < {TARGET_S:g} s: "
-          f"{'pass' if res['vectorised_s'] < TARGET_S else 'MISS'})")
-    print(f"  per-env loop   {res['per_env_loop_s']:.3f} s")
-    print(f"  ratio          {res['ratio']:.1f}x (per-env loop / vectorised)")
+    print(format_result(res, size))
     return 0
 
 
-def test_overview_vectorised(benchmark, tmp_path):
-    """pytest-benchmark: the vectorised overview of 1024 envs x 1000 steps."""
+def format_result(res: dict[str, float], size: int) -> str:
+    """The figures of `overview_benchmark` on a file of ``size`` bytes, with their ratio and the target."""
+    return (f"overview of {res['N']} envs x {res['T']} steps ({res['episodes']:,} episodes, file {size / 1e6:.0f} MB):\n"
+            f"  vectorised     {res['vectorised_s']:.3f} s  (target < {TARGET_S:g} s at 4096 x 1000: "
+            f"{'pass' if res['vectorised_s'] < TARGET_S else 'MISS'})\n"
+            f"  per-env loop   {res['per_env_loop_s']:.3f} s\n"
+            f"  ratio          {res['ratio']:.1f}x (per-env loop / vectorised)")
+
+
+# ---- pytest ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rollout_1024(tmp_path_factory) -> Path:
+    """1024 envs x 1000 steps (``ROLLREC_BENCH_OVERVIEW_ENVS`` sets the envs: 4096 for the target's size)."""
+    envs = int(os.environ.get("ROLLREC_BENCH_OVERVIEW_ENVS", "1024"))
+    return build_rollout(tmp_path_factory.mktemp("bench") / "overview.npz", envs, 1000)
+
+
+@pytest.mark.benchmark(group="overview of every episode")
+def test_overview_vectorised(benchmark, rollout_1024):
+    """pytest-benchmark: the vectorised overview."""
     from rollrec.io.reader import load
     from rollrec.viewer.overview import compute_overview
 
-    path = build_rollout(tmp_path / "overview.npz", 1024, 1000)
-    with load(path) as r:
+    with load(rollout_1024) as r:
         result = benchmark(compute_overview, r)
-    assert result.num_envs == 1024
+        assert result.num_envs == r.N
+
+
+@pytest.mark.benchmark(group="overview of every episode")
+def test_overview_per_env_loop(benchmark, rollout_1024):
+    """pytest-benchmark: the same table one env at a time through the `Rollout` API (the reference)."""
+    from rollrec.io.reader import load
+
+    with load(rollout_1024) as r:
+        result = benchmark.pedantic(overview_per_env_loop, args=(r,), rounds=2)
+        assert len(result["env"]) > r.N
+
+
+def test_overview_vs_per_env_loop(rollout_1024, report):
+    """Both tables equal, and the per-env loop's time over the vectorised pass's, in one run."""
+    res = overview_benchmark(rollout_1024, repeats=3)
+    report(format_result(res, os.path.getsize(rollout_1024)))
+    assert res["ratio"] > 0
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ as unwritten extents that the file system converts as rows land) and with the re
 out (``none``: the direct writes extend the file as they go). One torch thread, as `rollrec bench`. The two alternate, ``--repeats``
 times each, and the O_DIRECT write of the same bytes (`disk.direct_write`) runs between them as
 the device's limit. Prints each run's GB/s and the medians' ratio. Every file is deleted.
+``pytest benchmarks/test_prealloc_benchmark.py`` runs it once at 0.25 GB (``ROLLREC_BENCH_PREALLOC_GB``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -27,6 +29,45 @@ from rollrec.bench.workload import Workload
 from rollrec.io.npz_stream import NpzStreamWriter
 
 
+def prealloc_benchmark(size_gb: float = 4.0, repeats: int = 2, num_envs: int = 4096,
+                       scratch: str | None = None, say=print) -> dict[str, list[float]]:
+    """Bytes per second of each run: ``{"fallocate": [...], "none": [...], "O_DIRECT limit": [...]}``
+    (see the module docstring); ``say`` gets a line per run."""
+    wl = Workload(num_envs)
+    nbytes = int(size_gb * 1e9)
+    steps = max(2, nbytes // wl.step_bytes)
+    total = steps * wl.step_bytes
+    rates: dict[str, list[float]] = {"fallocate": [], "none": [], "O_DIRECT limit": []}
+    with tempfile.TemporaryDirectory(dir=scratch) as d:
+        out = Path(d)
+        for rep in range(repeats):
+            for mode in ("fallocate", "none") if rep % 2 == 0 else ("none", "fallocate"):
+                patch = mock.patch.object(NpzStreamWriter, "_allocate", lambda self: None) if mode == "none" else contextlib.nullcontext()
+                with patch:
+                    run = record_run(wl, out / f"{mode}.npz", steps)
+                rates[mode].append(total / run["seconds"])
+                say(f"{mode:>10}: {total / run['seconds'] / 1e9:.2f} GB/s  (direct I/O: {run['direct']}, "
+                    f"blocked {100 * run['blocked'] / run['loop']:.0f}%, peak Dirty {(run['dirty'].peak or 0) >> 20} MiB)")
+                limit_s = direct_write(out / "limit.bin", total)
+                if limit_s is not None:
+                    rates["O_DIRECT limit"].append(total / limit_s)
+                    say(f"    O_DIRECT limit: {total / limit_s / 1e9:.2f} GB/s")
+    rates["bytes"] = [float(total)]
+    return rates
+
+
+def format_result(rates: dict[str, list[float]], num_envs: int, repeats: int) -> str:
+    """The medians of each mode and their ratios (to ``fallocate``, and to the device's limit)."""
+    med = {k: statistics.median(v) for k, v in rates.items() if v and k != "bytes"}
+    lines = [f"{rates['bytes'][0] / 1e9:.1f} GB at N={num_envs}, {repeats} runs each, medians:"]
+    for k, v in med.items():
+        lines.append(f"  {k:>15}: {v / 1e9:.2f} GB/s")
+    lines.append(f"  none / fallocate: {med['none'] / med['fallocate']:.2f}x")
+    if "O_DIRECT limit" in med:
+        lines.append(f"  fallocate / O_DIRECT limit: {med['fallocate'] / med['O_DIRECT limit']:.2f}x")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gb", type=float, default=4.0)
@@ -35,30 +76,18 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="scratch folder (default: the temp dir)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as `rollrec bench` runs (steadier on a shared 2-core machine)
-    wl = Workload(args.num_envs)
-    nbytes = int(args.size_gb * 1e9)
-    steps = max(2, nbytes // wl.step_bytes)
-    total = steps * wl.step_bytes
-    rates: dict[str, list[float]] = {"fallocate": [], "none": [], "O_DIRECT limit": []}
-    with tempfile.TemporaryDirectory(dir=args.dir) as d:
-        out = Path(d)
-        for rep in range(args.repeats):
-            for mode in ("fallocate", "none") if rep % 2 == 0 else ("none", "fallocate"):
-                patch = mock.patch.object(NpzStreamWriter, "_allocate", lambda self: None) if mode == "none" else contextlib.nullcontext()
-                with patch:
-                    run = record_run(wl, out / f"{mode}.npz", steps)
-                rates[mode].append(total / run["seconds"])
-                print(f"{mode:>10}: {total / run['seconds'] / 1e9:.2f} GB/s  (direct I/O: {run['direct']}, "
-                      f"blocked {100 * run['blocked'] / run['loop']:.0f}%, peak Dirty {(run['dirty'].peak or 0) >> 20} MiB)", flush=True)
-                limit_s = direct_write(out / "limit.bin", total)
-                if limit_s is not None:
-                    rates["O_DIRECT limit"].append(total / limit_s)
-                    print(f"    O_DIRECT limit: {total / limit_s / 1e9:.2f} GB/s", flush=True)
-    med = {k: statistics.median(v) for k, v in rates.items() if v}
-    print(f"\n{total / 1e9:.1f} GB at N={args.num_envs}, {args.repeats} runs each, medians:")
-    for k, v in med.items():
-        print(f"  {k:>15}: {v / 1e9:.2f} GB/s")
-    print(f"  fallocate / none: {med['fallocate'] / med['none']:.2f}")
+    rates = prealloc_benchmark(args.size_gb, args.repeats, args.num_envs, args.dir,
+                               say=lambda line: print(line, flush=True))
+    print()
+    print(format_result(rates, args.num_envs, args.repeats))
+
+
+def test_prealloc_vs_none(one_torch_thread, report):
+    """The same check at a small size (``ROLLREC_BENCH_PREALLOC_GB``, default 0.25 GB), one run each."""
+    size = float(os.environ.get("ROLLREC_BENCH_PREALLOC_GB", "0.25"))
+    rates = prealloc_benchmark(size, repeats=1, say=lambda line: None)
+    report(format_result(rates, 4096, 1))
+    assert all(r > 0 for r in rates["fallocate"] + rates["none"])
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 N_ENVS = 4096
 OBS_DIM, ACT_DIM, N_TERMS = 32, 8, 4
@@ -163,19 +164,24 @@ def reader_benchmark(size_gb: float = 1.1, tmpdir: str | os.PathLike | None = No
             start = time.perf_counter()
             build_rollout(path, size_gb)
             built_s = time.perf_counter() - start
-        size = os.path.getsize(path)
-        with np.load(path) as npz:
-            obs_bytes = npz.zip.getinfo("obs.npy").file_size
-        result = {
-            "file": path,
-            "file_bytes": size,
-            "obs_bytes": obs_bytes,
-            "build_s": built_s,
-            "cold": _measure(path, repeat, cold=True),
-            "warm": _measure(path, repeat, cold=False),
-        }
+        result = reader_figures(path, repeat, built_s)
     print(format_result(result))
     return result
+
+
+def reader_figures(path: str | os.PathLike, repeat: int = 5, built_s: float | None = None) -> dict:
+    """The figures of the module docstring on the rollout at ``path``, cold and warm page cache."""
+    path = os.fspath(path)
+    with np.load(path) as npz:
+        obs_bytes = npz.zip.getinfo("obs.npy").file_size
+    return {
+        "file": path,
+        "file_bytes": os.path.getsize(path),
+        "obs_bytes": obs_bytes,
+        "build_s": built_s,
+        "cold": _measure(path, repeat, cold=True),
+        "warm": _measure(path, repeat, cold=False),
+    }
 
 
 def format_result(res: dict) -> str:
@@ -209,7 +215,8 @@ def format_result(res: dict) -> str:
     return "\n".join(lines)
 
 
-# ---- pytest-benchmark -------------------------------------------------------------------------
+# ---- pytest-benchmark: the three figures side by side ----------------------------------------
+@pytest.mark.benchmark(group="reader: ~1.1 GB rollout")
 def test_open_large(benchmark, large_rollout):
     import rollrec
 
@@ -220,6 +227,7 @@ def test_open_large(benchmark, large_rollout):
     benchmark.extra_info["file_bytes"] = os.path.getsize(large_rollout)
 
 
+@pytest.mark.benchmark(group="reader: ~1.1 GB rollout")
 def test_env_slice_large(benchmark, large_rollout):
     import rollrec
 
@@ -231,6 +239,7 @@ def test_env_slice_large(benchmark, large_rollout):
     assert out["obs"].shape[1:] == (OBS_DIM,)
 
 
+@pytest.mark.benchmark(group="reader: ~1.1 GB rollout")
 def test_np_load_obs_large(benchmark, large_rollout):
     def np_load_obs():
         with np.load(large_rollout) as npz:
@@ -238,6 +247,13 @@ def test_np_load_obs_large(benchmark, large_rollout):
 
     obs = benchmark.pedantic(np_load_obs, rounds=3)
     assert obs.shape[1:] == (N_ENVS, OBS_DIM)
+
+
+def test_reader_vs_np_load(large_rollout, report):
+    """Opening and reading one env against np.load of the obs member, cold and warm, in one run."""
+    res = reader_figures(large_rollout, repeat=3)
+    report(format_result(res))
+    assert res["warm"]["env_slice_vs_np_load_obs"] > 0
 
 
 def main(argv=None) -> int:

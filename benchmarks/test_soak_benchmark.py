@@ -2,6 +2,8 @@
 
     python benchmarks/test_soak_benchmark.py [--size-gb 10] [--num-envs 4096] [--unknown-length] [--dir DIR] [--keep]
 
+(``pytest benchmarks/test_soak_benchmark.py`` runs it at 0.3 GB, ``ROLLREC_BENCH_SOAK_GB``.)
+
 Run it under alone on the machine (other jobs skew the figures). Each step holds the benchmark
 workload's fields (``obs [N, 256]``, ``act [N, 32]``, ..., 8 reward terms; ~5 MB at N=4096),
 whose values are a fixed random base plus the step number (``done``/``truncated`` a step and
@@ -20,11 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from rollrec.bench.workload import ACT_DIM, OBS_DIM, REWARD_TERMS, step_bytes_per_env
@@ -98,28 +103,21 @@ def verify(path: Path, steps: Steps, T: int, chunk: int = 64) -> dict:
     return {"verified_steps": T, "verify_s": round(time.perf_counter() - start, 1)}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size-gb", type=float, default=10.0)
-    ap.add_argument("--num-envs", type=int, default=4096)
-    ap.add_argument("--unknown-length", action="store_true", help="no max_steps: the layout grows, then is compacted")
-    ap.add_argument("--dir", default=os.environ.get("ROLLREC_BENCH_DIR") or tempfile.gettempdir())
-    ap.add_argument("--keep", action="store_true", help="keep the file (deleted by default)")
-    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-
+def soak(size_gb: float = 10.0, num_envs: int = 4096, unknown_length: bool = False, scratch: str | None = None,
+         keep: bool = False, say=print) -> dict:
+    """Record ``size_gb`` GB at ``num_envs`` envs, then verify every value; returns the figures
+    (the module docstring), also given to ``say`` as JSON once recorded and once verified."""
     from rollrec.engine import Recorder
 
-    n = args.num_envs
+    n = num_envs
     step_bytes = n * step_bytes_per_env()
-    T = int(args.size_gb * 1e9 // step_bytes)
+    T = int(size_gb * 1e9 // step_bytes)
     steps = Steps(n)
-    path = Path(args.dir) / f"rollrec-soak-{os.getpid()}.npz"
+    path = Path(scratch or os.environ.get("ROLLREC_BENCH_DIR") or tempfile.gettempdir()) / f"rollrec-soak-{os.getpid()}.npz"
     baseline = vm_hwm()
-    figures: dict = {"N": n, "T": T, "step_MB": round(step_bytes / 1e6, 3), "max_steps": None if args.unknown_length else T}
+    figures: dict = {"N": n, "T": T, "step_MB": round(step_bytes / 1e6, 3), "max_steps": None if unknown_length else T}
     try:
-        rec = Recorder(path, n, max_steps=None if args.unknown_length else T)
+        rec = Recorder(path, n, max_steps=None if unknown_length else T)
         start = time.perf_counter()
         for t in range(T):
             rec.record(**steps.torch_step(t))
@@ -142,16 +140,45 @@ def main() -> int:
         if peak is not None and baseline is not None:
             figures["peak_rss_over_ring"] = round(peak / rec.ring_bytes, 2)
             figures["peak_rss_minus_baseline_MB"] = round((peak - baseline) / 1e6, 1)
-        print(json.dumps(figures), flush=True)
+        say(json.dumps(figures))
         figures.update(verify(path, steps, T))
-        print(json.dumps(figures), flush=True)
+        say(json.dumps(figures))
     finally:
-        if not args.keep:
+        if not keep:
             for p in (path, Path(str(path) + ".partial"), Path(str(path) + ".partial.json")):
                 p.unlink(missing_ok=True)
+    return figures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size-gb", type=float, default=10.0)
+    ap.add_argument("--num-envs", type=int, default=4096)
+    ap.add_argument("--unknown-length", action="store_true", help="no max_steps: the layout grows, then is compacted")
+    ap.add_argument("--dir", default=os.environ.get("ROLLREC_BENCH_DIR") or tempfile.gettempdir())
+    ap.add_argument("--keep", action="store_true", help="keep the file (deleted by default)")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    figures = soak(args.size_gb, args.num_envs, args.unknown_length, args.dir, args.keep,
+                   say=lambda line: print(line, flush=True))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
+
+
+@pytest.mark.parametrize("unknown_length", [False, True], ids=["max_steps known", "grows"])
+def test_soak(report, tmp_path, unknown_length):
+    """The soak at a small size (``ROLLREC_BENCH_SOAK_GB``, default 0.3 GB) in a process of its own
+    (its peak RSS is the recorder's, not the test session's): every value verified, peak RSS
+    against the recorder's ring."""
+    size = os.environ.get("ROLLREC_BENCH_SOAK_GB", "0.3")
+    out = tmp_path / "soak.json"
+    cmd = [sys.executable, __file__, "--size-gb", size, "--dir", str(tmp_path), "--json", str(out)]
+    subprocess.run(cmd + (["--unknown-length"] if unknown_length else []), check=True, capture_output=True)
+    figures = json.loads(out.read_text())
+    report(json.dumps(figures))
+    assert figures["verified_steps"] == figures["T"]
 
 
 if __name__ == "__main__":

@@ -166,15 +166,35 @@ def main(argv: list[str] | None = None) -> int:
         if args.go1:
             files["Go1 (mjlab)"] = record_go1(Path(tmp), args.envs, min(args.steps, 60))
         for name, path in files.items():
-            old = browser_rate(without_model(path), args.seconds, ghost_robots=False)
-            spheres = browser_rate(path, args.seconds, ghost_robots=False)
-            new = browser_rate(path, args.seconds)
-            for row in (spheres, new):
-                row["vs_old_view"] = round(row["updates_per_s"] / old["updates_per_s"], 2)
-            results[name] = {"scene": scene_costs(path), "browser (robot, ghost robots)": new,
-                             "browser (robot, sphere ghosts)": spheres, "browser (old: sticks, sphere ghosts)": old}
+            results[name] = viewer_figures(path, args.seconds)
     print(json.dumps({"envs": args.envs, "target_hz": TARGET_HZ, **results}, indent=2))
     return 0
+
+
+def viewer_figures(path: Path, seconds: float) -> dict:
+    """The scene's cost per update and the browser's update rate for the rollout at ``path``, each
+    against the 30 Hz target and the old view (the same file without its model)."""
+    old = browser_rate(without_model(path), seconds, ghost_robots=False)
+    spheres = browser_rate(path, seconds, ghost_robots=False)
+    new = browser_rate(path, seconds)
+    for row in (spheres, new):
+        row["vs_old_view"] = round(row["updates_per_s"] / old["updates_per_s"], 2)
+    return {"scene": scene_costs(path), "browser (robot, ghost robots)": new,
+            "browser (robot, sphere ghosts)": spheres, "browser (old: sticks, sphere ghosts)": old}
+
+
+def test_viewer_with_ghost_robots(tmp_path, report):
+    """Ant-v5, 16 envs x 100 steps, 3 s of play per view (``main`` runs 64 x 300, 8 s)."""
+    import pytest
+
+    pytest.importorskip("gymnasium")
+    pytest.importorskip("mujoco")
+    pytest.importorskip("playwright")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("needs /usr/bin/chromium")
+    figures = viewer_figures(record_ant(tmp_path, 16, 100), 3.0)
+    report(json.dumps(figures, indent=1))
+    assert figures["browser (robot, ghost robots)"]["updates_per_s"] > 0
 
 
 if __name__ == "__main__":
