@@ -116,7 +116,7 @@ def without_model(path: Path) -> Path:
         fields = {k: np.asarray(r[k]) for k in r if not k.startswith("model_")}
         meta = {k: v for k, v in r.meta.items() if k not in ("model", "format", "format_version", "num_steps",
                                                               "num_envs", "dt", "env_name", "created", "extras")}
-        return rollrec.save_rollout(path.with_name(path.stem + "_sticks.npz"), fields, dt=r.dt,
+        return rollrec.save(path.with_name(path.stem + "_sticks.npz"), fields, dt=r.dt,
                                     env_name=r.env_name, meta=meta)
 
 

@@ -263,7 +263,7 @@ def test_zip64_path_is_read_by_zipfile_numpy_and_unzip(tmp_path, zip64_at_1kib, 
 
 def test_zip64_rollout_memory_maps(tmp_path, zip64_at_1kib, make_fields):
     fields = make_fields(30, 4, L=2)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
+    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.02)
     assert _zip64_records(path)[0]
     with rollrec.load(path) as r:
         assert isinstance(r["link_pos"], np.memmap)

@@ -105,7 +105,7 @@ def test_humanoid_video_decodes_with_moving_bodies(tmp_path):
     env.reset(seed=1)
     path = rollrec.RolloutRecorder(env, max_steps=40, progress=False).run(lambda obs: env.action_space.sample(), tmp_path)
     env.close()
-    out = rollrec.render_rollout(path, tmp_path / "humanoid.mp4", env=1, camera="side", size=(320, 240),
+    out = rollrec.render_video(path, tmp_path / "humanoid.mp4", env=1, camera="side", size=(320, 240),
                                  overlay=False, progress=False)
     frames = iio.imread(out)
     assert frames.shape == (40, 240, 320, 3)
