@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rollrec.io.protocol import ReadableRollout
 from rollrec.viewer.overview import TERMINATION, Overview
 from rollrec.viewer.table import Column, signed
 
@@ -22,7 +23,7 @@ class IncomparableError(ValueError):
     """Two rollouts that cannot share one timeline and env selector."""
 
 
-def check_comparable(a, b) -> list[str]:
+def check_comparable(a: ReadableRollout, b: ReadableRollout) -> list[str]:
     """Raise `IncomparableError` unless ``a`` and ``b`` (`Rollout`) have the same N and dt;
     return notes for the user about what differs but is handled."""
     name_a, name_b = a.path.name, b.path.name

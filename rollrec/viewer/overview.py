@@ -94,8 +94,7 @@ def compute_overview(
     T = rollout.T if steps is None else int(steps)
     if not 0 < T <= rollout.T:
         raise ValueError(f"steps must be in 1..{rollout.T}, got {steps}")
-    layout = getattr(rollout, "layout", None)
-    if layout is not None and layout.has_index:
+    if rollout.layout.has_index:
         from rollrec.viewer.overview_index import overview_from_index
 
         return overview_from_index(rollout, steps=T, block_elements=block_elements, progress=progress)
@@ -184,8 +183,7 @@ def compute_env_totals(rollout, *, steps: int | None = None, block_elements: int
     """``[N]`` float64 sum of ``rew`` over the first ``steps`` steps (default all), per env,
     read in blocks of about ``block_elements`` values (with an episode index: its exact returns)."""
     T = rollout.T if steps is None else int(steps)
-    layout = getattr(rollout, "layout", None)
-    if layout is not None and layout.has_index and T == rollout.T:
+    if rollout.layout.has_index and T == rollout.T:
         return rollout.total_rewards()
     N = rollout.N
     totals = np.zeros(N, np.float64)
