@@ -9,7 +9,7 @@ overview's table (`compute_overview`) is plain numpy and usable on its own.
 from rollrec.viewer.app import ReplayApp
 from rollrec.viewer.camera import CAMERA_MODES, CameraPose, camera_pose
 from rollrec.viewer.clock import SPEEDS, FrameClock
-from rollrec.viewer.compare import IncomparableError, check_comparable
+from rollrec.viewer.overview.compare import IncomparableError, check_comparable
 from rollrec.viewer.gui import HOTKEYS
 from rollrec.viewer.overview import ENDED_BY, Overview, compute_overview
 from rollrec.viewer.server import serve, stop_app

@@ -24,11 +24,11 @@ from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.clock import SPEEDS
-from rollrec.viewer.compare import env_differences
+from rollrec.viewer.overview.compare import env_differences
 from rollrec.viewer.fields_gui import FieldsTab
 from rollrec.viewer.gui import ReplayGui
-from rollrec.viewer.overview import Overview, compute_overview
-from rollrec.viewer.overview_gui import CompareTab, OverviewTab
+from rollrec.viewer.overview.episodes import Overview, compute_overview
+from rollrec.viewer.overview.gui import CompareTab, OverviewTab
 from rollrec.viewer.scene import ReplayScene
 from rollrec.viewer.state import ReplayState
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rollrec.viewer.overview import BLOCK_ELEMENTS, Overview, _column_block, _running_sum
+from rollrec.viewer.overview.episodes import BLOCK_ELEMENTS, Overview, _column_block, _running_sum
 
 
 def overview_from_index(rollout, *, steps: int | None = None, block_elements: int = BLOCK_ELEMENTS,

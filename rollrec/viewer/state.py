@@ -17,8 +17,8 @@ import numpy as np
 from rollrec.io.protocol import ReadableRollout
 from rollrec.viewer.camera import CAMERA_MODES, CameraPose, camera_pose
 from rollrec.viewer.clock import FrameClock
-from rollrec.viewer.compare import check_comparable
-from rollrec.viewer.overview import Overview, compute_env_totals
+from rollrec.viewer.overview.compare import check_comparable
+from rollrec.viewer.overview.episodes import Overview, compute_env_totals
 
 __all__ = ["CAMERA_MODES", "LAYOUTS", "CameraPose", "EnvData", "ReplayState", "camera_pose", "read_env"]
 

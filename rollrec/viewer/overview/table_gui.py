@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import viser
 
-from rollrec.viewer.table import TableModel
+from rollrec.viewer.overview.table import TableModel
 
 
 class ButtonTable:

@@ -15,11 +15,11 @@ from collections.abc import Callable
 import numpy as np
 import viser
 
-from rollrec.viewer.compare import EnvDifferences, difference_columns
-from rollrec.viewer.overview import ENDED_BY, Overview, histogram
+from rollrec.viewer.overview.compare import EnvDifferences, difference_columns
+from rollrec.viewer.overview.episodes import ENDED_BY, Overview, histogram
 from rollrec.viewer.plots import HistogramPlot
-from rollrec.viewer.table import FILTER_HELP, TableModel, env_mask, episode_columns, parse_filter
-from rollrec.viewer.table_gui import ButtonTable
+from rollrec.viewer.overview.table import FILTER_HELP, TableModel, env_mask, episode_columns, parse_filter
+from rollrec.viewer.overview.table_gui import ButtonTable
 
 TABLE_ROWS = 12
 HIST_BINS = 40

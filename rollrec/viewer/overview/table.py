@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.viewer.overview import ENDED_BY, Overview
+from rollrec.viewer.overview.episodes import ENDED_BY, Overview
 
 
 @dataclass(frozen=True)

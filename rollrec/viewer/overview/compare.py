@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rollrec.io.protocol import ReadableRollout
-from rollrec.viewer.overview import TERMINATION, Overview
-from rollrec.viewer.table import Column, signed
+from rollrec.viewer.overview.episodes import TERMINATION, Overview
+from rollrec.viewer.overview.table import Column, signed
 
 
 class IncomparableError(ValueError):
