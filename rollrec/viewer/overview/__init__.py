@@ -1,7 +1,7 @@
 """The overview tab of the replay: every episode of every env as one table, and the compare tab.
 
 Plain Python, no viser (tested without a browser): `episodes` computes the `Overview` (vectorised,
-in blocks of env columns; from the episode index for a format-v2 file), `table` sorts, filters
+in blocks of env columns; `overview_from_index` for a format-v2 file), `table` sorts, filters
 and pages it, `compare` checks two rollouts share a timeline and diffs their per-env returns.
 The viser side: `gui` (the two tabs) and `table_gui` (a table of buttons).
 
@@ -26,6 +26,7 @@ from rollrec.viewer.overview.episodes import (
     compute_env_totals,
     compute_overview,
     histogram,
+    overview_from_index,
 )
 from rollrec.viewer.overview.table import Column, TableModel, env_mask, episode_columns, parse_filter
 
@@ -48,5 +49,6 @@ __all__ = [
     "env_mask",
     "episode_columns",
     "histogram",
+    "overview_from_index",
     "parse_filter",
 ]
