@@ -117,7 +117,7 @@ def without_model(path: Path) -> Path:
         meta = {k: v for k, v in r.meta.items() if k not in ("model", "format", "format_version", "num_steps",
                                                               "num_envs", "dt", "env_name", "created", "extras")}
         return rollrec.save(path.with_name(path.stem + "_sticks.npz"), fields, dt=r.dt,
-                                    env_name=r.env_name, meta=meta)
+                            env_name=r.env_name, meta=meta)
 
 
 def browser_rate(path: Path, seconds: float, ghost_robots: bool = True) -> dict:

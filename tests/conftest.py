@@ -343,7 +343,7 @@ def _write_sharded(
         shard = {"run_id": run_id, "rank": rank, "world_size": len(counts), "env_offset": o, "num_envs": n,
                  "total_envs": sum(counts), "layout": layout, "hosts": ["test"] * len(counts)}
         rollrec.save(directory / shard_file_name(rank), part, dt=dt, env_name="sharded",
-                             meta={**(meta or {}), "shard": shard}, model=model)
+                     meta={**(meta or {}), "shard": shard}, model=model)
     write_manifest(directory, Manifest(run_id=run_id, world_size=len(counts), num_envs=sum(counts), dt=dt,
                                        shards=entries, env_name="sharded", state="complete", num_steps=T))
     return directory

@@ -106,7 +106,7 @@ def test_humanoid_video_decodes_with_moving_bodies(tmp_path):
     path = rollrec.RolloutRecorder(env, max_steps=40, progress=False).run(lambda obs: env.action_space.sample(), tmp_path)
     env.close()
     out = rollrec.render_video(path, tmp_path / "humanoid.mp4", env=1, camera="side", size=(320, 240),
-                                 overlay=False, progress=False)
+                               overlay=False, progress=False)
     frames = iio.imread(out)
     assert frames.shape == (40, 240, 320, 3)
     skin = _skin_mask(frames, rollrec.load(path).model)

@@ -95,7 +95,7 @@ def test_urdf_stored_with_a_recording_and_drawn_by_video_urdf(arm, tmp_path, mak
     fields = make_fields(T=6, N=2, L=2)
     fields["link_names"] = ["base", "upper"]
     path = rollrec.save(tmp_path / "arm.npz", fields, dt=0.05,
-                                model=model_from_urdf(arm, link_names=["base", "upper"]))
+                        model=model_from_urdf(arm, link_names=["base", "upper"]))
     with rollrec.load(path) as r:
         assert r.model.info["source"] == "urdf" and r.model.num_meshes == 1
     plain = rollrec.save(tmp_path / "plain.npz", fields, dt=0.05)
