@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rollrec.benchmarks_impl.end_to_end import np_save, original_record, rollrec_e2e
-from rollrec.benchmarks_impl.record import CopyLimit
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.end_to_end import np_save, original_record, rollrec_e2e
+from rollrec.bench.record import CopyLimit
+from rollrec.bench.workload import Workload
 from rollrec.engine import Recorder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rollrec.benchmarks_impl.end_to_end import rollrec_e2e, torchrl_available, torchrl_e2e
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.end_to_end import rollrec_e2e, torchrl_available, torchrl_e2e
+from rollrec.bench.workload import Workload
 
 pytestmark = pytest.mark.skipif(not torchrl_available(), reason="torchrl not installed")
 N = 4096

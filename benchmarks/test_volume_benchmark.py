@@ -1,6 +1,6 @@
 """pytest-benchmark of `record()` with each volume option, beside the copy limit: ``pytest benchmarks/``.
 
-The same configurations as ``rollrec bench --only volume`` (`rollrec.benchmarks_impl.volume`),
+The same configurations as ``rollrec bench --only volume`` (`rollrec.bench.volume`),
 one group: the copy of the same tensors and `record()` per step with each set of options. The
 bytes each configuration writes for ``STEPS`` steps are in each benchmark's ``extra_info``.
 """
@@ -12,9 +12,9 @@ import zipfile
 import pytest
 import torch
 
-from rollrec.benchmarks_impl.record import CopyLimit
-from rollrec.benchmarks_impl.volume import Episodes, configs
-from rollrec.benchmarks_impl.workload import Workload
+from rollrec.bench.record import CopyLimit
+from rollrec.bench.volume import Episodes, configs
+from rollrec.bench.workload import Workload
 from rollrec.engine import Recorder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

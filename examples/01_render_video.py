@@ -16,8 +16,8 @@ def main(path: str = "results/rollouts/example_00.npz") -> list[Path]:
     with rollrec.load(path) as r:
         best = int(r.total_rewards().argmax())
         out = Path(path).with_suffix("")
-        follow = rollrec.render_rollout(r, f"{out}_env{best}.mp4", env=best, camera="follow", progress=False)
-        grid = rollrec.render_rollout(r, f"{out}_grid.mp4", envs=[0, 1, 2, 3], camera="top", progress=False)
+        follow = rollrec.render_video(r, f"{out}_env{best}.mp4", env=best, camera="follow", progress=False)
+        grid = rollrec.render_video(r, f"{out}_grid.mp4", envs=[0, 1, 2, 3], camera="top", progress=False)
     print(follow, grid)
     return [follow, grid]
 

@@ -44,7 +44,7 @@ def main(out_dir: str = "results/rollouts", envs_per_rank: int = 256, steps: int
     path = rec.close()  # every rank: the same directory, once all ranks have closed
     if rank == 0:
         with rollrec.load(path) as r:
-            sharded = isinstance(r, rollrec.ShardedRollout)
+            sharded = isinstance(r, rollrec.io.sharded.ShardedRollout)
             best = int(r.total_rewards().argmax())
             where = f" (recorded by rank {r.shard_of(best).entry.rank})" if sharded else ""
             print(f"{path}: {r.N} envs x {r.T} steps from {len(r.shards) if sharded else 1} rank(s); "

@@ -25,7 +25,7 @@ def main(out_dir: str = "results/rollouts", num_envs: int = 8, steps: int = 300)
         env.close()
     with rollrec.load(path) as r:
         print(f"{path}: {r.T} steps x {r.N} envs, links {r.link_names[:3]}..., model {r.model}")
-        video = rollrec.render_rollout(r, path.with_suffix(".mp4"), env=0, camera="follow", progress=False)
+        video = rollrec.render_video(r, path.with_suffix(".mp4"), env=0, camera="follow", progress=False)
     print(video)
     return path, video
 

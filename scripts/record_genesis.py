@@ -13,7 +13,7 @@ rollrec, and run this script there::
    joint targets, recorded in a plain loop with `GenesisPoses` (pose read before each step).
 2. With ``--genesis-examples DIR`` (Genesis' ``examples/locomotion`` folder): Genesis' own example
    env ``Go2Env`` through ``RolloutRecorder(env).run(policy)`` (`GenesisEnvAdapter`), then the
-   adapter's cost per step next to ``Go2Env.step`` (``benchmarks/bench_adapters.py``).
+   adapter's cost per step next to ``Go2Env.step`` (``benchmarks/test_adapters_benchmark.py``).
 
 Each prints what the file holds and checks it (terms sum to ``rew``, poses match the entity).
 """
@@ -91,7 +91,7 @@ def record_example_env(num_envs: int, steps: int, out: Path, examples: str) -> P
     print(f"[Go2Env] max |sum(terms) - rew| = {np.abs(terms.sum(-1) - rew).max():.2e}; "
           f"obs layout {[e['name'] for e in r.meta['obs_layout']]}")
 
-    spec = importlib.util.spec_from_file_location("bench_adapters", REPO / "benchmarks" / "bench_adapters.py")
+    spec = importlib.util.spec_from_file_location("test_adapters_benchmark", REPO / "benchmarks" / "test_adapters_benchmark.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     env2 = Go2Env(num_envs, *get_cfgs())

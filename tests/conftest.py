@@ -147,7 +147,7 @@ def _record_walker(
         meta["link_parents"] = list(WalkerEnv.link_parents)
     else:
         del fields["link_pos"], fields["link_quat"]
-    return rollrec.save_rollout(path, fields, dt=env.dt, env_name=WalkerEnv.name, meta=meta, compress=compress)
+    return rollrec.save(path, fields, dt=env.dt, env_name=WalkerEnv.name, meta=meta, compress=compress)
 
 
 @pytest.fixture
@@ -343,8 +343,8 @@ def _write_sharded(
         part = {k: (v if k in ("rew_term_names", "link_names") else np.asarray(v)[:steps, o : o + n]) for k, v in fields.items()}
         shard = {"run_id": run_id, "rank": rank, "world_size": len(counts), "env_offset": o, "num_envs": n,
                  "total_envs": sum(counts), "layout": layout, "hosts": ["test"] * len(counts)}
-        rollrec.save_rollout(directory / shard_file_name(rank), part, dt=dt, env_name="sharded",
-                             meta={**(meta or {}), "shard": shard}, model=model)
+        rollrec.save(directory / shard_file_name(rank), part, dt=dt, env_name="sharded",
+                     meta={**(meta or {}), "shard": shard}, model=model)
     write_manifest(directory, Manifest(run_id=run_id, world_size=len(counts), num_envs=sum(counts), dt=dt,
                                        shards=entries, env_name="sharded", state="complete", num_steps=T))
     return directory

@@ -11,9 +11,7 @@ import math
 
 import pytest
 
-from rollrec.bench import format_markdown, format_table
-from rollrec.benchmarks_impl import QUICK, run
-from rollrec.benchmarks_impl.run import SECTIONS
+from rollrec.bench import QUICK, SECTIONS, format_markdown, format_table, run
 from rollrec.cli import main
 
 TINY = QUICK.replace(
@@ -106,7 +104,7 @@ def test_tables_list_every_row(rows):
 
 
 def test_cli_writes_json(tmp_path, monkeypatch, capsys):
-    from rollrec import bench
+    from rollrec.cli import bench
 
     monkeypatch.setattr(bench, "QUICK", TINY)
     out = tmp_path / "b.json"
@@ -124,7 +122,7 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_scale_out_section_measures_every_world_size(tmp_path):
-    from rollrec.benchmarks_impl.sharded import scale_out
+    from rollrec.bench.sharded import scale_out
 
     rows = scale_out(tmp_path, total_envs=64, steps=6, worlds=(1, 2), repeats=1)
     assert [r.name for r in rows] == ["aggregate record rate, 1 rank", "aggregate record rate, 2 ranks",

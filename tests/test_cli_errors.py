@@ -24,11 +24,11 @@ COMMANDS = {  # subcommand: extra arguments
 def _bad_files(tmp_path: Path, make_fields) -> dict[str, Path]:
     fields = make_fields(6, 2, L=2)
     out = {}
-    good = rollrec.save_rollout(tmp_path / "good.npz", fields, dt=0.02)
+    good = rollrec.save(tmp_path / "good.npz", fields, dt=0.02)
     data = good.read_bytes()
     out["truncated"] = tmp_path / "truncated.npz"
     out["truncated"].write_bytes(data[: len(data) // 2])
-    deflated = rollrec.save_rollout(tmp_path / "deflated.npz", fields, dt=0.02, compress=True)
+    deflated = rollrec.save(tmp_path / "deflated.npz", fields, dt=0.02, compress=True)
     raw = bytearray(deflated.read_bytes())
     pos = raw.rfind(b"rew.npy") - 46  # the central directory entry of rew.npy (read by every command)
     assert raw[pos : pos + 4] == b"PK\x01\x02"
@@ -67,9 +67,9 @@ def test_recover_with_a_damaged_sidecar(tmp_path, capsys):
 
 
 def test_unexpected_errors_are_one_line_unless_debugging(tmp_path, make_fields, capsys, monkeypatch):
-    from rollrec.commands import info
+    from rollrec.cli import info
 
-    path = rollrec.save_rollout(tmp_path / "r.npz", make_fields(3, 2), dt=0.02)
+    path = rollrec.save(tmp_path / "r.npz", make_fields(3, 2), dt=0.02)
 
     def broken(*args, **kwargs):
         raise RuntimeError("something\nsplit")

@@ -110,7 +110,7 @@ def test_no_finished_episode(capsys, tmp_path, make_fields):
     fields = make_fields(5, 2)
     fields["done"] = np.zeros((5, 2), bool)
     fields["truncated"] = np.zeros((5, 2), bool)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.1)
+    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.1)
     code, out, _ = _info(capsys, path, "--json")
     e = json.loads(out)["episodes"]
     assert code == 0 and e["done"] == 0 and e["mean_return"] is None and e["min_return"] is None
@@ -121,7 +121,7 @@ def test_no_finished_episode(capsys, tmp_path, make_fields):
 def test_compressed_file(capsys, tmp_path, make_fields):
     fields = make_fields(50, 4)
     fields["obs"] = np.zeros_like(fields["obs"])
-    path = rollrec.save_rollout(tmp_path / "c.npz", fields, dt=0.1, compress=True)
+    path = rollrec.save(tmp_path / "c.npz", fields, dt=0.1, compress=True)
     code, out, _ = _info(capsys, path, "--json")
     s = json.loads(out)
     assert code == 0

@@ -1,7 +1,11 @@
 """Robot models stored with a rollout: geometry per link (primitives, meshes, height fields).
 
 `RobotModel` holds the arrays; `model_from_mujoco` builds one from an ``MjModel``,
-`model_from_urdf` from a URDF file; `rollrec.io.model` stores one in a rollout file.
+`model_from_urdf` from a URDF file; `shapes` tessellates them for the renderers;
+`rollrec.io.model` stores one in a rollout file.
+
+May import: `rollrec.geometry` (quaternions) and numpy; MuJoCo and trimesh only inside the
+function that needs them. `rollrec.io` and everything above may import it.
 """
 
 from rollrec.model.robot import GEOM_TYPES, ModelError, RobotModel

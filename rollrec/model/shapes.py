@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rollrec.geometry.quaternion import quat_to_matrix
 from rollrec.model.robot import (
     BOX,
     CAPSULE,
@@ -48,18 +49,6 @@ class Part:
     @property
     def rgb255(self) -> tuple[int, int, int]:
         return tuple(round(255 * min(max(c, 0.0), 1.0)) for c in self.rgba[:3])  # type: ignore[return-value]
-
-
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """``[..., 4]`` wxyz quaternions -> ``[..., 3, 3]`` rotation matrices (normalised first)."""
-    q = np.asarray(q, np.float64)
-    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
 
 
 # ---- primitives, each in its own frame ------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rollrec.geometry.quaternion import quat_mul, quat_rotate, rpy_to_quat
 from rollrec.model.robot import BOX, CAPSULE, CYLINDER, MESH, SPHERE, RobotModel
 
 DEFAULT_RGBA = (0.7, 0.7, 0.7, 1.0)
@@ -41,25 +42,6 @@ def _floats(text: str | None, n: int, default: Sequence[float], where: str) -> n
     if len(values) != n:
         raise ValueError(f"{where}: expected {n} numbers, got {text!r}")
     return np.asarray(values, np.float64)
-
-
-def rpy_to_quat(rpy: np.ndarray) -> np.ndarray:
-    """URDF roll-pitch-yaw (fixed axes x, y, z) -> wxyz quaternion of ``Rz(yaw) Ry(pitch) Rx(roll)``."""
-    r, p, y = np.asarray(rpy, np.float64) / 2
-    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
-    return np.array([cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy,
-                     cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy])
-
-
-def _qmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w1, x1, y1, z1 = a
-    w2, x2, y2, z2 = b
-    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
-
-
-def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return _qmul(_qmul(q, np.array([0.0, *v])), q * np.array([1, -1, -1, -1]))[1:]
 
 
 def _origin(el: ET.Element | None, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -114,121 +96,174 @@ def model_from_urdf(
     numbers, and ValueError when none of ``link_names`` is in the URDF.
     """
     path = Path(path)
+    root = _read_robot(path)
+    materials = _materials(root)
+    links = {el.get("name"): el for el in root.findall("link")}
+    tree = _JointTree(path, root)
+    names = list(links if link_names is None else link_names)
+    index = {n: i for i, n in enumerate(names)}
+    geoms = _Geoms(path, package_dirs, materials)
+    dropped = 0
+    for name, el in links.items():
+        visuals = el.findall("visual")
+        if not visuals:
+            continue
+        ride = tree.carrier(name, index)
+        if ride is None:
+            dropped += len(visuals)
+            continue
+        for k, vis in enumerate(visuals):
+            geoms.add(vis, ride, f"link {name!r} visual {k}")
+    parents = tree.parents(names, index)
+    unknown = [n for n in names if n not in links]
+    if names and len(unknown) == len(names):
+        raise ValueError(f"{path}: none of the links {', '.join(names[:4])}{'...' if len(names) > 4 else ''} is in "
+                         f"the URDF (its links: {', '.join(links)})")
+    info = {"source": "urdf", "file": path.name, "robot": root.get("name", ""), "dropped_geoms": dropped,
+            **({"links_not_in_urdf": unknown} if unknown else {})}
+    return geoms.model(names, parents, info)
+
+
+def _read_robot(path: Path) -> ET.Element:
+    """The ``<robot>`` element of the file at ``path``; ValueError for bad XML or another root."""
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise ValueError(f"{path}: not valid XML ({exc})") from None
     if root.tag != "robot":
         raise ValueError(f"{path}: the root element is <{root.tag}>, a URDF has <robot>")
+    return root
+
+
+def _materials(root: ET.Element) -> dict[str, np.ndarray]:
+    """``{name: rgba}`` of the top-level ``<material>`` elements that hold a ``<color>``."""
     materials = {}
     for m in root.findall("material"):
         color = m.find("color")
         if m.get("name") and color is not None:
             materials[m.get("name")] = _floats(color.get("rgba"), 4, DEFAULT_RGBA, f"material {m.get('name')!r}")
-    links = {el.get("name"): el for el in root.findall("link")}
-    all_names = list(links)
-    joints = {}  # child -> (parent, type, pos, quat)
-    for j in root.findall("joint"):
-        parent, child = j.find("parent"), j.find("child")
-        if parent is None or child is None:
-            raise ValueError(f"{path}: joint {j.get('name')!r} needs <parent> and <child>")
-        pos, quat = _origin(j.find("origin"), f"joint {j.get('name')!r}")
-        joints[child.get("link")] = (parent.get("link"), j.get("type", "fixed"), pos, quat)
-    names = list(all_names if link_names is None else link_names)
-    index = {n: i for i, n in enumerate(names)}
+    return materials
 
-    def carrier(link: str) -> tuple[int, np.ndarray, np.ndarray] | None:
-        """``(link index, pose of link in it)`` of the recorded link ``link`` rides on, or None."""
+
+class _JointTree:
+    """The URDF's joints by child link: ``child -> (parent, type, origin pos, origin quat)``."""
+
+    def __init__(self, path: Path, root: ET.Element):
+        self.path = path
+        self.joints: dict[str | None, tuple[str | None, str, np.ndarray, np.ndarray]] = {}
+        for j in root.findall("joint"):
+            parent, child = j.find("parent"), j.find("child")
+            if parent is None or child is None:
+                raise ValueError(f"{path}: joint {j.get('name')!r} needs <parent> and <child>")
+            pos, quat = _origin(j.find("origin"), f"joint {j.get('name')!r}")
+            self.joints[child.get("link")] = (parent.get("link"), j.get("type", "fixed"), pos, quat)
+
+    def carrier(self, link: str, index: dict[str, int]) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """``(link index, pos, quat of link in it)`` of the recorded link (in ``index``) that
+        ``link`` rides on through ``fixed`` joints, or None when it moves on its own."""
         pos, quat = np.zeros(3), np.array([1.0, 0, 0, 0])
-        for _ in range(len(joints) + 1):
+        for _ in range(len(self.joints) + 1):
             if link in index:
                 return index[link], pos, quat
-            if link not in joints or joints[link][1] != "fixed":
+            if link not in self.joints or self.joints[link][1] != "fixed":
                 return None
-            parent, _, jpos, jquat = joints[link]
-            pos, quat = jpos + _rotate(jquat, pos), _qmul(jquat, quat)
+            parent, _, jpos, jquat = self.joints[link]
+            pos, quat = jpos + quat_rotate(jquat, pos), quat_mul(jquat, quat)
             link = parent
-        raise ValueError(f"{path}: the joints form a cycle through link {link!r}")
+        raise ValueError(f"{self.path}: the joints form a cycle through link {link!r}")
 
-    geoms: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
-    verts, faces, vadr, vnum, fadr, fnum = [], [], [], [], [], []
-    mesh_cache: dict[tuple[str, tuple[float, ...]], int] = {}
-    dropped = 0
-    for name, el in links.items():
-        visuals = el.findall("visual")
-        if not visuals:
-            continue
-        ride = carrier(name)
-        if ride is None:
-            dropped += len(visuals)
-            continue
+    def parents(self, names: list[str], index: dict[str, int]) -> list[int]:
+        """Per link of ``names``: the index of its nearest recorded ancestor, -1 for none."""
+        parents = []
+        for n in names:
+            p, hops = self.joints.get(n, (None,))[0], 0
+            while p is not None and p not in index:
+                p, hops = self.joints.get(p, (None,))[0], hops + 1
+                if hops > len(self.joints):
+                    raise ValueError(f"{self.path}: the joints form a cycle above link {n!r}")
+            parents.append(index[p] if p is not None else -1)
+        return parents
+
+
+class _Geoms:
+    """The geoms of a URDF's visuals as they are read, and the meshes they use (each file and
+    scale read once)."""
+
+    def __init__(self, path: Path, package_dirs: Sequence[str | os.PathLike], materials: dict[str, np.ndarray]):
+        self.path, self.package_dirs, self.materials = path, package_dirs, materials
+        self.rows: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = []
+        self.verts: list[np.ndarray] = []
+        self.faces: list[np.ndarray] = []
+        self.vadr: list[int] = []
+        self.vnum: list[int] = []
+        self.fadr: list[int] = []
+        self.fnum: list[int] = []
+        self._mesh_ids: dict[tuple[str, tuple[float, ...]], int] = {}
+
+    def add(self, vis: ET.Element, ride: tuple[int, np.ndarray, np.ndarray], where: str) -> None:
+        """The geom of ``<visual>`` ``vis`` on recorded link ``ride`` (index, pose of the visual's
+        link in it)."""
         li, lpos, lquat = ride
-        for k, vis in enumerate(visuals):
-            where = f"link {name!r} visual {k}"
-            vpos, vquat = _origin(vis.find("origin"), where)
-            pos, quat = lpos + _rotate(lquat, vpos), _qmul(lquat, vquat)
-            rgba = _visual_rgba(vis, materials, where)
-            geom = vis.find("geometry")
-            shape = geom[0] if geom is not None and len(geom) else None
-            if shape is None:
-                raise ValueError(f"{path}: {where} has no <geometry>")
-            size, kind, dataid = np.zeros(3), None, -1
-            if shape.tag == "box":
-                kind, size = BOX, _floats(shape.get("size"), 3, (0, 0, 0), f"{where} box size") / 2
-            elif shape.tag == "sphere":
-                kind, size[0] = SPHERE, float(_floats(shape.get("radius"), 1, (0,), f"{where} radius")[0])
-            elif shape.tag in ("cylinder", "capsule"):
-                kind = CYLINDER if shape.tag == "cylinder" else CAPSULE
-                size[0] = float(_floats(shape.get("radius"), 1, (0,), f"{where} radius")[0])
-                size[1] = float(_floats(shape.get("length"), 1, (0,), f"{where} length")[0]) / 2
-            elif shape.tag == "mesh":
-                kind = MESH
-                scale = _floats(shape.get("scale"), 3, (1, 1, 1), f"{where} mesh scale")
-                filename = shape.get("filename") or ""
-                key = (filename, tuple(scale))
-                if key not in mesh_cache:
-                    try:
-                        file = resolve_mesh_path(filename, path.parent, package_dirs)
-                    except FileNotFoundError as exc:
-                        raise FileNotFoundError(f"{path}: {where}: {exc}") from None
-                    v, f = _load_mesh(file, scale)
-                    mesh_cache[key] = len(vadr)
-                    vadr.append(sum(map(len, verts)))
-                    fadr.append(sum(map(len, faces)))
-                    verts.append(v)
-                    faces.append(f)
-                    vnum.append(len(v))
-                    fnum.append(len(f))
-                dataid = mesh_cache[key]
-            else:
-                raise ValueError(f"{path}: {where}: unknown geometry <{shape.tag}>")
-            geoms.append((kind, li, size, pos, quat, rgba, dataid))
+        vpos, vquat = _origin(vis.find("origin"), where)
+        pos, quat = lpos + quat_rotate(lquat, vpos), quat_mul(lquat, vquat)
+        rgba = _visual_rgba(vis, self.materials, where)
+        geom = vis.find("geometry")
+        shape = geom[0] if geom is not None and len(geom) else None
+        if shape is None:
+            raise ValueError(f"{self.path}: {where} has no <geometry>")
+        kind, size, dataid = self._shape(shape, where)
+        self.rows.append((kind, li, size, pos, quat, rgba, dataid))
 
-    parents = []
-    for n in names:
-        p, hops = joints.get(n, (None,))[0], 0
-        while p is not None and p not in index:
-            p, hops = joints.get(p, (None,))[0], hops + 1
-            if hops > len(joints):
-                raise ValueError(f"{path}: the joints form a cycle above link {n!r}")
-        parents.append(index[p] if p is not None else -1)
-    unknown = [n for n in names if n not in links]
-    if names and len(unknown) == len(names):
-        raise ValueError(f"{path}: none of the links {', '.join(names[:4])}{'...' if len(names) > 4 else ''} is in "
-                         f"the URDF (its links: {', '.join(all_names)})")
-    return RobotModel(
-        link_names=names,
-        geom_type=[g[0] for g in geoms], geom_link=[g[1] for g in geoms],
-        geom_size=np.array([g[2] for g in geoms]).reshape(-1, 3), geom_pos=np.array([g[3] for g in geoms]).reshape(-1, 3),
-        geom_quat=np.array([g[4] for g in geoms]).reshape(-1, 4), geom_rgba=np.array([g[5] for g in geoms]).reshape(-1, 4),
-        geom_group=[0] * len(geoms), geom_dataid=[g[6] for g in geoms],
-        mesh_vert=np.concatenate(verts) if verts else np.zeros((0, 3)),
-        mesh_face=np.concatenate(faces) if faces else np.zeros((0, 3)),
-        mesh_vertadr=vadr, mesh_vertnum=vnum, mesh_faceadr=fadr, mesh_facenum=fnum,
-        link_parents=parents,
-        info={"source": "urdf", "file": path.name, "robot": root.get("name", ""), "dropped_geoms": dropped,
-              **({"links_not_in_urdf": unknown} if unknown else {})},
-    ).check()
+    def _shape(self, shape: ET.Element, where: str) -> tuple[int, np.ndarray, int]:
+        """``(geom type, size [3], mesh id or -1)`` of a ``<geometry>``'s child element."""
+        size = np.zeros(3)
+        if shape.tag == "box":
+            return BOX, _floats(shape.get("size"), 3, (0, 0, 0), f"{where} box size") / 2, -1
+        if shape.tag == "sphere":
+            size[0] = float(_floats(shape.get("radius"), 1, (0,), f"{where} radius")[0])
+            return SPHERE, size, -1
+        if shape.tag in ("cylinder", "capsule"):
+            size[0] = float(_floats(shape.get("radius"), 1, (0,), f"{where} radius")[0])
+            size[1] = float(_floats(shape.get("length"), 1, (0,), f"{where} length")[0]) / 2
+            return (CYLINDER if shape.tag == "cylinder" else CAPSULE), size, -1
+        if shape.tag == "mesh":
+            scale = _floats(shape.get("scale"), 3, (1, 1, 1), f"{where} mesh scale")
+            return MESH, size, self._mesh(shape.get("filename") or "", scale, where)
+        raise ValueError(f"{self.path}: {where}: unknown geometry <{shape.tag}>")
+
+    def _mesh(self, filename: str, scale: np.ndarray, where: str) -> int:
+        """The id of the mesh ``filename`` at ``scale``, read on first use."""
+        key = (filename, tuple(scale))
+        if key not in self._mesh_ids:
+            try:
+                file = resolve_mesh_path(filename, self.path.parent, self.package_dirs)
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"{self.path}: {where}: {exc}") from None
+            v, f = _load_mesh(file, scale)
+            self._mesh_ids[key] = len(self.vadr)
+            self.vadr.append(sum(map(len, self.verts)))
+            self.fadr.append(sum(map(len, self.faces)))
+            self.verts.append(v)
+            self.faces.append(f)
+            self.vnum.append(len(v))
+            self.fnum.append(len(f))
+        return self._mesh_ids[key]
+
+    def model(self, names: list[str], parents: list[int], info: dict) -> RobotModel:
+        """The checked `RobotModel` of the geoms read."""
+        g = self.rows
+        return RobotModel(
+            link_names=names,
+            geom_type=[r[0] for r in g], geom_link=[r[1] for r in g],
+            geom_size=np.array([r[2] for r in g]).reshape(-1, 3), geom_pos=np.array([r[3] for r in g]).reshape(-1, 3),
+            geom_quat=np.array([r[4] for r in g]).reshape(-1, 4), geom_rgba=np.array([r[5] for r in g]).reshape(-1, 4),
+            geom_group=[0] * len(g), geom_dataid=[r[6] for r in g],
+            mesh_vert=np.concatenate(self.verts) if self.verts else np.zeros((0, 3)),
+            mesh_face=np.concatenate(self.faces) if self.faces else np.zeros((0, 3)),
+            mesh_vertadr=self.vadr, mesh_vertnum=self.vnum, mesh_faceadr=self.fadr, mesh_facenum=self.fnum,
+            link_parents=parents,
+            info=info,
+        ).check()
 
 
 def _visual_rgba(vis: ET.Element, materials: dict[str, np.ndarray], where: str) -> np.ndarray:

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from rollrec.model.robot import RobotModel
-from rollrec.model.shapes import link_parts, quat_to_matrix
+from rollrec.geometry.quaternion import quat_to_matrix
+from rollrec.model.shapes import link_parts
 from rollrec.video.camera import Camera
 
 _SHIFT = 4

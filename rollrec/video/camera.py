@@ -11,7 +11,8 @@ Presets (the viewer's names, same geometry):
 * ``follow``: from behind-left and above the base, at a fixed world offset, tracking the base.
 
 The view directions are those of the viewer's presets (`rollrec.viewer.camera`: side and front
-about 15 degrees above the horizon, follow from (-2.5, -2.5, 1.5) metres off the base).
+about 15 degrees above the horizon); ``follow`` is placed by the rule both share
+(`rollrec.geometry.camera.follow_eye`: `FOLLOW_OFFSET` from the base).
 ``top``/``side``/``front`` frame a fixed region (the env's whole trajectory) so motion shows as
 the base moving across the image; ``follow`` keeps the base at the centre.
 """
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rollrec.geometry.camera import follow_eye
+
 CAMERA_PRESETS = ("top", "side", "front", "follow")
 #: Vertical field of view of every preset, degrees.
 DEFAULT_FOV_DEG = 45.0
-#: ``follow``: eye = base + this offset (metres, world frame).
-FOLLOW_OFFSET = np.array([-2.5, -2.5, 1.5])
 _ELEVATION = math.radians(15.0)
 _NEAR = 0.05
 
@@ -132,7 +133,7 @@ def preset_camera(
         if base is None:
             raise ValueError("the follow camera needs the base position")
         base = np.asarray(base, float)
-        return Camera(base + follow_scale * FOLLOW_OFFSET, base, np.array([0.0, 0.0, 1.0]), size)
+        return Camera(follow_eye(base, follow_scale), base, np.array([0.0, 0.0, 1.0]), size)
     d = fit_distance(max(radius, 0.1), size)
     ce, se = math.cos(_ELEVATION), math.sin(_ELEVATION)
     if name == "top":

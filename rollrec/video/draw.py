@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from rollrec.geometry.quaternion import quat_to_matrix
 from rollrec.video.camera import Camera
 
 BACKGROUND = (28, 30, 36)
@@ -109,21 +110,6 @@ def draw_ground_grid(
     on_axis = np.isclose(np.concatenate((xs, ys)), 0.0, atol=spacing * 1e-3)
     draw_segments(img, cam, a[~on_axis], b[~on_axis], GRID_COLOR, 1)
     draw_segments(img, cam, a[on_axis], b[on_axis], GRID_AXIS_COLOR, 2)
-
-
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """``[..., 4]`` wxyz quaternions -> ``[..., 3, 3]`` rotation matrices (normalised first)."""
-    q = np.asarray(q, float)
-    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack(
-        (
-            np.stack((1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)), -1),
-            np.stack((2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)), -1),
-            np.stack((2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)), -1),
-        ),
-        -2,
-    )
 
 
 def draw_frame_axes(

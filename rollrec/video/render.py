@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rollrec.io.protocol import ReadableRollout
 from rollrec.io.opening import load
-from rollrec.io.reader import Rollout
 from rollrec.model.robot import RobotModel
 from rollrec.media.frames import grid_shape
 from rollrec.video.scene import EnvScene, scenes_for
@@ -67,7 +67,7 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 def render_rollout(
-    rollout: Rollout | str | os.PathLike,
+    rollout: ReadableRollout | str | os.PathLike,
     path: str | os.PathLike,
     *,
     env: int = 0,
@@ -104,7 +104,7 @@ def render_rollout(
     Raises ValueError for an env out of range, an unknown camera or an empty step range, and
     OSError for an unwritable path, before any file is created.
     """
-    if not isinstance(rollout, Rollout):
+    if isinstance(rollout, (str, bytes, os.PathLike)):
         with load(rollout) as opened:
             return render_rollout(
                 opened, path, env=env, envs=envs, camera=camera, size=size, fps=fps, start=start, stop=stop,

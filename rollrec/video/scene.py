@@ -13,10 +13,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rollrec.io.reader import Rollout
-from rollrec.io.sharded.rollout import ShardedRollout
+from rollrec.io.protocol import ReadableRollout
+from rollrec.io.sharded import ShardedRollout
 from rollrec.model.robot import RobotModel
-from rollrec.video import draw
+from rollrec.video.draw import (
+    BACKGROUND,
+    BASE_COLOR,
+    TRAIL_COLOR,
+    draw_frame_axes,
+    draw_ground_grid,
+    draw_links,
+    draw_points,
+    draw_polyline,
+    draw_terms_overlay,
+    nice_spacing,
+)
 from rollrec.video.bodies import BodiesDrawer
 from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
 
@@ -28,7 +39,7 @@ _LINK_CHUNK = 512
 _FOLLOW_GRID_HALF = 6.0
 
 
-def link_parents_of(rollout: Rollout) -> list[int] | None:
+def link_parents_of(rollout: ReadableRollout) -> list[int] | None:
     """Skeleton edges from ``meta["link_parents"]`` when present and consistent, else None."""
     parents = rollout.meta.get("link_parents")
     if not rollout.has_links or parents is None:
@@ -49,7 +60,7 @@ class EnvScene:
     """
 
     def __init__(
-        self, rollout: Rollout, env: int, camera: str = "follow", *, start: int = 0, stop: int | None = None,
+        self, rollout: ReadableRollout, env: int, camera: str = "follow", *, start: int = 0, stop: int | None = None,
         style: str = "auto", bodies: BodiesDrawer | None = None,
     ):
         if camera not in CAMERA_PRESETS:
@@ -83,7 +94,7 @@ class EnvScene:
             [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, self.ground_z + 0.5 * (hi[2] - self.ground_z)]
         )
         self.radius = 0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + 1.0  # + room for the body
-        self.fixed_spacing = draw.nice_spacing(2 * self.radius)
+        self.fixed_spacing = nice_spacing(2 * self.radius)
         self.follow_scale = self._robot_scale() if self.bodies is not None else 1.0
         # Where the follow camera looks: the base, holding the last known position over missing poses.
         last = np.where(ok, np.arange(len(ok)), -1)
@@ -131,42 +142,42 @@ class EnvScene:
         i = t - self.start
         w, h = size
         img = np.empty((h, w, 3), np.uint8)
-        img[...] = draw.BACKGROUND
+        img[...] = BACKGROUND
         cam = self.camera_at(i, size)
         base = self.base_pos[i]
         if self.camera == "follow":
             spacing = 0.5
-            draw.draw_ground_grid(img, cam, self.look_at[i], _FOLLOW_GRID_HALF, self.ground_z, spacing)
+            draw_ground_grid(img, cam, self.look_at[i], _FOLLOW_GRID_HALF, self.ground_z, spacing)
         else:
-            draw.draw_ground_grid(img, cam, self.center, self.radius * 1.6, self.ground_z, self.fixed_spacing)
+            draw_ground_grid(img, cam, self.center, self.radius * 1.6, self.ground_z, self.fixed_spacing)
         px = max(1, round(min(w, h) / 240))
         t0 = max(int(self.episode_start[i]), i - self.trail_steps)
-        draw.draw_polyline(img, cam, self.base_pos[t0 : i + 1], draw.TRAIL_COLOR, px)
+        draw_polyline(img, cam, self.base_pos[t0 : i + 1], TRAIL_COLOR, px)
         links = self._links(i)
         if self.bodies is not None:
             pos, quat = links if links is not None else (None, None)
             self.bodies.draw(img, cam, pos, quat)
         else:
             if links is not None:
-                draw.draw_links(img, cam, links[0], self.parents, px + 1, px + 1)
+                draw_links(img, cam, links[0], self.parents, px + 1, px + 1)
             scale = 0.12 * (self.radius if self.camera != "follow" else 2.0)
-            draw.draw_frame_axes(img, cam, base, self.base_quat[i], max(0.15, scale), px + 1)
-            draw.draw_points(img, cam, base[None], draw.BASE_COLOR, max(3, round(min(w, h) / 70)))
+            draw_frame_axes(img, cam, base, self.base_quat[i], max(0.15, scale), px + 1)
+            draw_points(img, cam, base[None], BASE_COLOR, max(3, round(min(w, h) / 70)))
         if overlay:
             header = f"{label + '  ' if label else ''}t={(t) * self.rollout.dt:.2f}s  step {t}"
             if links is not None and not np.isfinite(links[0]).all():
                 header += "  base only"  # a format-v2 file kept no link poses for this env at this step
-            draw.draw_terms_overlay(
+            draw_terms_overlay(
                 img, header, self.term_names, self.rew_terms[i], self.rew[i], self.term_scale
             )
         return img
 
 
-def missing_note(rollout: Rollout, env: int) -> str | None:
+def missing_note(rollout: ReadableRollout, env: int) -> str | None:
     """What a format-v2 file lacks to draw env ``env`` whole (None when nothing is): e.g. ``env 4
     is not a detail env of run.npz: its link poses were not kept (drawn: base pose, trail, rewards)``."""
-    layout = getattr(rollout, "layout", None)
-    if layout is None or not (layout.env_ids or layout.window_members) or not rollout.has_links:
+    layout = rollout.layout
+    if not (layout.env_ids or layout.window_members) or not rollout.has_links:
         return None
     if layout.kind("link_pos") == "detail":
         if rollout.has_detail(env):
@@ -188,7 +199,7 @@ def _ids(envs: np.ndarray) -> str:
     return (", ".join(map(str, envs[:8])) + (", ..." if len(envs) > 8 else "")) if len(envs) else "none"
 
 
-def bodies_for(rollout: Rollout, style: str, model: RobotModel | None = None) -> BodiesDrawer | None:
+def bodies_for(rollout: ReadableRollout, style: str, model: RobotModel | None = None) -> BodiesDrawer | None:
     """The drawer of the rollout's bodies for ``style``, or None for the stick skeleton.
 
     ``model``: draw this model (e.g. `rollrec.model_from_urdf`, matched to the rollout's links
@@ -199,7 +210,7 @@ def bodies_for(rollout: Rollout, style: str, model: RobotModel | None = None) ->
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
     if style == "sticks":
         return None
-    model = getattr(rollout, "model", None) if model is None else model.bind(rollout.link_names or []).check()
+    model = rollout.model if model is None else model.bind(rollout.link_names or []).check()
     if model is None:
         if style == "bodies":
             raise ValueError(f"{rollout.path}: the file has no robot model to draw bodies from; use the sticks style")
@@ -208,7 +219,7 @@ def bodies_for(rollout: Rollout, style: str, model: RobotModel | None = None) ->
 
 
 def scenes_for(
-    rollout: Rollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None, style: str = "auto",
+    rollout: ReadableRollout, envs: Sequence[int], camera: str, start: int = 0, stop: int | None = None, style: str = "auto",
     model: RobotModel | None = None,
 ) -> list[EnvScene]:
     """One `EnvScene` per env (negative envs count from the end, as in `Rollout.env`), sharing

@@ -20,14 +20,15 @@ import numpy as np
 import viser
 
 from rollrec.format.errors import RolloutFormatError
+from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.clock import SPEEDS
-from rollrec.viewer.compare import env_differences
+from rollrec.viewer.overview.compare import env_differences
 from rollrec.viewer.fields_gui import FieldsTab
 from rollrec.viewer.gui import ReplayGui
-from rollrec.viewer.overview import Overview, compute_overview
-from rollrec.viewer.overview_gui import CompareTab, OverviewTab
+from rollrec.viewer.overview.episodes import Overview, compute_overview
+from rollrec.viewer.overview.gui import CompareTab, OverviewTab
 from rollrec.viewer.scene import ReplayScene
 from rollrec.viewer.state import ReplayState
 
@@ -49,7 +50,8 @@ class ReplayApp:
     ghosts as whole translucent robots (when there is a model) rather than spheres at their bases.
     """
 
-    def __init__(self, rollout, server: viser.ViserServer, *, env: int = 0, other=None,
+    def __init__(self, rollout: ReadableRollout, server: viser.ViserServer, *, env: int = 0,
+                 other: ReadableRollout | None = None,
                  ghosts: bool | None = None, now: Callable[[], float] = time.monotonic, owned: Sequence = (),
                  names: tuple[str, str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False):
         self._lock = threading.RLock()
@@ -400,7 +402,7 @@ def robot_model(rollout, override: RobotModel | None, notes: list[str]) -> Robot
     if override is not None:
         return override.bind(rollout.link_names or []).check() if rollout.link_names else None
     try:
-        return getattr(rollout, "model", None)
+        return rollout.model
     except RolloutFormatError as exc:
         notes.append(f"the robot model is not drawn: {exc}")
         return None

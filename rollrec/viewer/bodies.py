@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import viser
 
+from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import PLANE, RobotModel
 from rollrec.model.shapes import Part, link_parts
 
@@ -78,7 +79,7 @@ class BodiesView:
 class GhostBodies:
     """Envs ``envs`` of ``rollout`` as translucent whole robots at the shown frame."""
 
-    def __init__(self, server: viser.ViserServer, name: str, rollout, model: RobotModel, *,
+    def __init__(self, server: viser.ViserServer, name: str, rollout: ReadableRollout, model: RobotModel, *,
                  color: tuple[int, int, int] | None = None, opacity: float = GHOST_OPACITY):
         self._server = server
         self._name = name
@@ -114,8 +115,7 @@ class GhostBodies:
         return pos.transpose(1, 0, 2), quat.transpose(1, 0, 2)
 
     def _row(self, key: str, t: int) -> np.ndarray:
-        read = getattr(self._rollout, "read", None)
-        return read(key, (t, t + 1))[0] if read is not None else self._rollout[key][t]
+        return self._rollout.read(key, (t, t + 1))[0]
 
     def set_visible(self, visible: bool, t: int) -> None:
         self.visible = visible

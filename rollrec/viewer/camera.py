@@ -11,15 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rollrec.geometry.camera import follow_eye
+
 #: Camera presets, in GUI order. "follow" tracks the selected env's base while playing.
 CAMERA_MODES: tuple[str, ...] = ("follow", "top", "side", "front")
-#: Offset of each preset's camera from its target (the base position), metres, world frame (z up).
+#: Offset of each fixed preset's camera from its target (the base position), metres, world frame (z up).
 _CAMERA_OFFSETS: dict[str, tuple[float, float, float]] = {
     "top": (-0.01, 0.0, 4.0),  # a hair off vertical: looking straight down has no defined up
     "side": (0.0, -2.5, 0.7),
     "front": (2.5, 0.0, 0.7),
-    "follow": (-2.5, -2.5, 1.5),
-}
+}  # "follow" starts at `rollrec.geometry.camera.follow_eye`, the rule the video renderer follows too
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,13 @@ class CameraPose:
 def camera_pose(mode: str, target: np.ndarray, *, distance_scale: float = 1.0) -> CameraPose:
     """The pose of camera preset ``mode`` (one of `CAMERA_MODES`) aimed at ``target`` ``[3]``;
     ``distance_scale`` moves it further out (compare mode frames two robots)."""
-    if mode not in _CAMERA_OFFSETS:
+    if mode not in CAMERA_MODES:
         raise ValueError(f"unknown camera mode {mode!r}; choose one of {', '.join(CAMERA_MODES)}")
     t = np.asarray(target, dtype=np.float64).reshape(3)
-    pos = t + distance_scale * np.asarray(_CAMERA_OFFSETS[mode])
+    if mode == "follow":
+        pos = follow_eye(t, distance_scale)
+    else:
+        pos = t + distance_scale * np.asarray(_CAMERA_OFFSETS[mode])
     return CameraPose(_triple(pos), _triple(t))
 
 

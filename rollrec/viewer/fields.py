@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.format.v1 import INDEX_KEYS, STATIC_KEYS
+from rollrec.io.protocol import ReadableRollout
 
 #: Members that are not plotted as fields (the reward plot and the scene show them).
 _NOT_FIELDS = frozenset({"rew", "rew_terms", "done", "truncated", "base_quat", "link_quat"})
@@ -57,11 +57,11 @@ def obs_names(meta: dict, obs_dim: int) -> list[str]:
     return names
 
 
-def channel_groups(rollout) -> dict[str, list[Channel]]:
+def channel_groups(rollout: ReadableRollout) -> dict[str, list[Channel]]:
     """``{group: [Channel]}`` of every plottable series of ``rollout``, groups in GUI order:
     obs, act, base, link height (when the file has links), then each extra member."""
     groups: dict[str, list[Channel]] = {}
-    keys = list(rollout.keys())
+    keys = rollout.step_keys
 
     def trailing(key: str) -> tuple[int, ...]:
         return tuple(int(s) for s in rollout[key].shape[2:])
@@ -77,13 +77,9 @@ def channel_groups(rollout) -> dict[str, list[Channel]]:
         names = rollout.link_names or []
         groups["link height"] = [Channel("link height", f"{n} height", "link_pos", 3 * i + 2)
                                  for i, n in enumerate(names)]
-    for key in keys:
-        if key in groups or key in _NOT_FIELDS or key in STATIC_KEYS or key in INDEX_KEYS or key in (
-                "obs", "act", "base_pos", "link_pos"):
-            continue  # (a robot model's members are static, whatever their shape; a v2 file's index is not per step)
-        shape = rollout[key].shape
-        if len(shape) < 2 or shape[0] != rollout.T or shape[1] != rollout.N:
-            continue  # a static member (names), not per step
+    for key in rollout.step_keys:  # [T, N, ...] each
+        if key in groups or key in _NOT_FIELDS or key in ("obs", "act", "base_pos", "link_pos"):
+            continue
         groups[key] = [Channel(key, n, key, i) for i, n in enumerate(_element_names(key, trailing(key)))]
     seen: set[str] = set()
     for group, chans in groups.items():  # labels are how users pick fields: make them unique
@@ -106,7 +102,7 @@ def find_channel(groups: dict[str, list[Channel]], label: str) -> Channel:
 class FieldCache:
     """Members of one env, read on first use and kept until the env changes."""
 
-    def __init__(self, rollout):
+    def __init__(self, rollout: ReadableRollout):
         self._rollout = rollout
         self._env: int | None = None
         self._members: dict[str, np.ndarray] = {}

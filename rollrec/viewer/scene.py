@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import viser
 
+from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.bodies import BodiesView, GhostBodies, draw_terrain
 from rollrec.viewer.state import EnvData
@@ -161,7 +162,7 @@ class RobotView:
 class GhostView:
     """Other envs' bases at the shown frame: small translucent spheres, one batched mesh."""
 
-    def __init__(self, server: viser.ViserServer, rollout, *, visible: bool, model: RobotModel | None = None,
+    def __init__(self, server: viser.ViserServer, rollout: ReadableRollout, *, visible: bool, model: RobotModel | None = None,
                  robots: bool = False):
         self._server = server
         self._rollout = rollout
@@ -241,7 +242,7 @@ class GhostView:
 class ReplayScene:
     """Scene nodes under ``/replay``: ground, robot A (and B in compare mode), ghosts of A's envs."""
 
-    def __init__(self, server: viser.ViserServer, rollout, *, other=None, ghosts: bool | None = None,
+    def __init__(self, server: viser.ViserServer, rollout: ReadableRollout, *, other: ReadableRollout | None = None, ghosts: bool | None = None,
                  labels: tuple[str, str] = ("A", "B"), models: tuple[RobotModel | None, RobotModel | None] = (None, None),
                  ghost_robots: bool = False):
         """``models``: the robots' geometry for A and B (`ReplayState`'s, stored or from a URDF),
@@ -284,7 +285,7 @@ class ReplayScene:
         self.ghosts.show_frame(t)
 
 
-def _edges(rollout) -> np.ndarray | None:
+def _edges(rollout: ReadableRollout) -> np.ndarray | None:
     if "link_pos" not in rollout:
         return None
     return skeleton_edges(rollout["link_pos"].shape[2], rollout.meta.get("link_parents"))

@@ -11,7 +11,7 @@ import time
 import viser
 
 from rollrec.io.opening import load
-from rollrec.io.reader import Rollout
+from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.app import ReplayApp
 
@@ -40,17 +40,17 @@ def _check_port_free(host: str, port: int) -> None:
                       "Pick another port with --port") from None
 
 
-def _open(source, allow_pickle: bool, opened: list) -> Rollout:
-    if isinstance(source, Rollout) or not isinstance(source, (str, os.PathLike)):
-        return source  # a Rollout, or anything with its interface (a sharded rollout)
+def _open(source, allow_pickle: bool, opened: list) -> ReadableRollout:
+    if not isinstance(source, (str, os.PathLike)):
+        return source  # an opened rollout (a file's or a sharded one)
     rollout = load(source, allow_pickle=allow_pickle)
     opened.append(rollout)
     return rollout
 
 
 def serve(
-    source: str | os.PathLike | Rollout,
-    compare: str | os.PathLike | Rollout | None = None,
+    source: str | os.PathLike | ReadableRollout,
+    compare: str | os.PathLike | ReadableRollout | None = None,
     *,
     env: int = 0,
     host: str = "127.0.0.1",
@@ -76,7 +76,7 @@ def serve(
     ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
     port is busy. Nothing is left running when it raises.
     """
-    opened: list[Rollout] = []
+    opened: list[ReadableRollout] = []
     server = None
     try:
         rollout = _open(source, allow_pickle, opened)

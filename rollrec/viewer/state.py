@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rollrec.io.protocol import ReadableRollout
 from rollrec.viewer.camera import CAMERA_MODES, CameraPose, camera_pose
 from rollrec.viewer.clock import FrameClock
-from rollrec.viewer.compare import check_comparable
-from rollrec.viewer.overview import Overview, compute_env_totals
+from rollrec.viewer.overview.compare import check_comparable
+from rollrec.viewer.overview.episodes import Overview, compute_env_totals
 
 __all__ = ["CAMERA_MODES", "LAYOUTS", "CameraPose", "EnvData", "ReplayState", "camera_pose", "read_env"]
 
@@ -50,14 +51,13 @@ class EnvData:
     detail: np.ndarray | None = None  # [T] bool: every field kept at that step (format v2; None: everywhere)
 
 
-def read_env(rollout, env: int, steps: int | None = None) -> EnvData:
+def read_env(rollout: ReadableRollout, env: int, steps: int | None = None) -> EnvData:
     """Read env ``env``'s trajectory (only its bytes), its first ``steps`` steps (default all).
     Negative ``env`` counts from the end. Raises IndexError if out of range.
 
     In a format-v2 file, the fields not kept for this env (or at these steps) read as NaN (the
     scene hides what they would pose) and episodes come from the file's episode index."""
-    layout = getattr(rollout, "layout", None)
-    indexed = layout is not None and layout.has_index
+    indexed = rollout.layout.has_index
     keys = [k for k in (*_ENV_KEYS, *(() if indexed else ("done",))) if k in rollout]
     d = rollout.env(env, keys)  # one read of this env's bytes
     T = rollout.T if steps is None else min(int(steps), rollout.T)
@@ -90,11 +90,11 @@ def read_env(rollout, env: int, steps: int | None = None) -> EnvData:
     )
 
 
-def _detail_steps(rollout, env: int, T: int) -> np.ndarray | None:
+def _detail_steps(rollout: ReadableRollout, env: int, T: int) -> np.ndarray | None:
     """``[T]`` bool: the steps at which every field of ``env`` is in the file; None in a file that
     keeps everything."""
-    layout = getattr(rollout, "layout", None)
-    if layout is None or not (layout.env_ids or layout.window_members):
+    layout = rollout.layout
+    if not (layout.env_ids or layout.window_members):
         return None
     out = np.zeros(T, bool)
     if layout.env_ids:
@@ -114,7 +114,8 @@ class ReplayState:
     block by block, once). Raises `IncomparableError` when ``other`` cannot share the timeline.
     """
 
-    def __init__(self, rollout, *, env: int = 0, other=None, now: Callable[[], float] = time.monotonic):
+    def __init__(self, rollout: ReadableRollout, *, env: int = 0, other: ReadableRollout | None = None,
+                 now: Callable[[], float] = time.monotonic):
         self.rollout = rollout
         self.other = other
         self.notes = check_comparable(rollout, other) if other is not None else []
@@ -228,8 +229,8 @@ class ReplayState:
         """One line on what a format-v2 file keeps (empty for a file that keeps everything), e.g.
         ``every field for 2 envs (3, 10), light fields for the others``."""
         r = self.rollout
-        layout = getattr(r, "layout", None)
-        if layout is None or not layout.has_index:
+        layout = r.layout
+        if not layout.has_index:
             return ""
         parts = []
         if layout.env_ids:

@@ -26,7 +26,7 @@ def full_fields(request, make_fields):
 
 @pytest.mark.parametrize("compress", [False, True], ids=["stored", "deflated"])
 def test_every_field_round_trips(tmp_path, full_fields, compress):
-    path = rollrec.save_rollout(tmp_path / "r.npz", full_fields, dt=0.02, env_name="synthetic", compress=compress)
+    path = rollrec.save(tmp_path / "r.npz", full_fields, dt=0.02, env_name="synthetic", compress=compress)
     T, N = full_fields["obs"].shape[:2]
     with rollrec.load(path) as r:
         assert (r.T, r.N) == (T, N)
@@ -46,7 +46,7 @@ def test_every_field_round_trips(tmp_path, full_fields, compress):
 
 
 def test_meta_holds_what_the_spec_promises(tmp_path, make_fields):
-    path = rollrec.save_rollout(
+    path = rollrec.save(
         tmp_path / "r.npz", make_fields(5, 2, extras=EXTRAS), dt=0.025, env_name="synthetic",
         meta={"link_parents": [-1, 0], "note": "hello"},
     )
@@ -70,7 +70,7 @@ def test_meta_holds_what_the_spec_promises(tmp_path, make_fields):
 
 @pytest.mark.parametrize("compress", [False, True], ids=["stored", "deflated"])
 def test_plain_numpy_reads_every_member_without_pickle(tmp_path, full_fields, compress):
-    path = rollrec.save_rollout(tmp_path / "r.npz", full_fields, dt=0.02, compress=compress)
+    path = rollrec.save(tmp_path / "r.npz", full_fields, dt=0.02, compress=compress)
     with np.load(path, allow_pickle=False) as npz:
         assert set(npz.files) == set(full_fields) | {"meta"}
         for key, value in full_fields.items():
@@ -80,7 +80,7 @@ def test_plain_numpy_reads_every_member_without_pickle(tmp_path, full_fields, co
 
 @pytest.mark.parametrize("compress", [False, True], ids=["stored", "deflated"])
 def test_files_are_valid_zip_archives(tmp_path, make_fields, compress):
-    path = rollrec.save_rollout(tmp_path / "r.npz", make_fields(9, 4, L=3, extras=EXTRAS), dt=0.02, compress=compress)
+    path = rollrec.save(tmp_path / "r.npz", make_fields(9, 4, L=3, extras=EXTRAS), dt=0.02, compress=compress)
     with zipfile.ZipFile(path) as zf:
         assert zf.testzip() is None
         kinds = {i.compress_type for i in zf.infolist()}
@@ -94,7 +94,7 @@ def test_files_are_valid_zip_archives(tmp_path, make_fields, compress):
 @pytest.mark.parametrize("T, N", SHAPES)
 def test_stored_member_data_is_64_byte_aligned(tmp_path, make_fields, member_data_offsets, T, N):
     fields = make_fields(T, N, L=2, extras=EXTRAS)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
+    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.02)
     offsets = member_data_offsets(path)
     assert set(offsets) == set(fields) | {"meta"}
     misaligned = {name: off for name, off in offsets.items() if off % 64}
@@ -103,8 +103,8 @@ def test_stored_member_data_is_64_byte_aligned(tmp_path, make_fields, member_dat
 
 def test_stored_members_open_as_memory_maps(tmp_path, make_fields):
     fields = make_fields(6, 3, L=2, extras=EXTRAS)
-    stored = rollrec.save_rollout(tmp_path / "stored.npz", fields, dt=0.02)
-    deflated = rollrec.save_rollout(tmp_path / "deflated.npz", fields, dt=0.02, compress=True)
+    stored = rollrec.save(tmp_path / "stored.npz", fields, dt=0.02)
+    deflated = rollrec.save(tmp_path / "deflated.npz", fields, dt=0.02, compress=True)
     with rollrec.load(stored) as r:
         for key in r.step_keys:
             assert isinstance(r[key], np.memmap), key
@@ -117,8 +117,8 @@ def test_stored_members_open_as_memory_maps(tmp_path, make_fields):
 def test_compression_shrinks_compressible_data(tmp_path, make_fields):
     fields = make_fields(200, 8)
     fields["obs"] = np.zeros_like(fields["obs"])
-    stored = rollrec.save_rollout(tmp_path / "stored.npz", fields, dt=0.02)
-    deflated = rollrec.save_rollout(tmp_path / "deflated.npz", fields, dt=0.02, compress=True)
+    stored = rollrec.save(tmp_path / "stored.npz", fields, dt=0.02)
+    deflated = rollrec.save(tmp_path / "deflated.npz", fields, dt=0.02, compress=True)
     assert deflated.stat().st_size < stored.stat().st_size
     with zipfile.ZipFile(deflated) as zf:
         obs = zf.getinfo("obs.npy")
@@ -128,11 +128,11 @@ def test_compression_shrinks_compressible_data(tmp_path, make_fields):
 def test_link_poses_without_names_get_default_names(tmp_path, make_fields):
     fields = make_fields(4, 2, L=3)
     del fields["link_names"]
-    with rollrec.load(rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)) as r:
+    with rollrec.load(rollrec.save(tmp_path / "r.npz", fields, dt=0.02)) as r:
         assert r.has_links
         assert r.link_names == ["link_0", "link_1", "link_2"]
     fields = make_fields(4, 2)
-    with rollrec.load(rollrec.save_rollout(tmp_path / "r2.npz", fields, dt=0.02)) as r:
+    with rollrec.load(rollrec.save(tmp_path / "r2.npz", fields, dt=0.02)) as r:
         assert not r.has_links and r.link_names is None
 
 

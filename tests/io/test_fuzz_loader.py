@@ -85,8 +85,8 @@ def _build_seeds(root: Path) -> dict[str, bytes]:
     }
     for name, spec in specs.items():
         compress = spec.pop("compress", False)
-        path = rollrec.save_rollout(root / f"{name}.npz", _fields(**spec), dt=0.05, compress=compress,
-                                    meta={"link_parents": [-1, 0]} if spec.get("L", 2) else None)
+        path = rollrec.save(root / f"{name}.npz", _fields(**spec), dt=0.05, compress=compress,
+                            meta={"link_parents": [-1, 0]} if spec.get("L", 2) else None)
         out[name] = path.read_bytes()
     # Written by plain numpy: unaligned members, zip64 local extras.
     fields = _fields(4, 2)

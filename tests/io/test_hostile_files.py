@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec import LegacyPickleError, RolloutFormatError
+from rollrec.io import LegacyPickleError, RolloutFormatError
 from rollrec.cli import main
-from rollrec.commands.info import summarize
+from rollrec.cli.info import summarize
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,12 +47,12 @@ def _touch_everything(path: Path) -> None:
 
 @pytest.fixture
 def stored(tmp_path, make_fields) -> Path:
-    return rollrec.save_rollout(tmp_path / "stored.npz", make_fields(8, 3, L=2), dt=0.02)
+    return rollrec.save(tmp_path / "stored.npz", make_fields(8, 3, L=2), dt=0.02)
 
 
 @pytest.fixture
 def deflated(tmp_path, make_fields) -> Path:
-    return rollrec.save_rollout(tmp_path / "deflated.npz", make_fields(8, 3, L=2), dt=0.02, compress=True)
+    return rollrec.save(tmp_path / "deflated.npz", make_fields(8, 3, L=2), dt=0.02, compress=True)
 
 
 # ---- CRC ------------------------------------------------------------------------------------
@@ -204,7 +204,7 @@ def test_name_arrays_must_be_unicode(tmp_path, make_fields, craft):
 # ---- empty rollouts -------------------------------------------------------------------------
 def test_a_file_with_no_steps_reads_empty_envs(tmp_path, make_fields, capsys):
     fields = make_fields(0, 3, L=2)
-    path = rollrec.save_rollout(tmp_path / "empty.npz", fields, dt=0.02)
+    path = rollrec.save(tmp_path / "empty.npz", fields, dt=0.02)
     with rollrec.load(path) as r:
         one = r.env(1)
         assert one["obs"].shape == (0, fields["obs"].shape[2]) and one["link_pos"].shape == (0, 2, 3)
@@ -358,7 +358,7 @@ TRUNCATE_SCRIPT = textwrap.dedent("""
 
 
 def test_file_truncated_while_open_raises_instead_of_sigbus(tmp_path, make_fields):
-    path = rollrec.save_rollout(tmp_path / "t.npz", make_fields(600, 64, L=4), dt=0.02)
+    path = rollrec.save(tmp_path / "t.npz", make_fields(600, 64, L=4), dt=0.02)
     done = subprocess.run([sys.executable, "-c", TRUNCATE_SCRIPT, str(path)], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])  # -7 would be SIGBUS
@@ -367,8 +367,8 @@ def test_file_truncated_while_open_raises_instead_of_sigbus(tmp_path, make_field
 
 
 def test_file_renamed_over_while_open_never_mixes_members(tmp_path, make_fields):
-    path = rollrec.save_rollout(tmp_path / "run.npz", make_fields(10, 4, L=2, seed=1), dt=0.02)
-    other = rollrec.save_rollout(tmp_path / "other.npz", make_fields(10, 4, L=2, seed=2), dt=0.02)
+    path = rollrec.save(tmp_path / "run.npz", make_fields(10, 4, L=2, seed=1), dt=0.02)
+    other = rollrec.save(tmp_path / "other.npz", make_fields(10, 4, L=2, seed=2), dt=0.02)
     original = make_fields(10, 4, L=2, seed=1)
     with rollrec.load(path) as r:
         np.asarray(r["rew"]).sum()
@@ -433,7 +433,7 @@ def test_damaged_legacy_file_with_the_opt_in(tmp_path, make_fields, capsys):
 def test_names_from_the_file_cannot_drive_the_terminal(tmp_path, make_fields, capsys):
     fields = make_fields(3, 2)
     fields["rew_term_names"] = ["ok", "\x1b]0;pwned\x07", "x\x1b[2J"]
-    path = rollrec.save_rollout(tmp_path / "esc.npz", fields, dt=0.02, env_name="walker\x1b[31m")
+    path = rollrec.save(tmp_path / "esc.npz", fields, dt=0.02, env_name="walker\x1b[31m")
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "walker\\x1b[31m" in out and "\\x1b]0;pwned\\x07" in out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec import LegacyPickleError, RolloutFormatError
+from rollrec.io import LegacyPickleError, RolloutFormatError
 
 SAMPLES = {"legacy_rollout_n1.npz": 1, "legacy_rollout_n2.npz": 2}
 TERMS = ["raw/pose_rew_mean", "raw/vel_rew_mean", "raw/energy_rew_mean"]
@@ -102,7 +102,7 @@ def test_converted_rollout_saves_as_a_v1_file_numpy_reads_without_pickle(sample,
     path, N, _ = sample
     with rollrec.load(path, allow_pickle=True) as r:
         fields = {k: r[k] for k in r.keys()}  # noqa: SIM118 (Rollout has no __iter__)
-        out = rollrec.save_rollout(tmp_path / "v1.npz", fields, dt=r.dt, env_name=r.env_name, meta=r.meta)
+        out = rollrec.save(tmp_path / "v1.npz", fields, dt=r.dt, env_name=r.env_name, meta=r.meta)
     with np.load(out, allow_pickle=False) as npz:
         assert npz["rew"].shape == (120, N)
     with rollrec.load(out) as r2:  # no opt-in needed any more

@@ -23,7 +23,7 @@ LINKS = ["base", "thigh", "shin", "foot"]
 def _save(tmp_path, make_fields, make_model, name="m.npz", **kwargs):
     fields = make_fields(T=5, N=2, L=len(LINKS))
     fields["link_names"] = LINKS
-    return rollrec.save_rollout(tmp_path / name, fields, dt=0.02, model=make_model(LINKS), **kwargs)
+    return rollrec.save(tmp_path / name, fields, dt=0.02, model=make_model(LINKS), **kwargs)
 
 
 def test_model_members_are_plain_arrays_and_round_trip(tmp_path, make_fields, make_model):
@@ -55,7 +55,7 @@ def test_files_without_a_model_still_load(walker_rollout):
 def test_model_links_are_matched_to_the_recorded_links_by_name(tmp_path, make_fields, make_model):
     fields = make_fields(T=4, N=1, L=2)
     fields["link_names"] = ["shin", "base"]  # a subset, in another order
-    path = rollrec.save_rollout(tmp_path / "sub.npz", fields, dt=0.02, model=make_model(LINKS))
+    path = rollrec.save(tmp_path / "sub.npz", fields, dt=0.02, model=make_model(LINKS))
     with rollrec.load(path) as r:
         m = r.model
     assert m.link_names == ["shin", "base"]

@@ -40,7 +40,7 @@ def test_an_unrecovered_recording_is_never_clobbered(tmp_path):
     with pytest.raises(FileExistsError, match=r"interrupted recording .* run `rollrec recover .*run.npz` .* overwrite=True"):
         Recorder(path, N)
     with pytest.raises(FileExistsError, match="rollrec recover"):
-        rollrec.save_rollout(path, {}, dt=0.1)
+        rollrec.save(path, {}, dt=0.1)
     assert rollrec.recover(path) == path  # still there to recover
     assert rollrec.load(path).T == 4
 

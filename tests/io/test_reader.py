@@ -15,7 +15,7 @@ from rollrec.format.meta import encode_meta, make_meta
 
 @pytest.fixture
 def rollout_path(tmp_path, make_fields):
-    return rollrec.save_rollout(
+    return rollrec.save(
         tmp_path / "r.npz", make_fields(12, 4, L=3, extras={"img": ((2, 2), np.uint8)}), dt=0.02
     )
 
@@ -62,7 +62,7 @@ def test_members_are_read_by_key_never_as_attributes(rollout_path, tmp_path, mak
         with pytest.raises(AttributeError):
             r.nope  # noqa: B018
     fields = make_fields(4, 2, extras={"env": ((), np.int32)})  # an extra named like a method of Rollout
-    with rollrec.load(rollrec.save_rollout(tmp_path / "x.npz", fields, dt=0.1)) as r:
+    with rollrec.load(rollrec.save(tmp_path / "x.npz", fields, dt=0.1)) as r:
         np.testing.assert_array_equal(r["env"], fields["env"])
         assert set(r.env(1)) >= {"env", "obs"}  # the method, whatever the members are called
 
@@ -80,7 +80,7 @@ def episode_rollout(tmp_path, make_fields):
     fields["done"] = DONE
     fields["truncated"] = np.zeros_like(DONE)
     fields["rew"] = (np.arange(6)[:, None] * 10.0 + np.arange(4)[None, :]).astype(np.float32)  # rew[t, n] = 10t + n
-    return rollrec.save_rollout(tmp_path / "ep.npz", fields, dt=0.02)
+    return rollrec.save(tmp_path / "ep.npz", fields, dt=0.02)
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_errors_name_the_file(tmp_path, make_fields):
 def test_env_read_matches_full_slice_for_long_rollouts(tmp_path, make_fields):
     # Long enough for the threaded, chunked read path (T split across threads).
     fields = make_fields(T=700, N=5, L=2)
-    path = rollrec.save_rollout(tmp_path / "long.npz", fields, dt=0.1)
+    path = rollrec.save(tmp_path / "long.npz", fields, dt=0.1)
     with rollrec.load(path) as r:
         got = r.env(3)
         for key in r.step_keys:

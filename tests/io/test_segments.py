@@ -58,7 +58,7 @@ def test_the_reader_the_overview_and_info_find_the_same_episodes(tmp_path, make_
     rng = np.random.default_rng(3)
     fields["done"] = rng.random((40, 6)) < 0.15
     fields["truncated"] = fields["done"] & (rng.random((40, 6)) < 0.5)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.1)
+    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.1)
     want = _loop(fields["done"], fields["truncated"], fields["rew"].astype(np.float64))
     with rollrec.load(path) as r:
         index = sorted((e["env"], e["start"], e["stop"], e["end"], e["return"]) for e in r.episodes())

@@ -28,7 +28,7 @@ def fields(make_fields):
 def pair(tmp_path, fields, write_sharded):
     """(the sharded rollout, the same data as one plain file), both open."""
     write_sharded(tmp_path / "run", fields, COUNTS)
-    rollrec.save_rollout(tmp_path / "whole.npz", fields, dt=0.02, env_name="sharded")
+    rollrec.save(tmp_path / "whole.npz", fields, dt=0.02, env_name="sharded")
     with rollrec.load(tmp_path / "run") as sharded, rollrec.load(tmp_path / "whole.npz") as whole:
         yield sharded, whole
 

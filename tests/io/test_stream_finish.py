@@ -94,7 +94,7 @@ def test_sidecar_tracks_committed_rows_and_goes_away_when_finished(tmp_path):
 @pytest.mark.usefixtures("io_mode")
 def test_zip64_rollout_memory_maps(tmp_path, zip64_at_1kib, make_fields):
     fields = make_fields(30, 4, L=2)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
+    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.02)
     assert _zip64_records(path)[0]
     with rollrec.load(path) as r:
         assert isinstance(r["link_pos"], np.memmap)

@@ -20,7 +20,7 @@ def _cli_json(capsys, path) -> dict:
 
 
 def test_info_json_equals_the_library_summary_of_a_plain_file(capsys, tmp_path, make_fields):
-    path = rollrec.save_rollout(tmp_path / "r.npz", make_fields(12, 3, L=2), dt=0.05, meta={"task": "walk"})
+    path = rollrec.save(tmp_path / "r.npz", make_fields(12, 3, L=2), dt=0.05, meta={"task": "walk"})
     assert _cli_json(capsys, path) == json.loads(json.dumps(summarize(path)))
 
 
@@ -45,7 +45,7 @@ def test_info_json_equals_the_library_summary_of_a_sharded_rollout(capsys, tmp_p
 
 
 def test_verify_reports_progress_to_the_given_bar(tmp_path, make_fields):
-    path = rollrec.save_rollout(tmp_path / "r.npz", make_fields(8, 2), dt=0.1)
+    path = rollrec.save(tmp_path / "r.npz", make_fields(8, 2), dt=0.1)
     seen = []
 
     class Bar:
@@ -69,7 +69,7 @@ def test_verify_reports_progress_to_the_given_bar(tmp_path, make_fields):
 
 def test_episode_figures_come_from_the_segmentation_kernel(tmp_path, make_fields):
     fields = make_fields(30, 4, done_every=7)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.1)
+    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.1)
     e = summarize(path)["episodes"]
     with rollrec.load(path) as r:
         finished = [x["return"] for x in r.episodes() if x["end"] != "unfinished"]

@@ -131,7 +131,7 @@ def test_episode_returns_the_fields_of_its_kept_rows(case):
 
 def test_plain_files_read_exactly_as_before(tmp_path, make_fields):
     fields = make_fields(9, 3, L=2)
-    path = rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.1)
+    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.1)
     with rollrec.load(path) as r:
         assert r.meta["format_version"] == 1 and r.every == 1
         assert isinstance(r["obs"], np.memmap)  # a view of the file, not a copy

@@ -21,16 +21,16 @@ STEP_KEYS = ("obs", "act", "rew", "done", "truncated", "base_pos", "base_quat", 
 
 # ---- save_rollout ---------------------------------------------------------------------------
 def test_save_leaves_only_the_final_file(tmp_path, make_fields):
-    path = rollrec.save_rollout(tmp_path / "r.npz", make_fields(), dt=0.02)
+    path = rollrec.save(tmp_path / "r.npz", make_fields(), dt=0.02)
     assert path == tmp_path / "r.npz"
     assert sorted(os.listdir(tmp_path)) == ["r.npz"]
-    rollrec.save_rollout(tmp_path / "c.npz", make_fields(), dt=0.02, compress=True)
+    rollrec.save(tmp_path / "c.npz", make_fields(), dt=0.02, compress=True)
     assert sorted(os.listdir(tmp_path)) == ["c.npz", "r.npz"]
 
 
 def test_save_overwrites_an_existing_file(tmp_path, make_fields):
-    rollrec.save_rollout(tmp_path / "r.npz", make_fields(T=3), dt=0.02)
-    rollrec.save_rollout(tmp_path / "r.npz", make_fields(T=5), dt=0.02)
+    rollrec.save(tmp_path / "r.npz", make_fields(T=3), dt=0.02)
+    rollrec.save(tmp_path / "r.npz", make_fields(T=5), dt=0.02)
     with rollrec.load(tmp_path / "r.npz") as r:
         assert r.T == 5
 
@@ -39,11 +39,11 @@ def test_invalid_fields_write_nothing(tmp_path, make_fields):
     fields = make_fields()
     fields["done"] = fields["done"].astype(np.float32)
     with pytest.raises(RolloutFormatError, match="'done' must be bool, got float32"):
-        rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
+        rollrec.save(tmp_path / "r.npz", fields, dt=0.02)
     fields = make_fields()
     del fields["rew_term_names"]
     with pytest.raises(RolloutFormatError, match="'rew_term_names' must have shape"):
-        rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)
+        rollrec.save(tmp_path / "r.npz", fields, dt=0.02)
     assert os.listdir(tmp_path) == []
 
 
@@ -53,7 +53,7 @@ def test_failure_while_writing_removes_the_partial_file(tmp_path, make_fields, m
 
     monkeypatch.setattr(NpzStreamWriter, "finalize", broken)
     with pytest.raises(OSError, match="disk full"):
-        rollrec.save_rollout(tmp_path / "r.npz", make_fields(), dt=0.02)
+        rollrec.save(tmp_path / "r.npz", make_fields(), dt=0.02)
     assert os.listdir(tmp_path) == []
 
 
@@ -65,7 +65,7 @@ def test_torch_tensors_and_strided_arrays_are_accepted(tmp_path, make_fields):
     assert not obs_t.flags.c_contiguous
     fields["obs"] = obs_t
     fields["act"] = torch.from_numpy(fields["act"])
-    with rollrec.load(rollrec.save_rollout(tmp_path / "r.npz", fields, dt=0.02)) as r:
+    with rollrec.load(rollrec.save(tmp_path / "r.npz", fields, dt=0.02)) as r:
         np.testing.assert_array_equal(r["obs"], obs_t)
         np.testing.assert_array_equal(r["act"], fields["act"].numpy())
 

@@ -13,7 +13,7 @@ import pytest
 
 import rollrec
 from rollrec.model import model_from_mujoco
-from rollrec.model.shapes import quat_to_matrix
+from rollrec.geometry.quaternion import quat_to_matrix
 
 gym = pytest.importorskip("gymnasium")
 mujoco = pytest.importorskip("mujoco", reason="gymnasium[mujoco] is installed by scripts/setup.sh --test")
@@ -105,8 +105,8 @@ def test_humanoid_video_decodes_with_moving_bodies(tmp_path):
     env.reset(seed=1)
     path = rollrec.RolloutRecorder(env, max_steps=40, progress=False).run(lambda obs: env.action_space.sample(), tmp_path)
     env.close()
-    out = rollrec.render_rollout(path, tmp_path / "humanoid.mp4", env=1, camera="side", size=(320, 240),
-                                 overlay=False, progress=False)
+    out = rollrec.render_video(path, tmp_path / "humanoid.mp4", env=1, camera="side", size=(320, 240),
+                               overlay=False, progress=False)
     frames = iio.imread(out)
     assert frames.shape == (40, 240, 320, 3)
     skin = _skin_mask(frames, rollrec.load(path).model)

@@ -7,8 +7,7 @@ import pytest
 
 import rollrec
 from rollrec.model import model_from_urdf
-from rollrec.model.shapes import quat_to_matrix
-from rollrec.model.urdf import rpy_to_quat
+from rollrec.geometry.quaternion import quat_to_matrix, rpy_to_quat
 
 URDF = """<?xml version="1.0"?>
 <robot name="arm">
@@ -95,11 +94,11 @@ def test_errors_name_the_problem(arm, tmp_path):
 def test_urdf_stored_with_a_recording_and_drawn_by_video_urdf(arm, tmp_path, make_fields):
     fields = make_fields(T=6, N=2, L=2)
     fields["link_names"] = ["base", "upper"]
-    path = rollrec.save_rollout(tmp_path / "arm.npz", fields, dt=0.05,
-                                model=model_from_urdf(arm, link_names=["base", "upper"]))
+    path = rollrec.save(tmp_path / "arm.npz", fields, dt=0.05,
+                        model=model_from_urdf(arm, link_names=["base", "upper"]))
     with rollrec.load(path) as r:
         assert r.model.info["source"] == "urdf" and r.model.num_meshes == 1
-    plain = rollrec.save_rollout(tmp_path / "plain.npz", fields, dt=0.05)
+    plain = rollrec.save(tmp_path / "plain.npz", fields, dt=0.05)
     from rollrec.cli import main
 
     out = tmp_path / "arm.mp4"
@@ -118,7 +117,7 @@ def test_replay_urdf_poses_it_by_link_name(arm, tmp_path, make_fields, capsys):
 
     fields = make_fields(T=6, N=2, L=2)
     fields["link_names"] = ["upper", "base"]
-    path = rollrec.save_rollout(tmp_path / "arm.npz", fields, dt=0.05)
+    path = rollrec.save(tmp_path / "arm.npz", fields, dt=0.05)
     app = serve(path, port=0, block=False, model=model_from_urdf(arm, link_names=["upper", "base"]))
     try:
         bodies = app.scene.robots[0].bodies
@@ -129,7 +128,7 @@ def test_replay_urdf_poses_it_by_link_name(arm, tmp_path, make_fields, capsys):
     finally:
         stop_app(app)
     no_links = make_fields(T=4, N=1)
-    plain = rollrec.save_rollout(tmp_path / "plain.npz", no_links, dt=0.05)
+    plain = rollrec.save(tmp_path / "plain.npz", no_links, dt=0.05)
     assert main(["replay", str(plain), "--urdf", str(arm), "--port", "0"]) == 1
     assert "records no link poses" in capsys.readouterr().err
 

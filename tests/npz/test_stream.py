@@ -241,6 +241,7 @@ def test_zip64_path_is_read_by_zipfile_numpy_and_unzip(tmp_path, zip64_at_1kib, 
             np.testing.assert_array_equal(npz[name], arr)
 
 
+# ---- parts ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("len_a, len_b", [(0, 0), (0, 7), (5, 0), (1, 1), (13, 1000), (4096, 3), (777, 65_537)])
 def test_crc32_combine_matches_zlib(len_a, len_b):
     rng = np.random.default_rng(len_a * 7 + len_b)

@@ -48,7 +48,7 @@ def walker_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def moving_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("moving") / "moving.npz"
-    return rollrec.save_rollout(path, moving_base_fields(), dt=0.05)
+    return rollrec.save(path, moving_base_fields(), dt=0.05)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def _file(tmp_path, moving_fields, yaw_at_end=False, model=True):
     if yaw_at_end:  # the last step turns the box 90 degrees about z
         f["link_quat"][-1, :, 0] = [np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)]
     f["link_names"] = ["base"]
-    return rollrec.save_rollout(tmp_path / "box.npz", f, dt=0.05, model=_box_model() if model else None)
+    return rollrec.save(tmp_path / "box.npz", f, dt=0.05, model=_box_model() if model else None)
 
 
 def _red(img: np.ndarray) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_sticks_stay_the_fallback(tmp_path, moving_fields):
         sticks = scenes_for(r, [0], "top", style="sticks")[0]
         assert sticks.bodies is None
         assert (sticks.frame(0, (320, 240)) == BASE_COLOR).all(-1).any()
-    plain = rollrec.save_rollout(tmp_path / "plain.npz", moving_fields(), dt=0.05)
+    plain = rollrec.save(tmp_path / "plain.npz", moving_fields(), dt=0.05)
     with rollrec.load(plain) as r:
         assert scenes_for(r, [0], "top")[0].bodies is None  # auto: no model, sticks
         with pytest.raises(ValueError, match="no robot model"):
@@ -77,7 +77,7 @@ def test_cli_style_option(tmp_path, moving_fields, capsys):
     out = tmp_path / "sticks.mp4"
     assert main(["video", str(path), "--style", "sticks", "--size", "160x120", "-o", str(out), "--quiet"]) == 0
     assert out.exists()
-    plain = rollrec.save_rollout(tmp_path / "plain.npz", moving_fields(), dt=0.05)
+    plain = rollrec.save(tmp_path / "plain.npz", moving_fields(), dt=0.05)
     assert main(["video", str(plain), "--style", "bodies", "-o", str(tmp_path / "x.mp4"), "--quiet"]) == 1
     assert "no robot model" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()

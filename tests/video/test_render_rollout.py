@@ -121,7 +121,7 @@ def test_cli_renders_and_reports_errors_in_one_line(walker_file, tmp_path, capsy
 def test_missing_poses_draw_nothing_instead_of_failing(tmp_path, moving_fields):
     fields = moving_fields(steps=10)
     fields["base_pos"][3:6] = np.nan  # e.g. an env whose pose was not recorded for a while
-    path = rollrec.save_rollout(tmp_path / "nan.npz", fields, dt=0.1)
+    path = rollrec.save(tmp_path / "nan.npz", fields, dt=0.1)
     for camera in ("top", "follow"):
         frames, _ = decode(
             render_rollout(path, tmp_path / f"{camera}.mp4", camera=camera, size=(160, 120), progress=False)

@@ -23,7 +23,7 @@ def server():
 def modelled(tmp_path, make_fields, make_model):
     fields = make_fields(T=6, N=5, L=4)
     fields["link_pos"][2, 3, 1] = np.nan  # env 3 lost link 1 at step 2
-    path = rollrec.save_rollout(tmp_path / "m.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
+    path = rollrec.save(tmp_path / "m.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
     with rollrec.load(path) as r:
         yield r
 
@@ -70,7 +70,7 @@ def test_terrain_draws_static_geoms_but_planes(server, modelled):
 @pytest.fixture
 def modelled_app(tmp_path, make_fields, make_model):
     fields = make_fields(T=30, N=70, L=4)
-    path = rollrec.save_rollout(tmp_path / "app.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
+    path = rollrec.save(tmp_path / "app.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
     with local_app(path, env=2) as app:
         yield app
 
@@ -117,7 +117,7 @@ def test_files_without_a_model_keep_the_skeleton(walker_file):
 
 def test_a_damaged_model_is_a_note_not_a_failed_replay(tmp_path, make_fields, make_model):
     fields = make_fields(T=5, N=2, L=4)
-    good = rollrec.save_rollout(tmp_path / "g.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
+    good = rollrec.save(tmp_path / "g.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
     with np.load(good) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["model_geom_link"] = arrays["model_geom_link"] + 10
@@ -131,7 +131,7 @@ def test_model_members_are_never_plotted_as_fields(tmp_path, make_fields, make_m
     from rollrec.viewer.fields import channel_groups
 
     fields = make_fields(T=7, N=3, L=4)  # 7 geoms x 3 sizes: a model member shaped like [T, N]
-    path = rollrec.save_rollout(tmp_path / "m.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
+    path = rollrec.save(tmp_path / "m.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
     with rollrec.load(path) as r:
         assert r["model_geom_size"].shape == (7, 3)
         assert not any(k.startswith("model_") for k in channel_groups(r))

@@ -55,7 +55,7 @@ def test_file_replaced_while_serving(walker_file, tmp_path, make_fields):
     try:
         app = ReplayApp(rollout, server)
         before = app.state.data.base_pos.copy()
-        rollrec.save_rollout(tmp_path / "other.npz", make_fields(5, 2), dt=0.1)
+        rollrec.save(tmp_path / "other.npz", make_fields(5, 2), dt=0.1)
         os.replace(tmp_path / "other.npz", path)
         app.select_env(1)
         assert app.state.env == 0 and (app.state.data.base_pos == before).all()

@@ -7,7 +7,7 @@ import pytest
 
 import rollrec
 from rollrec.viewer.overview import compute_overview
-from rollrec.viewer.table import Column, TableModel, env_mask, episode_columns, parse_filter
+from rollrec.viewer.overview.table import Column, TableModel, env_mask, episode_columns, parse_filter
 
 
 def model(values, page_size=2):

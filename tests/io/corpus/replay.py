@@ -17,7 +17,7 @@ def touch(path: str) -> tuple[str, str]:
     """``load`` + every member read + first and last env + episode helpers + ``info --verify``
     (JSON and text). Returns ``("ok", "")`` or ``("refused", message)``; other exceptions propagate."""
     import rollrec
-    from rollrec.commands.info import format_summary, summarize
+    from rollrec.cli.info import format_summary, summarize
 
     try:
         with rollrec.load(path) as r:

@@ -1,0 +1,22 @@
+"""What ``rollrec bench`` measures: one module per figure, every figure a ratio or a rate measured
+side by side in the same run (`rollrec.bench.measure`).
+
+`run` (`rollrec.bench.suite`) runs the sections of a `BenchConfig` (`FULL`, `QUICK`) in one
+process and returns their `Row`s; `format_table` / `format_markdown` (`rollrec.bench.report`)
+print them. The sections: ``record`` (`record`: ``record()`` against a plain copy of the same
+tensors), ``e2e`` (`end_to_end`: against ``np.save``, the original recorder and TorchRL),
+``stall``, ``rss`` (`memory`), ``reader``, ``cuda``, ``dist`` (`sharded`), ``volume``,
+``sustained``; `workload` holds the tensors they record and `disk` the device's own limit.
+``benchmarks/`` reuses these pieces under pytest.
+
+May import: `rollrec.engine`, `rollrec.io` and everything below them (torch, numpy); only
+`rollrec.cli` imports it.
+"""
+
+from __future__ import annotations
+
+from rollrec.bench.measure import Row
+from rollrec.bench.report import format_markdown, format_table
+from rollrec.bench.suite import FULL, QUICK, SECTIONS, BenchConfig, machine, run
+
+__all__ = ["FULL", "QUICK", "SECTIONS", "BenchConfig", "Row", "format_markdown", "format_table", "machine", "run"]

@@ -1,0 +1,75 @@
+"""The ``rollrec`` command: one subcommand per job, each registered by the module that owns it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+# Modules that add a subcommand: each has ``register(subparsers)`` which adds its parser and sets
+# ``func`` (taking the parsed args, returning an exit code).
+_COMMAND_MODULES = (
+    "rollrec.cli.demo",
+    "rollrec.cli.info",
+    "rollrec.cli.recover",
+    "rollrec.cli.replay",
+    "rollrec.cli.video",
+    "rollrec.cli.bench",
+)
+
+
+_DESCRIPTION = ("Record rollouts of massively parallel simulations, inspect them, replay them in the browser "
+                "and render them to video. Run rollrec COMMAND --help for a command's options.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib import import_module
+
+    parser = argparse.ArgumentParser(prog="rollrec", description=_DESCRIPTION)
+    from rollrec._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"rollrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):  # subcommand not built into this version
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        # Expected failures (a bad file: RolloutFormatError is a ValueError; a bad argument, a busy
+        # port): one line, no traceback.
+        print(f"rollrec {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # Anything else is a bug in rollrec; still one line, unless asked for the traceback.
+        if os.environ.get("ROLLREC_DEBUG"):
+            raise
+        print(f"rollrec {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(please report it; ROLLREC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

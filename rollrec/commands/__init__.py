@@ -1,1 +1,0 @@
-"""Subcommands of the ``rollrec`` CLI that belong to no subpackage."""

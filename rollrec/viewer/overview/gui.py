@@ -1,0 +1,172 @@
+"""The Overview and Compare tabs (viser handles): every env at a glance.
+
+`OverviewTab` shows the `Overview` of the rollout: a summary line, a histogram of episode
+returns (of the episodes the filter keeps, the current episode marked) and the episode table;
+clicking a row jumps to that env and episode. `CompareTab` shows the per-env return
+differences of two rollouts, clicking a row selects that env. Both are built empty and filled
+by `set_overview` once the overview is computed (in the background).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import viser
+
+from rollrec.viewer.overview.compare import EnvDifferences, difference_columns
+from rollrec.viewer.overview.episodes import ENDED_BY, Overview, histogram
+from rollrec.viewer.plots import HistogramPlot
+from rollrec.viewer.overview.table import FILTER_HELP, TableModel, env_mask, episode_columns, parse_filter
+from rollrec.viewer.overview.table_gui import ButtonTable
+
+TABLE_ROWS = 12
+HIST_BINS = 40
+
+
+class OverviewTab:
+    """Built inside the current GUI container; ``on_episode(env, start)`` jumps to an episode."""
+
+    def __init__(self, gui: viser.GuiApi, container, *, lock: threading.RLock,
+                 on_episode: Callable[[int, int], None]):
+        self._gui = gui
+        self._container = container  # re-entered by set_overview, which runs on another thread
+        self._lock = lock
+        self._on_episode = on_episode
+        self.overview: Overview | None = None
+        self.status = gui.add_markdown("Computing the overview of every env…")
+        self.progress = gui.add_progress_bar(0.0, animated=True)
+        self.histogram: HistogramPlot | None = None
+        self.table: ButtonTable | None = None
+        self.ended: viser.GuiDropdownHandle | None = None
+        self.filter: viser.GuiTextHandle | None = None
+        self.filter_note: viser.GuiMarkdownHandle | None = None
+        self._current = (-1, -1)  # (env, row of its current episode)
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.value = 100.0 * fraction
+
+    def set_overview(self, ov: Overview, seconds: float) -> None:
+        """Fill the tab with ``ov`` (computed in ``seconds``). Call with the lock held."""
+        with self._container:
+            self._fill(ov, seconds)
+
+    def _fill(self, ov: Overview, seconds: float) -> None:
+        gui = self._gui
+        self.overview = ov
+        self.progress.remove()
+        c = ov.counts()
+        self.status.content = (
+            f"**{ov.num_envs:,} envs · {len(ov):,} episodes** ({c['termination']:,} terminated, "
+            f"{c['time-out']:,} time-outs, {c['unfinished']:,} unfinished at the end) · "
+            f"computed in {seconds:.2f} s"
+        )
+        self.histogram = HistogramPlot(gui, "Episode returns (filtered)", ("episodes",))
+        self.ended = gui.add_dropdown("Ended by", ("any", *ENDED_BY), initial_value="any")
+        self.filter = gui.add_text("Filter", "", hint=f"Space-separated: {FILTER_HELP}.")
+        self.filter_note = gui.add_markdown("")
+        self.ended.on_update(lambda _e: self._apply_filter())
+        self.filter.on_update(lambda _e: self._apply_filter())
+        model = TableModel(episode_columns(ov), page_size=TABLE_ROWS)
+        self.table = ButtonTable(gui, model, lock=self._lock, on_row=self._jump,
+                                 is_current=lambda row: row == self._current[1])
+        self._draw_histogram()
+
+    def _jump(self, row: int) -> None:
+        ov = self.overview
+        assert ov is not None
+        self._on_episode(int(ov.env[row]), int(ov.start[row]))
+
+    def _apply_filter(self) -> None:
+        with self._lock:
+            assert self.overview is not None and self.table is not None
+            try:
+                mask = parse_filter(self.filter.value, self.overview, self.ended.value)
+            except ValueError as exc:
+                self.filter_note.content = f"⚠️ {exc}"
+                return
+            self.table.model.set_filter(mask)
+            self.filter_note.content = ""
+            self.table.refresh()
+            self._draw_histogram()
+
+    def _draw_histogram(self) -> None:
+        ov = self.overview
+        assert ov is not None and self.histogram is not None and self.table is not None
+        rows = self.table.model.order()
+        edges, counts = histogram(ov.ret[rows], HIST_BINS)
+        row = self._current[1]
+        self.histogram.update(edges, [counts], float(ov.ret[row]) if row >= 0 else None)
+
+    def set_current(self, env: int, frame: int) -> None:
+        """Mark the episode of ``env`` at ``frame`` (histogram marker, ▶ in the table)."""
+        ov = self.overview
+        if ov is None or self.table is None:
+            return
+        try:
+            row = ov.find(env, frame)
+        except IndexError:
+            row = -1
+        if (env, row) == self._current:
+            return
+        self._current = (env, row)
+        self.table.refresh_marks()
+        self._draw_histogram()
+
+
+class CompareTab:
+    """Per-env differences of two rollouts; ``on_env(env)`` selects an env."""
+
+    def __init__(self, gui: viser.GuiApi, container, *, lock: threading.RLock, on_env: Callable[[int], None],
+                 names: tuple[str, str], notes: list[str]):
+        self._gui = gui
+        self._container = container
+        self._lock = lock
+        self._on_env = on_env
+        self.names = names
+        lines = [f"**A** {names[0]} · **B** {names[1]}"] + [f"- {n}" for n in notes]
+        gui.add_markdown("\n".join(lines))
+        self.summary = gui.add_markdown("Computing the per-env returns…")
+        self.histogram: HistogramPlot | None = None
+        self.filter: viser.GuiTextHandle | None = None
+        self.table: ButtonTable | None = None
+        self.differences: EnvDifferences | None = None
+        self._env = -1
+
+    def set_differences(self, d: EnvDifferences, ov_a: Overview, ov_b: Overview) -> None:
+        """Fill the tab (call with the lock held)."""
+        with self._container:
+            self._fill(d, ov_a, ov_b)
+
+    def _fill(self, d: EnvDifferences, ov_a: Overview, ov_b: Overview) -> None:
+        self.differences = d
+        self.summary.content = d.summary()
+        self.histogram = HistogramPlot(self._gui, "Episode returns, A and B", ("A", "B"))
+        lo = min(float(ov_a.ret.min()), float(ov_b.ret.min()))
+        hi = max(float(ov_a.ret.max()), float(ov_b.ret.max()))
+        edges = histogram(np.array([lo, hi]), HIST_BINS)[0]
+        self.histogram.update(edges, [np.histogram(ov.ret, edges)[0] for ov in (ov_a, ov_b)], None)
+        self.filter = self._gui.add_text("Envs", "", hint="Env numbers or ranges to show, e.g. 0-99 512")
+        self.filter.on_update(lambda _e: self._apply_filter())
+        model = TableModel(difference_columns(d), page_size=TABLE_ROWS, sort_by="B−A")
+        self.table = ButtonTable(self._gui, model, lock=self._lock, on_row=self._on_env,
+                                 is_current=lambda row: row == self._env)
+
+    def _apply_filter(self) -> None:
+        with self._lock:
+            assert self.table is not None and self.filter is not None and self.differences is not None
+            try:
+                mask = env_mask(self.filter.value, len(self.differences.delta))
+            except ValueError as exc:
+                self.summary.content = f"⚠️ {exc}"
+                return
+            self.summary.content = self.differences.summary()
+            self.table.model.set_filter(mask)
+            self.table.refresh()
+
+    def set_current(self, env: int) -> None:
+        if env != self._env:
+            self._env = env
+            if self.table is not None:
+                self.table.refresh_marks()
