@@ -27,7 +27,7 @@ import torch
 
 from rollrec.engine import dist_meta
 from rollrec.engine.flush import FlushPipeline
-from rollrec.engine.schema import Schema
+from rollrec.engine.schema import Schema, resolve_device
 from rollrec.engine.setup import plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import Volume
@@ -307,14 +307,16 @@ class Recorder:
             self._fail(exc)
 
     def _flush(self, upto: int) -> None:
-        """Hand the rows recorded since the last flush up to row ``upto`` (all in one segment) to the writer."""
-        start = self._flushed % self._cap
-        if upto > self._flushed:
+        """Hand the rows recorded since the last flush up to row ``upto`` to the writer, a segment at a time
+        (they span two segments only when a flush was interrupted, e.g. by Ctrl-C while it waited)."""
+        while upto > self._flushed:
+            start = self._flushed % self._cap
+            rows = min(upto - self._flushed, self._seg - start % self._seg)
             try:
-                self._pipeline.flush(start // self._seg, upto - self._flushed, start % self._seg)
+                self._pipeline.flush(start // self._seg, rows, start % self._seg)
             except RuntimeError as exc:
                 self._fail(exc)
-            self._flushed = upto
+            self._flushed += rows
         self._flush_deadline = time.monotonic() + self._interval
 
     def record_frame(self, frame: Any) -> None:
@@ -355,6 +357,7 @@ class Recorder:
         if self.device is None:
             first = next(iter(obs.values())) if isinstance(obs, Mapping) and obs else obs
             self.device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
+        self.device = resolve_device(self.device)  # "cuda" -> "cuda:<current device>", as its tensors say
         schema = Schema(self.num_envs, self.device, given)
         link_count = next((s.row_shape[0] for s in schema.fields if s.name == "link_pos"), None)
         if link_count is not None and self.link_names is None:
@@ -444,6 +447,12 @@ class Recorder:
     def ring_bytes(self) -> int:
         """Bytes of the ring buffers (0 before the first `record`; they are freed by `close`)."""
         return self._ring_bytes
+
+    @property
+    def staging_bytes(self) -> int:
+        """Pinned host bytes the CUDA staging buffers hold now: ``staging_buffers`` allocations of a
+        segment's rows each, rounded up to pages (0 on CPU, before the first `record` and after `close`)."""
+        return self._pipeline.pinned_bytes if self._pipeline is not None else 0
 
     def update_meta(self, **entries: Any) -> None:
         """Add entries to ``meta`` (written when the file is finished), checked and converted as
