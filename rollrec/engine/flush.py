@@ -76,7 +76,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from rollrec.engine.cuda_host import PinnedHostBuffer
+from rollrec.engine.cuda_host import PinnedHostBuffer, carved_size
 from rollrec.io.direct_io import BLOCK
 from rollrec.io.npz_stream import NpzStreamWriter
 
@@ -223,8 +223,8 @@ class FlushPipeline:
             self._side = torch.cuda.Stream(device=device)
             self._copied: list[torch.cuda.Event | None] = [None] * self.num_segments
             self._writers: list[torch.cuda.Stream | None] = [None] * self.num_segments  # record()'s stream per segment
-            self._row_bytes = {name: t[0].numel() * t.element_size() for name, t in (*ring.tensors.items(),
-                                                                                   *self.staged.items())}
+            self._row_bytes = {name: t[0].numel() * t.element_size() for name, t in ring.tensors.items()}
+            self._staged_row_bytes = {name: t[0].numel() * t.element_size() for name, t in self.staged.items()}
             self.staging = tuple(self._new_staging(segment_steps) for _ in range(staging_buffers))
             self._free_staging: queue.Queue[Staging] = queue.Queue()
             for buf in self.staging:
@@ -234,10 +234,10 @@ class FlushPipeline:
         self._thread.start()
 
     def _new_staging(self, rows: int) -> Staging:
-        ring, staged = list(self.ring.tensors), list(self.staged)
+        ring, staged = list(self._row_bytes), list(self._staged_row_bytes)
         # Ring fields: a block of room in front, so rows land at their place within a block.
-        sizes = [BLOCK + rows * self._row_bytes[n] for n in ring] + [rows * self._row_bytes[n] for n in staged]
-        memory = PinnedHostBuffer(sum(-(-s // BLOCK) * BLOCK for s in sizes))
+        sizes = [BLOCK + rows * self._row_bytes[n] for n in ring] + [rows * self._staged_row_bytes[n] for n in staged]
+        memory = PinnedHostBuffer(carved_size(sizes))
         views = memory.carve(sizes)
         return Staging(memory, dict(zip(ring, views)), dict(zip(staged, views[len(ring):])))
 
@@ -295,7 +295,7 @@ class FlushPipeline:
             rb = self._row_bytes[name]
             at = file_row * rb % BLOCK
             views[name] = staging.views[name][at : at + rows * rb].view(t.dtype).view(rows, *t.shape[1:])
-        staged = {name: staging.staged[name][: rows * self._row_bytes[name]].view(t.dtype).view(rows, *t.shape[1:])
+        staged = {name: staging.staged[name][: rows * self._staged_row_bytes[name]].view(t.dtype).view(rows, *t.shape[1:])
                   for name, t in self.staged.items()}
         with torch.cuda.device(self._device):
             current = torch.cuda.current_stream(self._device)

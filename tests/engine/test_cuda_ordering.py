@@ -400,3 +400,25 @@ def test_ctrl_c_while_waiting_for_staging_keeps_every_row_in_place(tmp_path, vol
             np.testing.assert_array_equal(npz[name], expected[name], err_msg=name)
     with rollrec.load(tmp_path / "r.npz") as r:
         assert r.meta["recorded_steps"] == recorded
+
+
+# ---- direct I/O from the staging buffers -------------------------------------------------------------
+@pytest.mark.parametrize("n", [4096, 1000])
+def test_staged_rows_land_where_direct_io_writes_from(direct_dir, cuda_branch, n):
+    # Each copy lands at the place within a 4 KiB block its rows have in the file, so the writer
+    # sends the staging memory to the disk without another copy: only the blocks a flush starts
+    # or ends inside of are copied (n=1000: no row is whole blocks). The CPU twin of
+    # test_cuda.py::test_d2h_copies_land_where_direct_io_writes_from.
+    steps, seg = 40, 8
+    path = direct_dir / "staged.npz"
+    rec = Recorder(path, n, segment_steps=seg, max_steps=steps, flush_interval_s=None)
+    obs = torch.arange(steps * n * 16, dtype=torch.float32).reshape(steps, n, 16)
+    for t in range(steps):  # every field given: nothing is a constant the writer fills on the host
+        rec.record(obs=obs[t], act=obs[t, :, :2], rew=obs[t, :, 0], done=obs[t, :, 0] > 0, truncated=obs[t, :, 1] < 0,
+                   base_pos=obs[t, :, :3], base_quat=obs[t, :, 4:8], reward_terms={"a": obs[t, :, 2], "b": obs[t, :, 3]})
+    assert rec._stream.direct and rec._pipeline.cuda
+    out = rec._stream._out
+    rec.close()
+    assert out.copied_bytes <= (steps // seg) * 8 * 2 * 4096  # 8 members, at most 2 blocks each a flush
+    assert out.zero_copy_bytes >= 0.9 * steps * n * (16 + 2 + 1 + 3 + 4 + 2) * 4
+    np.testing.assert_array_equal(np.asarray(rollrec.load(path)["obs"]), obs.numpy())
