@@ -1,6 +1,6 @@
 """The CUDA branch's ordering, run on the CPU with a STAND-IN for ``torch.cuda`` (not a GPU).
 
-`cuda_standin.py` replaces ``torch.cuda``'s streams, events and devices while a test runs and
+`tests/cuda_standin.py` replaces ``torch.cuda``'s streams, events and devices while a test runs and
 logs every operation; the ``cuda_branch`` fixture (conftest) makes every flush pipeline and
 episode gather take its CUDA branch for ``cuda:1`` while the main thread's current device is 0,
 as for a user who records on a second GPU without ``set_device``. The tests assert the rules
@@ -299,29 +299,14 @@ def test_volume_recording_under_sync_debug_mode(tmp_path, volume_reference, cuda
 
 
 # ---- item 2: device="cuda" -------------------------------------------------------------------------
-class _ReportsCuda(torch.Tensor):
-    """A CPU tensor that reports ``cuda:<index>`` as its device (stand-in; only its metadata is read)."""
-
-    index = 0
-
-    @property
-    def device(self):
-        return torch.device("cuda", self.index)
-
-
-def _on(index, t):
-    out = torch.Tensor._make_subclass(_ReportsCuda, t)
-    out.index = index
-    return out
-
-
 @pytest.mark.parametrize("current", [0, 1])
 def test_device_cuda_means_the_current_device(cuda_standin, current):
+    on = cuda_standin.reports_cuda
     # Item 2: torch.device("cuda") != torch.device("cuda:0"), yet a tensor made on "cuda" reports
     # cuda:<current device>. Recorder(device="cuda") must accept the tensors the user makes there.
     torch.cuda.set_device(current)
-    first = {"obs": _on(current, torch.zeros(3, 2)), "act": _on(current, torch.zeros(3, 1)),
-             "rew": _on(current, torch.zeros(3)), "done": _on(current, torch.zeros(3, dtype=torch.bool))}
+    first = {"obs": on(torch.zeros(3, 2), current), "act": on(torch.zeros(3, 1), current),
+             "rew": on(torch.zeros(3), current), "done": on(torch.zeros(3, dtype=torch.bool), current)}
     schema = Schema(3, torch.device("cuda"), first)
     assert schema.device == torch.device("cuda", current)
     schema.gather(first)

@@ -1,6 +1,6 @@
 """A STAND-IN for the few ``torch.cuda`` pieces rollrec's CUDA branch calls. It is not a GPU.
 
-Loaded by the ``cuda_standin`` fixture (`tests/engine/conftest.py`). CI has no GPU, yet the
+Loaded by the ``cuda_standin`` fixture (`tests/conftest.py`). CI has no GPU, yet the
 ordering logic of the CUDA branch (which stream an event is recorded on, which stream waits for
 it, when the host waits, which device a thread makes current) is plain Python that can run on
 the CPU. This stand-in replaces ``torch.cuda.Stream``, ``Event``, ``current_stream``,
@@ -76,6 +76,7 @@ class StandInStream:
         self.device_index = device
         self.device = torch.device("cuda", device)
         self.name = name
+        self.cuda_stream = id(self)  # the handle other libraries (Warp) see
 
     def wait_event(self, event: StandInEvent) -> None:
         event.wait(self)
@@ -292,6 +293,11 @@ class StandInCuda:
     def is_device_ptr(self, ptr: int) -> bool:
         return any(start <= ptr < start + size for start, size in self.device_ranges)
 
+    @staticmethod
+    def reports_cuda(t: torch.Tensor, index: int) -> torch.Tensor:
+        """See the module function `reports_cuda`."""
+        return reports_cuda(t, index)
+
     # ---- queries for the tests ------------------------------------------------------------------
     def ops(self, kind: str | None = None, thread: str | None = None) -> list[Op]:
         return [op for op in self.log if (kind is None or op.kind == kind) and (thread is None or op.thread == thread)]
@@ -360,3 +366,24 @@ def _patch_tensors(cuda: StandInCuda, monkeypatch: Any) -> None:
     for name in ("nonzero", "cpu", "item", "tolist", "numpy"):
         monkeypatch.setattr(torch.Tensor, name, flagged(f"Tensor.{name}()", getattr(torch.Tensor, name)))
     monkeypatch.setattr(torch, "nonzero", flagged("torch.nonzero", torch.nonzero))
+
+
+class _ReportsCuda(torch.Tensor):
+    """A CPU tensor that reports a CUDA device (only its metadata is read as such)."""
+
+    index = 0
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cuda", self.index)
+
+    @property
+    def is_cuda(self) -> bool:
+        return True
+
+
+def reports_cuda(t: torch.Tensor, index: int) -> torch.Tensor:
+    """``t`` (on the CPU) as a tensor that says it lives on ``cuda:<index>``: the stand-in's device
+    tensors for code that checks ``.device``. Tensors made from it keep saying so."""
+    cls = type(f"ReportsCuda{index}", (_ReportsCuda,), {"index": index})
+    return torch.Tensor._make_subclass(cls, t)
