@@ -42,6 +42,7 @@ def test_a_device_frame_is_copied_on_the_callers_stream_and_waited_for_by_the_th
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_frames_made_on_a_side_stream_behind_a_slow_kernel(tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="encoding needs imageio-ffmpeg")
     side = torch.cuda.Stream()
     buf = torch.zeros(32, 32, 3, dtype=torch.uint8, device="cuda")
     with BackgroundVideoWriter(tmp_path / "v.mp4", fps=10, max_queue=4) as writer, torch.cuda.stream(side):
