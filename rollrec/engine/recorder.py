@@ -65,11 +65,13 @@ class Recorder:
     Args:
         path: the ``.npz`` to write.
         num_envs: N, the size of the env axis of every field.
-        device: where the ring lives; defaults to the device of the first ``obs``.
+        device: where the ring lives; defaults to the device of the first ``obs``. ``"cuda"``
+            is the current CUDA device at the first `record`.
         segment_steps: steps per segment; a full segment is flushed to disk asynchronously.
         max_segment_bytes: if set, segments are shortened so one holds at most this many bytes.
         ring_segments: segments in the ring (recording continues into one while another flushes).
-        staging_buffers: pinned host segments for device-to-host copies (CUDA only).
+        staging_buffers: pinned host segments for device-to-host copies (CUDA only; one
+            registered allocation each, reported by `staging_bytes`).
         max_steps: the rollout length if known: the file is laid out once and every byte is
             written once. Without it (or past it), the file grows, which moves data.
         dt: seconds of simulated time per step, kept in ``meta``.
@@ -255,9 +257,11 @@ class Recorder:
         ``rew [N]``, ``done [N]`` (episode ended after this step), ``truncated [N]``,
         ``base_pos [N, 3]``, ``base_quat [N, 4]``, ``reward_terms {name: [N]}``,
         ``link_pos [N, L, 3]``, ``link_quat [N, L, 4]``, extras ``[N, ...]``: tensors on the
-        recording device, or numpy arrays. The values are copied: later in-place changes to
-        them do not reach the file. A call that does not match the first raises ValueError
-        and records nothing.
+        recording device, or numpy arrays (on a GPU recorder copied through pinned memory,
+        ``non_blocking``: a host copy, no wait). The values are copied: later in-place changes
+        to them do not reach the file. A call that does not match the first raises ValueError
+        and records nothing. CUDA: the copies are queued on the recording device's current
+        stream; the flush waits for that stream (see `rollrec.engine.flush`).
         """
         if self._closed:
             raise RuntimeError(self._failure or f"record() after close(): {self.path} is finished")
