@@ -169,7 +169,7 @@ class StandInCuda:
         self.log: list[Op] = []
         self.contexts: set[int] = set()
         self.registered: dict[int, int] = {}
-        self.pinned: set[int] = set()  # data pointers of tensors pin_memory() returned
+        self.pinned: dict[int, int] = {}  # (address, bytes) of the caching host allocator's blocks
         self.device_ranges: list[tuple[int, int]] = []  # (address, bytes) standing for device memory
         self.sync_debug = False
         self._ids = itertools.count(1)
@@ -281,9 +281,8 @@ class StandInCuda:
 
     # ---- memory ---------------------------------------------------------------------------------
     def is_pinned_ptr(self, ptr: int) -> bool:
-        if ptr in self.pinned:
-            return True
-        return any(start <= ptr < start + size for start, size in self.registered.items())
+        return any(start <= ptr < start + size for ranges in (self.pinned, self.registered)
+                   for start, size in ranges.items())
 
     def device_memory(self, *tensors: torch.Tensor) -> None:
         """Declare the memory of ``tensors`` device memory (for ``sync_debug``)."""
@@ -318,7 +317,7 @@ def _patch_tensors(cuda: StandInCuda, monkeypatch: Any) -> None:
 
     def pin_memory(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         out = self.clone()
-        cuda.pinned.add(out.data_ptr())
+        cuda.pinned[out.data_ptr()] = out.numel() * out.element_size()
         cuda._log("host-alloc", size=out.numel() * out.element_size())
         return out
 
@@ -326,7 +325,7 @@ def _patch_tensors(cuda: StandInCuda, monkeypatch: Any) -> None:
         def make(*args: Any, pin_memory: bool = False, **kwargs: Any) -> torch.Tensor:
             out = real(*args, **kwargs)
             if pin_memory:
-                cuda.pinned.add(out.data_ptr())
+                cuda.pinned[out.data_ptr()] = out.numel() * out.element_size()
                 cuda._log("host-alloc", size=out.numel() * out.element_size())
             return out
         return make

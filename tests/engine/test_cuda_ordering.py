@@ -271,11 +271,26 @@ def test_staging_is_one_registered_page_aligned_allocation_per_buffer(tmp_path, 
     buffers = rec._pipeline.staging
     assert len(buffers) == 3 and all(cuda_branch.is_pinned_ptr(v.data_ptr()) and v.data_ptr() % page == 0
                                      for buf in buffers for v in buf.views.values())
+    assert not cuda_branch.ops("host-alloc")  # nothing from torch's caching host allocator
     for s in steps[1:]:
         rec.record(**s)
     rec.close()
     assert not cuda_branch.registered and rec.staging_bytes == 0
     assert [op.info["ptr"] for op in cuda_branch.ops("unregister")] == list(registered)
+
+
+def test_staging_falls_back_to_the_caching_allocator_where_registration_is_refused(cuda_standin, monkeypatch):
+    from rollrec.engine.cuda_host import PinnedHostBuffer
+
+    monkeypatch.setattr(type(torch.cuda.cudart()), "cudaHostRegister", lambda self, ptr, size, flags: 801)
+    with pytest.warns(RuntimeWarning, match=r"cudaHostRegister of 12288 bytes failed \(CUDA error 801\)"):
+        buf = PinnedHostBuffer(10_000)
+    assert buf.nbytes == 16384  # the caching allocator's power of two (of 12288 + one block), reported as such
+    views = buf.carve([100, 5000])
+    assert all(v.data_ptr() % 4096 == 0 and v.is_pinned() for v in views)
+    assert [op.info["size"] for op in cuda_standin.ops("host-alloc")] == [12288 + 4096]
+    buf.close()
+    assert not cuda_standin.ops("unregister")
 
 
 def test_volume_recording_under_sync_debug_mode(tmp_path, volume_reference, cuda_branch, member_data_offsets):
