@@ -90,6 +90,7 @@ class PinnedHostBuffer:
             torch.cuda.cudart().cudaHostUnregister(self._ptr)
             self._ptr = None
         self._array = None
+        self.tensor = torch.empty(0, dtype=torch.uint8)
         self.nbytes = 0
 
 

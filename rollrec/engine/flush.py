@@ -358,6 +358,7 @@ class FlushPipeline:
                 idle.synchronize()
                 for buf in self.staging:
                     buf.memory.close()
+                self.staging = ()  # the memory goes with the last view of it
                 self._free_staging = None
                 self._copied = self._writers = None
             if self.gather is not None:
