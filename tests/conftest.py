@@ -12,6 +12,8 @@
   skipped elsewhere.
 - `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
   test is skipped where they are absent.
+- `cuda_standin` swaps a stand-in for ``torch.cuda`` (`tests/cuda_standin.py`: streams,
+  events, devices, host registration, all logged; NOT a GPU) in for the test.
 """
 
 from __future__ import annotations
@@ -366,3 +368,17 @@ def volume_reference() -> tuple[Callable[..., dict[str, Any]], Callable[..., lis
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.expected_file, module.make_steps
+
+
+@pytest.fixture
+def cuda_standin(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A `StandInCuda` with two devices in place of ``torch.cuda`` (see `tests/cuda_standin.py`); NOT a GPU."""
+    import importlib.util
+
+    module = sys.modules.get("cuda_standin")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("cuda_standin", REPO_ROOT / "tests" / "cuda_standin.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["cuda_standin"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return module.StandInCuda(devices=2).install(monkeypatch)

@@ -24,19 +24,25 @@ import torch
 
 from rollrec.adapters.base import QUAT_ORDERS, loaded_class
 from rollrec.adapters.managers import ManagerBasedAdapter, find_manager_based
+from rollrec.adapters.warp_streams import torch_waits_for_warp
 
 
 def as_torch(value: Any) -> torch.Tensor:
-    """A torch view of an asset data field: a tensor, a 3.0 ``ProxyArray`` (``.torch``) or a warp array."""
+    """A torch view of an asset data field: a tensor, a 3.0 ``ProxyArray`` (``.torch``) or a warp array.
+
+    For Warp memory, torch's current stream first waits for Warp's (`rollrec.adapters.warp_streams`).
+    """
     if isinstance(value, torch.Tensor):
         return value
     view = getattr(value, "torch", None)
     if isinstance(view, torch.Tensor):
+        torch_waits_for_warp(getattr(value, "warp", None))
         return view
     wp = loaded_class("warp", "array")
     if wp is not None and isinstance(value, wp):
         import warp
 
+        torch_waits_for_warp(value)
         return warp.to_torch(value)
     raise TypeError(f"expected a torch tensor, a ProxyArray or a warp array, got {type(value).__name__}")
 

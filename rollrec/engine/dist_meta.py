@@ -13,6 +13,13 @@ sleeps until it completes, its deadline passes or ``should_stop()`` turns true (
 closing), so the wait is bounded and the main thread keeps running Python signal handlers. A
 group given up on is aborted (an operation left in flight makes the process abort at exit) and
 not reused.
+
+Why a rank that gave up makes no new group alone: ``new_group`` is a collective, and torch
+names each group by a counter every rank must advance alike. The other ranks may still hold
+their group (one of them finished the exchange this rank timed out of), so a lone
+``new_group`` would wait for theirs and then pair with the next group they make (the user's
+own). Until every rank starts ``torch.distributed`` anew (a new default group), a sharded
+`Recorder` on that rank fails at once with `ExchangeError` instead.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import torch.distributed as dist
 
 _GROUP: Any = None
 _WORLD: Any = None  # the default group _GROUP was made in
+_GAVE_UP: tuple[Any, str] | None = None  # (default group, why) when this rank gave up on its side group
 
 
 class ExchangeError(RuntimeError):
@@ -47,16 +55,24 @@ def metadata_group(timeout_s: float) -> Any:
     after the default group was destroyed and initialised anew)."""
     global _GROUP, _WORLD
     world_pg = dist.group.WORLD
+    if _GAVE_UP is not None and _GAVE_UP[0] is world_pg:
+        raise ExchangeError(
+            f"this rank gave up on rollrec's gloo side group earlier ({_GAVE_UP[1]}); a new one needs every rank "
+            "(torch.distributed.new_group is a collective): destroy_process_group() and init_process_group() "
+            "again on every rank, or record with distributed=False"
+        )
     if _GROUP is None or _WORLD is not world_pg:
         _GROUP = dist.new_group(backend="gloo", timeout=_dt.timedelta(seconds=timeout_s))
         _WORLD = world_pg
     return _GROUP
 
 
-def _abandon(group: Any) -> None:
+def _abandon(group: Any, why: str = "an exchange failed") -> None:
     """Give up on ``group``: abort its operation in flight (left pending, it would make the process
-    abort when it exits) and stop reusing it."""
-    global _GROUP
+    abort when it exits) and stop reusing it; no other is made on this rank (see the module docstring)."""
+    global _GROUP, _GAVE_UP
+    if group is _GROUP:
+        _GAVE_UP = (_WORLD, why)
     abort = getattr(group, "abort", None)
     try:
         if abort is not None:
@@ -72,7 +88,7 @@ def _wait(work: Any, group: Any, what: str, deadline: float, timeout_s: float, s
     pause = 1e-4
     while not work.is_completed():
         if should_stop() or time.monotonic() >= deadline:
-            _abandon(group)
+            _abandon(group, f"{what}: " + ("this rank was terminating" if should_stop() else f"timed out after {timeout_s:g} s"))
             if should_stop():
                 raise ExchangeError(f"{what}: abandoned (this rank is terminating)")
             raise ExchangeError(f"{what}: timed out after {timeout_s:g} s (a rank did not take part: it died, hangs, "
@@ -82,7 +98,7 @@ def _wait(work: Any, group: Any, what: str, deadline: float, timeout_s: float, s
     try:
         work.wait()
     except RuntimeError as exc:  # the backend's own report, e.g. gloo's "Connection closed by peer"
-        _abandon(group)
+        _abandon(group, f"{what}: {str(exc).splitlines()[0]}")
         raise ExchangeError(f"{what}: {str(exc).splitlines()[0]}") from exc
 
 

@@ -11,8 +11,8 @@ for ring slot ``s`` and step ``j`` of the k steps that slot stands for::
 
 then resets the return and the start of the envs whose episode ended. All of it is a fixed
 number of element-wise ops on ``[N]`` tensors: nothing depends on how many episodes end, so
-nothing synchronises. The writer thread turns these buffers into index entries
-(`rollrec.engine.gather`), reading only the envs that ended. The buffers share the ring's
+nothing synchronises. The end buffers reach the host with each flushed job (in its staging
+buffer on CUDA), where the writer thread turns them into index entries (`rollrec.engine.gather`). The buffers share the ring's
 slots and its backpressure: ``capacity x every x N x 11`` bytes (12 with a trigger).
 """
 
@@ -33,18 +33,21 @@ class EpisodeTracker:
         self.trigger = trigger
         self.every = every
         shape = (capacity, every, num_envs)
-        self.ret = torch.zeros(num_envs, dtype=torch.float64, device=device)
-        self.start = torch.zeros(num_envs, dtype=torch.int64, device=device)
-        self.ends = torch.zeros(shape, dtype=torch.bool, device=device)
-        self.truncs = torch.zeros(shape, dtype=torch.bool, device=device)
-        self.rets = torch.zeros(shape, dtype=torch.float64, device=device)
-        self.caps = torch.zeros(shape, dtype=torch.bool, device=device) if trigger is not None else None
-        # Views built once: indexing costs more host time than the ops themselves on CUDA.
-        self._views = [
-            [(self.ends[s, j], self.truncs[s, j], self.rets[s, j], None if self.caps is None else self.caps[s, j])
-             for j in range(every)]
-            for s in range(capacity)
-        ]
+        # Normal tensors even when the first record() runs under torch.inference_mode(): close()
+        # updates them in place (`end_early`), maybe outside it.
+        with torch.inference_mode(False):
+            self.ret = torch.zeros(num_envs, dtype=torch.float64, device=device)
+            self.start = torch.zeros(num_envs, dtype=torch.int64, device=device)
+            self.ends = torch.zeros(shape, dtype=torch.bool, device=device)
+            self.truncs = torch.zeros(shape, dtype=torch.bool, device=device)
+            self.rets = torch.zeros(shape, dtype=torch.float64, device=device)
+            self.caps = torch.zeros(shape, dtype=torch.bool, device=device) if trigger is not None else None
+            # Views built once: indexing costs more host time than the ops themselves on CUDA.
+            self._views = [
+                [(self.ends[s, j], self.truncs[s, j], self.rets[s, j], None if self.caps is None else self.caps[s, j])
+                 for j in range(every)]
+                for s in range(capacity)
+            ]
 
     @property
     def nbytes(self) -> int:

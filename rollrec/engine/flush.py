@@ -17,22 +17,43 @@ writer, so recording continues into them meanwhile. On CUDA the rows go to one o
 ``staging_buffers`` pinned buffers; the compute stream waits (on the device, not the host) for
 the last copy out of a segment before it overwrites it. The main thread blocks only when no
 segment (CPU) or staging buffer (CUDA) is free: backpressure, never dropped data. The writer
-thread is the only place the host waits on the device.
+thread is the only place the host waits on the device while recording.
 
-A ``gather`` function (the recorder's volume control: an episode index, captured windows) runs
-on the writer thread after a job's rows are on the host: it reads device memory beyond the
-staged rows, with selections whose size depends on the data (which is why it runs there: only
-that thread may wait on the device), and returns rows for other members. With one, a segment is
-not recorded into again until its jobs are released, on CUDA too.
+The CUDA ordering, stream by stream (tested with a stand-in for ``torch.cuda`` in
+``tests/engine/test_cuda_ordering.py``; only a GPU run shows the device keeps it):
+
+- `FlushPipeline.acquire` runs in ``record()`` before the first step of a segment: it notes the
+  recording device's current stream (the stream ``record()`` writes the segment on) and makes
+  it wait for the last copy out of that segment.
+- `FlushPipeline.flush` makes the pipeline's side stream wait for that stream (and for the
+  stream current at the flush, when another: ``close()`` may run outside the ``torch.cuda.stream``
+  block ``record()`` ran in), then copies the rows on the side stream and records ``copied``.
+  It runs under ``torch.cuda.device(recording device)``: a recorder on ``cuda:1`` of a process
+  whose current device is 0 orders its own device's streams and never touches device 0.
+- The writer thread makes the recording device current when it starts (a new thread starts on
+  device 0, and leaving a stream context there would create a context on GPU 0), waits for
+  ``copied`` on a blocking event (it sleeps; a default event spins a core), writes, drains the
+  writes, and only then gives the staging buffer back.
+- `FlushPipeline.close` waits for the side stream before unpinning the staging, so no copy is
+  in flight into memory that is given back.
+
+A ``gather`` (`Gather`: the recorder's volume control, an episode index and captured windows)
+runs on the writer thread after a job's rows are on the host. Its ``staged`` tensors (the
+episode buffers, which share the ring's slots) cross with the job's rows, into the same
+staging buffer, so the gather reads them on the host; what it still needs from the device
+(captured windows, whose size depends on the data) it copies itself, which is why it runs on
+the thread that may wait. With a gather, a segment is not recorded into again until its jobs
+are released, on CUDA too.
 
 Direct I/O (`rollrec._npz.direct_io`) writes from memory aligned where the file is, without a copy.
-So the CPU ring and each field's pinned staging start on a 4 KiB boundary (`aligned_zeros`), and
-a D2H copy lands at the offset in its staging buffer that has the same place within a 4 KiB block
-as the rows' place in the file (the file's data offsets are 4 KiB-aligned). The ring's rows
-are aligned that way on their first pass and, where a segment's bytes are a multiple of 4 KiB
-(e.g. N a multiple of 4096, or float32 fields with N a multiple of 1024), always; other fields
-go through the writer's bounce buffers (one copy). A job's memory is released, and its rows
-offered for commit, only once all of its writes have completed.
+So the CPU ring and each field's pinned staging start on a 4 KiB boundary (`aligned_zeros`,
+`rollrec.engine.cuda_host.PinnedHostBuffer`: one registered allocation per staging buffer, cut
+into views), and a D2H copy lands at the offset in its staging view that has the same place
+within a 4 KiB block as the rows' place in the file (the file's data offsets are 4 KiB-aligned).
+The ring's rows are aligned that way on their first pass and, where a segment's bytes are a
+multiple of 4 KiB (e.g. N a multiple of 4096, or float32 fields with N a multiple of 1024),
+always; other fields go through the writer's bounce buffers (one copy). A job's memory is
+released, and its rows offered for commit, only once all of its writes have completed.
 
 After each job the writer hands a snapshot (rows written, their CRCs) to a committer thread,
 which syncs the rows to disk and names them in the sidecar (`rollrec._npz.stream`); it takes
@@ -48,11 +69,14 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from rollrec.engine.cuda_host import PinnedHostBuffer, carved_size
 from rollrec._npz.direct_io import BLOCK
 from rollrec._npz.stream import NpzStreamWriter
 
@@ -65,20 +89,45 @@ class _Job:
     release: Callable[[], None]
     first_slot: int = 0  # ring slot of the job's first row
     first_row: int = 0  # rows flushed before this job
+    staged: dict[str, np.ndarray] = field(default_factory=dict)  # the gather's staged rows, on the host
 
 
-#: ``gather(first_slot, rows, first_row) -> {member: rows}``: see the module docstring.
-Gather = Callable[[int, int, int], Mapping[str, np.ndarray]]
+class Gather(Protocol):
+    """The writer thread's hook for rows of other members (see the module docstring).
+
+    ``staged``: ``[capacity, ...]`` tensors that share the ring's slots; the rows of each job
+    reach the host with the job (CUDA: in its staging buffer) and are handed to the call.
+    ``gather(first_slot, rows, first_row, staged) -> {member: rows}``: ``staged`` holds those
+    host rows (``[rows, ...]`` numpy arrays, valid during the call). `close` frees what it holds
+    once the writer thread has ended.
+    """
+
+    staged: Mapping[str, torch.Tensor]
+
+    def __call__(self, first_slot: int, rows: int, first_row: int,
+                 staged: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]: ...
+
+    def close(self) -> None: ...
 
 
-def aligned_zeros(nbytes: int, *, device: torch.device | str = "cpu", pin_memory: bool = False) -> torch.Tensor:
-    """A zero-filled ``uint8`` tensor of ``nbytes`` whose first byte is `BLOCK`-aligned (for direct I/O).
+def aligned_zeros(nbytes: int) -> torch.Tensor:
+    """A zero-filled ``uint8`` CPU tensor of ``nbytes`` whose first byte is `BLOCK`-aligned (for direct I/O).
 
     Over-allocates by one block and returns the aligned view (it keeps the allocation alive).
     """
-    raw = torch.zeros(nbytes + BLOCK, dtype=torch.uint8, device=device, pin_memory=pin_memory)
+    raw = torch.zeros(nbytes + BLOCK, dtype=torch.uint8)
     skip = (-raw.data_ptr()) % BLOCK
     return raw[skip : skip + nbytes]
+
+
+@dataclass
+class Staging:
+    """One staging buffer (CUDA): a pinned allocation cut into a view per ring field (``views``,
+    with a block of room so rows land at their place within a block) and per staged tensor."""
+
+    memory: PinnedHostBuffer
+    views: dict[str, torch.Tensor]
+    staged: dict[str, torch.Tensor]
 
 
 def _aligned_ring(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -107,14 +156,16 @@ class RingBuffers:
                  device: torch.device, envs: Mapping[str, int] | None = None):
         self.capacity = capacity
         envs = envs or {}
-        # Zeroed, not empty: touching every page now keeps page faults out of record()'s first
-        # pass over the ring (an untouched 5 MB step costs ~6x the copy itself).
-        self.tensors = {
-            name: _aligned_ring((capacity, envs.get(name, num_envs), *row), dtype, torch.device(device))
-            for name, (row, dtype) in shapes.items()
-        }
-        # Views built once: indexing a tensor costs more host time than the copy itself on CUDA.
-        self.slots = [tuple(t[i] for t in self.tensors.values()) for i in range(capacity)]
+        # Normal tensors even when the first record() runs under torch.inference_mode(): close()
+        # updates some in place outside it. Zeroed, not empty: touching every page now keeps page
+        # faults out of record()'s first pass over the ring (an untouched 5 MB step costs ~6x the copy).
+        with torch.inference_mode(False):
+            self.tensors = {
+                name: _aligned_ring((capacity, envs.get(name, num_envs), *row), dtype, torch.device(device))
+                for name, (row, dtype) in shapes.items()
+            }
+            # Views built once: indexing a tensor costs more host time than the copy itself on CUDA.
+            self.slots = [tuple(t[i] for t in self.tensors.values()) for i in range(capacity)]
 
     @property
     def nbytes(self) -> int:
@@ -126,8 +177,11 @@ class FlushPipeline:
 
     ``transforms`` map a member name to a function applied to its rows on the writer thread
     (dtype casts, quaternion reordering). ``constants`` are members written as repeated rows.
-    ``gather`` adds rows of other members to each job (see the module docstring). ``device``:
-    where the ring lives (needed when it holds no tensor: everything kept is gathered).
+    ``gather`` adds rows of other members to each job (see `Gather`). ``device``: where the
+    ring lives (needed when it holds no tensor: everything kept is gathered).
+
+    CUDA: ``staging_buffers`` pinned buffers, one registered host allocation each
+    (`pinned_bytes` reports them; `staging` lists them); the ordering is in the module docstring.
     """
 
     def __init__(
@@ -144,6 +198,7 @@ class FlushPipeline:
     ):
         self.ring: RingBuffers | None = ring
         self.gather = gather
+        self.staged: dict[str, torch.Tensor] = dict(gather.staged) if gather is not None else {}
         self._queued_rows = 0  # rows handed to the writer (main thread): where the next flush lands in the file
         self.seg = segment_steps
         self.num_segments = ring.capacity // segment_steps
@@ -155,72 +210,122 @@ class FlushPipeline:
         self.written_rows = 0  # rows written to the file (writer thread)
         device = device if device is not None else next(iter(ring.tensors.values())).device
         self.cuda = device.type == "cuda"
+        self._closed = False
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._segment_free = [threading.Event() for _ in range(self.num_segments)]
         self._pending = [0] * self.num_segments  # flushes of each segment not yet released
         self._lock = threading.Lock()
         for ev in self._segment_free:
             ev.set()
+        self.staging: tuple[Staging, ...] = ()
         if self.cuda:
             self._device = device
             self._side = torch.cuda.Stream(device=device)
             self._copied: list[torch.cuda.Event | None] = [None] * self.num_segments
-            self._staging: queue.Queue[dict[str, torch.Tensor]] = queue.Queue()
+            self._writers: list[torch.cuda.Stream | None] = [None] * self.num_segments  # record()'s stream per segment
             self._row_bytes = {name: t[0].numel() * t.element_size() for name, t in ring.tensors.items()}
-            for _ in range(staging_buffers):  # per field: a block of room to land at any offset within a block
-                self._staging.put(
-                    {name: aligned_zeros(BLOCK + segment_steps * rb, pin_memory=True) for name, rb in self._row_bytes.items()}
-                )
+            self._staged_row_bytes = {name: t[0].numel() * t.element_size() for name, t in self.staged.items()}
+            self.staging = tuple(self._new_staging(segment_steps) for _ in range(staging_buffers))
+            self._free_staging: queue.Queue[Staging] = queue.Queue()
+            for buf in self.staging:
+                self._free_staging.put(buf)
         self._committer = _Committer(stream, self._set_error)
         self._thread = threading.Thread(target=self._run, name="rollrec-writer", daemon=True)
         self._thread.start()
 
+    def _new_staging(self, rows: int) -> Staging:
+        ring, staged = list(self._row_bytes), list(self._staged_row_bytes)
+        # Ring fields: a block of room in front, so rows land at their place within a block.
+        sizes = [BLOCK + rows * self._row_bytes[n] for n in ring] + [rows * self._staged_row_bytes[n] for n in staged]
+        memory = PinnedHostBuffer(carved_size(sizes))
+        views = memory.carve(sizes)
+        return Staging(memory, dict(zip(ring, views)), dict(zip(staged, views[len(ring):])))
+
+    @property
+    def pinned_bytes(self) -> int:
+        """Pinned host bytes the staging buffers hold now (0 on CPU and once closed)."""
+        return sum(buf.memory.nbytes for buf in self.staging)
+
     # ---- main thread ------------------------------------------------------------------------
     def acquire(self, segment: int) -> None:
-        """Call before writing the first step of ``segment``: waits until it may be overwritten."""
+        """Call in ``record()`` before writing the first step of ``segment``: waits until it may be overwritten.
+
+        CUDA: the recording device's current stream (the one ``record()`` writes the segment
+        on) is noted, and waits on the device for the last copy out of the segment.
+        """
         self.raise_if_failed()
         if not self.cuda or self.gather is not None:
             self._segment_free[segment].wait()
         if self.cuda:
+            writer = torch.cuda.current_stream(self._device)
+            self._writers[segment] = writer
             copied = self._copied[segment]
             if copied is not None:
-                torch.cuda.current_stream(self._device).wait_event(copied)
+                writer.wait_event(copied)
 
     def flush(self, segment: int, rows: int, first: int = 0) -> None:
-        """Hand steps ``first .. first + rows - 1`` of ``segment`` to the writer thread (non-blocking)."""
+        """Hand steps ``first .. first + rows - 1`` of ``segment`` to the writer thread.
+
+        Does not wait, but for a free staging buffer (CUDA) when every one is in use: that wait
+        comes before anything changes, so a Ctrl-C there leaves the pipeline as it was.
+        """
         self.raise_if_failed()
         start = segment * self.seg + first
-        file_row, self._queued_rows = self._queued_rows, self._queued_rows + rows
+        file_row = self._queued_rows
         if self.cuda:
-            staging = self._staging.get()  # backpressure: blocks while every buffer is in use
-            views = {}
-            for name, t in self.ring.tensors.items():  # the rows' place within a 4 KiB block, as in the file
-                rb = self._row_bytes[name]
-                at = file_row * rb % BLOCK
-                views[name] = staging[name][at : at + rows * rb].view(t.dtype).view(rows, *t.shape[1:])
-            written = torch.cuda.Event()
-            written.record()
+            staging = self._take_staging()
+            try:
+                job = self._stage(segment, start, rows, file_row, staging)
+            except BaseException:
+                self._give_staging(staging)
+                raise
+        else:
+            arrays = {name: t[start : start + rows].numpy() for name, t in self.ring.tensors.items()}
+            staged = {name: t[start : start + rows].numpy() for name, t in self.staged.items()}
+            job = _Job(rows, arrays, None, partial(self._release, segment), start, file_row, staged)
+        if not self.cuda or self.gather is not None:
+            self._hold(segment)
+        self._jobs.put(job)
+        self._queued_rows = file_row + rows
+
+    def _stage(self, segment: int, start: int, rows: int, file_row: int, staging: Staging) -> _Job:
+        """Queue the D2H copy of the job's rows into ``staging`` (see the module docstring)."""
+        views = {}
+        for name, t in self.ring.tensors.items():  # the rows' place within a 4 KiB block, as in the file
+            rb = self._row_bytes[name]
+            at = file_row * rb % BLOCK
+            views[name] = staging.views[name][at : at + rows * rb].view(t.dtype).view(rows, *t.shape[1:])
+        staged = {name: staging.staged[name][: rows * self._staged_row_bytes[name]].view(t.dtype).view(rows, *t.shape[1:])
+                  for name, t in self.staged.items()}
+        with torch.cuda.device(self._device):
+            current = torch.cuda.current_stream(self._device)
+            writer = self._writers[segment] or current
+            self._side.wait_stream(writer)  # the rows record() wrote on its stream
+            if current != writer:  # e.g. close() outside record()'s torch.cuda.stream block
+                self._side.wait_stream(current)
             with torch.cuda.stream(self._side):
-                self._side.wait_event(written)
                 for name, t in self.ring.tensors.items():
                     views[name].copy_(t[start : start + rows], non_blocking=True)
-                copied = torch.cuda.Event()
+                for name, t in self.staged.items():
+                    staged[name].copy_(t[start : start + rows], non_blocking=True)
+                copied = torch.cuda.Event(blocking=True)  # the writer sleeps on it instead of spinning
                 copied.record(self._side)
-            self._copied[segment] = copied
-            arrays = {name: v.numpy() for name, v in views.items()}
-            if self.gather is not None:
-                self._hold(segment)
+        self._copied[segment] = copied
+        return _Job(rows, {name: v.numpy() for name, v in views.items()}, copied.synchronize,
+                    partial(self._release_staging, staging, segment), start, file_row,
+                    {name: v.numpy() for name, v in staged.items()})
 
-            def release(staging=staging, segment=segment) -> None:
-                self._staging.put(staging)
-                if self.gather is not None:
-                    self._release(segment)
+    def _take_staging(self) -> Staging:
+        """A free staging buffer; blocks while every one is in use (backpressure)."""
+        return self._free_staging.get()
 
-            self._jobs.put(_Job(rows, arrays, copied.synchronize, release, start, file_row))
-        else:
-            self._hold(segment)
-            arrays = {name: t[start : start + rows].numpy() for name, t in self.ring.tensors.items()}
-            self._jobs.put(_Job(rows, arrays, None, lambda: self._release(segment), start, file_row))
+    def _give_staging(self, staging: Staging) -> None:
+        self._free_staging.put(staging)
+
+    def _release_staging(self, staging: Staging, segment: int) -> None:
+        self._give_staging(staging)
+        if self.gather is not None:
+            self._release(segment)
 
     def _hold(self, segment: int) -> None:
         with self._lock:
@@ -237,15 +342,29 @@ class FlushPipeline:
         """Wait until every flushed row is on disk and committed; re-raises a writer failure.
 
         Whatever happens, the writer thread has ended and the ring and staging buffers are
-        dropped when this returns or raises.
+        dropped (the staging unpinned, once no copy into it is in flight) when this returns or
+        raises. Idempotent.
         """
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
         self._committer.close()
+        if not self._closed:
+            self._closed = True
+            if self.cuda:
+                with torch.cuda.device(self._device):  # after a failure, jobs were dropped unwaited
+                    idle = torch.cuda.Event(blocking=True)
+                    idle.record(self._side)
+                idle.synchronize()
+                for buf in self.staging:
+                    buf.memory.close()
+                self.staging = ()  # the memory goes with the last view of it
+                self._free_staging = None
+                self._copied = self._writers = None
+            if self.gather is not None:
+                self.gather.close()
         self.ring = None
-        self._staging = None
-        self._copied = None
+        self.staged = {}
         self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
@@ -258,6 +377,8 @@ class FlushPipeline:
             self.error = exc
 
     def _run(self) -> None:
+        if self.cuda:  # a new thread starts on device 0: leaving a stream context there would make a context on it
+            torch.cuda.set_device(self._device)
         while (job := self._jobs.get()) is not None:
             try:
                 if self.error is None:
@@ -285,7 +406,7 @@ class FlushPipeline:
         for name, rows in self.constants.items():
             self.stream.append(name, rows[: job.rows], wait=False)
         # Gathered rows are fresh arrays that nothing changes while their writes are in flight.
-        gathered = self.gather(job.first_slot, job.rows, job.first_row) if self.gather is not None else {}
+        gathered = self.gather(job.first_slot, job.rows, job.first_row, job.staged) if self.gather is not None else {}
         for name, rows in gathered.items():
             self.stream.append(name, rows, wait=False)
         self.stream.drain()

@@ -73,7 +73,8 @@ class Ring:
         segment_steps: steps per segment; a full segment is flushed to disk asynchronously.
         max_segment_bytes: if set, segments are shortened so one holds at most this many bytes.
         ring_segments: segments in the ring (recording continues into one while another flushes).
-        staging_buffers: pinned host segments for device-to-host copies (CUDA only).
+        staging_buffers: pinned host segments for device-to-host copies (CUDA only; one registered
+            allocation each, reported by `Recorder.staging_bytes`).
     """
 
     segment_steps: int = 256

@@ -31,7 +31,7 @@ from rollrec.engine import dist_meta
 from rollrec.engine.flush import FlushPipeline
 from rollrec.engine.frames import FrameSink, video_file
 from rollrec.engine.options import Ring, Sharding, Storage, Video, Volume, gather
-from rollrec.engine.schema import Schema
+from rollrec.engine.schema import Schema, resolve_device
 from rollrec.engine.setup import Setup, plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import VolumePlan
@@ -62,7 +62,8 @@ class Recorder:
     Args:
         path: the ``.npz`` to write.
         num_envs: N, the size of the env axis of every field.
-        device: where the ring lives; defaults to the device of the first ``obs``.
+        device: where the ring lives; defaults to the device of the first ``obs``. ``"cuda"``
+            is the current CUDA device at the first `record`.
         max_steps: the rollout length if known: the file is laid out once and every byte is
             written once. Without it (or past it), the file grows, which moves data.
         dt: seconds of simulated time per step, kept in ``meta``.
@@ -237,9 +238,11 @@ class Recorder:
         ``rew [N]``, ``done [N]`` (episode ended after this step), ``truncated [N]``,
         ``base_pos [N, 3]``, ``base_quat [N, 4]``, ``reward_terms {name: [N]}``,
         ``link_pos [N, L, 3]``, ``link_quat [N, L, 4]``, extras ``[N, ...]``: tensors on the
-        recording device, or numpy arrays. The values are copied: later in-place changes to
-        them do not reach the file. A call that does not match the first raises ValueError
-        and records nothing.
+        recording device, or numpy arrays (on a GPU recorder copied through pinned memory,
+        ``non_blocking``: a host copy, no wait). The values are copied: later in-place changes
+        to them do not reach the file. A call that does not match the first raises ValueError
+        and records nothing. CUDA: the copies are queued on the recording device's current
+        stream; the flush waits for that stream (see `rollrec.engine.flush`).
         """
         if self._closed:
             raise RuntimeError(self._failure or f"record() after close(): {self.path} is finished")
@@ -289,14 +292,16 @@ class Recorder:
             self._fail(exc)
 
     def _flush(self, upto: int) -> None:
-        """Hand the rows recorded since the last flush up to row ``upto`` (all in one segment) to the writer."""
-        start = self._flushed % self._cap
-        if upto > self._flushed:
+        """Hand the rows recorded since the last flush up to row ``upto`` to the writer, a segment at a time
+        (they span two segments only when a flush was interrupted, e.g. by Ctrl-C while it waited)."""
+        while upto > self._flushed:
+            start = self._flushed % self._cap
+            rows = min(upto - self._flushed, self._seg - start % self._seg)
             try:
-                self._pipeline.flush(start // self._seg, upto - self._flushed, start % self._seg)
+                self._pipeline.flush(start // self._seg, rows, start % self._seg)
             except RuntimeError as exc:
                 self._fail(exc)
-            self._flushed = upto
+            self._flushed += rows
         self._flush_deadline = time.monotonic() + self._interval
 
     def record_frame(self, frame: Any) -> None:
@@ -338,6 +343,7 @@ class Recorder:
         if self.device is None:
             first = next(iter(obs.values())) if isinstance(obs, Mapping) and obs else obs
             self.device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
+        self.device = resolve_device(self.device)  # "cuda" -> "cuda:<current device>", as its tensors say
         schema = Schema(self.num_envs, self.device, given)
         link_count = self._check_links(schema)
         transforms = self._host_transforms(schema)
@@ -441,6 +447,12 @@ class Recorder:
     def ring_bytes(self) -> int:
         """Bytes of the ring buffers (0 before the first `record`; they are freed by `close`)."""
         return self._ring_bytes
+
+    @property
+    def staging_bytes(self) -> int:
+        """Pinned host bytes the CUDA staging buffers hold now: ``staging_buffers`` allocations of a
+        segment's rows each, rounded up to pages (0 on CPU, before the first `record` and after `close`)."""
+        return self._pipeline.pinned_bytes if self._pipeline is not None else 0
 
     def update_meta(self, **entries: Any) -> None:
         """Add entries to ``meta`` (written when the file is finished), checked and converted as

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rollrec.engine.cuda_host import host_to_device
 from rollrec.format.v1 import RESERVED_NAMES
 
 #: The named arguments of `Recorder.record`, in file order.
@@ -79,10 +80,22 @@ def ring_dtype_for(arg: str, dtype: torch.dtype) -> torch.dtype:
     return dtype
 
 
-def as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
-    """``value`` as a tensor; numpy arrays are wrapped without a copy (moved if ``device`` is not CPU).
+def resolve_device(device: torch.device | str) -> torch.device:
+    """``device`` with its index: ``cuda`` is ``cuda:<current device>``, the device a tensor made
+    on ``"cuda"`` reports (``torch.device("cuda") != torch.device("cuda:0")``)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
-    A tensor that requires grad is detached: its values are recorded, the graph is left alone.
+
+def as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
+    """``value`` as a tensor on ``device``; a numpy array (or list) is wrapped without a copy on CPU.
+
+    On a GPU a host value is copied through pinned memory, ``non_blocking`` on the device's
+    current stream (`rollrec.engine.cuda_host.host_to_device`): ``record()`` does not wait for
+    the device, at the cost of one host copy. A tensor that requires grad is detached: its
+    values are recorded, the graph is left alone.
     """
     if isinstance(value, torch.Tensor):
         return value.detach() if value.requires_grad else value
@@ -94,11 +107,12 @@ def as_tensor(name: str, value: Any, device: torch.device) -> torch.Tensor:
                 t = torch.as_tensor(np.array(value))
             except (TypeError, ValueError, RuntimeError):
                 raise ValueError(f"record(): field {name!r}: numpy dtype {value.dtype} is not supported") from None
-        return t if device.type == "cpu" else t.to(device)
+        return host_to_device(t, device)
     try:
-        return torch.as_tensor(np.asarray(value), device=device)
+        t = torch.as_tensor(np.asarray(value))
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"record(): field {name!r}: expected a tensor or numpy array, got {type(value).__name__}") from exc
+    return host_to_device(t, device)
 
 
 @dataclass
@@ -127,7 +141,7 @@ class Schema:
 
     def __init__(self, num_envs: int, device: torch.device, first: Mapping[str, Any]):
         self.N = num_envs
-        self.device = device
+        self.device = resolve_device(device)
         self.fields: list[FieldSpec] = []
         self.obs_layout: list[dict[str, Any]] | None = None
         self.reward_term_names: list[str] = []

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rollrec.engine.cuda_host import host_to_device
 from rollrec.engine.episodes import EpisodeTracker
 from rollrec.engine.flush import RingBuffers
 from rollrec.engine.gather import COLUMNS, EpisodeGather
@@ -54,10 +55,13 @@ class VolumeRings:
         self.tracker = (EpisodeTracker(self.N, device, self.capacity, self.every, volume.trigger)
                         if volume.has_index else None)
         self.constants = dict(constants)
+        self.device = device
         self._select: slice | torch.Tensor | None = None
         if envs is not None:
             contiguous = len(envs) > 0 and envs[-1] - envs[0] + 1 == len(envs)
-            self._select = slice(envs[0], envs[-1] + 1) if contiguous else torch.tensor(envs, dtype=torch.long, device=device)
+            # Copied through pinned memory: the first record() does not wait either (sync debug mode).
+            self._select = (slice(envs[0], envs[-1] + 1) if contiguous
+                            else host_to_device(torch.tensor(envs, dtype=torch.long), device))
         names = [s.name for s in schema.fields]
         self._rew, self._done = names.index("rew"), names.index("done")
         self._trunc = names.index("truncated") if "truncated" in names else None
@@ -171,6 +175,7 @@ class VolumeRings:
         return EpisodeGather(
             self.tracker, self.N, captured=captured, detail=detail, window=v.window, window_ring_rows=self.window_rows,
             window_ring=self.window.tensors, window_constants=self.constant_rows(schema)[1], transforms=transforms,
+            device=self.device,
         )
 
 

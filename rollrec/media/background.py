@@ -5,9 +5,14 @@ goes on stepping; a daemon thread converts and encodes them through a `VideoWrit
 between them is bounded, so memory stays flat: when encoding falls behind, `submit` blocks
 until a slot frees (back-pressure, never dropped frames).
 
-Ownership: `submit` copies the frame before returning (numpy: a host copy; torch: a clone on
-the tensor's device, which does not synchronise; the thread moves it to the host), so the
-caller may overwrite its buffer at once. Errors raised on the thread (bad frame, ffmpeg failure)
+Ownership: `submit` copies the frame before returning, so the caller may overwrite its buffer
+at once: numpy, a host copy; a CPU tensor, a clone; a CUDA tensor, a ``non_blocking`` copy into
+pinned host memory queued on the tensor's device's current stream (the stream that made the
+frame, on the caller's thread), followed by a blocking event. The thread waits for that event
+before it reads the frame, and does no device work itself: it has another current stream (the
+default one), which a frame made on a stream of the caller's (``torch.cuda.Stream``: PyTorch's
+streams do not wait for the default stream, nor it for them) would not be ordered after.
+`submit` does not wait for the device. Errors raised on the thread (bad frame, ffmpeg failure)
 are re-raised by the next `submit` and by `close`, and the partial file is removed.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +36,35 @@ __all__ = ["BackgroundVideoWriter"]
 _STOP = object()
 
 
+class _DeviceFrame:
+    """A CUDA frame on its way to the host: a pinned copy queued on the caller's stream, and the event after it."""
+
+    def __init__(self, frame: Any):
+        import torch
+
+        t = frame.detach()
+        self.host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        with torch.cuda.device(t.device):
+            self.host.copy_(t, non_blocking=True)  # on the current stream of the frame's device
+            self.done = torch.cuda.Event(blocking=True)  # the writer thread sleeps on it
+            self.done.record(torch.cuda.current_stream(t.device))
+
+    def result(self) -> np.ndarray:
+        self.done.synchronize()
+        return self.host.numpy()
+
+
+def _is_tensor(frame: Any) -> bool:
+    torch = sys.modules.get("torch")  # a torch tensor implies torch is imported: never import it here
+    return torch is not None and isinstance(frame, torch.Tensor)
+
+
 def _copy(frame: Any) -> Any:
     if isinstance(frame, np.ndarray):
         return frame.copy()
-    if type(frame).__module__.startswith("torch"):
+    if _is_tensor(frame):
+        if frame.device.type == "cuda":
+            return _DeviceFrame(frame)
         return frame.detach().clone()
     return np.array(frame)
 
@@ -75,6 +106,8 @@ class BackgroundVideoWriter:
                 continue  # drain so a blocked submit wakes up
             step, frame = item
             try:
+                if isinstance(frame, _DeviceFrame):
+                    frame = frame.result()
                 self._writer.write(frame)  # aborts itself (removes the partial) on error
                 self._steps.append(step)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread

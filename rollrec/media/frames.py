@@ -19,7 +19,13 @@ _EMPTY_TILE = 0
 
 
 def _to_numpy(frame: Any) -> np.ndarray:
-    """Host numpy view/copy of ``frame``; a torch tensor is detached and moved to the CPU."""
+    """Host numpy view/copy of ``frame``; a torch tensor is detached and moved to the CPU.
+
+    A CUDA tensor is copied on the calling thread's current stream and the call waits for it:
+    ordered after the work that made the frame when it is called on the thread that made it (as
+    `rollrec.video.VideoWriter.write` is). `rollrec.video.background` brings frames of other
+    threads to the host itself, with an event.
+    """
     if isinstance(frame, np.ndarray):
         return frame
     if type(frame).__module__.startswith("torch"):

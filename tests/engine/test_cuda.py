@@ -1,6 +1,9 @@
-"""CUDA path: record() never synchronises, and flushed data matches. Skipped without CUDA."""
+"""CUDA path: record() never synchronises, the host runs ahead of the device, and flushed data
+matches. Skipped without CUDA (``pytest -m cuda`` selects them; `scripts/gpu_check.py` runs more)."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
@@ -57,10 +60,44 @@ def test_d2h_copies_land_where_direct_io_writes_from(tmp_path, N):
     if not rec._stream.direct:
         rec.close()
         pytest.skip(f"{tmp_path}: this file system refuses O_DIRECT")
-    staging = rec._pipeline._staging.queue[0]
-    assert all(buf.is_pinned() and buf.data_ptr() % 4096 == 0 for buf in staging.values())
+    # Every staging buffer, whichever the writer holds now (a free-list peek raced the writer).
+    staging = rec._pipeline.staging
+    assert len(staging) == rec.staging_buffers
+    assert all(view.is_pinned() and view.data_ptr() % 4096 == 0 for buf in staging for view in buf.views.values())
     out = rec._stream._out
     rec.close()
     assert out.copied_bytes <= (T // seg) * 8 * 2 * 4096  # 8 members, at most 2 blocks each a flush
     assert out.zero_copy_bytes >= 0.9 * T * N * (16 + 2 + 1 + 3 + 4 + 2) * 4
     np.testing.assert_array_equal(np.asarray(rollrec.load(path)["obs"]), obs.cpu().numpy())
+
+
+def test_host_runs_ahead_of_the_device(tmp_path):
+    # Sync debug mode sees neither Event.synchronize, torch.cuda.synchronize, waits on Python
+    # queues, nor cudaHostAlloc: a recorder that waited for the device any of those ways would
+    # pass the test above. Here the device is kept busy for ~0.5 s first; a loop that fits the
+    # ring and the staging buffers must return long before the device is done with it.
+    N, seg = 4096, 8
+    rec = Recorder(tmp_path / "ahead.npz", N, segment_steps=seg, ring_segments=4, staging_buffers=4,
+                   flush_interval_s=None)
+    obs = torch.randn(N, 64, device="cuda")
+    step = dict(obs=obs, act=obs[:, :8], rew=obs[:, 0], done=obs[:, 1] > 2)
+    rec.record(**step)  # allocates the ring and the staging
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    torch.cuda._sleep(1_000_000)
+    end.record()
+    end.synchronize()
+    cycles_per_ms = 1_000_000 / max(start.elapsed_time(end), 1e-3)
+    torch.cuda._sleep(int(500 * cycles_per_ms))  # ~0.5 s of device time, queued ahead of the loop
+    t0 = time.perf_counter()
+    for _ in range(4 * seg - 1):  # the ring's other slots: no segment is reused, no staging buffer waited for
+        rec.record(**step)
+    looped = time.perf_counter() - t0
+    behind = torch.cuda.Event()
+    behind.record()
+    assert not behind.query(), "the device finished the loop's work already: record() waited for it"
+    assert looped < 0.25, f"the loop took {looped:.3f} s while the device was busy for 0.5 s"
+    rec.close()
+    with rollrec.load(tmp_path / "ahead.npz") as r:
+        np.testing.assert_array_equal(np.asarray(r["obs"])[-1], obs.cpu().numpy())
