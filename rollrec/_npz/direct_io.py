@@ -15,7 +15,9 @@ and leaves the machine's memory to everyone else. Its rules, and how `DirectWrit
   aligned where the file is (the recorder's ring and staging buffers are allocated so that it is,
   see `aligned_array`); otherwise it goes through aligned bounce buffers, `CHUNK` bytes at a time.
 - Writes run on `threads` I/O threads, several in flight. `write` returns once they are queued;
-  `drain` waits for all of them. Writes to different blocks may complete in any order; the one
+  `drain` waits for all of them; `fence` marks the writes queued so far and `wait_fence` waits
+  for those only (later writes stay in flight: the recorder queues a segment's writes while the
+  previous segment's complete, so the device never waits for the writer between segments). Writes to different blocks may complete in any order; the one
   block two writes share (a stream's partial last block, rewritten by its next write) is ordered:
   the rewrite is queued only once the padded write before it has completed. Memory handed to `write` must not change until `drain` returns.
 - A write that fails poisons the writer: `drain` and every later `write` raise that error, so
@@ -137,6 +139,8 @@ class DirectWriter:
         self._workers: list[threading.Thread] = []
         self._cond = threading.Condition()
         self._in_flight = 0
+        self._seq = 0  # writes queued so far (each write's number is its place in that count)
+        self._pending: set[int] = set()  # numbers of the writes not yet completed
         self._last_done: threading.Event | None = None  # completion of the latest write queued
         self._tail_done: dict[str, threading.Event] = {}  # stream -> its padded last block's write
         self._error: BaseException | None = None
@@ -182,6 +186,19 @@ class DirectWriter:
             while self._in_flight:
                 self._cond.wait()
         self._tail_done.clear()  # every write has completed
+        self._raise_if_failed()
+
+    def fence(self) -> int:
+        """A mark of the writes queued so far, for `wait_fence`."""
+        return self._seq
+
+    def wait_fence(self, fence: int) -> None:
+        """Wait until every write queued before ``fence`` was taken has completed (later ones may
+        still be in flight); raise the first error of any write. May run on another thread than
+        `write`."""
+        with self._cond:
+            while self._pending and min(self._pending) < fence:
+                self._cond.wait()
         self._raise_if_failed()
 
     def close(self) -> None:
@@ -253,12 +270,15 @@ class DirectWriter:
                 self._workers.append(t)
         with self._cond:
             self._in_flight += 1
+            seq = self._seq
+            self._seq += 1
+            self._pending.add(seq)
         self._last_done = threading.Event()
-        self._queue.put((view, offset, pool, buf, self._last_done))
+        self._queue.put((view, offset, pool, buf, self._last_done, seq))
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            view, offset, pool, buf, done = item
+            view, offset, pool, buf, done, seq = item
             try:
                 if self._error is None:
                     _pwrite_blocks(self.dfd, view, offset)
@@ -272,8 +292,8 @@ class DirectWriter:
                 done.set()
                 with self._cond:
                     self._in_flight -= 1
-                    if not self._in_flight:
-                        self._cond.notify_all()
+                    self._pending.discard(seq)
+                    self._cond.notify_all()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:

@@ -109,5 +109,13 @@ class BufferedWriter:
         if self._error is not None:
             raise self._error
 
+    def fence(self) -> int:
+        """Writes complete as they are made: nothing to mark."""
+        return 0
+
+    def wait_fence(self, fence: int) -> None:
+        """Nothing is in flight; raises the error of a failed write."""
+        self.drain()
+
     def close(self) -> None:
         """Nothing to release (the descriptor is the caller's)."""
