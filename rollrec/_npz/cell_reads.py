@@ -38,6 +38,7 @@ CHUNK = 16 << 20
 #: Threads issuing small reads of bytes that are not cached.
 COLD_THREADS = 8
 _MIN_THREADED_READS = 32  # fewer reads than this stay on the caller's thread
+_SMALL_READ = 16 << 10  # reads up to this size are joined as bytes, then copied once
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -82,6 +83,9 @@ def _windows(cols: np.ndarray, cell: int) -> list[tuple[int, int, np.ndarray | N
     needed columns' places in the window (None when the window holds needed columns only)."""
     if len(cols) == 0:
         return []
+    first, last = int(cols[0]), int(cols[-1])
+    if last - first + 1 == len(cols):  # one range of columns (the common case): no gaps to look at
+        return [(first, last + 1, None)]
     gap = (np.diff(cols) - 1) * cell
     cuts = np.flatnonzero(gap > MERGE_GAP) + 1
     out = []
@@ -108,6 +112,10 @@ class _Reader:
     # ---- one window covering whole rows: ranges of rows ---------------------------------------
     def whole_rows(self, rows: np.ndarray, positions: np.ndarray | None, flat: np.ndarray) -> None:
         stride = self.stride
+        first, last = int(rows[0]), int(rows[-1])
+        if positions is None and last - first + 1 == len(rows):  # one range of the file, straight into the result
+            self._pread_into(memoryview(flat.reshape(-1)), self.base + first * stride)
+            return
         cuts = np.flatnonzero((np.diff(rows) - 1) * stride > MERGE_GAP) + 1
         groups = np.split(np.arange(len(rows)), cuts)
         jobs = []
@@ -161,18 +169,27 @@ class _Reader:
 
         def job(span: tuple[int, int]) -> None:
             a, b = span
-            offsets = (self.base + rows[a:b] * stride).tolist()
-            fd, preadv = self.fd, os.preadv
+            starts = self.base + rows[a:b] * stride
+            fd, preadv, pread = self.fd, os.preadv, os.pread
             for first, stop, positions, at, n in plans:
                 size = (stop - first) * cell
-                skip = first * cell
+                offsets = (starts + first * cell).tolist()
+                if size <= _SMALL_READ:  # a few KiB: bytes joined, then one copy (fewer Python steps per read)
+                    data = b"".join([pread(fd, size, off) for off in offsets])
+                    if len(data) != size * (b - a):
+                        raise self.shrunk()
+                    got = np.frombuffer(data, np.uint8).reshape(b - a, stop - first, cell)
+                    if positions is not None:
+                        got = got[:, positions]
+                    flat[a:b, at : at + n * cell] = got.reshape(b - a, n * cell)
+                    continue
                 if positions is None:  # only needed columns: straight into the result
-                    got = [preadv(fd, [whole[i * width + at : i * width + at + size]], off + skip)
+                    got = [preadv(fd, [whole[i * width + at : i * width + at + size]], off)
                            for i, off in enumerate(offsets, a)]
                 else:
                     buf = np.empty((b - a, size), np.uint8)
                     view = memoryview(buf.reshape(-1))
-                    got = [preadv(fd, [view[i * size : (i + 1) * size]], off + skip) for i, off in enumerate(offsets)]
+                    got = [preadv(fd, [view[i * size : (i + 1) * size]], off) for i, off in enumerate(offsets)]
                     flat[a:b, at : at + n * cell] = buf.reshape(b - a, stop - first, cell)[:, positions].reshape(b - a, -1)
                 if sum(got) != size * (b - a):
                     raise self.shrunk()

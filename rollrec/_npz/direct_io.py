@@ -23,6 +23,11 @@ and leaves the machine's memory to everyone else. Its rules, and how `DirectWrit
 - A write that fails poisons the writer: `drain` and every later `write` raise that error, so
   rows whose bytes may not be on disk are never named as committed.
 
+Streams named with `keep_cached` are written through the page cache instead (ordinary writes on
+the same I/O threads, behind a bounded `rollrec._npz.writeback.WritebackWindow` that leaves the
+pages cached once clean), for bytes that will be read back soon: an open-ended recording's
+members after the first, copied once at finalize (`rollrec._npz.stream`).
+
 `open_direct` gives the direct descriptor beside the file's ordinary one, or None where the file
 system refuses direct I/O (it probes with one block write); the ordinary descriptor stays for
 everything that is not whole blocks of rows (headers, kernel copies, reads).
@@ -30,6 +35,7 @@ everything that is not whole blocks of rows (headers, kernel copies, reads).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -39,6 +45,8 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
+
+from rollrec._npz.writeback import WritebackWindow
 
 #: File offsets, lengths and memory addresses of direct writes are multiples of this.
 BLOCK = 4096
@@ -144,15 +152,27 @@ class DirectWriter:
         self._last_done: threading.Event | None = None  # completion of the latest write queued
         self._tail_done: dict[str, threading.Event] = {}  # stream -> its padded last block's write
         self._error: BaseException | None = None
+        self._kept: frozenset[str] = frozenset()  # streams written through the page cache
+        self._window: WritebackWindow | None = None
+        self._window_lock = threading.Lock()
         self.zero_copy_bytes = 0  # written straight from the caller's memory
         self.copied_bytes = 0  # copied into bounce buffers first (the caller's and the carried bytes)
 
     # ---- the writer thread ---------------------------------------------------------------------
+    def keep_cached(self, streams: frozenset[str]) -> None:
+        """Write ``streams`` through the page cache from now on, and leave their pages cached (see the module docstring)."""
+        self._kept = frozenset(streams)
+        if self._kept and self._window is None:
+            self._window = WritebackWindow(self.fd, keep_cached=True)
+
     def write(self, stream: str, offset: int, data: np.ndarray) -> None:
         """Queue ``data`` (C-contiguous ``uint8``) to be written at ``offset`` after the earlier bytes of ``stream``."""
         self._raise_if_failed()
         n = int(data.size)
         if n == 0:
+            return
+        if stream in self._kept:
+            self._submit(data, offset, None, None, buffered=True)
             return
         head = self._head(stream, offset)
         pending = self._tail_done.pop(stream, None)
@@ -206,6 +226,9 @@ class DirectWriter:
         with self._cond:
             while self._in_flight:
                 self._cond.wait()
+        if self._window is not None:
+            with contextlib.suppress(OSError):
+                self._window.finish()
         for _ in self._workers:
             self._queue.put(None)
         for t in self._workers:
@@ -261,8 +284,10 @@ class DirectWriter:
             pos += take
             first = False
 
-    def _submit(self, view: np.ndarray, offset: int, pool: _BufferPool | None, buf: np.ndarray | None) -> None:
-        """Queue one write of ``view`` at ``offset``; ``buf`` goes back to ``pool`` once written."""
+    def _submit(self, view: np.ndarray, offset: int, pool: _BufferPool | None, buf: np.ndarray | None,
+                *, buffered: bool = False) -> None:
+        """Queue one write of ``view`` at ``offset``; ``buf`` goes back to ``pool`` once written
+        (``buffered``: an ordinary write, see `keep_cached`)."""
         if not self._workers:
             for i in range(self.threads):
                 t = threading.Thread(target=self._work, name=f"rollrec-io-{i}", daemon=True)
@@ -274,13 +299,17 @@ class DirectWriter:
             self._seq += 1
             self._pending.add(seq)
         self._last_done = threading.Event()
-        self._queue.put((view, offset, pool, buf, self._last_done, seq))
+        self._queue.put((view, offset, pool, buf, self._last_done, seq, buffered))
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            view, offset, pool, buf, done, seq = item
+            view, offset, pool, buf, done, seq, buffered = item
             try:
-                if self._error is None:
+                if self._error is None and buffered:
+                    _pwrite_all(self.fd, view, offset)
+                    with self._window_lock:
+                        self._window.wrote(offset, int(view.size))
+                elif self._error is None:
                     _pwrite_blocks(self.dfd, view, offset)
             except BaseException as exc:  # noqa: BLE001 - reported by drain
                 with self._cond:
@@ -298,6 +327,13 @@ class DirectWriter:
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
+
+
+def _pwrite_all(fd: int, buf: np.ndarray, offset: int) -> None:
+    view = memoryview(buf)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
 
 
 def _pwrite_blocks(fd: int, buf: np.ndarray, offset: int) -> None:

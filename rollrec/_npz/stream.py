@@ -218,9 +218,12 @@ class NpzStreamWriter:
         rows = min(st.f_bavail * st.f_frsize // step, _RESERVE_LIMIT // step)
         if rows <= max(m.capacity for m in fixed):
             return
+        first = max(fixed, key=lambda m: m.row_bytes)
         for m in fixed:
             self._initial[m.name] = m.capacity
             m.capacity = int(rows)
+        if self._out.direct:  # the others are copied once at finalize: read them back from memory then
+            self._out.keep_cached(frozenset(m.name for m in fixed if m is not first))
 
     def _end(self) -> int:
         """End of the space the placements reserve."""
@@ -610,7 +613,7 @@ class NpzStreamWriter:
                     free.append(buf)
                 buf = free.pop()
                 n = min(_COPY_CHUNK, direct_bytes - done)
-                got = os.preadv(getattr(out, "dfd", self._fd), [memoryview(buf)[:n]], src + done)
+                got = os.preadv(self._fd, [memoryview(buf)[:n]], src + done)  # from the page cache when kept there
                 if got != n:
                     raise OSError(errno.EIO, f"{self.path}: unexpected end of file at byte {src + done + got} while copying")
                 out.write("\0copy", dst + done, buf[:n])

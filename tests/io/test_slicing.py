@@ -56,10 +56,13 @@ def _ids(indexes):
 
 @pytest.fixture(params=["warm", "cold"])
 def read_mode(request, monkeypatch):
-    """Small reads and merge gaps either way; "cold" also says nothing is cached (threads, no read-ahead)."""
+    """Small reads and merge gaps either way; "warm" reads every cell straight into the result (as
+    large cells are), "cold" says nothing is cached (threads, no read-ahead) and joins small reads."""
     monkeypatch.setattr(cell_reads, "MERGE_GAP", 24)
     monkeypatch.setattr(cell_reads, "CHUNK", 256)
-    if request.param == "cold":
+    if request.param == "warm":
+        monkeypatch.setattr(cell_reads, "_SMALL_READ", 0)
+    else:
         monkeypatch.setattr(cell_reads._Reader, "_cached", lambda self, offsets: False)
     return request.param
 
