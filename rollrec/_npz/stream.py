@@ -96,7 +96,7 @@ _COMPACT_MIN_HOLES = 8 << 20  # holes smaller than this are never worth copying 
 _COMPACT_MIN_FRACTION = 0.25  # ... nor holes under this fraction of the bytes in use
 _MIN_SLIDE = 1 << 20  # a member moves down only to close a gap at least this large
 _READ_CHUNK = 64 << 20
-_COPY_CHUNK = 16 << 20  # one read and one write of a copy between places of the file
+_COPY_CHUNK = 8 << 20  # one read and one write of a copy between places of the file
 _COPY_BUFFERS = 4
 _RESERVE_LIMIT = 1 << 43  # open-ended: the reservation never exceeds this many bytes (8 TiB: ext4 files end at 16; tests lower it)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -157,6 +157,7 @@ class NpzStreamWriter:
         self._fd = -1
         self._out: DirectWriter | BufferedWriter | None = None
         self._initial: dict[str, int] = {}  # open-ended: rows allocated up front, where the reservation is larger
+        self._copy_buffers: list[np.ndarray] = []  # aligned buffers of `_copy`, made on first use
         if layout_path is not None:  # claim the sidecar's name first: it is what makes a partial file someone's
             os.close(create_exclusive(layout_path, replace_stale=overwrite))
         try:
@@ -603,7 +604,11 @@ class NpzStreamWriter:
             return 0
         out = self._out
         buffers: list[tuple[np.ndarray, int]] = []  # (buffer, fence of its write)
-        free = [aligned_array(_COPY_CHUNK) for _ in range(_COPY_BUFFERS)]
+        if not self._copy_buffers:  # made once per writer, touched now: page faults stay out of the copies
+            self._copy_buffers = [aligned_array(_COPY_CHUNK) for _ in range(_COPY_BUFFERS)]
+            for buf in self._copy_buffers:
+                buf[::4096] = 0
+        free = list(self._copy_buffers)
         done = 0
         try:
             while done < direct_bytes:
@@ -628,6 +633,7 @@ class NpzStreamWriter:
         (see `abort`). Idempotent."""
         if self._out is not None:
             self._out.close()
+        self._copy_buffers = []
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -710,7 +716,7 @@ class NpzStreamWriter:
         self.file_size = 0
         self._fd = os.open(path, os.O_RDWR | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
         self._out = BufferedWriter(self._fd)  # recovery writes headers and copies, never rows
-        self._initial = {}
+        self._initial, self._copy_buffers = {}, []
         try:
             size = os.fstat(self._fd).st_size
             for name, m in self.members.items():

@@ -149,7 +149,7 @@ def cpu_side(wl: Workload, fast_dir: Path, *, nbytes: int) -> list[Row]:
     how = "direct I/O" if runs[0]["direct"] else "buffered"
     params = {"N": wl.num_envs, "steps": steps, "GB": total / GB, "dir": str(fast_dir)}
     return [Row(SECTION, f"CPU side: rollrec into {fast_dir} (tmpfs), {total / GB:.1f} GB", rate / GB, "GB/s",
-                "write of the same bytes there", limit / GB, ratio=paired_ratio([r["seconds"] for r in runs], limits),
+                "write of the same bytes there", limit / GB, ratio=paired_ratio(limits, [r["seconds"] for r in runs]),
                 ratio_means="rollrec / memory file system's rate", target=(">=", 0.8),
                 note=f"{how}; the 'device' is a memory copy: what rollrec's threads cost on a disk this fast",
                 params=params)]
