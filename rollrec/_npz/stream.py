@@ -60,6 +60,21 @@ separately (``variable_rows``). One that outgrows its capacity moves alone past 
 file (`_grow_member`: copy, sync, switch, punch), so a small index that grows often never
 copies the large members.
 
+Recordings of unknown length
+----------------------------
+With ``open_ended`` (the recorder's ``max_steps=None``) every fixed member gets room for as
+many rows as the file system's free space holds, in a sparse file: only the rows asked for
+are allocated up front, so the reservation costs no disk, and no member moves while rows are
+appended (the file would be full first). Growing instead (doubling, copying the members after
+the first each time, then closing the hole at the end) copied up to twice their bytes, through
+the kernel's page-cache copy. With direct I/O, the members after the first (the smaller ones)
+are written through the page cache instead and left there once clean, and `finalize` slides
+them down next to the first (`_close_holes`: one copy of their bytes, read from memory, one
+sync and one sidecar switch): the disk sees every byte once plus the smaller members twice.
+Where the file system cannot leave holes (probed on the new file), members keep their
+capacity and grow as above. The reservation shows in the partial file's size (``ls -l``),
+never in its disk use.
+
 The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
 that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
 the disk) and `set_recovery_info` on any. The writer's own I/O threads only ever write rows.
