@@ -25,8 +25,8 @@ _EXPORTS = {
     "recover": "rollrec.io.writer",
     "save_rollout": "rollrec.io.writer",
     "Recorder": "rollrec.engine.recorder",
-    "RolloutRecorder": "rollrec.engine.rollout",
-    "make_policy": "rollrec.engine.policy",
+    "RolloutRecorder": "rollrec.loop.rollout",
+    "make_policy": "rollrec.loop.policy",
     "adapt": "rollrec.adapters.base",
     "Step": "rollrec.adapters.base",
     "GenesisPoses": "rollrec.adapters.genesis",
@@ -59,9 +59,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.adapters.genesis import GenesisPoses
     from rollrec.adapters.mujoco import MjxPoses, MuJoCoPoses
     from rollrec.adapters.newton import NewtonPoses
-    from rollrec.engine.policy import make_policy
+    from rollrec.loop.policy import make_policy
     from rollrec.engine.recorder import Recorder
-    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.loop.rollout import RolloutRecorder
     from rollrec.io.errors import LegacyPickleError, RolloutFormatError
     from rollrec.io.format import FORMAT_VERSION
     from rollrec.io.reader import Rollout, load

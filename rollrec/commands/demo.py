@@ -67,7 +67,7 @@ def _mujoco(args: argparse.Namespace, env_id: str) -> tuple[Any, Any, str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.loop.rollout import RolloutRecorder
     from rollrec.io.reader import load
 
     kind, _, env_id = args.env.partition(":")

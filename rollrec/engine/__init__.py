@@ -1,4 +1,4 @@
-"""The recording engine: device ring buffers, asynchronous flush to disk, the rollout loop."""
+"""The recording engine: device ring buffers, asynchronous flush to disk."""
 
 from rollrec.engine.recorder import Recorder
 

@@ -10,7 +10,7 @@ import torch
 
 from rollrec.adapters import ADAPTERS, AdapterNotFoundError, GymVectorAdapter, MjlabAdapter, Step, adapt
 from rollrec.adapters.base import as_field_dict, loaded_class
-from rollrec.engine.rollout import RolloutRecorder
+from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs import WalkerEnv
 
 
