@@ -1,7 +1,8 @@
 """MuJoCo pose sources against the real ``mujoco`` and MJX (``mujoco-mjx``, jax on CPU).
 
 ``mj_step`` computes kinematics before integrating (MuJoCo's ``mj_step`` = ``mj_forward`` then
-integration), so ``xpos`` lags ``qpos`` after a step: the sources refresh the kinematics.
+integration), so ``xpos`` lags ``qpos`` after a step: the sources compute the kinematics again, on
+private data (the env's ``MjData`` is never written).
 """
 
 from __future__ import annotations
@@ -34,13 +35,19 @@ def test_mujoco_poses_describe_qpos_after_a_step():
     assert not np.allclose(datas[0].xpos[1], datas[0].qpos[:3])  # the stale-kinematics hazard
     src = MuJoCoPoses(model, datas)
     assert src.link_names == ["base", "arm", "body_3"] and src.link_body_ids == [1, 2, 3] and src.mj_model is model
+    stale = [(d.xpos.copy(), d.xquat.copy()) for d in datas]
     pose = src()
     assert pose["link_pos"].shape == (3, 3, 3) and pose["base_quat"].dtype == torch.float32
     for i, d in enumerate(datas):
+        np.testing.assert_array_equal(d.xpos, stale[i][0])  # the simulator's own data is never written
+        np.testing.assert_array_equal(d.xquat, stale[i][1])
+        fresh = mujoco.MjData(model)
+        fresh.qpos[:] = d.qpos
+        mujoco.mj_forward(model, fresh)
         np.testing.assert_allclose(pose["base_pos"][i], d.qpos[:3], rtol=1e-6)
         np.testing.assert_allclose(pose["base_quat"][i], d.qpos[3:7], rtol=1e-6)
         np.testing.assert_allclose(pose["link_pos"][i, 0], d.qpos[:3], rtol=1e-6)
-        np.testing.assert_allclose(pose["link_quat"][i], d.xquat[1:], rtol=1e-6)
+        np.testing.assert_allclose(pose["link_quat"][i], fresh.xquat[1:], rtol=1e-6)
     kept = pose["link_pos"].clone()
     mujoco.mj_step(model, datas[0])
     torch.testing.assert_close(pose["link_pos"], kept)  # the caller's copy
