@@ -1,12 +1,16 @@
 """Newton (``newton-physics/newton``, package ``newton``): an ``ArticulationView``'s poses.
 
-Follows ``newton/_src/utils/selection.py``: ``ArticulationView.get_root_transforms(state)``
-(``[worlds, articulations per world]`` ``wp.transform``: position then xyzw quaternion) and
-``get_link_transforms(state)`` (``[worlds, articulations, links]``), named by ``link_names``.
-Both return the state's memory or a staging array the next call refills, and ``wp.to_torch``
-makes a zero-copy view of it: the next step (or read) overwrites it. The source copies both on
-the device. Newton steps swap states (``solver.step(state_0, state_1, ...)``), so pass the state
-that holds the current poses on every call.
+Follows ``newton/_src/utils/selection.py``: ``ArticulationView.get_link_transforms(state)``
+(``[worlds, articulations per world, links]`` ``wp.transform``: position then xyzw quaternion,
+read from ``state.body_q``), named by ``link_names``; an articulation's links start at its root.
+It returns the state's memory or a staging array the next call refills, and ``wp.to_torch``
+makes a zero-copy view of it: the next step (or read) overwrites it, so the source copies it on
+the device. The base is the root link's transform, from the same ``body_q``: not
+``get_root_transforms``, which for a floating base reads ``state.joint_q``, a coordinate that
+maximal-coordinate solvers (``SolverXPBD``, ``SolverVBD``, ``SolverSemiImplicit``) never update:
+their bodies move while ``joint_q`` keeps its initial value. Newton steps swap states
+(``solver.step(state_0, state_1, ...)``), so pass the state that holds the current poses on
+every call.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from rollrec.adapters.pose_source import PoseSource
 
 
 class NewtonPoses(PoseSource):
-    """Poses of every articulation of ``view`` (env axis: worlds x articulations per world), xyzw."""
+    """Poses of every articulation of ``view`` (env axis: worlds x articulations per world), xyzw.
+
+    ``base_*`` is link 0 (the root) of ``link_*``; both from ``state.body_q``, read only."""
 
     quat_order = "xyzw"
 
@@ -30,8 +36,7 @@ class NewtonPoses(PoseSource):
     def __call__(self, state: Any) -> dict[str, torch.Tensor]:
         import warp as wp
 
-        root = wp.to_torch(self.view.get_root_transforms(state))
         links = wp.to_torch(self.view.get_link_transforms(state))
-        root = root.reshape(-1, 7).clone()
-        links = links.reshape(root.shape[0], -1, 7).clone()
+        links = links.reshape(-1, len(self.link_names), 7).clone()
+        root = links[:, 0]
         return {"base_pos": root[:, :3], "base_quat": root[:, 3:], "link_pos": links[..., :3], "link_quat": links[..., 3:]}
