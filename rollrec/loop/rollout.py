@@ -136,13 +136,17 @@ class RolloutRecorder:
 
 
 def adapter_model(env: Any) -> Any:
-    """The `RobotModel` of an adapter that exposes ``mj_model`` (and ``link_body_ids``), else None.
+    """The `RobotModel` of an adapter: its ``robot_model()`` (e.g. Genesis' URDF), else from its
+    ``mj_model`` (and ``link_body_ids``), else None.
 
     A model that cannot be extracted is left out with a warning: the rollout matters more."""
     mj_model = getattr(env, "mj_model", None)
-    if mj_model is None:
+    own = getattr(env, "robot_model", None)
+    if mj_model is None and own is None:
         return None
     try:
+        if own is not None:
+            return own()
         from rollrec.model.mujoco import model_from_mujoco
 
         return model_from_mujoco(mj_model, getattr(env, "link_body_ids", None), getattr(env, "link_names", None))
