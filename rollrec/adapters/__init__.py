@@ -1,7 +1,7 @@
 """Adapters: record the frameworks users run (one module per framework) through one protocol.
 
 Env adapters (`adapt` picks one; ``RolloutRecorder(env, adapter="mjlab")`` forces one):
-`IsaacLabAdapter`, `MjlabAdapter`, `ProtoMotionsAdapter`, `GymVectorAdapter`,
+`IsaacLabAdapter`, `MjlabAdapter`, `ProtoMotionsAdapter`, `ProtoMotionsGenesisAdapter`, `GymVectorAdapter`,
 `GenesisEnvAdapter`, `WalkerAdapter`. Pose sources for simulators without an env class, called
 before each step in your own loop: `GenesisPoses`, `NewtonPoses`, `MuJoCoPoses`, `MjxPoses`.
 Framework modules are imported only when an adapter needs them.
@@ -23,6 +23,7 @@ _EXPORTS = {
     "IsaacLabAdapter": "rollrec.adapters.isaaclab",
     "MjlabAdapter": "rollrec.adapters.mjlab",
     "ProtoMotionsAdapter": "rollrec.adapters.protomotions",
+    "ProtoMotionsGenesisAdapter": "rollrec.adapters.protomotions_genesis",
     "GymVectorAdapter": "rollrec.adapters.gymnasium",
     "GenesisEnvAdapter": "rollrec.adapters.genesis",
     "GenesisPoses": "rollrec.adapters.genesis",
@@ -46,6 +47,7 @@ __all__ = [
     "NewtonPoses",
     "PoseSource",
     "ProtoMotionsAdapter",
+    "ProtoMotionsGenesisAdapter",
     "Step",
     "WalkerAdapter",
     "adapt",
