@@ -1,7 +1,7 @@
 """Adapters: record the frameworks users run (one module per framework) through one protocol.
 
 Env adapters (`adapt` picks one; ``RolloutRecorder(env, adapter="mjlab")`` forces one):
-`IsaacLabAdapter`, `MjlabAdapter`, `ProtoMotionsAdapter`, `ProtoMotionsGenesisAdapter`, `GymVectorAdapter`,
+`IsaacLabAdapter`, `IsaacLabDirectAdapter`, `MjlabAdapter`, `ProtoMotionsAdapter`, `ProtoMotionsGenesisAdapter`, `GymVectorAdapter`,
 `GenesisEnvAdapter`, `WalkerAdapter`. Pose sources for simulators without an env class, called
 before each step in your own loop: `GenesisPoses`, `NewtonPoses`, `MuJoCoPoses`, `MjxPoses`.
 Framework modules are imported only when an adapter needs them.
@@ -21,6 +21,7 @@ _EXPORTS = {
     "PoseSource": "rollrec.adapters.pose_source",
     "WalkerAdapter": "rollrec.adapters.walker",
     "IsaacLabAdapter": "rollrec.adapters.isaaclab",
+    "IsaacLabDirectAdapter": "rollrec.adapters.isaaclab",
     "MjlabAdapter": "rollrec.adapters.mjlab",
     "ProtoMotionsAdapter": "rollrec.adapters.protomotions",
     "ProtoMotionsGenesisAdapter": "rollrec.adapters.protomotions_genesis",
@@ -41,6 +42,7 @@ __all__ = [
     "GenesisPoses",
     "GymVectorAdapter",
     "IsaacLabAdapter",
+    "IsaacLabDirectAdapter",
     "MjlabAdapter",
     "MjxPoses",
     "MuJoCoPoses",

@@ -182,6 +182,7 @@ def _flatten(obs: Any, prefix: str = "") -> dict[str, Any]:
 ADAPTERS: dict[str, tuple[str, str]] = {
     "walker": ("rollrec.adapters.walker", "WalkerAdapter"),
     "isaaclab": ("rollrec.adapters.isaaclab", "IsaacLabAdapter"),
+    "isaaclab_direct": ("rollrec.adapters.isaaclab", "IsaacLabDirectAdapter"),
     "mjlab": ("rollrec.adapters.mjlab", "MjlabAdapter"),
     "protomotions_genesis": ("rollrec.adapters.protomotions_genesis", "ProtoMotionsGenesisAdapter"),
     "protomotions": ("rollrec.adapters.protomotions", "ProtoMotionsAdapter"),
