@@ -127,7 +127,7 @@ class DirectRLEnv(EnvBase):
 
 
 class RewardManager:
-    active_terms = ["upright"]
+    active_terms = ("upright",)
 
     def __init__(self):
         self._step_reward = torch.zeros(N, 1)
