@@ -75,7 +75,7 @@ class RolloutRecorder:
         self.interrupted = False
 
     def run(self, policy: Callable[..., Any], output_dir: str | os.PathLike = "results/rollouts", *,
-            filename: str | None = None) -> Path:
+            filename: str | None = None, deterministic: bool | None = None) -> Path:
         """Run ``policy`` (``obs -> action``) and write the rollout; returns the file's path.
 
         The policy gets what the framework's own loop would hand it (the adapter's
@@ -87,7 +87,9 @@ class RolloutRecorder:
         letters, digits, ``.``, ``_`` and ``-`` so that it stays inside ``output_dir``
         (``ALE/Pong-v5`` -> ``ALE_Pong-v5``). Under torch.distributed (more than one rank) every
         rank records its envs into one sharded rollout: the directory ``<name>`` (rank 0's time
-        stamp), returned on every rank.
+        stamp), returned on every rank. ``deterministic`` (the original recorder's flag, as its
+        ``record_rollout.py`` passes it) is handed to a policy that takes a ``deterministic``
+        argument; a policy without one (`make_policy`'s) is deterministic already.
         """
         if isinstance(output_dir, bool):
             raise TypeError("run(policy, True): the original recorder's second argument was `deterministic`; "
@@ -97,7 +99,7 @@ class RolloutRecorder:
         bar = tqdm(total=self.max_steps * self.env.num_envs, unit="env-step", unit_scale=True, disable=not self.progress,
                    desc=f"recording {self.env.num_envs} envs", dynamic_ncols=True)
         try:
-            self._loop(policy, rec, bar)
+            self._loop(policy, rec, bar, {} if deterministic is None else {"deterministic": bool(deterministic)})
         except KeyboardInterrupt:
             self.interrupted = True
             rec.update_meta(interrupted="KeyboardInterrupt")
@@ -132,11 +134,11 @@ class RolloutRecorder:
             kwargs["model"] = adapter_model(env)
         return kwargs
 
-    def _loop(self, policy: Callable[..., Any], rec: Recorder, bar: Any) -> None:
+    def _loop(self, policy: Callable[..., Any], rec: Recorder, bar: Any, user_kwargs: dict[str, Any]) -> None:
         """Reset once, then per step: policy, the pose the obs describes, the step, the record."""
         env = self.env
         policy_input = getattr(env, "policy_input", None)
-        policy_kwargs = dict(getattr(env, "policy_kwargs", None) or {})
+        policy_kwargs = {**(getattr(env, "policy_kwargs", None) or {}), **user_kwargs}
         if policy_kwargs and not _accepts(policy, policy_kwargs):
             policy_kwargs = {}
         ended = None

@@ -125,3 +125,42 @@ def test_per_env_terms_where_the_env_keeps_them(tmp_path):
     r = load(RolloutRecorder(env, max_steps=5, progress=False).run(act_policy(torch.Generator().manual_seed(1)), tmp_path))
     np.testing.assert_array_equal(np.asarray(r["rew_terms"])[0, :, 0], [0.0, 1.0, 2.0])
     assert "reward_terms_are_env_means" not in r.meta
+
+
+class ForkModel(torch.nn.Module):
+    """The fork's PPOModel as far as acting goes: ``act(input_dict, mean=True)`` -> tanh(mu)."""
+
+    def __init__(self):
+        super().__init__()
+        self._actor = torch.nn.Module()
+        self._actor.mu = torch.nn.Linear(10, 2)
+        self._actor.logstd = torch.nn.Parameter(torch.full((2,), -2.9), requires_grad=False)
+
+    def act(self, input_dict, mean=True):
+        x = torch.cat([input_dict["self_obs"], input_dict["mimic_target_poses"]], dim=-1)
+        return 0.4 * (torch.tanh(self._actor.mu(x)) + 1)  # in [0, 0.8]: no falls
+
+
+def test_the_original_record_rollout_script_runs_with_one_import_changed(tmp_path):
+    """extras/record_rollout.py: ``agent.load(ckpt)``, ``policy(obs_dict, deterministic=True)`` around
+    ``agent.model.act``, ``recorder.run(policy, deterministic=True, output_dir=...)``; and `make_policy`
+    on the fork's checkpoint (``PPO.save``: ``fabric.save`` of ``get_state_dict``) with the agent's model."""
+    from rollrec import make_policy
+
+    trained = ForkModel()
+    torch.save({"model": trained.state_dict(), "epoch": 10, "step_count": 320, "run_start_time": 0.0,
+                "best_evaluated_score": None}, tmp_path / "last.ckpt")
+    seen = []
+
+    def policy(obs_dict, deterministic=True):
+        seen.append(deterministic)
+        with torch.no_grad():
+            return trained.act(obs_dict)
+
+    a = load(RolloutRecorder(MimicEnv(), max_steps=8, progress=False).run(policy, deterministic=False,
+                                                                          output_dir=tmp_path / "a"))
+    assert seen == [False] * 8
+    b = load(RolloutRecorder(MimicEnv(), max_steps=8, progress=False).run(
+        make_policy(tmp_path / "last.ckpt", module=ForkModel()), deterministic=True, output_dir=tmp_path / "b"))
+    np.testing.assert_array_equal(np.asarray(a["act"]), np.asarray(b["act"]))  # same weights, same actions
+    assert np.asarray(a["done"]).any()  # resets happened in between
