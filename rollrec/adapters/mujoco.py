@@ -129,6 +129,7 @@ class MjxPoses(PoseSource):
         self._kinematics = None
 
     def __call__(self, data: Any) -> dict[str, torch.Tensor]:
+        qpos = data.qpos  # the base as the simulator holds it (mjx.kinematics returns qpos quaternions normalized)
         if self.refresh:
             if self._kinematics is None:
                 import jax
@@ -144,7 +145,7 @@ class MjxPoses(PoseSource):
         link_pos, link_quat = xpos.index_select(1, self._ids), xquat.index_select(1, self._ids)  # new tensors
         if self.qpos_adr is not None:
             a = self.qpos_adr
-            base = torch.from_dlpack(data.qpos)[:, a:a + 7].clone()
+            base = torch.from_dlpack(qpos)[:, a:a + 7].clone()
             base_pos, base_quat = base[:, :3], base[:, 3:7]
         else:
             base_pos, base_quat = link_pos[:, 0], link_quat[:, 0]
