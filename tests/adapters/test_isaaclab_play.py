@@ -1,27 +1,33 @@
 """Isaac Lab's play.py loop (does not install here): doubles of the code it runs.
 
-Sources followed (isaac-sim/IsaacLab; 2.x at fe626787, newest at 02dc5f74):
-- ``source/isaaclab/isaaclab/envs/direct_rl_env.py`` ``DirectRLEnv.step``: ``action =
-  action.to(self.device)``, ``_pre_physics_step``, physics, ``reset_terminated, reset_time_outs =
-  _get_dones()``, ``reward_buf = _get_rewards()``, ``_reset_idx(reset_buf.nonzero())``,
-  ``obs_buf = _get_observations()``; returns ``(obs_buf, reward_buf, reset_terminated,
-  reset_time_outs, extras)``; no reward manager (``extras["log"]`` holds means).
+Sources followed (isaac-sim/IsaacLab, each file at the commit named; re-read for this test):
+- ``source/isaaclab/isaaclab/envs/direct_rl_env.py`` at 7ff33ed47bd8 and 06a90e4c1198 (the same
+  ``step`` in both) ``DirectRLEnv.step``: ``action = action.to(self.device)``,
+  ``_pre_physics_step``, physics (``scene.write_data_to_sim``, ``sim.step``, ``scene.update``),
+  ``reset_terminated[:], reset_time_outs[:] = _get_dones()``, ``reward_buf = _get_rewards()``,
+  ``_reset_idx(reset_env_ids)`` with *no* ``sim.forward()`` after it, ``obs_buf =
+  _get_observations()``; returns ``(obs_buf, reward_buf, reset_terminated, reset_time_outs,
+  extras)``; no reward manager (``extras["log"]`` holds means). ``DirectRLEnv.reset``:
+  ``_reset_idx``, ``scene.write_data_to_sim(); sim.forward()``.
 - ``source/isaaclab/isaaclab/envs/manager_based_rl_env.py`` ``ManagerBasedRLEnv.step``: after
-  ``_reset_idx`` 2.x calls ``scene.write_data_to_sim(); sim.forward()``; the newest only
-  ``scene.write_data_to_sim()`` (no ``sim.forward()``): the articulation's body poses of a reset env
-  are refreshed by the next physics step, while its root pose buffer was written by the reset.
-  Obs are computed after the resets from the asset data. ``ActionManager.process_action`` keeps
-  ``action`` (what the env received).
-- ``source/isaaclab_rl/isaaclab_rl/rsl_rl/vecenv_wrapper.py`` ``RslRlVecEnvWrapper``: resets the env
-  in ``__init__``; ``get_observations()`` -> ``TensorDict(obs_dict)``; ``step``: ``torch.clamp(actions,
-  -clip_actions, clip_actions)``, ``(obs, rew, terminated, truncated, extras) = env.step``, returns
-  ``(TensorDict(obs), rew, (terminated | truncated).long(), extras)`` with ``extras["time_outs"]``.
+  ``_reset_idx`` 2.x (fe626787e5cd) calls ``scene.write_data_to_sim(); sim.forward()``, the newest
+  (02dc5f7461a6) only ``scene.write_data_to_sim()``. Without ``sim.forward()`` a reset env's body
+  poses are refreshed by the next physics step, while its root pose buffer was written by the
+  reset. Obs are computed after the resets from the asset data. ``ActionManager.process_action``
+  keeps ``action`` (what the env received).
+- ``source/isaaclab_rl/isaaclab_rl/rsl_rl/vecenv_wrapper.py`` at 0a9ddd356fe1
+  ``RslRlVecEnvWrapper``: ``__init__`` resets the env; ``get_observations()`` -> ``TensorDict`` of
+  ``observation_manager.compute()`` (manager-based) or ``_get_observations()`` (direct); ``step``:
+  ``torch.clamp(actions, -clip_actions, clip_actions)``, ``(obs, rew, terminated, truncated,
+  extras) = env.step``, ``extras["time_outs"] = truncated`` unless ``cfg.is_finite_horizon``,
+  returns ``(TensorDict(obs), rew, (terminated | truncated).long(), extras)``.
 - ``scripts/reinforcement_learning/rsl_rl/play.py``: ``obs = env.get_observations()``, then
   ``actions = policy(obs); obs, _, dones, _ = env.step(actions)``.
 
-How the newest (no ``sim.forward()``) case is checked: the double's obs hold the projected gravity
-of ``root_quat_w`` and the body positions ``body_pos_w`` the obs manager read; the recorded base
-quaternion and link positions must reproduce exactly those obs at every step, resets included.
+How the cases without ``sim.forward()`` (DirectRLEnv, newest ManagerBasedRLEnv) are checked: the
+double's obs hold the projected gravity of ``root_quat_w`` and the body positions ``body_pos_w``
+the obs read; the recorded base quaternion and link positions must reproduce exactly those obs
+at every step, resets included.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ class EnvBase:
         self.robot = Articulation()
         self.scene = {"robot": self.robot}
         self.episode_length_buf = torch.zeros(N, dtype=torch.long)
-        self.cfg = types.SimpleNamespace()
+        self.cfg = types.SimpleNamespace(is_finite_horizon=False)
         self.unwrapped = self
 
     def _obs(self):  # what the obs manager reads from the asset data
@@ -118,10 +124,9 @@ class DirectRLEnv(EnvBase):
         self.reset_terminated[:] = self.robot.q[:, 1].abs() > 0.8
         self.reset_time_outs[:] = self.episode_length_buf >= 7
         self.reward_buf = 1.0 - self.robot.q[:, 1].abs()
-        ids = (self.reset_terminated | self.reset_time_outs).nonzero(as_tuple=False).squeeze(-1)
+        ids = (self.reset_terminated | self.reset_time_outs).nonzero(as_tuple=False).squeeze(-1).int()
         if len(ids) > 0:
-            self._reset_idx(ids)
-            self.robot.refresh_bodies()  # DirectRLEnv.step: scene.write_data_to_sim(); sim.forward()
+            self._reset_idx(ids)  # no sim.forward(): the bodies wait for the next physics step
         self.extras = {"log": {"mean_tilt": self.robot.q[:, 1].abs().mean()}}
         return self._obs(), self.reward_buf, self.reset_terminated, self.reset_time_outs, self.extras
 
@@ -173,14 +178,15 @@ class RslRlVecEnvWrapper:
     def unwrapped(self):
         return self.env
 
-    def get_observations(self):
+    def get_observations(self):  # observation_manager.compute() / _get_observations(): the env's obs of now
         return tensordict.TensorDict(self.env._obs(), batch_size=[N])
 
     def step(self, actions):
         if self.clip_actions is not None:
             actions = torch.clamp(actions, -self.clip_actions, self.clip_actions)
         obs, rew, terminated, truncated, extras = self.env.step(actions)
-        extras["time_outs"] = truncated
+        if not self.unwrapped.cfg.is_finite_horizon:
+            extras["time_outs"] = truncated
         return tensordict.TensorDict(obs, batch_size=[N]), rew, (terminated | truncated).to(torch.long), extras
 
 
