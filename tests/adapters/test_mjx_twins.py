@@ -9,7 +9,9 @@ step, like Genesis' ``skip_forward``). Twin runs get the same seed and actions; 
 must be bit-identical; the recorded base must be the twin's free-joint ``qpos`` and the links
 MuJoCo's own C ``mj_kinematics`` of that ``qpos``, before each of 105 steps.
 
-The runs happen in a child process (jax stays out of the test process, whose other tests fork).
+`check_stale_kinematics` (the same hazard made by hand on a small model, without compiling a
+step, and `MjxPoses`' options) runs first. Both run in one child process (jax stays out of the test
+process, whose other tests fork).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 N, T = 4, 105
 XML = """<mujoco><option timestep="0.01"/><worldbody><geom type="plane" size="5 5 .1"/>
-<body name="base" pos="0 0 0.6"><freejoint/><geom type="box" size=".1 .1 .05"/>
+<body name="base" pos="0 0 0.6"><freejoint/><geom type="capsule" fromto="-.1 0 0 .1 0 0" size=".05"/>
   <body name="thigh" pos="0.1 0 0"><joint name="hip" type="hinge" axis="0 1 0" range="-1 1"/>
     <geom type="capsule" fromto="0 0 0 0 0 -.25" size=".03"/>
     <body name="shin" pos="0 0 -.25"><joint name="knee" type="hinge" axis="0 1 0" range="-1.5 0"/>
@@ -35,6 +37,51 @@ XML = """<mujoco><option timestep="0.01"/><worldbody><geom type="plane" size="5 
     <geom type="capsule" fromto="0 0 0 -.2 0 -.2" size=".03"/></body></body>
 </worldbody><actuator><position joint="hip" kp="40"/><position joint="knee" kp="40"/>
 <motor joint="shoulder" gear="3"/></actuator></mujoco>"""
+
+
+SMALL_XML = """<mujoco><option timestep="0.01"/><worldbody><geom type="plane" size="5 5 .1"/>
+<body name="base" pos="0 0 1"><freejoint/><geom type="box" size=".1 .1 .1"/>
+  <body name="arm" pos="0.2 0 0"><joint type="hinge" axis="0 1 0"/><geom type="capsule" fromto="0 0 0 .3 0 0" size=".03"/>
+    <body pos="0.3 0 0"><joint type="hinge" axis="0 0 1"/><geom type="sphere" size=".04"/></body></body></body>
+</worldbody></mujoco>"""
+
+
+def check_stale_kinematics() -> None:
+    """``mjx.step`` leaves ``xpos`` one substep behind ``qpos``; here the same hazard is
+    made without compiling a step: kinematics of one ``qpos``, then a new ``qpos``."""
+    import jax
+    import jax.numpy as jnp
+    import mujoco
+    from mujoco import mjx
+
+    from rollrec.adapters import MjxPoses
+
+    model = mujoco.MjModel.from_xml_string(SMALL_XML)
+    mx = mjx.put_model(model)
+    d0 = mjx.make_data(mx)
+    kinematics = jax.jit(jax.vmap(mjx.kinematics, in_axes=(None, 0)))
+    batch = kinematics(mx, jax.vmap(lambda q: d0.replace(qpos=q))(jnp.tile(d0.qpos, (4, 1))))
+    moved = batch.qpos.at[:, :3].add(0.1 * jnp.arange(4.0)[:, None]).at[:, 7:].add(0.3)
+    batch = batch.replace(qpos=moved)  # xpos/xquat now belong to the previous qpos
+    src = MjxPoses(model, mx)
+    pose = src(batch)
+    qpos = np.asarray(batch.qpos)
+    assert pose["link_pos"].shape == (4, 3, 3) and src.link_names == ["base", "arm", "body_3"]
+    np.testing.assert_allclose(pose["base_pos"], qpos[:, :3], rtol=1e-6)
+    np.testing.assert_allclose(pose["base_quat"], qpos[:, 3:7], rtol=1e-6)
+    np.testing.assert_allclose(pose["link_pos"][:, 0], qpos[:, :3], atol=1e-6)  # refreshed: matches qpos
+    fresh = kinematics(mx, batch)
+    np.testing.assert_allclose(pose["link_quat"], np.asarray(fresh.xquat)[:, 1:], atol=1e-6)
+    assert not np.allclose(np.asarray(batch.xpos)[:, 1], qpos[:, :3])
+    stale = MjxPoses(model, refresh=False)(batch)
+    np.testing.assert_allclose(stale["link_pos"], np.asarray(batch.xpos)[:, 1:], rtol=1e-6)
+    try:
+        MjxPoses(model)
+    except ValueError as exc:
+        assert "needs mjx_model" in str(exc)
+    else:
+        raise AssertionError("MjxPoses(model) without mjx_model should be refused")
+
 
 
 def twin(recorded: bool, actions: np.ndarray, out_dir: str, step: Any) -> dict[str, np.ndarray]:
@@ -134,7 +181,9 @@ def run_twins(out_dir: str) -> None:
 
 
 def test_recording_changes_nothing_and_poses_are_the_simulators(tmp_path):
+    """Both checks in one child process (one jax start-up): `check_stale_kinematics`, then the twins."""
     code = (f"import importlib.util; s = importlib.util.spec_from_file_location('t', {__file__!r}); "
-            f"m = importlib.util.module_from_spec(s); s.loader.exec_module(m); m.run_twins({str(tmp_path)!r})")
+            f"m = importlib.util.module_from_spec(s); s.loader.exec_module(m); m.check_stale_kinematics(); "
+            f"m.run_twins({str(tmp_path)!r})")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
