@@ -7,7 +7,6 @@ private data (the env's ``MjData`` is never written).
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
