@@ -116,8 +116,11 @@ def _load(path: str, module: torch.nn.Module | None, device: Any, prefix: str | 
                 "protomotions": "the agent's model, built from the run's config.yaml",
                 }.get(layout or "", "the network to load it into")
         raise ValueError(f"{path}: holds a {layout or 'plain'} state dict; pass module= ({hint})")
+    weights = weights_of(state, layout)
+    if layout == "protomotions":
+        _materialize_protomotions(module, weights)
     try:
-        load_into(module, fit_state_dict(weights_of(state, layout), module, prefix), path)
+        load_into(module, fit_state_dict(weights, module, prefix), path)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}" if not str(exc).startswith(path) else str(exc)) from None
     return module, _inference_call(module, layout)
@@ -136,6 +139,20 @@ def _torch_load(path: str, weights_only: bool) -> Any:
     except Exception as exc:  # noqa: BLE001 (torch.load of junk raises anything: EOFError, struct.error...)
         raise ValueError(f"{path}: not a TorchScript, torch.export or torch.save checkpoint "
                          f"({exc.__class__.__name__}: {_last_line(exc)})") from None
+
+
+def _materialize_protomotions(module: torch.nn.Module, weights: Mapping[str, Any]) -> None:
+    """As ProtoMotions' ``BaseAgent._load_model_state_dict``: its lazy ``RunningMeanStd`` buffers
+    and lazily-owned modules are created from the checkpoint's shapes before the load."""
+    try:
+        from protomotions.agents.utils.normalization import materialize_lazy_running_stats_from_state_dict
+    except ImportError:  # the fork and older ProtoMotions have neither
+        pass
+    else:
+        materialize_lazy_running_stats_from_state_dict(module, dict(weights))
+    materialize = getattr(module, "materialize_from_state_dict", None)
+    if callable(materialize):
+        materialize(dict(weights))
 
 
 def _inference_call(module: torch.nn.Module, layout: str | None) -> Callable[[Any], Any] | None:

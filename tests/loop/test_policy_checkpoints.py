@@ -24,8 +24,9 @@ Sources:
   ``protomotions/agents/common/mlp.py`` ``MultiHeadedMLP``; ``extras/rollout_recorder.py``
   ``make_policy`` (``PPO.load_from_checkpoint``: the fork's PPO is no LightningModule and has none).
 - NVlabs/ProtoMotions 607ca7a0 ``protomotions/agents/base_agent/agent.py``
-  ``BaseAgent.get_state_dict`` / ``get_inference_state_dict``; the evaluator acts with
-  ``model(obs_td)["mean_action"]``.
+  ``BaseAgent.get_state_dict`` / ``get_inference_state_dict``, ``_load_model_state_dict``
+  (``model.materialize_from_state_dict`` before ``load_state_dict``,
+  ``agents/base_agent/model.py`` ``BaseModel``); the evaluator acts with ``model(obs_td)["mean_action"]``.
 """
 
 from __future__ import annotations
@@ -256,9 +257,14 @@ def test_protomotions_inference_checkpoint_acts_with_the_mean_action(tmp_path):
     tensordict = pytest.importorskip("tensordict")
 
     class Model(nn.Module):  # a TensorDictModule: forward(td) adds action, mean_action, value
-        def __init__(self):
+        def __init__(self, lazy=False):
             super().__init__()
-            self._actor = nn.Linear(10, 4)
+            if not lazy:
+                self._actor = nn.Linear(10, 4)
+
+        def materialize_from_state_dict(self, state_dict):  # BaseModel: create lazily-owned modules
+            if not hasattr(self, "_actor"):
+                self._actor = nn.Linear(state_dict["_actor.weight"].shape[1], state_dict["_actor.weight"].shape[0])
 
         def forward(self, td):
             mean = self._actor(td["obs"])
@@ -268,7 +274,7 @@ def test_protomotions_inference_checkpoint_acts_with_the_mean_action(tmp_path):
     torch.save({"model": trained.state_dict(), "epoch": 3, "step_count": 9, "run_start_time": 0.0,
                 "best_evaluated_score": 0.5}, tmp_path / "inference_last.ckpt")
     td = tensordict.TensorDict({"obs": torch.randn(8, 10)}, batch_size=[8])
-    out = make_policy(tmp_path / "inference_last.ckpt", module=Model())(td.clone())
+    out = make_policy(tmp_path / "inference_last.ckpt", module=Model(lazy=True))(td.clone())  # as _load_model_state_dict
     torch.testing.assert_close(out, trained._actor(td["obs"]), rtol=0, atol=0)
 
 
