@@ -120,7 +120,9 @@ class RolloutRecorder:
         if filename is not None and (os.path.basename(filename) != filename or filename in ("", ".", "..")):
             raise ValueError(f"filename must be a plain file name inside output_dir, got {filename!r}")
         name = filename or f"{safe_file_stem(self.env.name)}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
-        if filename is None and self.recorder_kwargs.get("distributed") is not False:
+        sharding = self.recorder_kwargs.get("sharding")
+        distributed = self.recorder_kwargs.get("distributed", getattr(sharding, "distributed", None))
+        if filename is None and distributed is not False:
             name = agree(name)  # every rank must name the same rollout
         return name
 
