@@ -15,6 +15,7 @@ By default shadows, reflections and multisampling are off: on Mesa's llvmpipe th
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,13 +24,20 @@ import numpy as np
 
 def rendering_unavailable() -> str | None:
     """None when MuJoCo can render offscreen here, else why not (one line). Sets ``MUJOCO_GL=egl``
-    when no backend is chosen and there is no display (the default, GLFW, needs one)."""
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    when no backend is chosen, there is no display (the default, GLFW, needs one) and mujoco is not
+    imported yet (it reads the variable when it is imported)."""
+    imported = "mujoco" in sys.modules  # mujoco picks its GL backend when it is imported
+    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY") and not imported:
         os.environ["MUJOCO_GL"] = "egl"
     try:
         import mujoco
     except ImportError:
         return "mujoco is not installed (pip install 'rollrec[mujoco]')"
+    backend = getattr(getattr(mujoco, "GLContext", None), "__module__", "")
+    if backend.endswith("glfw") and not os.environ.get("DISPLAY") and sys.platform.startswith("linux"):
+        # GLFW without a display aborts the process (it does not raise): never try it.
+        return ("mujoco was imported with the GLFW backend, which needs a display; set MUJOCO_GL=egl (or osmesa) "
+                "before mujoco is imported")
     try:
         model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='1' type='sphere'/></worldbody></mujoco>")
         with mujoco.Renderer(model, 8, 8) as renderer:
