@@ -25,6 +25,7 @@ every other image (16-bit or float depth, segmentation, RGBA, gray) is always lo
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -151,8 +152,25 @@ class CameraEncoder:
         self._streams.close()
 
 
+#: How much lower the encoder threads' scheduling priority is than the recording thread's (Linux ``nice``
+#: of each thread): where cores are short, the recording thread runs first and encoding takes what is left.
+ENCODER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Make the calling thread yield the CPU to the recording thread (Linux: a thread's own nice value)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICENESS)
+    except (AttributeError, OSError):  # not Linux (nice is per process there), or not allowed: run as is
+        pass
+
+
 class _Pool:
-    """The encoder threads of a recording, started with the first batch and shut down by `close`."""
+    """The encoder threads of a recording, started with the first batch and shut down by `close`.
+
+    They run at a lower priority than the recording thread (`ENCODER_NICENESS`): encoding uses the
+    cores `record` leaves idle; when it falls behind, `record` waits for a free segment (backpressure)
+    rather than being slowed at every step."""
 
     def __init__(self, threads: int | None):
         self.threads = int(threads) if threads is not None else max(1, min(8, os.cpu_count() or 1))
@@ -162,7 +180,8 @@ class _Pool:
         if self.threads == 1:
             return None  # the writer thread encodes itself
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="rollrec-encode")
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="rollrec-encode",
+                                                initializer=_lower_priority)
         return self._executor
 
     def close(self) -> None:

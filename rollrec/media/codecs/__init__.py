@@ -10,32 +10,34 @@ each frame. `encoder` and `decoder` pick the codec a `StreamSpec` names:
 - ``"zstd"`` (`rollrec.media.codecs.zstd_frames`): lossless, any dtype: RGB when asked, and
   always depth (16-bit or float) and segmentation.
 
-Measured on the walker camera's frames (`rollrec.envs.camera`, 128x128, 200 steps x 8 envs, the
-chase camera moving with each robot; one core per stream, 2-vCPU Xeon VM, PyAV 18.1 with its
-bundled FFmpeg 8 / x264 / SVT-AV1 / dav1d, zstandard 0.25); bytes are against raw frames, encode
-rates per core:
+Measured with ``python benchmarks/test_camera_benchmark.py --codecs-only`` on the walker camera's
+frames (`rollrec.envs.camera`, 128x128, 100 steps x 8 walkers, the chase camera moving with each
+robot), one stream per thread, on a 2-vCPU AMD EPYC VM shared with other jobs (PyAV 18.1 with its
+bundled FFmpeg 8, x264, SVT-AV1, dav1d; zstandard 0.25). Bytes are against the raw frames; the
+alternatives' rates include PyAV's own RGB conversion (swscale, about 1 ms a frame here):
 
-========================================  ======  ==========  ========  ============  ===========
-codec and settings                        ratio   bytes/frame  enc fps   PSNR mean     PSNR min
-========================================  ======  ==========  ========  ============  ===========
-x264 4:4:4 zerolatency veryfast CRF 16    36.6x   1344        912       37.1 dB       35.7 dB
-x264 4:4:4 zerolatency veryfast CRF 18    48.4x   1016        1108      35.6 dB       34.3 dB
-x264 4:4:4 zerolatency superfast CRF 16   22.7x   2167        1253      39.2 dB       37.5 dB
-x264 4:4:4 zerolatency ultrafast CRF 18   20.0x   2452        2561      38.6 dB       36.3 dB
-x264 4:4:4 superfast CRF 16, B-frames     21.5x   2286        1060      39.8 dB       36.5 dB
-SVT-AV1 4:2:0 low delay preset 10 CRF 20  30.4x   1615        541       33.7 dB       29.5 dB
-zstd 3, difference from previous frame    6.9x    7094        6684      exact
-zstd 3, each frame alone                  5.1x    9624        5433      exact
-FFV1 level 3 range coder (RGB)            8.2x    6027        950       exact
-depth uint16: zstd 3 difference, planar   6.2x    5325        9672      exact
-depth uint16: FFV1 gray16le               7.6x    4326        2882      exact
-========================================  ======  ==========  ========  ============  ===========
+==========================================  ======  ===========  ========  ==========================
+codec and settings                          ratio   bytes/frame  frames/s  quality
+==========================================  ======  ===========  ========  ==========================
+**h264 4:4:4 veryfast CRF 16 (default)**    28.8x   1709         1692      PSNR 38.2 dB (worst 37.1)
+h264 4:4:4 veryfast CRF 18                  35.5x   1384         1870      PSNR 37.0 dB (worst 35.8)
+h264 4:4:4 faster CRF 16                    28.9x   1700         1206      PSNR 38.8 dB (worst 37.7)
+h264 4:4:4 superfast CRF 16                 18.9x   2602         2214      PSNR 40.3 dB (worst 38.7)
+h264 4:4:4 ultrafast CRF 18                 17.0x   2894         4388      PSNR 39.9 dB (worst 37.9)
+x264 4:2:0 veryfast CRF 16                  31.0x   1587         714       PSNR 35.4 dB (worst 34.5)
+x264 4:4:4 veryfast CRF 16, B-frames        42.0x   1170         456       88 of 800 frames late
+SVT-AV1 4:2:0 preset 10 CRF 20, low delay   28.8x   1707         624       PSNR 33.8 dB (worst 29.9)
+**zstd 3, frame differences (lossless)**    6.6x    7393         7406      exact
+FFV1 level 3, range coder (lossless)        8.1x    6072         1008      exact
+==========================================  ======  ===========  ========  ==========================
 
-4:2:0 alone (before any coding) caps these frames at 37.2 dB, which rules out SVT-AV1 (PyAV's
-build has no libaom; SVT-AV1 takes 4:2:0 only) and x264 4:2:0; the B-frame row needs look-ahead,
-so 32 of 1600 frames had no packet yet when the next came (it is not used: see above). Keyframe
-interval 32 costs 1% in size over 64 and halves the frames decoded to reach any one. Lossless:
-zstd of frame differences is 7x faster than FFV1 for 20% more bytes.
+Why: 4:2:0 alone caps these small renders' sharp colour edges near 37 dB before any coding, which
+rules out x264 4:2:0 and SVT-AV1 (it takes 4:2:0 only; PyAV's build has no libaom) at the 35 dB
+the lossy default promises; B-frames need look-ahead, so frames wait inside the encoder (a commit
+would name rows whose frames are not in the file yet); veryfast has the best size for its speed.
+A keyframe interval of 32 costs about 1% over 64 and halves what reading one frame decodes.
+Lossless: zstd of frame differences is 7x faster than FFV1 for 20% more bytes (and 1.4x smaller
+than zstd of each frame alone, 5.1x).
 """
 
 from __future__ import annotations
