@@ -2,7 +2,8 @@
 # Set up rollrec in ./.venv (idempotent). `--test` also installs what the tests need: pytest,
 # playwright (python), a headless Chromium from the system's packages for the browser test,
 # unzip (archives are checked with `unzip -t` too), and the frameworks the adapter tests run for
-# real (extras mjlab, mujoco, mjx, newton: CPU builds, about 1.3 GB installed), with a pip
+# real (extras mjlab, mujoco, mjx, newton: CPU builds, about 1.3 GB installed), the camera extra
+# (PyAV and zstandard, for camera images), with a pip
 # constraint file pinning the venv's torch so that mjlab's torchvision does not pull another
 # (CUDA) torch.
 #
@@ -54,7 +55,7 @@ if [ $want_tests = 1 ]; then
   constraints=$(mktemp)
   trap 'rm -f "$constraints"' EXIT
   "$VPY" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > "$constraints"
-  pip_install -c "$constraints" -e ".[test,mjlab,mujoco,mjx,newton]"
+  pip_install -c "$constraints" -e ".[test,camera,mjlab,mujoco,mjx,newton]"
   if [ ! -x /usr/bin/chromium ] && [ ! -x /usr/bin/chromium-browser ]; then
     if command -v apt-get >/dev/null 2>&1; then
       SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"

@@ -52,7 +52,7 @@ def camera_envs(num_envs: int, count: int) -> list[int]:
     """``count`` envs spread evenly over ``num_envs`` (all of them when there are fewer)."""
     import numpy as np
 
-    return sorted({int(round(x)) for x in np.linspace(0, num_envs - 1, min(count, num_envs))})
+    return sorted(set(np.rint(np.linspace(0, num_envs - 1, min(count, num_envs))).astype(int).tolist()))
 
 
 def _walker(args: argparse.Namespace) -> tuple[Any, Any, str, str, dict[str, Any]]:

@@ -194,6 +194,13 @@ class ImageStreams:
     """The cameras a recording keeps: their members, ``meta`` entries and encoders (one pool for all)."""
 
     def __init__(self, cameras: Sequence[Camera], options: Images):
+        from rollrec.media.codecs.deps import require_av, require_zstd
+
+        # Here, at the first record(), with the line that installs them; not on the writer thread.
+        if any(c.spec.codec == "h264" for c in cameras):
+            require_av()
+        if any(c.spec.codec == "zstd" for c in cameras):
+            require_zstd()
         self.cameras = {c.member: c for c in cameras}
         self._pool = _Pool(options.threads)
         self.encoders = {c.member: CameraEncoder(c, self._pool) for c in cameras}

@@ -26,9 +26,7 @@ from rollrec.format.errors import RolloutFormatError
 from rollrec.format.images import (
     COLUMN,
     KEY,
-    OFFSET,
     ROW,
-    SIZE,
     StreamSpec,
     camera_member,
     check_index,

@@ -52,7 +52,7 @@ class CameraPanel:
                 if self.kinds[name] == "depth" and len(frames):
                     picks = np.unique(np.linspace(0, len(frames) - 1, _SCALE_SAMPLES).astype(int))
                     self._scales[name] = DepthRange.of(frames[int(i)] for i in picks)
-        except RolloutFormatError as exc:
+        except (RolloutFormatError, ImportError) as exc:  # a damaged stream; PyAV or zstandard missing
             self.error = str(exc)
 
     def show(self, frame: int) -> tuple[np.ndarray | None, str]:
@@ -73,7 +73,7 @@ class CameraPanel:
                 continue
             try:
                 image = frames[i]
-            except RolloutFormatError as exc:
+            except (RolloutFormatError, ImportError) as exc:
                 return None, f"⚠️ {exc}"
             tiles.append(picture(image, self.kinds[name], self._scales.get(name)))
             notes.append(f"{label} {self._describe(name)}")
