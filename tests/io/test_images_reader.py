@@ -115,3 +115,23 @@ def test_damaged_packets_are_refused_when_decoded(camera_file, tmp_path, camera)
 def test_an_unknown_camera_names_the_cameras(camera_file):
     with rollrec.load(camera_file) as r, pytest.raises(KeyError, match=r"no camera 'back' \(cameras: depth, front\)"):
         r.images("back", 0)
+
+
+def test_a_sharded_rollout_reads_each_envs_frames_from_its_shard(tmp_path, make_fields, write_sharded, camera_frames):
+    """Shards of 1 and 3 envs, each recorded by a `Recorder` with its envs' camera frames."""
+    fields = make_fields(7, 4)
+    run = write_sharded(tmp_path / "run", fields, (1, 3))
+    for shard in sorted(run.glob("rank-*.npz")):
+        with rollrec.load(shard) as r:
+            info, steps = r.meta["shard"], [{k: np.array(r[k][t]) for k in ("obs", "act", "rew", "done")}
+                                            for t in range(r.T)]
+        envs = range(info["env_offset"], info["env_offset"] + info["num_envs"])
+        with Recorder(shard, len(envs), meta={"shard": info}, dt=0.02, env_name="sharded") as rec:
+            for t, step in enumerate(steps):
+                rec.record(**step, images={"depth": camera_frames.pattern(t, envs, (6, 5), np.uint16)})
+    with rollrec.load(run) as r:
+        assert list(r.cameras) == ["depth"]
+        for env in range(4):
+            frames = r.images("depth", env)
+            assert frames.env == env and len(frames) == 7
+            np.testing.assert_array_equal(frames[6], camera_frames.pattern(6, [env], (6, 5), np.uint16)[0])
