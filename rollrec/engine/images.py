@@ -160,7 +160,8 @@ ENCODER_NICENESS = 10
 def _lower_priority() -> None:
     """Make the calling thread yield the CPU to the recording thread (Linux: a thread's own nice value)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ENCODER_NICENESS)
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + ENCODER_NICENESS))
     except (AttributeError, OSError):  # not Linux (nice is per process there), or not allowed: run as is
         pass
 

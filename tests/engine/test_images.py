@@ -282,3 +282,30 @@ def test_detail_images_need_envs(tmp_path):
                                                                           "base_quat", "front"])
     with pytest.raises(ValueError, match="kept for every env"):
         rec.record(**step_fields(4, 0), images={"front": torch.zeros(2, 4, 4, 3, dtype=torch.uint8)})
+
+
+def test_encoder_threads_yield_the_cpu_to_the_recording_thread(tmp_path, camera_frames, monkeypatch):
+    """Where cores are short, `record()` runs first: the encoder threads' nice value is 10 above its own."""
+    import os
+    import sys
+    import threading
+
+    from rollrec.engine import images
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice values are Linux's")
+    seen = []
+
+    def column_spy(fn):  # a stream's encoder is made on the thread that encodes it
+        def wrapped(*args, **kwargs):
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return fn(*args, **kwargs)
+        return wrapped
+
+    from rollrec.media import codecs
+
+    monkeypatch.setattr(codecs, "encoder", column_spy(codecs.encoder))
+    monkeypatch.setattr("rollrec.media.streams.encoder", column_spy(codecs.encoder))
+    record(tmp_path / "run.npz", camera_frames.pattern, T=4, image_threads=2)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen and all(nice == min(19, mine + images.ENCODER_NICENESS) for nice in seen), (seen, mine)
