@@ -31,10 +31,11 @@ def row_bytes(r: ReadableRollout, key: str) -> tuple[tuple[int, ...], np.dtype, 
 class BlockReader:
     """Rows of members ``keys`` of ``r`` for the envs ``envs`` (the ones an export visits)."""
 
-    def __init__(self, r: ReadableRollout, keys: Sequence[str], envs: Sequence[int], *, budget: int = BLOCK_BYTES):
+    def __init__(self, r: ReadableRollout, keys: Sequence[str], envs: Sequence[int], *, budget: int | None = None):
         self.r = r
         self.keys = list(keys)
         self._envs = np.asarray(sorted(set(int(e) for e in envs)), np.int64)
+        budget = BLOCK_BYTES if budget is None else budget
         per_step = max(1, sum(row_bytes(r, k)[2] for k in self.keys))
         T = max(r.T, 1)
         self.envs_per_block = max(1, budget // (per_step * T))
