@@ -56,8 +56,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rollrec.export.api import export
-    from rollrec.export.deps import MissingExtraError
+    from rollrec.exports.api import export
+    from rollrec.exports.deps import MissingExtraError
 
     def note(line: str) -> None:
         print(f"rollrec export: {line}", file=sys.stderr)

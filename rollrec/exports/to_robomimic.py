@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.export.cameras import Camera, read_frames
-from rollrec.export.deps import require
-from rollrec.export.fields import Field, obs_parts
-from rollrec.export.reading import BlockReader
-from rollrec.export.selection import Episode, Selection
+from rollrec.exports.cameras import Camera, read_frames
+from rollrec.exports.deps import require
+from rollrec.exports.fields import Field, obs_parts
+from rollrec.exports.reading import BlockReader
+from rollrec.exports.selection import Episode, Selection
 from rollrec.io.protocol import ReadableRollout
 
 GYM_TYPE = 2  # robomimic.envs.env_base.EnvType.GYM_TYPE

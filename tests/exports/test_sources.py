@@ -93,7 +93,7 @@ def test_captured_windows_export_their_rows(tmp_path, make_fields, reference):
 
 def test_the_output_appears_only_when_complete(tmp_path, make_fields, monkeypatch):
     path = rollrec.save(tmp_path / "r.npz", make_fields(20, 3, done_every=7), dt=0.02)
-    from rollrec.export import to_lerobot
+    from rollrec.exports import to_lerobot
 
     def fail(*args, **kwargs):
         assert list(tmp_path.glob(".ds.partial-*")), "written under a temporary name"
@@ -122,7 +122,7 @@ def test_an_existing_output_is_kept_unless_overwrite(tmp_path, make_fields):
 def test_a_missing_package_names_the_extra(tmp_path, make_fields, monkeypatch):
     path = rollrec.save(tmp_path / "r.npz", make_fields(8, 2), dt=0.02)
     monkeypatch.setitem(sys.modules, "h5py", None)  # what Python does for a package that is not installed
-    from rollrec.export.deps import MissingExtraError
+    from rollrec.exports.deps import MissingExtraError
 
     with pytest.raises(MissingExtraError, match=r"--to robomimic needs h5py .*: pip install 'rollrec\[hdf5\]'"):
         rollrec.export(path, tmp_path / "d.hdf5", to="robomimic")

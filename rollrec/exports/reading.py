@@ -3,7 +3,7 @@
 `BlockReader` reads members for a block of envs over a window of steps at once (one `read` of
 ``[steps, envs, ...]`` per member: a few large preads instead of one per step and env), sized so
 that a block holds at most `BLOCK_BYTES`, and hands out one env's rows of it. Exporters visit
-episodes in env order, then by start (`rollrec.export.selection`), so each block is read once.
+episodes in env order, then by start (`rollrec.exports.selection`), so each block is read once.
 When even one env's steps exceed the budget, the block covers a window of steps, and exporters
 ask for at most `BlockReader.max_rows` rows at a time.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from rollrec.export.selection import Episode
+from rollrec.exports.selection import Episode
 from rollrec.io.protocol import ReadableRollout
 
 #: The most bytes one block of members holds (what an export keeps in memory besides its output's buffers).

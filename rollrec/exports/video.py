@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.export.deps import require
+from rollrec.exports.deps import require
 
 
 class EpisodeVideos:

@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING
 from rollrec._lazy import lazy_exports
 
 _EXPORTS = {
-    "TARGETS": "rollrec.export.api",
-    "export": "rollrec.export.api",
-    "MissingExtraError": "rollrec.export.deps",
+    "TARGETS": "rollrec.exports.api",
+    "export": "rollrec.exports.api",
+    "MissingExtraError": "rollrec.exports.deps",
 }
 
 __all__ = ["TARGETS", "MissingExtraError", "export"]
 
-__getattr__, __dir__ = lazy_exports("rollrec.export", _EXPORTS, __all__, globals())
+__getattr__, __dir__ = lazy_exports("rollrec.exports", _EXPORTS, __all__, globals())
 
 if TYPE_CHECKING:
-    from rollrec.export.api import TARGETS, export
-    from rollrec.export.deps import MissingExtraError
+    from rollrec.exports.api import TARGETS, export
+    from rollrec.exports.deps import MissingExtraError

@@ -1,6 +1,6 @@
 """The per-step members an export carries, with their column names.
 
-`step_fields` lists a rollout's per-step members but its cameras (`rollrec.export.cameras`), in
+`step_fields` lists a rollout's per-step members but its cameras (`rollrec.exports.cameras`), in
 a fixed order (the format's members first, then the extras by name). `column_names` names the
 columns of a member flattened to one row per step: ``obs`` by its ``meta["obs_layout"]``,
 ``rew_terms`` by the reward terms, ``base_pos`` ``x, y, z``, ``base_quat`` ``w, x, y, z``, the
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rollrec.export.cameras import is_image_member
+from rollrec.exports.cameras import is_image_member
 from rollrec.io.protocol import ReadableRollout
 
 #: The format's per-step members, in the order exports list them.

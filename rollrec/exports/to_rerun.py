@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.export.cameras import Camera, read_frames
-from rollrec.export.deps import require
-from rollrec.export.reading import BlockReader
-from rollrec.export.selection import Episode, Selection
+from rollrec.exports.cameras import Camera, read_frames
+from rollrec.exports.deps import require
+from rollrec.exports.reading import BlockReader
+from rollrec.exports.selection import Episode, Selection
 from rollrec.io.protocol import ReadableRollout
 
 #: The pose members the recording reads (with ``rew`` and ``rew_terms``).

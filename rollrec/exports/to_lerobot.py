@@ -13,7 +13,7 @@ last release for Python 3.11), without depending on ``lerobot``::
     OUT_DIR/data/chunk-000/file-000.parquet     one row per frame, episodes one after another
     OUT_DIR/videos/<camera key>/chunk-000/file-000.mp4
 
-One LeRobot episode per exported (env, episode) of the rollout (`rollrec.export.selection`).
+One LeRobot episode per exported (env, episode) of the rollout (`rollrec.exports.selection`).
 Features: ``observation.state`` (``obs``), ``action`` (``act``), ``next.reward`` (``rew``),
 ``next.done`` (``done``), ``next.truncated``, ``next.reward_terms`` (named by the reward terms),
 ``observation.base_pos``/``base_quat``/``link_pos``/``link_quat`` and ``observation.<extra>`` (each
@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from rollrec.export.cameras import Camera, read_frames
-from rollrec.export.deps import require
-from rollrec.export.fields import Field, column_names
-from rollrec.export.reading import BlockReader
-from rollrec.export.selection import Episode, Selection
-from rollrec.export.stats import StatsAggregate, as_json, episode_stats, image_stats
-from rollrec.export.video import EpisodeVideos
+from rollrec.exports.cameras import Camera, read_frames
+from rollrec.exports.deps import require
+from rollrec.exports.fields import Field, column_names
+from rollrec.exports.reading import BlockReader
+from rollrec.exports.selection import Episode, Selection
+from rollrec.exports.stats import StatsAggregate, as_json, episode_stats, image_stats
+from rollrec.exports.video import EpisodeVideos
 from rollrec.io.protocol import ReadableRollout
 
 CODEBASE_VERSION = "v3.0"

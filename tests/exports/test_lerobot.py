@@ -157,10 +157,10 @@ def test_episode_filters_pick_what_the_index_says(camera_rollout, reference, tmp
 def test_a_depth_camera_is_refused_naming_it(tmp_path, make_fields):
     fields = make_fields(6, 2)
     rollrec.save(tmp_path / "r.npz", fields, dt=0.02)
-    from rollrec.export.cameras import Camera
-    from rollrec.export.fields import step_fields
-    from rollrec.export.selection import select_episodes
-    from rollrec.export.to_lerobot import write_lerobot
+    from rollrec.exports.cameras import Camera
+    from rollrec.exports.fields import step_fields
+    from rollrec.exports.selection import select_episodes
+    from rollrec.exports.to_lerobot import write_lerobot
 
     with rollrec.load(tmp_path / "r.npz") as r:
         depth = Camera("wrist_depth", (8, 8), np.dtype(np.float32), None)

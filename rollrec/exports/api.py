@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rollrec.export.cameras import Camera, cameras as rollout_cameras
-from rollrec.export.fields import step_fields
-from rollrec.export.selection import Selection, select_episodes
-from rollrec.export.staging import staged_output
+from rollrec.exports.cameras import Camera, cameras as rollout_cameras
+from rollrec.exports.fields import step_fields
+from rollrec.exports.selection import Selection, select_episodes
+from rollrec.exports.staging import staged_output
 from rollrec.io.protocol import ReadableRollout
 
 #: ``to=`` targets, with what each writes.
@@ -60,10 +60,10 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
 
     The output is written under a temporary name and renamed when complete; an existing ``out``
     is an error unless ``overwrite``. Memory stays bounded whatever the rollout's size (the
-    rollout is read in blocks, `rollrec.export.reading`). ``progress`` shows a progress bar on
+    rollout is read in blocks, `rollrec.exports.reading`). ``progress`` shows a progress bar on
     stderr; ``note`` receives one-line remarks (episodes left out). A field the target cannot hold
     raises ValueError naming it; a missing optional package raises
-    `rollrec.export.deps.MissingExtraError` with the ``pip install`` line.
+    `rollrec.exports.deps.MissingExtraError` with the ``pip install`` line.
     """
     if to not in TARGETS:
         raise ValueError(f"unknown export target {to!r}; choose one of {', '.join(TARGETS)}")
@@ -78,7 +78,7 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
     cams = _pick_cameras(r, cameras)
     fields = step_fields(r)
     if to == "lerobot":
-        from rollrec.export.to_lerobot import check_fps, write_lerobot
+        from rollrec.exports.to_lerobot import check_fps, write_lerobot
 
         rate = check_fps(r.dt, fps)
         selection = _select(r, envs, episodes, min_return, [f.key for f in fields] + _members(cams), note)
@@ -87,14 +87,14 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
             write_lerobot(r, tmp, selection, fields, cams, fps=rate, task=task or r.env_name,
                           lossless_video=lossless_video, advance=bar.update)
     elif to == "robomimic":
-        from rollrec.export.to_robomimic import write_robomimic
+        from rollrec.exports.to_robomimic import write_robomimic
 
         selection = _select(r, envs, episodes, min_return, [f.key for f in fields] + _members(cams), note)
         with staged_output(out, directory=False, overwrite=overwrite) as tmp, \
                 _progress(selection.rows, "robomimic", progress) as bar:
             write_robomimic(r, tmp, selection, fields, cams, advance=bar.update)
     elif to == "rerun":
-        from rollrec.export.to_rerun import POSE_KEYS, write_rerun
+        from rollrec.exports.to_rerun import POSE_KEYS, write_rerun
 
         keys = [k for k in POSE_KEYS if k in r] + (["rew_terms"] if "rew_terms" in r else []) + ["rew"]
         selection = _select(r, [0] if envs is None else envs, episodes, min_return, keys + _members(cams), note)
@@ -102,7 +102,7 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
                 _progress(selection.rows, "rerun", progress) as bar:
             write_rerun(r, tmp, selection, cams, advance=bar.update)
     else:
-        from rollrec.export.to_viser import POSE_KEYS as VISER_KEYS, pick_episode, write_viser
+        from rollrec.exports.to_viser import POSE_KEYS as VISER_KEYS, pick_episode, write_viser
 
         keys = [k for k in VISER_KEYS if k in r]
         chosen = pick_episode(_select(r, [env], episodes, min_return, keys, note), env, episode, r)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rollrec.export.deps import require
-from rollrec.export.reading import BlockReader
-from rollrec.export.selection import Episode, Selection
+from rollrec.exports.deps import require
+from rollrec.exports.reading import BlockReader
+from rollrec.exports.selection import Episode, Selection
 from rollrec.io.protocol import ReadableRollout
 
 POSE_KEYS = ("base_pos", "base_quat", "link_pos", "link_quat")

@@ -67,8 +67,9 @@ def smooth_frames(T: int, N: int, H: int = 32, W: int = 48, seed: int = 0) -> np
         for n in range(N):
             base = rng.integers(40, 200, 3)
             img = np.stack([base[0] + 40 * x / W, base[1] + 40 * y / H, np.full((H, W), base[2])], -1)
-            cx, cy = (3 * t + 7 * n) % (W - 8), (2 * t + 5 * n) % (H - 8)
-            img[cy : cy + 8, cx : cx + 8] = 250
+            side = max(1, min(8, H // 3, W // 3))
+            cx, cy = (3 * t + 7 * n) % (W - side), (2 * t + 5 * n) % (H - side)
+            img[cy : cy + side, cx : cx + side] = 250
             out[t, n] = np.clip(img, 0, 255).astype(np.uint8)
     return out
 

@@ -97,7 +97,7 @@ def modelled(tmp_path, make_fields, make_model):
 
 def test_the_recording_replays_the_episode_step_by_step(walker, reference, tmp_path):
     ref = reference(walker)
-    env, start, stop, end, ret = ref.of(envs=[3])[1]
+    env, start, stop, end, _ret = ref.of(envs=[3])[1]
     out = rollrec.export(walker, tmp_path / "ep.viser", to="viser", env=3, episode=1)
     duration, messages = load_recording(out)
     n, dt = stop - start, ref.meta["dt"]

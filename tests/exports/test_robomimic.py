@@ -56,7 +56,7 @@ def test_every_demo_matches_its_episode(camera_rollout, reference, tmp_path):
 
 def test_small_reads_give_the_same_file(camera_rollout, tmp_path, monkeypatch):
     """Episodes read in pieces (a tiny block budget) give the same demos, next_obs included."""
-    from rollrec.export import reading
+    from rollrec.exports import reading
 
     a = rollrec.export(camera_rollout, tmp_path / "a.hdf5", to="robomimic")
     monkeypatch.setattr(reading, "BLOCK_BYTES", 512)
