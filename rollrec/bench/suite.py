@@ -15,6 +15,7 @@ import torch
 
 from rollrec.bench.cuda import cuda_rows
 from rollrec.bench.end_to_end import end_to_end, torchrl_version
+from rollrec.bench.camera import camera_rows
 from rollrec.bench.memory import rss_vs_length
 from rollrec.bench.reader import reader
 from rollrec.bench.record import record_vs_copy, stall
@@ -24,7 +25,7 @@ from rollrec.bench.volume import volume_rows
 from rollrec.bench.measure import Row, scratch_dir
 from rollrec.bench.workload import Workload
 
-SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume", "sustained")
+SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume", "sustained", "camera")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class BenchConfig:
     dist_repeats: int = 5
     volume_steps: int = 240  # steps per recording of each volume configuration (5 MB each at N=4096)
     volume_repeats: int = 3
+    camera_steps: int = 1000  # 64 detail envs of main_envs with a 128x128 RGB camera
+    camera_repeats: int = 2
+    camera_rss_steps: tuple[int, int] | None = (200, 1000)
     sustained_bytes: int = 10 * 10**9  # one rollout recorded end to end (8-12 GB: past any page cache)
     sustained_load_bytes: int = 4 * 10**9  # recorded with the producer at 50% of the device limit
     torch_threads: int = 1
@@ -83,6 +87,9 @@ QUICK = BenchConfig(
     dist_repeats=1,
     volume_steps=64,
     volume_repeats=1,
+    camera_steps=200,
+    camera_repeats=1,
+    camera_rss_steps=None,
     sustained_bytes=2 * 10**9,
     sustained_load_bytes=1 * 10**9,
 )
@@ -179,6 +186,10 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "volume" in config.sections:
             say(f"volume control, N={config.main_envs}")
             rows += volume_rows(main, d, steps=config.volume_steps, repeats=config.volume_repeats)
+        if "camera" in config.sections:
+            say(f"camera images, 64 of N={config.main_envs} envs, 128x128 RGB, {config.camera_steps} steps")
+            rows += camera_rows(main, d, steps=config.camera_steps, repeats=config.camera_repeats,
+                                rss_steps=config.camera_rss_steps)
         if "sustained" in config.sections:
             say(f"sustained, N={config.main_envs}, {config.sustained_bytes / 1e9:.0f} GB")
             rows += sustained(main, d, nbytes=config.sustained_bytes, load_bytes=config.sustained_load_bytes)

@@ -110,6 +110,12 @@ class Gather(Protocol):
     def close(self) -> None: ...
 
 
+class RowEncoder(Protocol):
+    """Turns a job's rows of a ring field into rows of other members (a camera's packets and index)."""
+
+    def encode_rows(self, rows: np.ndarray, first_row: int) -> Mapping[str, np.ndarray]: ...
+
+
 def aligned_zeros(nbytes: int) -> torch.Tensor:
     """A zero-filled ``uint8`` CPU tensor of ``nbytes`` whose first byte is `BLOCK`-aligned (for direct I/O).
 
@@ -177,7 +183,10 @@ class FlushPipeline:
 
     ``transforms`` map a member name to a function applied to its rows on the writer thread
     (dtype casts, quaternion reordering). ``constants`` are members written as repeated rows.
-    ``gather`` adds rows of other members to each job (see `Gather`). ``device``: where the
+    ``gather`` adds rows of other members to each job (see `Gather`). ``encoders`` map ring
+    fields stored encoded (cameras) to what turns a job's rows into other members' rows
+    (``encode_rows(rows, first_row) -> {member: rows}``: `rollrec.engine.images.CameraEncoder`),
+    on the writer thread, before the job is released. ``device``: where the
     ring lives (needed when it holds no tensor: everything kept is gathered).
 
     CUDA: ``staging_buffers`` pinned buffers, one registered host allocation each
@@ -195,8 +204,10 @@ class FlushPipeline:
         staging_buffers: int = 2,
         gather: Gather | None = None,
         device: torch.device | None = None,
+        encoders: Mapping[str, RowEncoder] | None = None,
     ):
         self.ring: RingBuffers | None = ring
+        self.encoders = dict(encoders or {})
         self.gather = gather
         self.staged: dict[str, torch.Tensor] = dict(gather.staged) if gather is not None else {}
         self._queued_rows = 0  # rows handed to the writer (main thread): where the next flush lands in the file
@@ -401,6 +412,11 @@ class FlushPipeline:
         if job.wait is not None:
             job.wait()
         for name, rows in job.arrays.items():
+            encoder = self.encoders.get(name)
+            if encoder is not None:  # encoded while the other members' writes are in flight
+                for member, data in encoder.encode_rows(rows, job.first_row).items():
+                    self.stream.append(member, data, wait=False)
+                continue
             fn = self.transforms.get(name)
             self.stream.append(name, fn(rows) if fn is not None else rows, wait=False)
         for name, rows in self.constants.items():
