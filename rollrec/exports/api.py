@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rollrec.exports.cameras import Camera, cameras as rollout_cameras
+from rollrec.exports.cameras import Camera, cameras as rollout_cameras, frame_rows
 from rollrec.exports.fields import step_fields
-from rollrec.exports.selection import Selection, select_episodes
+from rollrec.exports.selection import Selection, keep_rows_held, select_episodes
 from rollrec.exports.staging import staged_output
 from rollrec.io.protocol import ReadableRollout
 
@@ -81,7 +81,7 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
         from rollrec.exports.to_lerobot import check_fps, write_lerobot
 
         rate = check_fps(r.dt, fps)
-        selection = _select(r, envs, episodes, min_return, [f.key for f in fields] + _members(cams), note)
+        selection = _select(r, envs, episodes, min_return, [f.key for f in fields], cams, note)
         with staged_output(out, directory=True, overwrite=overwrite) as tmp, \
                 _progress(selection.rows, "lerobot", progress) as bar:
             write_lerobot(r, tmp, selection, fields, cams, fps=rate, task=task or r.env_name,
@@ -89,7 +89,7 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
     elif to == "robomimic":
         from rollrec.exports.to_robomimic import write_robomimic
 
-        selection = _select(r, envs, episodes, min_return, [f.key for f in fields] + _members(cams), note)
+        selection = _select(r, envs, episodes, min_return, [f.key for f in fields], cams, note)
         with staged_output(out, directory=False, overwrite=overwrite) as tmp, \
                 _progress(selection.rows, "robomimic", progress) as bar:
             write_robomimic(r, tmp, selection, fields, cams, advance=bar.update)
@@ -97,7 +97,7 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
         from rollrec.exports.to_rerun import POSE_KEYS, write_rerun
 
         keys = [k for k in POSE_KEYS if k in r] + (["rew_terms"] if "rew_terms" in r else []) + ["rew"]
-        selection = _select(r, [0] if envs is None else envs, episodes, min_return, keys + _members(cams), note)
+        selection = _select(r, [0] if envs is None else envs, episodes, min_return, keys, cams, note)
         with staged_output(out, directory=False, overwrite=overwrite) as tmp, \
                 _progress(selection.rows, "rerun", progress) as bar:
             write_rerun(r, tmp, selection, cams, advance=bar.update)
@@ -105,7 +105,7 @@ def export(rollout: ReadableRollout | str | os.PathLike, out: str | os.PathLike,
         from rollrec.exports.to_viser import POSE_KEYS as VISER_KEYS, pick_episode, write_viser
 
         keys = [k for k in VISER_KEYS if k in r]
-        chosen = pick_episode(_select(r, [env], episodes, min_return, keys, note), env, episode, r)
+        chosen = pick_episode(_select(r, [env], episodes, min_return, keys, [], note), env, episode, r)
         with staged_output(out, directory=False, overwrite=overwrite) as tmp, \
                 _progress(chosen.length, "viser", progress) as bar:
             write_viser(r, tmp, chosen, html=Path(out).suffix.lower() in (".html", ".htm"), advance=bar.update)
@@ -117,8 +117,13 @@ def _members(cams: Sequence[Camera]) -> list[str]:
 
 
 def _select(r: ReadableRollout, envs: Sequence[int] | None, episodes: str, min_return: float | None,
-            keys: Sequence[str], note: Callable[[str], None] | None) -> Selection:
-    selection = select_episodes(r, envs=envs, episodes=episodes, min_return=min_return, keys=keys)
+            keys: Sequence[str], cams: Sequence[Camera], note: Callable[[str], None] | None) -> Selection:
+    """The episodes to export: rows that hold every member in ``keys`` and every camera's frames."""
+    selection = select_episodes(r, envs=envs, episodes=episodes, min_return=min_return,
+                                keys=list(keys) + _members(cams))
+    for cam in cams:
+        if cam.member is None:  # a camera stream: its frames' own rows
+            selection = keep_rows_held(selection, lambda env, cam=cam: frame_rows(r, cam, env))
     if note is not None and selection.note():
         note(selection.note())
     if not selection.episodes:

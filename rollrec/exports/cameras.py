@@ -50,6 +50,14 @@ def cameras(r: ReadableRollout) -> list[Camera]:
     return out
 
 
+def frame_rows(r: ReadableRollout, camera: Camera, env: int) -> np.ndarray | None:
+    """The sorted rows that hold a frame of ``camera`` for ``env`` (int64), for a camera stream;
+    None for a raw member (its rows are those of its kind, ``r.kind(member)``)."""
+    if camera.member is not None:
+        return None
+    return np.asarray(r.images(camera.name, env).steps, np.int64)  # type: ignore[attr-defined]
+
+
 def read_frames(r: ReadableRollout, camera: Camera, env: int, rows: tuple[int, int]) -> np.ndarray:
     """``[n, *camera.shape]`` frames of ``camera`` for env ``env``, rows ``rows = (t0, t1)`` (a new array).
 
@@ -65,4 +73,4 @@ def read_frames(r: ReadableRollout, camera: Camera, env: int, rows: tuple[int, i
     return out
 
 
-__all__ = ["Camera", "cameras", "is_image_member", "read_frames"]
+__all__ = ["Camera", "cameras", "frame_rows", "is_image_member", "read_frames"]

@@ -35,8 +35,10 @@ class Field:
 
 
 def step_fields(r: ReadableRollout) -> list[Field]:
-    """Every per-step member of ``r`` but the cameras: the format's (`CORE_ORDER`), then extras by name."""
-    keys = [k for k in r.step_keys if not is_image_member(r, k)]
+    """Every per-step member of ``r`` but the cameras and those holding no value per step (a
+    recorder without reward terms writes ``rew_terms [T, N, 0]``): the format's (`CORE_ORDER`),
+    then extras by name."""
+    keys = [k for k in r.step_keys if not is_image_member(r, k) and 0 not in r[k].shape[2:]]
     ordered = [k for k in CORE_ORDER if k in keys] + sorted(k for k in keys if k not in CORE_ORDER)
     return [Field(k, tuple(r[k].shape[2:]), r[k].dtype) for k in ordered]
 

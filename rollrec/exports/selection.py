@@ -9,13 +9,16 @@ Rows. An episode's kept rows are ``first_row .. last_row`` (with ``every=k``: ro
 step ``t * k``). When every member an exporter reads is kept for every env and step, all of them
 are exported; when one is not (format v2: kept for some envs, or in captured windows), only the
 rows that hold every field: its last ``rows`` kept rows, which for a detail env are all of them.
-Episodes with no such rows are left out, and counted (`Selection.skipped`).
+Episodes with no such rows are left out, and counted (`Selection.skipped`). A camera stream
+(format v3) holds frames at rows of its own (`rollrec.io.images.CameraFrames.steps`: every row for
+a camera kept for every env or a detail env, captured windows otherwise): `keep_rows_held` keeps
+the same rule for it, each episode's last rows that hold a frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -70,7 +73,7 @@ class Selection:
         if not self.skipped:
             return None
         return (f"left out {self.skipped} episode(s) whose rows do not hold every exported field "
-                "(format v2: kept for some envs or in captured windows only)")
+                "(kept for some envs or in captured windows only)")
 
 
 def check_envs(r: ReadableRollout, envs: Sequence[int] | None) -> list[int]:
@@ -117,4 +120,25 @@ def select_episodes(r: ReadableRollout, *, envs: Sequence[int] | None = None, ep
     return Selection(out, skipped)
 
 
-__all__ = ["EPISODE_KINDS", "Episode", "Selection", "check_envs", "select_episodes"]
+def keep_rows_held(selection: Selection, held: Callable[[int], np.ndarray]) -> Selection:
+    """``selection`` with each episode cut to its last rows held by one more field: ``held(env)``
+    are the sorted rows that hold it for ``env``. An episode whose last row it does not hold is
+    left out and counted in ``skipped``; one it holds in part keeps its longest held tail."""
+    out, skipped, rows_of = [], selection.skipped, {}
+    for ep in selection.episodes:
+        if ep.env not in rows_of:
+            rows_of[ep.env] = np.asarray(held(ep.env), np.int64)
+        rows = rows_of[ep.env]
+        lo, hi = np.searchsorted(rows, [ep.row_start, ep.row_stop])
+        inside = rows[lo:hi]
+        if not inside.size or inside[-1] != ep.row_stop - 1:
+            skipped += 1
+            continue
+        offsets = inside - np.arange(inside.size)  # constant along a run of consecutive rows
+        breaks = np.flatnonzero(offsets != offsets[-1])
+        start = int(inside[breaks[-1] + 1]) if breaks.size else int(inside[0])
+        out.append(replace(ep, row_start=start))
+    return Selection(out, skipped)
+
+
+__all__ = ["EPISODE_KINDS", "Episode", "Selection", "check_envs", "keep_rows_held", "select_episodes"]

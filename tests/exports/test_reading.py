@@ -1,5 +1,5 @@
 """The exporters' reads: blocks within their memory budget give the rollout's values; camera frames
-come from raw image members, or from a rollout's camera streams (``r.cameras``, ``r.images``)."""
+come from raw image members (camera streams, ``r.cameras`` / ``r.images``: test_camera_streams.py)."""
 
 from __future__ import annotations
 
@@ -42,72 +42,6 @@ def test_raw_image_members_are_cameras(tmp_path, make_fields):
         (cam,) = cameras(r)  # the float extra is no camera
         assert (cam.name, cam.shape, cam.member, cam.is_rgb) == ("front", (8, 10, 3), "front", True)
         np.testing.assert_array_equal(read_frames(r, cam, 1, (3, 9)), fields["front"][3:9, 1])
-
-
-class _StreamFrames:
-    """One env's frames of a camera stream, as ``rollrec/io/images.py`` ``CameraFrames`` (branch
-    issue-26) gives them: ``at(step)`` is the frame of a kept row."""
-
-    def __init__(self, frames: np.ndarray):
-        self._frames = frames
-        self.steps = np.arange(len(frames))
-
-    def at(self, step: int) -> np.ndarray:
-        return self._frames[step].copy()
-
-
-class _Spec:
-    """A camera's ``StreamSpec`` (``rollrec/format/images.py``, branch issue-26): shape, dtype, codec."""
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype, self.codec = list(shape), np.dtype(dtype).name, "zstd"
-
-
-class _WithCameras:
-    """A rollout with the camera issue's reads (``r.cameras``, ``r.images(camera, env)``): the
-    frames given, decoded by the double above."""
-
-    def __init__(self, r, frames: dict[str, np.ndarray]):
-        self._r, self._frames = r, frames
-
-    def __getattr__(self, name):
-        return getattr(self._r, name)
-
-    def __getitem__(self, key):
-        return self._r[key]
-
-    def __contains__(self, key):
-        return key in self._r
-
-    @property
-    def cameras(self):
-        return {name: _Spec(f.shape[2:], f.dtype) for name, f in self._frames.items()}
-
-    def images(self, camera, env):
-        return _StreamFrames(self._frames[camera][:, env])
-
-
-def test_camera_streams_are_read_by_step(tmp_path, make_fields):
-    fields = make_fields(10, 3, done_every=4)
-    path = rollrec.save(tmp_path / "r.npz", fields, dt=0.02)
-    rgb, depth = smooth_frames(10, 3, H=8, W=12), np.random.default_rng(1).random((10, 3, 8, 12)).astype(np.float32)
-    with rollrec.load(path) as plain:
-        r = _WithCameras(plain, {"front": rgb, "wrist_depth": depth})
-        front, wrist = cameras(r)
-        assert (front.member, front.is_rgb, wrist.is_rgb, wrist.shape) == (None, True, False, (8, 12))
-        np.testing.assert_array_equal(read_frames(r, front, 2, (1, 7)), rgb[1:7, 2])
-        np.testing.assert_array_equal(read_frames(r, wrist, 0, (0, 10)), depth[:, 0])
-        pytest.importorskip("h5py")
-        from rollrec.exports.api import export
-
-        out = export(r, tmp_path / "d.hdf5", to="robomimic")
-        import h5py
-
-        with h5py.File(out) as f:
-            g = f["data/demo_1"]
-            env, start, stop = g.attrs["env"], g.attrs["start"], g.attrs["stop"]
-            np.testing.assert_array_equal(g["obs/front_image"][()], rgb[start:stop, env])
-            np.testing.assert_array_equal(g["obs/wrist_depth"][()], depth[start:stop, env])
 
 
 def test_rollrec_export_stays_the_function_once_the_package_is_imported():
