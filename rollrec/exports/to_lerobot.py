@@ -53,6 +53,9 @@ EPISODES_PATH = "meta/episodes/" + CHUNK_FILE + ".parquet"
 FEATURE_OF = {"obs": "observation.state", "act": "action", "rew": "next.reward", "done": "next.done",
               "truncated": "next.truncated", "rew_terms": "next.reward_terms"}
 _ROW_GROUP_BYTES = 32 << 20
+#: Small batches (an episode's rows, one episode's metadata row) are merged by this many: Arrow's
+#: cost per batch and per column (memory and time) would otherwise grow with the episode count.
+_MERGE_BATCHES = 256
 
 
 def feature_key(field: Field) -> str:
@@ -69,8 +72,10 @@ def _feature(r: ReadableRollout, field: Field) -> dict[str, Any]:
 
 
 class _ParquetFiles:
-    """``data/chunk-*/file-*.parquet`` (or the episodes'): record batches buffered into row groups,
-    a new file once one holds ``file_bytes``; a unit (an episode) never spans two files."""
+    """``data/chunk-*/file-*.parquet`` (or the episodes'): record batches (or rows, `add_row`)
+    buffered into row groups, a new file once one holds ``file_bytes``; a unit (an episode) never
+    spans two files. What waits to be written is at most a row group's bytes, in at most
+    `_MERGE_BATCHES` batches (merged into one beyond), whatever the number of episodes."""
 
     def __init__(self, pa: Any, pq: Any, root: Path, pattern: str, file_bytes: int):
         self.pa, self.pq, self.root, self.pattern, self.file_bytes = pa, pq, root, pattern, file_bytes
@@ -79,16 +84,32 @@ class _ParquetFiles:
         self._schema: Any = None
         self._pending: list[Any] = []
         self._pending_bytes = 0
+        self._rows: list[dict[str, Any]] = []  # rows not yet a batch
+        self._row_bytes = 0.0  # a row's bytes once a batch, as last measured
         self._written = 0
 
     def begin(self) -> tuple[int, int]:
         """``(chunk, file)`` where the next unit goes."""
-        if self.file < 0 or self._written + self._pending_bytes >= self.file_bytes:
+        waiting = self._written + self._pending_bytes + len(self._rows) * self._row_bytes
+        if self.file < 0 or waiting >= self.file_bytes:
             self.close()
             self.file += 1
             if self.file == CHUNKS_SIZE:
                 self.chunk, self.file = self.chunk + 1, 0
         return self.chunk, self.file
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        """One row (column name: value), made a batch with the rows around it."""
+        self._rows.append(row)
+        if len(self._rows) >= _MERGE_BATCHES or not self._row_bytes:
+            self._take_rows()
+
+    def _take_rows(self) -> None:
+        if self._rows:
+            batch = self.pa.RecordBatch.from_pylist(self._rows)
+            self._row_bytes = max(batch.nbytes / len(self._rows), 1.0)
+            self._rows = []
+            self.add(batch)
 
     def add(self, batch: Any) -> None:
         if self._schema is None:
@@ -99,8 +120,13 @@ class _ParquetFiles:
         self._pending_bytes += batch.nbytes
         if self._pending_bytes >= _ROW_GROUP_BYTES:
             self.flush()
+        elif len(self._pending) >= _MERGE_BATCHES:
+            merged = self.pa.Table.from_batches(self._pending, schema=self._schema).combine_chunks()
+            self._pending = merged.to_batches()
+            self._pending_bytes = sum(b.nbytes for b in self._pending)
 
     def flush(self) -> None:
+        self._take_rows()
         if not self._pending:
             return
         if self._writer is None:
@@ -195,7 +221,7 @@ def write_lerobot(r: ReadableRollout, root: Path, selection: Selection, fields: 
             row = _write_episode(pa, r, reader, ep, where, fields, cams, videos, video_keys, data, totals, fps,
                                  advance)
             index += ep.length
-            episodes_meta.add(pa.RecordBatch.from_pylist([row]))
+            episodes_meta.add_row(row)
     finally:
         data.close()
         for v in videos.values():

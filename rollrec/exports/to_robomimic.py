@@ -106,7 +106,7 @@ def _write_demo(g: Any, r: ReadableRollout, reader: BlockReader, ep: Episode, ke
             shape, dtype = fields[member].trailing, fields[member].dtype
         else:
             shape, dtype = how[2], fields[member].dtype
-        chunks = (1, *shape) if isinstance(how, Camera) else True
+        chunks = (1, *shape) if isinstance(how, Camera) else None  # contiguous: written once, at its full length
         out[key] = tuple(g.create_dataset(f"{grp}/{key}", (n, *shape), dtype, chunks=chunks) for grp in ("obs", "next_obs"))
     flat = {member: g.create_dataset(ds, (n, *fields[member].trailing), np.uint8 if member == "done" else fields[member].dtype)
             for member, ds in DATASET_OF.items() if member in fields}

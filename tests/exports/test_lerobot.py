@@ -216,3 +216,28 @@ def test_lerobot_dataset_reads_every_frame(camera_rollout, reference, tmp_path):
     assert result["frames"] == reference(camera_rollout).fields["rew"].size
     assert result["episodes"] == len(reference(camera_rollout).episodes)
     print(result, file=sys.stderr)
+
+
+def test_many_small_batches_and_files_give_the_same_dataset(camera_rollout, tmp_path, monkeypatch):
+    """Episodes' rows and metadata rows merged two at a time, and a new data and metadata file for
+    every episode: the same frames and episodes, each episode's rows in the file its row names."""
+    from rollrec.exports import to_lerobot
+
+    a = rollrec.export(camera_rollout, tmp_path / "a", to="lerobot", cameras=[])
+    monkeypatch.setattr(to_lerobot, "_MERGE_BATCHES", 2)
+    monkeypatch.setattr(to_lerobot, "DATA_FILE_MB", 0)
+    b = rollrec.export(camera_rollout, tmp_path / "b", to="lerobot", cameras=[])
+    ea, eb = _episodes(a), _episodes(b)
+    assert len(list((b / "data").rglob("*.parquet"))) == len(eb) > 2
+    assert len(list((b / "meta" / "episodes").rglob("*.parquet"))) == len(eb)
+    where = ("data/chunk_index", "data/file_index", "meta/episodes/chunk_index", "meta/episodes/file_index")
+    assert [{k: v for k, v in e.items() if k not in where} for e in ea] == \
+           [{k: v for k, v in e.items() if k not in where} for e in eb]
+    fa, fb = _frames(a), _frames(b)
+    assert fa.keys() == fb.keys()
+    for key in fa:
+        np.testing.assert_array_equal(fa[key], fb[key])
+    for ep in eb:
+        path = b / "data" / f"chunk-{ep['data/chunk_index']:03d}" / f"file-{ep['data/file_index']:03d}.parquet"
+        index = pq.read_table(path)["index"].to_numpy()
+        assert (index.min(), index.max() + 1) == (ep["dataset_from_index"], ep["dataset_to_index"])

@@ -58,7 +58,7 @@ def test_detail_envs_export_whole_episodes_and_the_others_are_counted(tmp_path, 
     out = rollrec.export(path, tmp_path / "d.hdf5", to="robomimic", note=notes.append)
     expected = ref.of(envs=[1, 3])
     assert notes == [f"left out {len(ref.of(envs=[0, 2]))} episode(s) whose rows do not hold every exported field "
-                     "(format v2: kept for some envs or in captured windows only)"]
+                     "(kept for some envs or in captured windows only)"]
     with h5py.File(out) as f:
         assert len(f["data"]) == len(expected)
         for i, (env, start, stop, *_ ) in enumerate(expected):
