@@ -6,8 +6,9 @@ interpreter and imports included); the reference measured in the same run is rea
 rollout's bytes once (sequential 16 MiB reads of the file: what any exporter must at least do),
 so ``x read`` is the export's time over that read's.
 
-    pytest benchmarks/test_export_benchmark.py -s          # synthetic 0.1 and 0.2 GB rollouts
+    pytest benchmarks/test_export_benchmark.py             # synthetic 0.02 and 0.04 GB rollouts, 256 envs
     python benchmarks/test_export_benchmark.py --size-gb 1.83   # 1.83 and 3.66 GB (the demo's size)
+    python benchmarks/test_export_benchmark.py --size-gb 0.05 --envs 256   # ~1000 episodes, then ~2000
     python benchmarks/test_export_benchmark.py --rollout demo.npz --rollout-2x demo_600.npz
 
 The synthetic rollout is `test_reader_benchmark.build_rollout` (4096 envs, obs 32, act 8, 4 reward
@@ -93,11 +94,17 @@ def measure(src: Path, src_2x: Path, work: Path, targets=tuple(TARGETS)) -> list
 
 @pytest.fixture(scope="module")
 def rollouts(tmp_path_factory):
+    """Synthetic rollouts of 256 envs (so that twice as long is twice the episodes, ~400 then ~800)."""
+    import test_reader_benchmark
     from test_reader_benchmark import build_rollout
 
-    size = float(os.environ.get("ROLLREC_BENCH_EXPORT_GB", "0.1"))
+    size = float(os.environ.get("ROLLREC_BENCH_EXPORT_GB", "0.02"))
     work = tmp_path_factory.mktemp("export")
-    return build_rollout(work / "one.npz", size_gb=size), build_rollout(work / "two.npz", size_gb=2 * size), work
+    envs, test_reader_benchmark.N_ENVS = test_reader_benchmark.N_ENVS, 256
+    try:
+        return build_rollout(work / "one.npz", size_gb=size), build_rollout(work / "two.npz", size_gb=2 * size), work
+    finally:
+        test_reader_benchmark.N_ENVS = envs
 
 
 @pytest.mark.parametrize("to", list(TARGETS))
@@ -117,6 +124,8 @@ def main() -> None:
     parser.add_argument("--size-gb", type=float, default=1.83, help="synthetic rollout size (and twice that)")
     parser.add_argument("--rollout", type=Path, help="a rollout to export instead of a synthetic one")
     parser.add_argument("--rollout-2x", type=Path, help="with --rollout: the same run twice as long")
+    parser.add_argument("--envs", type=int, default=None,
+                        help="synthetic rollout: envs (default 4096); fewer envs: more steps, so twice as long is twice the episodes")
     parser.add_argument("--targets", nargs="*", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--dir", type=Path, default=None, help="where to build and export (default a temp dir)")
     args = parser.parse_args()
@@ -128,8 +137,11 @@ def main() -> None:
                 parser.error("--rollout needs --rollout-2x (the same run twice as long)")
             one, two = args.rollout, args.rollout_2x
         else:
+            import test_reader_benchmark
             from test_reader_benchmark import build_rollout
 
+            if args.envs is not None:
+                test_reader_benchmark.N_ENVS = args.envs
             one = build_rollout(work / "one.npz", size_gb=args.size_gb)
             two = build_rollout(work / "two.npz", size_gb=2 * args.size_gb)
         for line in measure(one, two, work, args.targets):
