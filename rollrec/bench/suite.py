@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from rollrec.bench.memory import rss_vs_length
 from rollrec.bench.reader import reader
 from rollrec.bench.record import record_vs_copy, stall
 from rollrec.bench.sharded import scale_out
-from rollrec.bench.sustained import sustained
+from rollrec.bench.sustained import cpu_side, sustained
 from rollrec.bench.volume import volume_rows
 from rollrec.bench.measure import Row, scratch_dir
 from rollrec.bench.workload import Workload
@@ -58,6 +59,8 @@ class BenchConfig:
     camera_rss_steps: tuple[int, int] | None = (200, 1000)
     sustained_bytes: int = 10 * 10**9  # one rollout recorded end to end (8-12 GB: past any page cache)
     sustained_load_bytes: int = 4 * 10**9  # recorded with the producer at 50% of the device limit
+    cpu_bytes: int = 2 * 10**9  # recorded into a memory file system (the CPU side on its own)
+    fast_scratch: str | None = "/dev/shm"  # that memory file system (None: skip the CPU-side row)
     torch_threads: int = 1
     sections: tuple[str, ...] = SECTIONS
     scratch: str | None = None
@@ -92,6 +95,7 @@ QUICK = BenchConfig(
     camera_rss_steps=None,
     sustained_bytes=2 * 10**9,
     sustained_load_bytes=1 * 10**9,
+    cpu_bytes=500 * 10**6,
 )
 
 
@@ -193,6 +197,9 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "sustained" in config.sections:
             say(f"sustained, N={config.main_envs}, {config.sustained_bytes / 1e9:.0f} GB")
             rows += sustained(main, d, nbytes=config.sustained_bytes, load_bytes=config.sustained_load_bytes)
+            if config.fast_scratch:
+                say(f"CPU side, N={config.main_envs}, into {config.fast_scratch}")
+                rows += cpu_side(main, Path(config.fast_scratch), nbytes=config.cpu_bytes)
         if "dist" in config.sections:
             rows += scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
                                       worlds=config.dist_worlds, repeats=config.dist_repeats, say=say)

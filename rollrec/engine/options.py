@@ -80,8 +80,10 @@ class Ring:
     """
 
     segment_steps: int = 256
-    max_segment_bytes: int | None = 64 << 20
-    ring_segments: int = 2
+    # Four segments of at most 32 MiB (issue 25; was two of 64 MiB, the same memory): the writer may
+    # fall three segments behind (a commit's sync, a slow moment of the disk) before record() waits.
+    max_segment_bytes: int | None = 32 << 20
+    ring_segments: int = 4
     staging_buffers: int = 2
 
 

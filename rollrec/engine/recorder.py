@@ -374,7 +374,7 @@ class Recorder:
         try:
             self._stream = self._partial.begin(
                 setup.members, info=self._recovery_info(), overwrite=self.overwrite, durable=self.durable,
-                variable=setup.variable, direct=self.direct_io,
+                variable=setup.variable, direct=self.direct_io, open_ended=self.max_steps is None,
             )
         except BaseException:
             self._schema = None

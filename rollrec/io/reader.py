@@ -51,9 +51,12 @@ _CACHED_THREADS = 1  # when they are in the page cache (reads are then CPU work:
 
 class Rollout(RolloutEpisodes):
     """A rollout opened for reading. Arrays are ``[T, N, ...]`` numpy arrays (read-only memory
-    maps for stored files); index them to read. `env` and the episode helpers read with `os.pread`
-    instead: if another process truncates the file while it is open, they raise
-    `RolloutFormatError`, where touching a lost page of a map would kill the process (SIGBUS).
+    maps for stored files); index them to read: ``r[key][index]`` reads the selection from the file
+    with `os.pread` into a new array (any numpy index: `rollrec._npz.member_map`), as `env`, `read`
+    and the episode helpers do, so ``r["obs"][:, k]`` costs what ``r.env(k)`` does. A file
+    truncated by another process while open then raises `RolloutFormatError`, where touching a
+    lost page of a map would kill the process (SIGBUS); arithmetic on a whole member
+    (``r["rew"].sum()``) still goes through the map.
 
     ``N`` is always the full env count and ``T`` the number of (kept) steps; ``every`` the
     recorded steps each of them stands for (format v2). Use as a context manager or call `close`
