@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "rollrec.cli.recover",
     "rollrec.cli.replay",
     "rollrec.cli.video",
+    "rollrec.cli.export",
     "rollrec.cli.bench",
 )
 
