@@ -32,6 +32,7 @@ from rollrec.engine.flush import FlushPipeline
 from rollrec.engine.frames import FrameSink, video_file
 from rollrec.engine.options import Ring, Sharding, Storage, Video, Volume, gather
 from rollrec.engine.schema import Schema, resolve_device
+from rollrec.engine.serving import LiveServer, Serve
 from rollrec.engine.setup import Setup, plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import VolumePlan
@@ -86,6 +87,12 @@ class Recorder:
         video: the frames of `record_frame` (`Video`: ``envs``, ``fps``, ``sink``).
         sharding: a recording across ranks (`Sharding`: ``env_offset``, ``distributed``,
             ``dist_timeout``).
+        serve: serve the live replay of this recording while it is written: True
+            (http://127.0.0.1:8080), a port, ``"host:port"`` or a `rollrec.engine.serving.Serve`.
+            It starts with the first `record`, runs in a child process (``rollrec replay``, which
+            follows the file: the recording loop shares nothing with it) and keeps serving the
+            finished file until this process exits or ``rec.server.close()``. Sharded: rank 0
+            serves the whole recording.
         **options: any option of those groups by its own name (``every=4``, ``compress=True``,
             ``video_envs=[0, 1]``, ...: `rollrec.engine.options`), instead of its group.
     """
@@ -108,6 +115,7 @@ class Recorder:
         storage: Storage | None = None,
         video: Video | None = None,
         sharding: Sharding | None = None,
+        serve: bool | int | str | Serve | None = None,
         **options: Any,
     ):
         groups = gather({"volume": volume, "ring": ring, "storage": storage, "video": video, "sharding": sharding}, options)
@@ -126,6 +134,9 @@ class Recorder:
         self._join_shards(path, groups["sharding"])
         self._partial = PartialRecording(self.path)
         self._partial.check_not_interrupted(overwrite=self.overwrite)  # this rank's file when sharded
+        self._serve = Serve.of(serve)
+        #: The live replay's child process (`serve`), from the first `record`; None without one.
+        self.server: LiveServer | None = None
 
     # ---- construction, step by step -----------------------------------------------------------
     @staticmethod
@@ -304,6 +315,14 @@ class Recorder:
             self._flushed += rows
         self._flush_deadline = time.monotonic() + self._interval
 
+    def flush(self) -> None:
+        """Hand every step recorded so far to the writer now, instead of at the end of the segment
+        or the flush interval (it commits them a moment later; this does not wait for the disk):
+        e.g. before a loop pauses, so a live replay shows its last step."""
+        if self._closed or self._schema is None:
+            return
+        self._flush(self.steps // self._every)
+
     def record_frame(self, frame: Any) -> None:
         """Add the env's render of the step just recorded to the video beside the rollout.
 
@@ -366,6 +385,8 @@ class Recorder:
             raise
         self._partial.keep_model(model_arrays, model_meta)  # beside the partial file, for `rollrec recover`
         self._start_pipeline(schema, setup, transforms)
+        if self._serve is not None and (self._shard is None or self._shard.rank == 0):
+            self.server = LiveServer(self._shard.directory if self._shard is not None else self.path, self._serve)
 
     def _check_links(self, schema: Schema) -> int | None:
         """The link count of ``link_pos`` (None without it), with ``link_names`` to match."""

@@ -20,13 +20,16 @@ import numpy as np
 import viser
 
 from rollrec.format.errors import RolloutFormatError
+from rollrec.io.live import LiveRollout, LiveShardedRollout
 from rollrec.io.protocol import ReadableRollout
+from rollrec.loop.control import PolicyControl
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.overview.compare import env_differences
 from rollrec.viewer.fields_gui import FieldsTab
 from rollrec.viewer.gui import ReplayGui
+from rollrec.viewer.live.follower import LiveFollower
 from rollrec.viewer.overview.episodes import Overview, compute_overview
 from rollrec.viewer.overview.gui import CompareTab, OverviewTab
 from rollrec.viewer.scene import ReplayScene
@@ -48,12 +51,15 @@ class ReplayApp:
     ``model``: the robot's geometry to draw instead of the one the file stores (e.g. a URDF's,
     `rollrec.model_from_urdf`; matched to the recorded links by name). ``ghost_robots``: draw the
     ghosts as whole translucent robots (when there is a model) rather than spheres at their bases.
+    A recording in progress (`rollrec.io.live`) is followed as it grows (`rollrec.viewer.live`);
+    ``control``: the policy controls of a session served by the rollout loop.
     """
 
     def __init__(self, rollout: ReadableRollout, server: viser.ViserServer, *, env: int = 0,
                  other: ReadableRollout | None = None,
                  ghosts: bool | None = None, now: Callable[[], float] = time.monotonic, owned: Sequence = (),
-                 names: tuple[str, str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False):
+                 names: tuple[str, str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False,
+                 control: PolicyControl | None = None):
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self.owned = list(owned)
@@ -89,7 +95,13 @@ class ReplayApp:
         self.overview_b: Overview | None = None
         self.overview_error: BaseException | None = None
         self._overview_done = threading.Event()
-        threading.Thread(target=self._compute_overviews, name="rollrec-overview", daemon=True).start()
+        self.live: LiveFollower | None = None
+        if isinstance(rollout, (LiveRollout, LiveShardedRollout)):
+            if other is not None:
+                raise ValueError(f"{rollout.path} is being recorded: compare it once it has finished")
+            self.live = LiveFollower(self, control=control)  # computes the overview, then grows it
+        else:
+            threading.Thread(target=self._compute_overviews, name="rollrec-overview", daemon=True).start()
 
     def _build_triage_panel(self) -> None:
         gui = self.server.gui
@@ -156,6 +168,8 @@ class ReplayApp:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="rollrec-replay", daemon=True)
             self._thread.start()
+        if self.live is not None:
+            self.live.start()
 
     def _run(self) -> None:
         # A fixed-rate schedule: waiting a whole period after each tick's work would run the
@@ -188,6 +202,8 @@ class ReplayApp:
         """Stop the playback thread (within about one tick) and the overview's computation
         (after its current block)."""
         self._stop.set()
+        if self.live is not None:
+            self.live.close()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None

@@ -80,10 +80,10 @@ class ReplayGui:
 
         gui.configure_theme(control_width="large")
         if state.comparing:
-            gui.add_markdown(f"**Compare** · A **{names[0]}** · B **{names[1]}** · {r.N} envs × "
-                             f"{state.num_frames} steps · dt {r.dt:g} s")
+            self.title = gui.add_markdown(f"**Compare** · A **{names[0]}** · B **{names[1]}** · {r.N} envs × "
+                                          f"{state.num_frames} steps · dt {r.dt:g} s")
         else:
-            gui.add_markdown(f"**{r.path.name}** · {r.env_name} · {r.N} envs × {r.T} steps · dt {r.dt:g} s")
+            self.title = gui.add_markdown(self.title_line())
         self.legacy_note = None
         if r.terms_are_env_means:
             self.legacy_note = gui.add_markdown("⚠️ *Recorded by the original recorder: reward terms are means over "
@@ -152,11 +152,15 @@ class ReplayGui:
                                        colors=colors, widths=[1.5] * len(names_) + [2.0])
 
         with gui.add_folder("Keys", expand_by_default=False):
-            gui.add_markdown("\n".join(f"- **{k}**: {what}" for k, what in HOTKEYS))
+            self.keys_text = gui.add_markdown(keys_markdown(HOTKEYS))
         self._add_hotkeys(controls)
 
+    def title_line(self) -> str:
+        """The panel's first line: file, task, size, dt (single rollout)."""
+        r = self._state.rollout
+        return f"**{r.path.name}** · {r.env_name} · {r.N} envs × {self._state.num_frames} steps · dt {r.dt:g} s"
+
     def _add_hotkeys(self, c: Controls) -> None:
-        gui = self._server.gui
         bindings = (
             ("Play / pause", "space", c.toggle_play),
             ("Step back", "arrowleft", lambda: c.step(-1)),
@@ -178,9 +182,17 @@ class ReplayGui:
         )
         self.commands = []
         for label, key, fn in bindings:
-            cmd = gui.add_command(label, hotkey=key)  # type: ignore[arg-type]
-            cmd.on_trigger(lambda _e, fn=fn: fn())
-            self.commands.append(cmd)
+            self.bind(label, key, fn)
+
+    def bind(self, label: str, key: str, fn, *, modifier: str | None = None) -> None:
+        """Make hotkey ``key`` (with ``modifier``) call ``fn``, replacing what it did (e.g. a live
+        session's ``L`` toggles the policy instead of looping: `rollrec.viewer.live`)."""
+        for cmd in [c for c in self.commands if c.hotkey == key and c.modifier == modifier]:
+            cmd.remove()
+            self.commands.remove(cmd)
+        cmd = self._server.gui.add_command(label, hotkey=key, modifier=modifier)  # type: ignore[arg-type]
+        cmd.on_trigger(lambda _e: fn())
+        self.commands.append(cmd)
 
     # ---- readouts --------------------------------------------------------------------------
     def set_env(self) -> None:
@@ -190,7 +202,13 @@ class ReplayGui:
         starts = s.data.episodes[1:, 0]
         if len(starts) > MAX_SLIDER_MARKS:
             starts = starts[np.linspace(0, len(starts) - 1, MAX_SLIDER_MARKS).astype(int)]
-        self.frame._marks = tuple(GuiSliderMark(float(b), None) for b in starts)
+        marks = [GuiSliderMark(float(b), None) for b in starts]
+        if s.data.policy is not None:  # where the policy was switched off (and back on), labelled
+            edges = np.flatnonzero(np.diff(np.r_[True, s.data.policy, True].astype(np.int8)))
+            for i, t in enumerate(edges[: 2 * MAX_SLIDER_MARKS].tolist()):
+                if t < s.num_frames:
+                    marks.append(GuiSliderMark(float(t), "policy off" if i % 2 == 0 else "on"))
+        self.frame._marks = tuple(marks)
 
     def set_camera_mode(self, mode: str) -> None:
         self.camera_text.content = _camera_line(mode)
@@ -208,7 +226,8 @@ class ReplayGui:
         """Write the readouts for the current frame (and the reward plot when ``plot``)."""
         s = self._state
         t = s.frame
-        self.frame_text.content = f"**{s.frame_status()}**"
+        policy = "" if s.data.policy is None or s.data.policy[t] else " · ⛔ policy off"
+        self.frame_text.content = f"**{s.frame_status()}**{policy}"
         self.episode_text.content = s.episode_status()
         detail = s.detail_status()
         if detail:
@@ -244,6 +263,11 @@ class ReplayGui:
         lines = ["| term | value | term | value |", "|---|---:|---|---:|"]
         lines += [f"| {a} | {b} |" for a, b in zip(cells[:half], cells[half:])]
         return "\n".join(lines)
+
+
+def keys_markdown(hotkeys: tuple[tuple[str, str], ...]) -> str:
+    """The Keys folder's list."""
+    return "\n".join(f"- **{k}**: {what}" for k, what in hotkeys)
 
 
 def _camera_line(mode: str) -> str:

@@ -10,7 +10,9 @@ import time
 
 import viser
 
+from rollrec.io.live import in_progress, open_live
 from rollrec.io.opening import load
+from rollrec.loop.control import PolicyControl
 from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.app import ReplayApp
@@ -40,9 +42,19 @@ def _check_port_free(host: str, port: int) -> None:
                       "Pick another port with --port") from None
 
 
-def _open(source, allow_pickle: bool, opened: list) -> ReadableRollout:
+def _open(source, allow_pickle: bool, opened: list, wait_s: float | None = None) -> ReadableRollout:
     if not isinstance(source, (str, os.PathLike)):
-        return source  # an opened rollout (a file's or a sharded one)
+        return source  # an opened rollout (a file's or a sharded one, or a recording followed)
+    if in_progress(source):  # a recording in progress (or stopped): follow its committed steps
+        rollout = open_live(source)
+        opened.append(rollout)
+        if rollout.T == 0 and rollout.live:
+            print(f"rollrec replay: {rollout.path} is being recorded; waiting for its first committed step",
+                  file=sys.stderr, flush=True)
+            rollout.wait(1, timeout=wait_s)
+        if rollout.T == 0:
+            raise FileNotFoundError(f"{rollout.path}: the recording ended before it committed a step ({rollout.note})")
+        return rollout
     rollout = load(source, allow_pickle=allow_pickle)
     opened.append(rollout)
     return rollout
@@ -60,6 +72,8 @@ def serve(
     block: bool = True,
     model: RobotModel | None = None,
     ghost_robots: bool = False,
+    control: str | os.PathLike | None = None,
+    wait_s: float | None = None,
 ) -> ReplayApp:
     """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
     with ``compare``, replay it against that second rollout of the same task (same envs, same dt).
@@ -72,6 +86,12 @@ def serve(
     (e.g. ``rollrec.model_from_urdf``) instead of the one the file stores; ``ghost_robots`` draws
     the other envs as whole translucent robots rather than spheres.
 
+    A recording in progress (the path of its finished file, its ``.partial``, or the directory
+    of a sharded recording whose ranks are recording) is followed: the replay shows the steps
+    committed so far and grows as more are (`rollrec.viewer.live`); it waits for the first
+    step (at most ``wait_s`` seconds, None: as long as it takes). ``control``: the policy
+    control file of a session served by the rollout loop (`rollrec.loop.control`).
+
     Raises FileNotFoundError / `RolloutFormatError` / `LegacyPickleError` for bad files,
     ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
     port is busy. Nothing is left running when it raises.
@@ -79,7 +99,7 @@ def serve(
     opened: list[ReadableRollout] = []
     server = None
     try:
-        rollout = _open(source, allow_pickle, opened)
+        rollout = _open(source, allow_pickle, opened, wait_s)
         other = _open(compare, allow_pickle, opened) if compare is not None else None
         if not -rollout.N <= env < rollout.N:
             raise ValueError(f"env {env} out of range: {rollout.path.name} has {rollout.N} envs "
@@ -91,8 +111,9 @@ def serve(
         server = viser.ViserServer(host=host, port=port, verbose=False)
         if port != 0 and server.get_port() != port:
             raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
+        controls = PolicyControl.attach(control) if control is not None else None
         app = ReplayApp(rollout, server, env=env, other=other, ghosts=ghosts, owned=opened, model=model,
-                        ghost_robots=ghost_robots)
+                        ghost_robots=ghost_robots, control=controls)
         app.start()
     except BaseException:
         if server is not None:
@@ -101,6 +122,8 @@ def serve(
             r.close()
         raise
     what = f"{rollout.path}" if other is None else f"{rollout.path} vs {other.path}"
+    if app.live is not None and rollout.live:
+        what += f" (recording: {rollout.T} steps so far, following it)"
     print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at http://{host}:{server.get_port()}"
           + ("  (Ctrl-C to stop)" if block else ""), flush=True)
     for note in app.state.notes:

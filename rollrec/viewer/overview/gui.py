@@ -56,12 +56,7 @@ class OverviewTab:
         gui = self._gui
         self.overview = ov
         self.progress.remove()
-        c = ov.counts()
-        self.status.content = (
-            f"**{ov.num_envs:,} envs · {len(ov):,} episodes** ({c['termination']:,} terminated, "
-            f"{c['time-out']:,} time-outs, {c['unfinished']:,} unfinished at the end) · "
-            f"computed in {seconds:.2f} s"
-        )
+        self.status.content = self._summary(ov, f"computed in {seconds:.2f} s")
         self.histogram = HistogramPlot(gui, "Episode returns (filtered)", ("episodes",))
         self.ended = gui.add_dropdown("Ended by", ("any", *ENDED_BY), initial_value="any")
         self.filter = gui.add_text("Filter", "", hint=f"Space-separated: {FILTER_HELP}.")
@@ -71,6 +66,33 @@ class OverviewTab:
         model = TableModel(episode_columns(ov), page_size=TABLE_ROWS)
         self.table = ButtonTable(gui, model, lock=self._lock, on_row=self._jump,
                                  is_current=lambda row: row == self._current[1])
+        self._draw_histogram()
+
+    @staticmethod
+    def _summary(ov: Overview, how: str) -> str:
+        c = ov.counts()
+        return (f"**{ov.num_envs:,} envs · {len(ov):,} episodes** ({c['termination']:,} terminated, "
+                f"{c['time-out']:,} time-outs, {c['unfinished']:,} unfinished at the end) · {how}")
+
+    def update_overview(self, ov: Overview, how: str) -> None:
+        """Show ``ov`` instead of the overview shown (a recording in progress committed more
+        steps), keeping the sort, the filter and the page; ``how`` ends the summary line. Call
+        with the lock held."""
+        if self.table is None or self.overview is None:
+            self.set_overview(ov, 0.0)
+            self.status.content = self._summary(ov, how)
+            return
+        old = self.table.model
+        model = TableModel(episode_columns(ov), page_size=TABLE_ROWS, sort_by=old.sort_by, descending=old.descending)
+        self.overview = ov
+        try:
+            model.set_filter(parse_filter(self.filter.value, ov, self.ended.value))
+        except ValueError:
+            pass  # the note under the filter says why already
+        model.page = min(old.page, model.num_pages - 1)
+        self.table.set_model(model)
+        self._current = (-1, -1)
+        self.status.content = self._summary(ov, how)
         self._draw_histogram()
 
     def _jump(self, row: int) -> None:

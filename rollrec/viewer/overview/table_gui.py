@@ -43,6 +43,11 @@ class ButtonTable:
     def model(self) -> TableModel:
         return self._model
 
+    def set_model(self, model: TableModel) -> None:
+        """Show ``model`` instead (the same columns, e.g. more rows), and redraw."""
+        self._model = model
+        self.refresh()
+
     def _sort(self, label: str) -> None:
         with self._lock:
             self._model.sort(label.rstrip(" ▲▼"))
