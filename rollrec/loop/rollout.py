@@ -80,6 +80,9 @@ class RolloutRecorder:
         self.interrupted = False
         #: The live replay of the last `run` with ``serve=`` (`rollrec.engine.serving.LiveServer`), else None.
         self.server = None
+        #: The live controls of the `run` under way with ``serve=`` (`rollrec.loop.control.PolicyControl`:
+        #: a script may pause, step or switch the policy too), else None.
+        self.control: PolicyControl | None = None
 
     def run(self, policy: Callable[..., Any], output_dir: str | os.PathLike = "results/rollouts", *,
             filename: str | None = None, deterministic: bool | None = None,
@@ -112,13 +115,13 @@ class RolloutRecorder:
         if isinstance(output_dir, bool):
             raise TypeError("run(policy, True): the original recorder's second argument was `deterministic`; "
                             "rollrec's is output_dir (the fork's adapter passes deterministic=True itself)")
-        if fallback is not None and not serve:
+        served = Serve.of(serve)
+        if fallback is not None and served is None:
             raise ValueError("fallback= is what envs whose policy is switched off get from the live replay; it needs serve=")
         path = Path(output_dir) / self._file_name(filename)
-        served = Serve.of(serve)
         control = None
         if served is not None and dist_meta.world() is None:
-            control = PolicyControl.create(self.env.num_envs)
+            control = self.control = PolicyControl.create(self.env.num_envs)
             served = dataclasses.replace(served, control=control.path)
         try:
             return self._record(policy, path, deterministic, served, control, fallback)
@@ -126,6 +129,7 @@ class RolloutRecorder:
             if control is not None:
                 control.finish()
                 control.close()
+                self.control = None
 
     def _record(self, policy: Callable[..., Any], path: Path, deterministic: bool | None, served: Serve | None,
                 control: PolicyControl | None, fallback: Callable[..., Any] | None) -> Path:

@@ -3,8 +3,9 @@
 ``python live_recorder.py PATH MODE STEPS SLEEP [NUM_ENVS]``: records the built-in walker into
 PATH, one step every SLEEP seconds (so a test can watch it grow), committing every 0.2 s.
 MODE ``rollout`` runs `RolloutRecorder` (the rollout loop); ``loop`` a hand-written loop around
-`Recorder` (under ``torchrun``: one shard per rank, gloo on CPU). Writes its pid to
-``PATH.pid-<rank>`` before the first step.
+`Recorder` (under ``torchrun``: one shard per rank, gloo on CPU), which stops after STEPS
+steps or once the file ``PATH.stop`` exists (every rank then closes its shard). Writes its pid
+to ``PATH.pid-<rank>`` before the first step.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def main() -> None:
                       meta={"link_parents": list(env.link_parents)}, flush_interval_s=0.2) as rec, torch.inference_mode():
             obs = env.reset()
             for _ in range(steps):
+                if os.path.exists(f"{path}.stop"):
+                    break
                 time.sleep(sleep)
                 link_pos, link_quat = env.link_poses()
                 pose = dict(base_pos=env.base_pos, base_quat=env.base_quat, link_pos=link_pos, link_quat=link_quat)

@@ -56,15 +56,16 @@ def start_recorder(path: Path, mode: str, steps: int, sleep: float, *, ranks: in
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks), *args]
     else:
         cmd = [sys.executable, *args]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    with open(f"{path}.log", "w") as log:  # a file, not a pipe nobody reads: a full pipe would stall the recorder
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log = Path(log.name)
+    return proc
 
 
-def stop(proc: subprocess.Popen) -> str:
+def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
-    out, _ = proc.communicate(timeout=30)
-    return out
+    proc.wait(timeout=30)
 
 
 def frames(page) -> tuple[int, int]:
@@ -156,7 +157,7 @@ def test_killing_a_recorder_loop_is_said_on_screen_naming_recover(chromium, serv
     try:
         pids(path, 1)
         wait_for(lambda: in_progress(path), 60, "the recording to start")
-        app, url = served(path)
+        _, url = served(path)
         page = open_page(chromium, url)
         first = frames(page)[1]
         wait_for(lambda: frames(page)[1] >= first + 20, 60, "the plain Recorder loop to be followed")
@@ -172,9 +173,10 @@ def test_killing_a_recorder_loop_is_said_on_screen_naming_recover(chromium, serv
         stop(proc)
 
 
+@pytest.mark.filterwarnings("ignore::rollrec.io.sharded.MissingEnvsWarning")  # the ranks stop a few steps apart
 def test_a_two_rank_torchrun_recording_is_followed(chromium, served, tmp_path):
     path = tmp_path / "sharded.npz"
-    proc = start_recorder(path, "loop", steps=400, sleep=0.04, ranks=2, num_envs=4)
+    proc = start_recorder(path, "loop", steps=100000, sleep=0.04, ranks=2, num_envs=4)
     try:
         pid_list = pids(path, 2)
         directory = tmp_path / "sharded"
@@ -191,8 +193,8 @@ def test_a_two_rank_torchrun_recording_is_followed(chromium, served, tmp_path):
         seen = {frames(page)[1]}
         wait_for(lambda: seen.add(frames(page)[1]) or len(seen) >= 3, 60, "the slider's maximum to grow")
         check_live_edge(page, directory, pid_list, env=6)
-        out, _ = proc.communicate(timeout=180)
-        assert proc.returncode == 0, out[-3000:]
+        Path(f"{path}.stop").touch()  # each rank stops at its next step and closes its shard
+        assert proc.wait(timeout=180) == 0, proc.log.read_text()[-3000:]
         wait_for(lambda: "Recording finished" in page.inner_text("body"), 30, "the finished line")
         with rollrec.load(directory) as r:
             assert r.meta["sharded"]["manifest_state"] == "complete"
@@ -203,7 +205,7 @@ def test_a_two_rank_torchrun_recording_is_followed(chromium, served, tmp_path):
 
 
 def test_the_policy_is_switched_off_from_the_browser_mid_run(chromium, tmp_path):
-    num_envs, steps = 4, 200
+    num_envs, steps = 4, 400
     fallback_action = 0.25
 
     def fallback(obs):
@@ -222,16 +224,21 @@ def test_the_policy_is_switched_off_from_the_browser_mid_run(chromium, tmp_path)
                                                                              serve=0, fallback=fallback)))
     run.start()
     try:
-        wait_for(lambda: rr.server is not None, 60, "the served replay to start")
+        wait_for(lambda: rr.server is not None, 60, "the served replay to start (with the first step)")
+        rr.control.pause()  # held until the browser is there (the machine may be slow)
         url = rr.server.wait_url(90)
         assert url, "\n".join(rr.server.lines)
         page = open_page(chromium, url)
+        wait_for(lambda: "simulation paused" in page.inner_text("body"), 10, "the paused line")
 
         def status() -> tuple[str, str, int]:
             m = re.search(r"Policy (on|off) for env (\d+) .* simulation (\w+) \(step (\d+)\)", page.inner_text("body"))
             assert m, "no policy status line"
             return m.group(1), m.group(3), int(m.group(4))
 
+        page.get_by_role("button", name="Resume (K)").click()
+        held = status()[2]
+        wait_for(lambda: status()[2] >= held + 20, 30, "the simulation to run")
         page.get_by_role("button", name="Pause (K)").click()
         wait_for(lambda: status()[1] == "paused", 10, "the simulation to pause")
         time.sleep(0.5)
@@ -241,7 +248,7 @@ def test_the_policy_is_switched_off_from_the_browser_mid_run(chromium, tmp_path)
         box.fill("2")
         box.press("Enter")
         wait_for(lambda: readout(page)[1] == 2, 10, "env 2")
-        page.locator("canvas").first.click(position={"x": 5, "y": 5})  # keys go to the page, not the box
+        page.evaluate("document.activeElement.blur()")  # keys go to the page, not the box
         page.keyboard.press("l")  # the original tool's key: policy off for the selected env
         wait_for(lambda: status()[0] == "off", 10, "the policy off for env 2")
         for i in range(5):
@@ -273,7 +280,7 @@ def test_the_policy_is_switched_off_from_the_browser_mid_run(chromium, tmp_path)
     with rollrec.load(result["path"]) as r:
         acted = np.asarray(r["policy_acted"])
         act = np.asarray(r["act"])
-        obs = torch.as_tensor(np.asarray(r["obs"]))
+        obs = torch.as_tensor(np.array(r["obs"]))
         fields = {k: np.asarray(r[k]) for k in r.step_keys if k != "policy_acted"}
     want = np.ones((steps, num_envs), bool)
     want[off_env2, 2] = False
@@ -289,7 +296,7 @@ def test_the_policy_is_switched_off_from_the_browser_mid_run(chromium, tmp_path)
     with rollrec.load(twin_path) as twin:
         for k, v in fields.items():
             t = np.asarray(twin[k])
-            np.testing.assert_array_equal(v[: k0 + 1], t[: k0 + 1], err_msg=k)  # up to the first switch
+            np.testing.assert_array_equal(v[:k0], t[:k0], err_msg=k)  # up to the first switch
             for e in (0, 1, 3):  # the envs left on until every env was switched off
-                np.testing.assert_array_equal(v[: k0 + 6, e], t[: k0 + 6, e], err_msg=f"{k} env {e}")
-            assert not np.array_equal(v[k0 + 1 :, 2], t[k0 + 1 :, 2]) or k in ("rew_terms",) or True
+                np.testing.assert_array_equal(v[: k0 + 5, e], t[: k0 + 5, e], err_msg=f"{k} env {e}")
+        assert not np.allclose(fields["base_pos"][k0 + 5, 2], np.asarray(twin["base_pos"][k0 + 5, 2]))  # env 2 moved otherwise

@@ -101,23 +101,26 @@ class CommittedArray:
             return out
         placement = self._files.placement(self.name)
         for _ in range(_RETRIES):
-            self._read_into(out, placement, r0, c0, c1)
+            whole = self._read_into(out, placement, r0, c0, c1)  # short: the file was cut past a member that moved
             try:
                 moved = self._files.confirm(self.name, placement, r1)
             except RecordingFinished:
                 return self._from_final(r0, r1, c0, c1)
             if moved is None:
+                if not whole:
+                    raise RolloutFormatError(f"{self._files.partial.data_path}: shorter than the committed rows of "
+                                             f"{self.name!r} the sidecar names")
                 return out
             placement = moved
         raise RolloutFormatError(f"{self._files.path}: member {self.name!r} kept moving while it was read; try again")
 
-    def _read_into(self, out: np.ndarray, p: Placement, r0: int, c0: int, c1: int) -> None:
+    def _read_into(self, out: np.ndarray, p: Placement, r0: int, c0: int, c1: int) -> bool:
+        """Read the box at placement ``p``; False when the file ended first."""
         fd, row = self._files.fileno(), self._row_bytes
         base = p.data_offset + r0 * row
         n = out.shape[0]
         if self.ndim == 1 or (c0 == 0 and c1 == self.shape[1]):  # whole rows: one contiguous range
-            _pread_into(fd, memoryview(out.reshape(-1).view(np.uint8)), base, self._files.path)
-            return
+            return _pread_into(fd, memoryview(out.reshape(-1).view(np.uint8)), base)
         N = self.shape[1]
         width = row // N * (c1 - c0)
         skip = row // N * c0
@@ -126,12 +129,12 @@ class CommittedArray:
             buf = np.empty(min(block, n) * row, np.uint8)
             for t in range(0, n, block):
                 k = min(block, n - t)
-                _pread_into(fd, memoryview(buf[: k * row]), base + t * row, self._files.path)
+                if not _pread_into(fd, memoryview(buf[: k * row]), base + t * row):
+                    return False
                 out[t : t + k] = buf[: k * row].view(self.dtype).reshape(k, N, *self.shape[2:])[:, c0:c1]
-            return
+            return True
         dst = out.reshape(n, -1).view(np.uint8)
-        for t in range(n):
-            _pread_into(fd, memoryview(dst[t]), base + t * row + skip, self._files.path, width)
+        return all(_pread_into(fd, memoryview(dst[t]), base + t * row + skip, width) for t in range(n))
 
     def _from_final(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         archive = self._files.final_archive
@@ -144,14 +147,16 @@ class CommittedArray:
         return archive.read_block(self.name, (r0, r1), (c0, c1))
 
 
-def _pread_into(fd: int, buf: memoryview, offset: int, path: Any, size: int | None = None) -> None:
+def _pread_into(fd: int, buf: memoryview, offset: int, size: int | None = None) -> bool:
+    """Fill ``buf[:size]`` from ``offset``; False when the file ends first."""
     size = len(buf) if size is None else size
     done = 0
     while done < size:
         n = os.preadv(fd, [buf[done : min(size, done + _CHUNK)]], offset + done)
         if n <= 0:
-            raise RolloutFormatError(f"{path}: the recording's data file is shorter than its committed rows")
+            return False
         done += n
+    return True
 
 
 __all__ = ["CommittedArray"]
