@@ -32,6 +32,7 @@ def interrupted(path, steps: int = 4):
                    done=torch.zeros(N, dtype=torch.bool))
     rec._pipeline.close()  # the writer has committed every step; then the process "dies"
     rec._stream.close()
+    rec._partial._drop_lease()  # as the kernel drops a dead process's lock
 
 
 def test_an_unrecovered_recording_is_never_clobbered(tmp_path):

@@ -29,7 +29,8 @@ from rollrec.format.manifest import MANIFEST_NAME, rollout_dir
 from rollrec.io.sharded.manifest import read_manifest
 from rollrec.format.model import MODEL_KEYS
 from rollrec.io.reader import Rollout
-from rollrec.io.sharded.shards import ShardState, check_consistent, open_shard, shard_facts
+from rollrec.io.partial import RecordingBusyError
+from rollrec.io.sharded.shards import ShardState, check_consistent, live_shards_message, open_shard, shard_facts
 
 #: Keys of a shard's ``meta`` that describe that shard alone, left out of the rollout's ``meta``.
 _SHARD_ONLY_META = ("shard", "video", "num_envs", "num_steps", "recovered", "interrupted")
@@ -202,8 +203,11 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
     try:
         present = [s for s in states if s.present]
         if not present:
-            notes = "; ".join(f"{s.entry.file}: {s.note}" for s in states)
-            raise RolloutFormatError(f"{directory}: no shard is readable ({notes})")
+            live = live_shards_message(directory, states)
+            if live is not None:  # the ranks are recording it now
+                raise RecordingBusyError(f"{live}: the shard files appear when the ranks finish",
+                                         next(s.live for s in states if s.live is not None))
+            raise RolloutFormatError(f"{directory}: no shard is readable ({_notes_text(states)})")
         if present[0].rollout.layout.has_index:
             raise RolloutFormatError(
                 f"{directory}: its shards keep some envs or steps only (envs=, every= or capture=), which a sharded "
@@ -224,12 +228,23 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
         for s in present if s.num_steps < T
     ]
     if problems:
+        more = f"; and {len(problems) - _MOST_LISTED} more shards" if len(problems) > _MOST_LISTED else ""
         warnings.warn(
-            f"{directory}: " + "; ".join(problems) + ". Missing data reads as NaN (floats), False (bools) or the "
-            "dtype's minimum (ints); r.env(g) raises for a missing env.",
+            f"{directory}: " + "; ".join(problems[:_MOST_LISTED]) + more + ". Missing data reads as NaN (floats), "
+            "False (bools) or the dtype's minimum (ints); r.env(g) raises for a missing env.",
             MissingEnvsWarning, stacklevel=3,
         )
     return rollout
+
+
+#: Shards a message lists one by one; the rest are counted (a manifest may name 200,000).
+_MOST_LISTED = 8
+
+
+def _notes_text(states: list[ShardState]) -> str:
+    notes = [f"{s.entry.file}: {s.note}" for s in states[:_MOST_LISTED]]
+    more = f"; and {len(states) - _MOST_LISTED} more" if len(states) > _MOST_LISTED else ""
+    return "; ".join(notes) + more
 
 
 __all__ = ["MissingEnvsError", "MissingEnvsWarning", "ShardedArray", "ShardedRollout", "fill_value", "open_sharded",
