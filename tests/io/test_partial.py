@@ -38,6 +38,7 @@ def test_the_recorder_asks_its_partial_recording_and_recover_finishes_it(tmp_pat
     rec._pipeline.close()  # every step committed; then the process "dies"
     rec._stream.close()
     rec._partial._drop_lease()  # as the kernel drops a dead process's lock
+    rec._finalizer.detach()  # ... and no finaliser runs in a dead process
     recording = PartialRecording.of(str(path) + ".partial")
     assert recording.path == str(path) and recording.state() is RecordingState.INTERRUPTED
     with pytest.raises(FileExistsError, match="rollrec recover"):

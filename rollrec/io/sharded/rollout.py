@@ -30,7 +30,7 @@ from rollrec.io.sharded.manifest import read_manifest
 from rollrec.format.model import MODEL_KEYS
 from rollrec.io.reader import Rollout
 from rollrec.io.partial import RecordingBusyError
-from rollrec.io.sharded.shards import ShardState, check_consistent, live_shards_message, open_shard, shard_facts
+from rollrec.io.sharded.shards import ShardState, check_consistent, live_shards_message, open_shards, shard_facts
 
 #: Keys of a shard's ``meta`` that describe that shard alone, left out of the rollout's ``meta``.
 _SHARD_ONLY_META = ("shard", "video", "num_envs", "num_steps", "recovered", "interrupted")
@@ -199,7 +199,7 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
-    states = [open_shard(directory, e, manifest.run_id) for e in manifest.shards]
+    states = open_shards(directory, manifest.shards, manifest.run_id)
     try:
         present = [s for s in states if s.present]
         if not present:
@@ -214,7 +214,8 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
                 "rollout does not support; open each shard file on its own"
             )
         check_consistent([(s.entry.file, shard_facts(s.rollout)) for s in present])
-        T = max([manifest.num_steps or 0] + [s.num_steps for s in present])
+        _check_layout_vouched(directory, manifest, present)
+        T = max(s.num_steps for s in present)  # the manifest's num_steps is a claim; the files hold the steps
         rollout = ShardedRollout(directory, states, T, manifest.state, manifest.run_id)
     except BaseException:
         for s in states:
@@ -235,6 +236,22 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
             MissingEnvsWarning, stacklevel=3,
         )
     return rollout
+
+
+def _check_layout_vouched(directory: Path, manifest, present: list[ShardState]) -> None:
+    """Every present shard records the whole env layout (``meta["shard"]["layout"]``), so the
+    manifest's entries, also those of missing shards, are checked against the files: a manifest
+    cannot make a missing shard hold more envs than its rank recorded."""
+    layout = [[e.env_offset, e.num_envs] for e in manifest.shards]
+    for s in present:
+        recorded = (s.rollout.meta.get("shard") or {}).get("layout")
+        if recorded is not None and [list(map(int, x)) for x in recorded] != layout:
+            shown = layout if len(layout) <= _MOST_LISTED else f"{len(layout)} shards"
+            raise RolloutFormatError(
+                f"{directory}: {MANIFEST_NAME} lists the env layout {shown}, but {s.entry.file} records "
+                f"{recorded if len(recorded) <= _MOST_LISTED else f'{len(recorded)} shards'}; the manifest does "
+                f"not describe these shard files (`rollrec recover {directory}` rebuilds it from them)"
+            )
 
 
 #: Shards a message lists one by one; the rest are counted (a manifest may name 200,000).

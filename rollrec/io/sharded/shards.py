@@ -52,12 +52,26 @@ class ShardState:
             self.rollout.close()
 
 
-def shard_path(directory: str | os.PathLike, file: str) -> Path:
+#: The names beside a shard file that belong to it (its partial files and its lease).
+_SHARD_NAMES = ("", PARTIAL_SUFFIX, PARTIAL_SUFFIX + ".json", PARTIAL_SUFFIX + ".lock")
+
+
+def list_directory(directory: str | os.PathLike) -> dict[str, bool]:
+    """``{name: is a symlink}`` of the entries of ``directory`` (one scan, for manifests naming
+    many shards: most of them need no other system call)."""
+    with os.scandir(directory) as it:
+        return {e.name: e.is_symlink() for e in it}
+
+
+def shard_path(directory: str | os.PathLike, file: str, *, listing: dict[str, bool] | None = None) -> Path:
     """``directory / file`` once resolved (symlinks followed, also of the partial files beside it),
-    or `RolloutFormatError` when that leaves the directory's real path."""
+    or `RolloutFormatError` when that leaves the directory's real path. ``listing``
+    (`list_directory`) spares the checks of plain names that are no symlink."""
     root = os.path.realpath(directory)
     path = Path(root) / file
-    for p in (path, *(Path(str(path) + suffix) for suffix in (PARTIAL_SUFFIX, PARTIAL_SUFFIX + ".json"))):
+    if listing is not None and "/" not in file and not any(listing.get(file + x, False) for x in _SHARD_NAMES):
+        return path  # a plain name in the directory, and none of its files is a symlink
+    for p in (path, *(Path(str(path) + suffix) for suffix in _SHARD_NAMES[1:3])):
         real = os.path.realpath(p)
         if os.path.commonpath([root, real]) != root:
             raise RolloutFormatError(
@@ -67,10 +81,19 @@ def shard_path(directory: str | os.PathLike, file: str) -> Path:
     return path
 
 
-def open_shard(directory: Path, entry: ShardEntry, run_id: str) -> ShardState:
-    """Open ``entry``'s file if it is a shard of recording ``run_id``; else say why it is missing."""
+def open_shards(directory: Path, entries: list[ShardEntry], run_id: str) -> list[ShardState]:
+    """`open_shard` of every entry, the directory listed once (see `list_directory`)."""
+    listing = list_directory(directory)
+    return [open_shard(directory, e, run_id, listing=listing) for e in entries]
+
+
+def open_shard(directory: Path, entry: ShardEntry, run_id: str, *, listing: dict[str, bool] | None = None) -> ShardState:
+    """Open ``entry``'s file if it is a shard of recording ``run_id``; else say why it is missing.
+    ``listing`` (`list_directory`): a shard none of whose files is listed is missing at once."""
+    if listing is not None and "/" not in entry.file and not any(entry.file + x in listing for x in _SHARD_NAMES):
+        return ShardState(entry, directory / entry.file, None, entry.note or "no such file")
     try:
-        path = shard_path(directory, entry.file)
+        path = shard_path(directory, entry.file, listing=listing)
     except RolloutFormatError as exc:
         return ShardState(entry, directory / entry.file, None, f"refused: {exc}")
     recording = PartialRecording(path)
@@ -209,9 +232,12 @@ def recover_directory(directory: str | os.PathLike, *, force: bool = False) -> P
         manifest = None
     files = [e.file for e in manifest.shards] if manifest is not None else _candidate_files(directory)
     recovered, notes, live = set(), {}, {}
+    listing = list_directory(directory)
     for file in files:
+        if "/" not in file and not any(file + x in listing for x in _SHARD_NAMES):
+            continue  # no file of this shard at all
         try:
-            path = shard_path(directory, file)
+            path = shard_path(directory, file, listing=listing)
         except RolloutFormatError as exc:
             notes[file] = f"refused: {exc}"
             continue
@@ -237,7 +263,7 @@ def recover_directory(directory: str | os.PathLike, *, force: bool = False) -> P
         )
     if manifest is None:
         manifest = rebuild_manifest(directory)
-    states = [open_shard(directory, e, manifest.run_id) for e in manifest.shards]
+    states = open_shards(directory, manifest.shards, manifest.run_id)
     try:
         for s in states:
             if not s.present and s.entry.file in notes:
@@ -263,5 +289,5 @@ def live_shards_message(directory: str | os.PathLike, states: list[ShardState]) 
     return f"{directory}: {_ranks_text(live)}" if live else None
 
 
-__all__ = ["ShardState", "apply_states", "check_consistent", "live_shards_message", "open_shard", "recover_directory",
-           "shard_facts", "shard_path"]
+__all__ = ["ShardState", "apply_states", "check_consistent", "list_directory", "live_shards_message", "open_shard",
+           "open_shards", "recover_directory", "shard_facts", "shard_path"]
