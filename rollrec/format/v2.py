@@ -108,7 +108,8 @@ class Layout:
         if set(self.window_members) & set(self.env_ids):
             raise RolloutFormatError(f"{where}: a member cannot be in both 'env_ids' and 'windows'")
         self.has_index = self.every > 1 or bool(self.env_ids) or windows is not None
-        if self.has_index and list(meta.get("episode_columns", [])) != list(COLUMNS):
+        columns = meta.get("episode_columns", [])
+        if self.has_index and (not isinstance(columns, list) or columns != list(COLUMNS)):
             raise RolloutFormatError(f"{where}: meta 'episode_columns' must be {list(COLUMNS)}")
         if self.version == 1 and self.has_index:
             raise RolloutFormatError(f"{where}: 'every', 'env_ids' and 'windows' need format version 2")
