@@ -474,7 +474,15 @@ class PartialRecording:
                        "once it has stopped")
                 raise RecordingBusyError(f"{self.path}: being recorded ({owner.describe()}): {how}",
                                          Holder("recording", owner))
-            return self._recover()
+            try:
+                return self._recover()
+            except OSError as exc:  # e.g. a full disk: say which file, and that nothing was lost
+                if isinstance(exc, (FileNotFoundError, FileExistsError)):
+                    raise
+                error = OSError(f"{self.path}: recovery failed ({exc.strerror or exc}); the recording is still "
+                                f"recoverable: fix that and run `rollrec recover {self.path}` again")
+                error.errno = exc.errno
+                raise error from exc
         finally:
             self._drop_lease()
 

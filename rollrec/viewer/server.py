@@ -25,6 +25,11 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8080``, RFC 3986)."""
+    return f"http://[{host}]:{port}" if ":" in host and not host.startswith("[") else f"http://{host}:{port}"
+
+
 def _check_port_free(host: str, port: int) -> None:
     """Raise OSError with a one-line message when ``host:port`` cannot be bound (viser would
     silently move to another port)."""
@@ -36,7 +41,7 @@ def _check_port_free(host: str, port: int) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as exc:
-        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server using it? "
+        raise OSError(f"cannot listen on {url(host, port)[7:]} ({exc.strerror or exc}); is another server using it? "
                       "Pick another port with --port") from None
 
 
@@ -76,6 +81,8 @@ def serve(
     ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
     port is busy. Nothing is left running when it raises.
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535 (0: any free port), got {port!r}")
     opened: list[ReadableRollout] = []
     server = None
     try:
@@ -101,7 +108,7 @@ def serve(
             r.close()
         raise
     what = f"{rollout.path}" if other is None else f"{rollout.path} vs {other.path}"
-    print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at http://{host}:{server.get_port()}"
+    print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at {url(host, server.get_port())}"
           + ("  (Ctrl-C to stop)" if block else ""), flush=True)
     for note in app.state.notes:
         print(f"rollrec replay: note: {note}", file=sys.stderr)
