@@ -16,6 +16,30 @@ from rollrec.model.robot import RobotModel
 from rollrec.viewer.app import ReplayApp
 
 
+#: Most browsers one replay serves at once; more are turned away as they connect (close code
+#: 1013, "try again later": browsers retry on their own), so a storm of connections cannot starve
+#: the playback of the viewers already there.
+MAX_CLIENTS = 32
+
+
+def limit_clients(server: viser.ViserServer, most: int = MAX_CLIENTS) -> bool:
+    """Turn away connections past the ``most``-th at ``server``; False where this viser does not
+    expose its connections (playback still survives any error then: `ReplayApp`)."""
+    infra = getattr(server, "_websock_server", None)
+    live = getattr(infra, "_live_connections", None)
+    if infra is None or not isinstance(live, dict) or not hasattr(infra, "on_client_connect"):
+        return False
+
+    async def turn_away(conn) -> None:
+        if len(live) > most:
+            connection = live.get(getattr(conn, "client_id", None))
+            if connection is not None:
+                await connection.close(1013, f"this replay serves at most {most} viewers at once; try again later")
+
+    infra.on_client_connect(turn_away)
+    return True
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -65,6 +89,7 @@ def serve(
     block: bool = True,
     model: RobotModel | None = None,
     ghost_robots: bool = False,
+    max_clients: int = MAX_CLIENTS,
 ) -> ReplayApp:
     """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
     with ``compare``, replay it against that second rollout of the same task (same envs, same dt).
@@ -75,7 +100,8 @@ def serve(
     app; with ``block=False`` returns the running app at once; stop it with `stop_app`. Rollouts
     opened here from paths are closed when the app stops. ``model`` draws that robot geometry
     (e.g. ``rollrec.model_from_urdf``) instead of the one the file stores; ``ghost_robots`` draws
-    the other envs as whole translucent robots rather than spheres.
+    the other envs as whole translucent robots rather than spheres. At most ``max_clients``
+    browsers are served at once (`limit_clients`).
 
     Raises FileNotFoundError / `RolloutFormatError` / `LegacyPickleError` for bad files,
     ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
@@ -96,6 +122,7 @@ def serve(
                   "machine can watch the replay", file=sys.stderr)
         _check_port_free(host, port)
         server = viser.ViserServer(host=host, port=port, verbose=False)
+        limit_clients(server, max_clients)
         if port != 0 and server.get_port() != port:
             raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
         app = ReplayApp(rollout, server, env=env, other=other, ghosts=ghosts, owned=opened, model=model,
