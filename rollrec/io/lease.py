@@ -195,8 +195,10 @@ def acquire(path: str, role: str, owner: Owner) -> Lease | Holder:
                     os.close(fd)
                     time.sleep(0.005)
                     continue
-                holder = _read_holder(fd)
+                holder = _settled_holder(fd)
                 os.close(fd)
+                if holder is None:  # released meanwhile: try again
+                    continue
                 return holder
             if not _same_file(fd, path):  # unlinked by its last holder after we opened it: start over
                 os.close(fd)
@@ -223,9 +225,7 @@ def probe(path: str) -> Holder | None:
             return None
         raise
     try:
-        if not _is_held(fd):
-            return None
-        return _read_holder(fd)
+        return _settled_holder(fd)
     finally:
         os.close(fd)
 
@@ -288,6 +288,26 @@ def _is_held(fd: int) -> bool:
         raise
     fcntl.flock(fd, fcntl.LOCK_UN)
     return False
+
+
+#: Seconds a reader waits for a new holder to write its name over a dead one's (microseconds, normally).
+SETTLE_S = 0.5
+
+
+def _settled_holder(fd: int) -> Holder | None:
+    """The holder of the lock on ``fd``'s file, None when unlocked. A holder writes its name just
+    after taking the lock, over the name of the last one (a process killed since): a name whose
+    process is gone, or none, is read again for up to `SETTLE_S` (then: an unnamed holder)."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        if not _is_held(fd):
+            return None
+        holder = _read_holder(fd)
+        if holder.owner is not None and process_running(holder.owner) is not False:
+            return holder
+        if time.monotonic() > deadline:
+            return Holder(holder.role, None)
+        time.sleep(0.002)
 
 
 def _read_holder(fd: int) -> Holder:
