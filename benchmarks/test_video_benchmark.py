@@ -74,7 +74,7 @@ print(hwm)
 
 def record_walker(path: Path, steps: int, num_envs: int = 2) -> Path:
     """A WalkerEnv + GaitPolicy rollout with link poses and skeleton, as a v1 file."""
-    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.loop.rollout import RolloutRecorder
     from rollrec.envs.walker import GaitPolicy, WalkerEnv
 
     env = WalkerEnv(num_envs, seed=0)
@@ -126,7 +126,7 @@ def record_humanoid(out_dir: Path, steps: int) -> Path | None:
         import mujoco  # noqa: F401
     except ImportError:
         return None
-    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.loop.rollout import RolloutRecorder
 
     env = gym.make_vec("Humanoid-v5", num_envs=2, vectorization_mode="sync")
     env.action_space.seed(0)

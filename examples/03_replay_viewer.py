@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from rollrec.engine.rollout import RolloutRecorder
+from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs import GaitPolicy, WalkerEnv
 from rollrec.viewer import ReplayApp, serve
 

@@ -20,7 +20,7 @@ from rollrec.viewer.overview import TERMINATION
 def main(path: str | None = None, *, worst: int = 5) -> list[tuple[int, int, float, str]]:
     """Returns ``(env, first step, return, worst term)`` of the ``worst`` lowest-return falls."""
     if path is None:
-        from rollrec.engine.rollout import RolloutRecorder
+        from rollrec.loop.rollout import RolloutRecorder
         from rollrec.envs import GaitPolicy, WalkerEnv
 
         path = RolloutRecorder(WalkerEnv(256, seed=0), max_steps=300, progress=False).run(

@@ -37,8 +37,8 @@ _EXPORTS = {
     "RolloutFormatError": "rollrec.io",
     "Recorder": "rollrec.engine",
     "Volume": "rollrec.engine",
-    "RolloutRecorder": "rollrec.engine.rollout",
-    "make_policy": "rollrec.engine.policy",
+    "RolloutRecorder": "rollrec.loop.rollout",
+    "make_policy": "rollrec.loop.policy",
     "adapt": "rollrec.adapters",
     "replay": "rollrec.viewer:serve",
     "render_video": "rollrec.video:render_rollout",
@@ -81,8 +81,8 @@ __getattr__, __dir__ = lazy_exports("rollrec", _EXPORTS, __all__, globals(), _DE
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from rollrec.adapters import adapt
     from rollrec.engine import Recorder, Volume
-    from rollrec.engine.policy import make_policy
-    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.loop.policy import make_policy
+    from rollrec.loop.rollout import RolloutRecorder
     from rollrec.io import Rollout, RolloutFormatError, load, recover
     from rollrec.io import save_rollout as save
     from rollrec.model import RobotModel, model_from_mujoco, model_from_urdf

@@ -418,7 +418,7 @@ def check_two_devices(ctx: Context) -> str:
 
 def check_video_frames(ctx: Context) -> str:
     needs_cuda(ctx)
-    from rollrec.video.background import _copy
+    from rollrec.media.background import _copy
 
     side = torch.cuda.Stream()
     buf = torch.zeros(64, 64, 3, dtype=torch.uint8, device=ctx.device)

@@ -16,6 +16,11 @@ rollrec, and run this script there::
    adapter's cost per step next to ``Go2Env.step`` (``benchmarks/test_adapters_benchmark.py``).
 
 Each prints what the file holds and checks it (terms sum to ``rew``, poses match the entity).
+With ``--genesis-examples`` a fidelity check runs too (`check_fidelity`): ``Go2Env`` stepped
+twice with the same actions, once recorded and once not (obs and rewards must be identical), and
+per step the recorded pose against Genesis' own: the link state after each ``scene.step`` (where
+Genesis' kinematics are fresh), and after each ``_reset_idx`` (``set_qpos(..., skip_forward=True)``:
+Genesis' link state is stale there) against the reset pose the obs' projected gravity describes.
 """
 
 from __future__ import annotations
@@ -102,6 +107,70 @@ def record_example_env(num_envs: int, steps: int, out: Path, examples: str) -> P
     return path
 
 
+def check_fidelity(num_envs: int, steps: int, out: Path, examples: str) -> None:
+    """Recorded vs unrecorded ``Go2Env`` twins, and the recorded pose vs Genesis' state (see the module docstring)."""
+    sys.path.insert(0, examples)
+    from go2_env import Go2Env
+    from go2_train import get_cfgs
+    from genesis.utils.geom import inv_quat, transform_by_quat
+
+    def twin(record: bool):
+        torch.manual_seed(0)  # Go2Env samples commands with torch's global RNG
+        env = Go2Env(num_envs, *get_cfgs())
+        gen = torch.Generator().manual_seed(1)
+        actions = [torch.randn(num_envs, env.num_actions, generator=gen) for _ in range(steps)]
+        seen, inner = [], env.step
+
+        def spy(action):  # Genesis' own state before each step (its link state may be stale)
+            qpos = env.robot.get_qpos().clone()
+            stale = env.robot.get_links_pos().clone()
+            obs, rew, reset, extras = inner(action)
+            seen.append({"qpos": qpos, "stale_links": stale, "obs": obs["policy"].clone(), "rew": rew.clone(),
+                         "reset": reset.clone()})
+            return obs, rew, reset, extras
+
+        env.step = spy
+        it = iter(actions)
+        if record:
+            path = rollrec.RolloutRecorder(env, max_steps=steps, progress=False).run(lambda obs: next(it), out,
+                                                                                      filename="go2_fidelity.npz")
+            return seen, path
+        env.reset()
+        for a in actions:
+            env.step(a)
+        return seen, None
+
+    plain, _ = twin(False)
+    recorded, path = twin(True)
+    obs_diff = max(float((a["obs"] - b["obs"]).abs().max()) for a, b in zip(plain, recorded))
+    rew_diff = max(float((a["rew"] - b["rew"]).abs().max()) for a, b in zip(plain, recorded))
+    print(f"[fidelity] recorded vs unrecorded Go2Env, {steps} steps x {num_envs} envs: max |obs diff| {obs_diff:.3g}, "
+          f"max |rew diff| {rew_diff:.3g}")
+    r = rollrec.load(path)
+    link_pos = torch.as_tensor(np.asarray(r["link_pos"]))
+    base_quat = torch.as_tensor(np.asarray(r["base_quat"]))
+    base_pos = torch.as_tensor(np.asarray(r["base_pos"]))
+    reset = torch.stack([s["reset"] for s in recorded]).bool()
+    after = torch.zeros_like(reset)
+    after[0] = True
+    after[1:] = reset[:-1]
+    stale = torch.stack([s["stale_links"] for s in recorded])
+    qpos = torch.stack([s["qpos"] for s in recorded])
+    fresh = ~after
+    gravity = transform_by_quat(torch.tensor([0.0, 0.0, -1.0]).expand(*base_quat.shape[:-1], 3), inv_quat(base_quat))
+    obs_gravity = torch.as_tensor(np.asarray(r["obs"]))[..., 3:6]  # Go2Env's obs: ang_vel(3), projected gravity(3), ...
+    print(f"[fidelity] base_pos == qpos[:3]: max err {float((base_pos - qpos[..., :3]).abs().max()):.3g} m")
+    print(f"[fidelity] projected gravity of the recorded base_quat vs the obs': max err "
+          f"{float((gravity - obs_gravity).abs().max()):.3g} (after resets: "
+          f"{float((gravity - obs_gravity)[after].abs().max()):.3g})")
+    print(f"[fidelity] links vs Genesis' link state where it is fresh ({int(fresh.sum())} env-steps): "
+          f"max err {float((link_pos - stale)[fresh].abs().max()):.3g} m")
+    print(f"[fidelity] first steps after a reset ({int(after.sum())} env-steps): Genesis' own link state is off by up "
+          f"to {float((stale - link_pos)[after].abs().max()):.3g} m there (pre-reset); rollrec records the reset pose")
+    print(f"[fidelity] model stored: {r.model is not None} ({r.model.num_geoms if r.model is not None else 0} geoms, "
+          f"{len(r.link_names)} links)")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Record Genesis scenes and Genesis' Go2Env with rollrec.")
     p.add_argument("--num-envs", type=int, default=64)
@@ -118,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     record_pose_source(args.num_envs, args.steps, out)
     if args.genesis_examples:
         record_example_env(args.num_envs, args.steps, out, args.genesis_examples)
+        check_fidelity(args.num_envs, args.steps, out, args.genesis_examples)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 def record(out: Path, amplitude: float, name: str) -> Path:
-    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.loop.rollout import RolloutRecorder
     from rollrec.envs import GaitPolicy, WalkerEnv
 
     env = WalkerEnv(512, seed=0)
@@ -36,7 +36,7 @@ def record_ant(out: Path) -> Path | None:
     except ImportError:
         print("no gymnasium[mujoco]: robot.png skipped")
         return None
-    from rollrec.engine.rollout import RolloutRecorder
+    from rollrec.loop.rollout import RolloutRecorder
 
     env = gym.make_vec("Ant-v5", num_envs=64, vectorization_mode="sync")
     env.action_space.seed(0)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Set up rollrec in ./.venv (idempotent). `--test` also installs what the tests need: pytest,
-# playwright (python), a headless Chromium from the system's packages for the browser test,
-# unzip (archives are checked with `unzip -t` too), and the frameworks the adapter tests run for
-# real (extras mjlab, mujoco, mjx, newton: CPU builds, about 1.3 GB installed), with a pip
-# constraint file pinning the venv's torch so that mjlab's torchvision does not pull another
-# (CUDA) torch.
+# tensordict (the Isaac Lab play.py doubles), playwright (python), a headless Chromium from the
+# system's packages for the browser test, unzip (archives are checked with `unzip -t` too), and
+# the frameworks the adapter tests run for real (extras mjlab, mujoco, mjx, newton: CPU builds,
+# about 1.3 GB installed), with a pip constraint file pinning the venv's torch so that mjlab's
+# torchvision and tensordict do not pull another (CUDA) torch.
 #
 # torch: if the venv has none, a CPU-only machine gets a CPU build (about 200 MB) instead of
 # PyPI's default CUDA build (several GB): from a local wheel where pip's find-links has one,

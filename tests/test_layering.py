@@ -23,8 +23,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rollrec._npz", "rollrec.model", "rollrec.envs", "rollrec.media"),
     ("rollrec.io",),
     ("rollrec.engine",),
-    # the rollout loop sits above the adapters it drives (rollrec.engine.rollout/policy until they move)
-    ("rollrec.adapters", "rollrec.loop", "rollrec.engine.rollout", "rollrec.engine.policy"),
+    # the rollout loop sits above the adapters it drives
+    ("rollrec.adapters", "rollrec.loop"),
     ("rollrec.viewer", "rollrec.video"),
     # the command line and the benchmarks
     ("rollrec.cli", "rollrec.bench"),
@@ -35,8 +35,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 SAME_LAYER = {
     ("rollrec.media", "rollrec._npz"),  # a video file is created exclusively, never through a symlink
     ("rollrec.loop", "rollrec.adapters"),
-    ("rollrec.engine.rollout", "rollrec.adapters"),
-    ("rollrec.engine.rollout", "rollrec.engine.policy"),
     ("rollrec.cli", "rollrec.bench"),  # `rollrec bench` runs the benchmarks
 }
 #: Cycles known when this test was written, in rooms other branches rebuild; each is removed

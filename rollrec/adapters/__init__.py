@@ -1,7 +1,7 @@
 """Adapters: record the frameworks users run (one module per framework) through one protocol.
 
 Env adapters (`adapt` picks one; ``RolloutRecorder(env, adapter="mjlab")`` forces one):
-`IsaacLabAdapter`, `MjlabAdapter`, `ProtoMotionsAdapter`, `GymVectorAdapter`,
+`IsaacLabAdapter`, `IsaacLabDirectAdapter`, `MjlabAdapter`, `ProtoMotionsAdapter`, `ProtoMotionsGenesisAdapter`, `GymVectorAdapter`,
 `GenesisEnvAdapter`, `WalkerAdapter`. Pose sources for simulators without an env class, called
 before each step in your own loop: `GenesisPoses`, `NewtonPoses`, `MuJoCoPoses`, `MjxPoses`.
 Framework modules are imported only when an adapter needs them.
@@ -21,8 +21,10 @@ _EXPORTS = {
     "PoseSource": "rollrec.adapters.pose_source",
     "WalkerAdapter": "rollrec.adapters.walker",
     "IsaacLabAdapter": "rollrec.adapters.isaaclab",
+    "IsaacLabDirectAdapter": "rollrec.adapters.isaaclab",
     "MjlabAdapter": "rollrec.adapters.mjlab",
     "ProtoMotionsAdapter": "rollrec.adapters.protomotions",
+    "ProtoMotionsGenesisAdapter": "rollrec.adapters.protomotions_genesis",
     "GymVectorAdapter": "rollrec.adapters.gymnasium",
     "GenesisEnvAdapter": "rollrec.adapters.genesis",
     "GenesisPoses": "rollrec.adapters.genesis",
@@ -40,12 +42,14 @@ __all__ = [
     "GenesisPoses",
     "GymVectorAdapter",
     "IsaacLabAdapter",
+    "IsaacLabDirectAdapter",
     "MjlabAdapter",
     "MjxPoses",
     "MuJoCoPoses",
     "NewtonPoses",
     "PoseSource",
     "ProtoMotionsAdapter",
+    "ProtoMotionsGenesisAdapter",
     "Step",
     "WalkerAdapter",
     "adapt",

@@ -14,8 +14,10 @@ An env adapter wraps one framework's env and gives the recorder the same view of
   (by the env itself, or by the adapter the way the framework's own runner does it), so
   ``Step.obs`` is what the policy sees next.
 
-Optional: ``record_obs(obs)`` (the obs as `Recorder.record` takes it, e.g. a TensorDict as a dict)
-and, for MuJoCo-based envs, ``mj_model`` and ``link_body_ids`` (the ``MjModel`` body id of each
+Optional: ``record_obs(obs)`` (the obs as `Recorder.record` takes it, e.g. a TensorDict as a dict),
+``policy_input(obs, step)`` (what the framework's own loop hands the policy, e.g. ProtoMotions'
+agent-prepared TensorDict), ``policy_kwargs`` (keyword arguments the framework's policies take,
+e.g. ``deterministic=True``), ``robot_model()`` (the robot's `RobotModel`) and, for MuJoCo-based envs, ``mj_model`` and ``link_body_ids`` (the ``MjModel`` body id of each
 link in ``link_names`` order).
 
 `adapt` picks the adapter: the framework's own env class first (checked only when its module is
@@ -43,7 +45,9 @@ class Step:
     ``obs``: what the policy sees next (after resets). ``rew [N]``; ``done [N]`` bool: the
     episode ended with this step (terminated or truncated); ``truncated [N]`` bool: ended by a
     time limit; ``reward_terms {name: [N]}`` per-env terms that sum to ``rew``; ``extras
-    {name: [N, ...]}`` more per-env fields for the file. Tensors on the env's device, or numpy.
+    {name: [N, ...]}`` more per-env fields for the file; ``act``: the action the env applied when
+    it differs from the policy's (clamped by a wrapper), else None. Tensors on the env's device,
+    or numpy.
     """
 
     obs: Any
@@ -52,6 +56,7 @@ class Step:
     truncated: Any
     reward_terms: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    act: Any = None
 
 
 @runtime_checkable
@@ -177,7 +182,9 @@ def _flatten(obs: Any, prefix: str = "") -> dict[str, Any]:
 ADAPTERS: dict[str, tuple[str, str]] = {
     "walker": ("rollrec.adapters.walker", "WalkerAdapter"),
     "isaaclab": ("rollrec.adapters.isaaclab", "IsaacLabAdapter"),
+    "isaaclab_direct": ("rollrec.adapters.isaaclab", "IsaacLabDirectAdapter"),
     "mjlab": ("rollrec.adapters.mjlab", "MjlabAdapter"),
+    "protomotions_genesis": ("rollrec.adapters.protomotions_genesis", "ProtoMotionsGenesisAdapter"),
     "protomotions": ("rollrec.adapters.protomotions", "ProtoMotionsAdapter"),
     "genesis": ("rollrec.adapters.genesis", "GenesisEnvAdapter"),
     "gymnasium": ("rollrec.adapters.gymnasium", "GymVectorAdapter"),

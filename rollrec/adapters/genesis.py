@@ -17,6 +17,7 @@ Genesis has no env class: users write their own around a ``gs.Scene`` (its examp
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +30,17 @@ class GenesisPoses(PoseSource):
     """Poses of a Genesis ``RigidEntity`` of a scene built with ``n_envs`` envs (wxyz).
 
     ``links``: local link indices to record (default all, in ``entity.links`` order).
+
+    The pose is that of the entity's joint coordinates, ``entity.get_qpos()``: Genesis' link state
+    is only brought up to date by ``scene.step``, so after ``set_qpos(..., skip_forward=True)``
+    (``examples/locomotion/go2_env.py`` ``Go2Env._reset_idx``; ``genesis/engine/solvers/rigid/
+    rigid_solver.py`` ``RigidSolver.set_qpos`` writes ``qpos`` alone) ``get_pos``/``get_links_pos``
+    still return the pre-reset pose while the obs already describe the reset one. Genesis' own
+    query (``KinematicSolver.forward_kinematics_query``) writes the solver's link state, which
+    rollrec never does. So: the base is the free joint's 7 coordinates, and for an entity loaded
+    from a URDF the links come from `rollrec.model.urdf_kinematics.UrdfKinematics` of that URDF
+    and the coordinates; the robot's model is stored from the same URDF (`recorder_kwargs`).
+    For other entities the links are Genesis' link state (``meta["links"]`` says so).
     """
 
     quat_order = "wxyz"
@@ -39,16 +51,77 @@ class GenesisPoses(PoseSource):
         chosen = all_links if self.links is None else [all_links[i] for i in self.links]
         super().__init__([str(link.name) for link in chosen], {"entity": str(getattr(entity, "name", "") or "robot")})
         self.entity = entity
+        joints = [j for link in all_links for j in getattr(link, "joints", ())]
+        q_start = int(getattr(entity, "q_start", 0))
+        self.free = bool(joints) and _joint_type(joints[0]) == "FREE"
+        self.urdf = _urdf_file(entity)
+        self.kinematics = None
+        if self.urdf is not None and self.free:
+            from rollrec.model.urdf_kinematics import UrdfKinematics
+
+            moving = [j for j in joints if _joint_type(j) in ("REVOLUTE", "PRISMATIC")]
+            self._q_cols = [int(j.q_start) - q_start for j in moving]
+            self.kinematics = UrdfKinematics(self.urdf, self.link_names, [str(j.name) for j in moving])
+            self.meta["links"] = f"forward kinematics of {self.urdf.name} at the entity's qpos"
+        else:
+            self.meta["links"] = "Genesis' link state (stale after set_qpos(skip_forward=True) until the next step)"
+        self.meta["base"] = "free joint qpos" if self.free else "Genesis' base link state"
 
     def __call__(self) -> dict[str, torch.Tensor]:
         e = self.entity
-        out = {
-            "base_pos": e.get_pos(), "base_quat": e.get_quat(),
-            "link_pos": e.get_links_pos(self.links), "link_quat": e.get_links_quat(self.links),
-        }
-        if out["base_pos"].dim() == 1:  # a scene built without n_envs: one env, no env axis
-            out = {k: v.unsqueeze(0) for k, v in out.items()}
-        return out
+        if self.free:
+            qpos = e.get_qpos()
+            qpos = qpos.unsqueeze(0) if qpos.dim() == 1 else qpos  # a scene built without n_envs: one env
+            base_pos = qpos[:, :3].clone()
+            base_quat = qpos[:, 3:7] / qpos[:, 3:7].norm(dim=-1, keepdim=True)  # normalised, as Genesis' kinematics
+        else:
+            base_pos, base_quat = _batched(e.get_pos(), 2), _batched(e.get_quat(), 2)
+        if self.kinematics is not None:
+            link_pos, link_quat = self.kinematics(base_pos, base_quat, qpos[:, self._q_cols])
+        else:
+            link_pos, link_quat = _batched(e.get_links_pos(self.links), 3), _batched(e.get_links_quat(self.links), 3)
+        return {"base_pos": base_pos, "base_quat": base_quat, "link_pos": link_pos, "link_quat": link_quat}
+
+    def robot_model(self) -> Any:
+        """The `RobotModel` of the entity's URDF for the recorded links, or None (not a URDF)."""
+        if self.urdf is None:
+            return None
+        from rollrec.model.urdf import model_from_urdf
+
+        return model_from_urdf(self.urdf, link_names=self.link_names)
+
+    def recorder_kwargs(self) -> dict[str, Any]:
+        """As `PoseSource.recorder_kwargs`, plus the robot's ``model`` from its URDF when it has one."""
+        kwargs = super().recorder_kwargs()
+        model = self.robot_model()
+        if model is not None:
+            kwargs["model"] = model
+        return kwargs
+
+
+def _batched(t: torch.Tensor, dims: int) -> torch.Tensor:
+    return t.unsqueeze(0) if t.dim() == dims - 1 else t
+
+
+def _joint_type(joint: Any) -> str:
+    kind = getattr(joint, "type", None)
+    return str(getattr(kind, "name", kind)).upper().rsplit(".", 1)[-1]
+
+
+def _urdf_file(entity: Any) -> Path | None:
+    """The URDF the entity was loaded from (Genesis resolves asset paths against its assets folder)."""
+    file = getattr(getattr(entity, "morph", None), "file", None)
+    if not file or not str(file).lower().endswith(".urdf"):
+        return None
+    path = Path(file)
+    if not path.is_absolute() and not path.exists():
+        try:
+            from genesis.utils.misc import get_assets_dir
+
+            path = Path(get_assets_dir()) / path
+        except ImportError:
+            return None
+    return path if path.exists() else None
 
 
 class GenesisEnvAdapter(BaseAdapter):
@@ -72,6 +145,7 @@ class GenesisEnvAdapter(BaseAdapter):
         self.poses = GenesisPoses(env.robot)
         self.link_names = self.poses.link_names
         self.quat_order = self.poses.quat_order
+        self.meta.update(self.poses.meta)
         self._last: dict[str, torch.Tensor] = {}
         for term, func in list(env.reward_functions.items()):
             env.reward_functions[term] = self._keep(term, func)
@@ -97,6 +171,9 @@ class GenesisEnvAdapter(BaseAdapter):
 
     def pose(self) -> dict[str, torch.Tensor]:
         return self.poses()
+
+    def robot_model(self) -> Any:
+        return self.poses.robot_model()
 
     def step(self, action: Any) -> Step:
         self._last.clear()

@@ -7,7 +7,9 @@ The MuJoCo envs (``gymnasium/envs/mujoco/*_v5.py``, e.g. ``AntEnv.step``) put th
 in ``info["reward_<name>"]`` (they sum to the reward) and keep ``model``/``data`` on the
 unwrapped env; their base pose is the free joint's ``qpos``.
 
-Autoreset modes: ``SAME_STEP`` returns the reset obs in the step that ended the episode;
+Autoreset modes: ``SAME_STEP`` returns the reset obs in the step that ended the episode, and
+moves the finished sub-env's info to ``info["final_info"]`` (masked by ``info["_final_info"]``)
+while ``info`` holds the reset's: the terms of that last step are read from ``final_info``;
 ``NEXT_STEP`` (Gymnasium's default) resets an env on the *next* call, ignoring its action and
 returning reward 0: such steps are recorded with the extra field ``autoreset`` set for that env;
 ``DISABLED``: the adapter resets finished envs itself (``reset(options={"reset_mask": done})``).
@@ -93,22 +95,35 @@ class GymVectorAdapter(BaseAdapter):
             obs = out[0] if isinstance(out, tuple) else out
         return Step(obs, np.asarray(rew), done, truncated, terms, extras)
 
-
     def _reward_terms(self, info: dict[str, Any]) -> dict[str, np.ndarray]:
-        """``info["reward_<name>"]`` per env; an env the info does not cover this step (its
-        ``_reward_<name>`` mask is False, e.g. a reset step) gets 0, as its reward is. The names
-        are fixed by the first step."""
-        terms = {}
-        for key, value in info.items():
-            arr = np.asarray(value)
-            if key.startswith("reward_") and arr.shape == (self.num_envs,) and arr.dtype.kind in "biuf":
-                mask = info.get("_" + key)
-                arr = arr.astype(np.float32)
-                terms[key[len("reward_"):]] = np.where(mask, arr, 0.0).astype(np.float32) if mask is not None else arr
+        """``info["reward_<name>"]`` per env. An env whose episode ended this step under SAME_STEP
+        has its step's info in ``info["final_info"]`` (the top level holds the reset's); an env
+        neither covers (its ``_reward_<name>`` masks are False, e.g. a NEXT_STEP reset step) gets
+        0, as its reward is. The names are fixed by the first step."""
+        terms = _masked_terms(info, self.num_envs)
+        final = info.get("final_info")
+        if isinstance(final, dict):
+            for name, (value, mask) in _masked_terms(final, self.num_envs).items():
+                value0, mask0 = terms.get(name, (np.zeros(self.num_envs, np.float32), np.zeros(self.num_envs, bool)))
+                terms[name] = (np.where(mask0, value0, value).astype(np.float32), mask0 | mask)
+        terms = {name: np.where(mask, value, 0.0).astype(np.float32) for name, (value, mask) in terms.items()}
         if self.term_names is None:
             self.term_names = list(terms)
         zeros = np.zeros(self.num_envs, np.float32)
         return {name: terms.get(name, zeros) for name in self.term_names}
+
+
+def _masked_terms(info: dict[str, Any], num_envs: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{name: (value [N] float32, mask [N] bool)}`` of the ``reward_<name>`` entries of a
+    vector info (``_reward_<name>`` is the mask; all True when absent)."""
+    terms = {}
+    for key, value in info.items():
+        arr = np.asarray(value)
+        if key.startswith("reward_") and arr.shape == (num_envs,) and arr.dtype.kind in "biuf":
+            mask = info.get("_" + key)
+            mask = np.ones(num_envs, bool) if mask is None else np.asarray(mask, dtype=bool)
+            terms[key[len("reward_"):]] = (arr.astype(np.float32), mask)
+    return terms
 
 
 def _dt(env: Any) -> float:

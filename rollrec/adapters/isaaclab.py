@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from rollrec.adapters.base import QUAT_ORDERS, loaded_class
-from rollrec.adapters.managers import ManagerBasedAdapter, find_manager_based
+from rollrec.adapters.base import QUAT_ORDERS, BaseAdapter, Step, as_field_dict, loaded_class, unwrap_chain
+from rollrec.adapters.managers import ManagerBasedAdapter, find_manager_based, is_rsl_rl_wrapper
 from rollrec.adapters.warp_streams import torch_waits_for_warp
 
 
@@ -78,12 +78,111 @@ class IsaacLabAdapter(ManagerBasedAdapter):
         return self.dt
 
     def pose(self) -> dict[str, torch.Tensor]:
-        if self.entity is None:
-            return {}
-        data = self.entity.data
-        return {
-            "base_pos": as_torch(data.root_pos_w).clone(),
-            "base_quat": as_torch(data.root_quat_w).clone(),
-            "link_pos": as_torch(data.body_pos_w).clone(),
-            "link_quat": as_torch(data.body_quat_w).clone(),
-        }
+        """The robot's data as the obs were computed from it (2.x: after ``sim.forward()`` on reset;
+        the newest step skips it, so a reset env's body poses are what the asset data held then)."""
+        return _entity_pose(self.entity)
+
+
+def find_direct(env: Any) -> Any:
+    """The ``DirectRLEnv`` inside ``env``'s wrapper chain (by class, else by its buffers), or None."""
+    real = loaded_class("isaaclab.envs.direct_rl_env", "DirectRLEnv")
+    chain = unwrap_chain(env)
+    if real is not None:
+        found = next((e for e in chain if isinstance(e, real)), None)
+        if found is not None:
+            return found
+    return next((e for e in chain if all(hasattr(e, a) for a in IsaacLabDirectAdapter.duck_attributes)
+                 and not hasattr(e, "reward_manager")), None)
+
+
+class IsaacLabDirectAdapter(BaseAdapter):
+    """An Isaac Lab ``DirectRLEnv`` (``source/isaaclab/isaaclab/envs/direct_rl_env.py``), stepped
+    through what the user holds: a ``gym.make`` chain, or ``RslRlVecEnvWrapper`` as in
+    ``scripts/reinforcement_learning/rsl_rl/play.py`` (first obs ``env.get_observations()``, its
+    ``torch.clamp`` of the actions, its TensorDict obs handed to the policy).
+
+    ``DirectRLEnv.step`` starts with ``action = action.to(self.device)``: actions stay torch tensors.
+    ``rew`` = ``reward_buf``; ``done`` = ``reset_terminated | reset_time_outs`` (read after the step,
+    before anything resets them), ``truncated`` = ``reset_time_outs``. A direct env has no reward
+    manager: its tasks log only means in ``extras["log"]``, so no per-env terms are recorded
+    (``meta["reward_terms_note"]``). The action recorded is the one the env received (the
+    wrapper's clamp applied). Poses as `IsaacLabAdapter`, from ``env.scene`` (``"robot"`` or the
+    first articulation).
+    """
+
+    key = "isaaclab_direct"
+    duck_attributes = ("reset_terminated", "reset_time_outs", "reward_buf", "scene", "step_dt")
+
+    def __init__(self, env: Any, *, entity: str | None = None, name: str | None = None, quat_order: str | None = None):
+        super().__init__()
+        self.env = find_direct(env)
+        if self.env is None:
+            raise TypeError(f"IsaacLabDirectAdapter: {type(env).__name__} holds no DirectRLEnv "
+                            f"(looked for {', '.join(self.duck_attributes)})")
+        self.stepper, self.rsl = env, is_rsl_rl_wrapper(env)
+        self.clip = getattr(env, "clip_actions", None) if self.rsl else None
+        self.num_envs = int(self.env.num_envs)
+        self.dt = float(self.env.step_dt)
+        cfg = getattr(self.env, "cfg", None)
+        spec = getattr(env, "spec", None) or getattr(self.env, "spec", None)
+        self.name = name or getattr(spec, "id", None) or (type(cfg).__name__ if cfg is not None else type(self.env).__name__)
+        self.entity_name, self.entity = _pick_entity(self.env.scene, entity)
+        self.link_names = [str(n) for n in self.entity.body_names] if self.entity is not None else None
+        if self.entity is not None:
+            native = isinstance(self.entity.data.root_quat_w, torch.Tensor)
+            self.quat_order = quat_order or ("wxyz" if native else "xyzw")
+        self.meta.update(entity=self.entity_name, stepped=type(env).__name__,
+                         reward_terms_note="DirectRLEnv has no reward manager: extras['log'] holds means only")
+
+    @classmethod
+    def is_instance(cls, env: Any) -> bool:
+        real = loaded_class("isaaclab.envs.direct_rl_env", "DirectRLEnv")
+        return real is not None and any(isinstance(e, real) for e in unwrap_chain(env))
+
+    @classmethod
+    def looks_like(cls, env: Any) -> bool:
+        return find_direct(env) is not None
+
+    def reset(self) -> Any:
+        if self.rsl:
+            return self.stepper.get_observations()
+        out = self.stepper.reset()
+        return out[0] if isinstance(out, tuple) else out
+
+    def pose(self) -> dict[str, torch.Tensor]:
+        return _entity_pose(self.entity)
+
+    def step(self, action: Any) -> Step:
+        if not isinstance(action, torch.Tensor):
+            action = torch.as_tensor(action)
+        applied = torch.clamp(action, -self.clip, self.clip) if self.clip is not None else None
+        out = self.stepper.step(action)
+        obs, rew = out[0], out[1]
+        terminated = self.env.reset_terminated.bool().clone()
+        time_outs = self.env.reset_time_outs.bool().clone()
+        return Step(obs, rew, terminated | time_outs, time_outs, {}, act=applied)
+
+    def record_obs(self, obs: Any) -> Any:
+        return as_field_dict(obs)
+
+
+def _entity_pose(entity: Any) -> dict[str, torch.Tensor]:
+    if entity is None:
+        return {}
+    data = entity.data
+    return {"base_pos": as_torch(data.root_pos_w).clone(), "base_quat": as_torch(data.root_quat_w).clone(),
+            "link_pos": as_torch(data.body_pos_w).clone(), "link_quat": as_torch(data.body_quat_w).clone()}
+
+
+def _pick_entity(scene: Any, entity: str | None) -> tuple[str | None, Any]:
+    if entity is not None:
+        return entity, scene[entity]
+    try:
+        return "robot", scene["robot"]
+    except (KeyError, TypeError):
+        pass
+    found = getattr(scene, "articulations", None)
+    if isinstance(found, dict):
+        for key, value in found.items():
+            return key, value
+    return None, None

@@ -59,9 +59,12 @@ class ManagerBasedAdapter(BaseAdapter):
         if self.env is None:
             raise TypeError(f"{type(self).__name__}: {type(env).__name__} holds no manager-based RL env "
                             f"(looked for reward_manager._step_reward, termination_manager, scene, step_dt)")
-        self.stepper = env if env is self.env or _is_gym_wrapper(env) else self.env
+        self.rsl = is_rsl_rl_wrapper(env)
+        self.stepper = env if env is self.env or _is_gym_wrapper(env) or self.rsl else self.env
         if self.stepper is not env:
             self.meta["stepped"] = f"the env inside {type(env).__name__} (its step() is not the 5-tuple API)"
+        elif self.rsl:
+            self.meta["stepped"] = f"{type(env).__name__} (play.py's loop: its clamp and TensorDict obs)"
         self.num_envs = int(self.env.num_envs)
         self.dt = float(self.env.step_dt)
         spec = getattr(env, "spec", None) or getattr(self.env, "spec", None)
@@ -101,6 +104,8 @@ class ManagerBasedAdapter(BaseAdapter):
 
     # ---- the common step ---------------------------------------------------------------------------
     def reset(self) -> Any:
+        if self.rsl:  # play.py: the wrapper reset the env when it was made; obs = env.get_observations()
+            return self.stepper.get_observations()
         out = self.stepper.reset()
         self._obs = out[0] if isinstance(out, tuple) else out
         return self._obs
@@ -108,13 +113,24 @@ class ManagerBasedAdapter(BaseAdapter):
     def step(self, action: Any) -> Step:
         if not isinstance(action, torch.Tensor):
             action = torch.as_tensor(action)
-        obs, rew, terminated, time_outs, _extras = self.stepper.step(action)
+        if self.rsl:  # (obs TensorDict, rew, dones, extras): the split is the termination manager's
+            obs, rew, _dones, _extras = self.stepper.step(action)
+            terminated = self.env.termination_manager.terminated.clone()
+            time_outs = self.env.termination_manager.time_outs.clone()
+        else:
+            obs, rew, terminated, time_outs, _extras = self.stepper.step(action)
         terminated = terminated.bool()
         time_outs = time_outs.bool()
         done = terminated | time_outs
         terms = self._reward_terms(rew)
         obs = self._finish_resets(done, obs)
-        return Step(obs, rew, done, time_outs, terms)
+        return Step(obs, rew, done, time_outs, terms, act=self._applied_action())
+
+    def _applied_action(self) -> torch.Tensor | None:
+        """What the env received this step (after a wrapper's clamp): ``action_manager.action``."""
+        manager = getattr(self.env, "action_manager", None)
+        action = getattr(manager, "action", None)
+        return action.clone() if isinstance(action, torch.Tensor) else None
 
     def _reward_terms(self, rew: torch.Tensor) -> dict[str, torch.Tensor]:
         # One [N, K] product (a new tensor: the manager overwrites _step_reward next step).
@@ -142,6 +158,12 @@ class ManagerBasedAdapter(BaseAdapter):
                     if hasattr(value, "body_names"):
                         return key, value
         return None, None
+
+
+def is_rsl_rl_wrapper(env: Any) -> bool:
+    """Isaac Lab's ``RslRlVecEnvWrapper`` (``isaaclab_rl/rsl_rl/vecenv_wrapper.py``) or one like it:
+    ``get_observations()``, ``clip_actions`` and a 4-tuple ``step``."""
+    return hasattr(env, "get_observations") and hasattr(env, "clip_actions") and hasattr(env, "unwrapped")
 
 
 def _is_gym_wrapper(env: Any) -> bool:

@@ -5,7 +5,13 @@ Follows MuJoCo's ``mjData`` fields (``mujoco/include/mujoco/mjdata.h``): ``qpos`
 [nbody, 4]`` (wxyz). ``mj_step`` runs the forward kinematics *before* it integrates, so after a
 step ``xpos``/``xquat`` belong to the previous ``qpos``; by default the sources run the
 kinematics again (``mj_kinematics``; ``mjx.kinematics`` for MJX) so link poses and base pose
-describe the same state as ``qpos``, the state the next obs is made from. The MJX source follows
+describe the same state as ``qpos``, the state the next obs is made from.
+
+rollrec never writes to the simulator's state: the kinematics run on a private ``MjData`` (the
+env's ``qpos`` and mocap poses copied in), never on the env's own. Envs read ``xpos`` before they
+step (Gymnasium's ``AntEnv.step`` takes ``xy_position_before`` from it), so refreshing the env's
+own ``MjData`` would change their rewards. MJX data are immutable jax arrays: ``mjx.kinematics``
+returns a new ``Data`` that only the source sees. The MJX source follows
 ``mjx/mujoco/mjx/_src/types.py`` (``Data`` of jax arrays; a ``jax.vmap`` batch has a leading
 env axis) and reads them through DLPack (``torch.from_dlpack``: zero-copy, then one device copy).
 """
@@ -38,9 +44,11 @@ class MuJoCoPoses(PoseSource):
     """Poses of ``N`` MuJoCo envs: one ``MjModel`` and a list of ``MjData`` (or one ``MjData``).
 
     Base pose: the first free joint's ``qpos`` (else the pose of the first link); links: bodies
-    ``bodies`` (default every body but the world, in body id order), wxyz. ``refresh``: run
-    ``mj_kinematics`` on each data first (see the module docstring). Returns CPU tensors of
-    ``dtype``. ``mj_model`` and ``link_body_ids`` name the model and the recorded bodies.
+    ``bodies`` (default every body but the world, in body id order), wxyz. ``refresh``: compute
+    the link poses of each data's ``qpos`` with ``mj_kinematics`` on a private scratch ``MjData``
+    (the env's own data is only read; see the module docstring); ``refresh=False`` reads the
+    env's ``xpos``/``xquat`` as they are. Returns CPU tensors of ``dtype``. ``mj_model`` and
+    ``link_body_ids`` name the model and the recorded bodies.
     """
 
     quat_order = "wxyz"
@@ -60,15 +68,31 @@ class MuJoCoPoses(PoseSource):
         if self.qpos_adr is None:
             self.meta["base"] = f"link {self.link_names[0]!r} (the model has no free joint)"
         self._ids = np.asarray(ids)
+        self._scratch: Any = None
+
+    def _link_poses(self) -> tuple[np.ndarray, np.ndarray]:
+        """``[N, L, 3]`` positions and ``[N, L, 4]`` wxyz quaternions of the recorded bodies."""
+        if not self.refresh:
+            return (np.stack([d.xpos[self._ids] for d in self.datas]),
+                    np.stack([d.xquat[self._ids] for d in self.datas]))
+        import mujoco
+
+        if self._scratch is None:
+            self._scratch = mujoco.MjData(self.mj_model)
+        scratch, model = self._scratch, self.mj_model
+        pos = np.empty((len(self.datas), len(self._ids), 3))
+        quat = np.empty((len(self.datas), len(self._ids), 4))
+        for i, d in enumerate(self.datas):
+            scratch.qpos[:] = d.qpos  # mj_kinematics reads qpos and the mocap poses only
+            if model.nmocap:
+                scratch.mocap_pos[:] = d.mocap_pos
+                scratch.mocap_quat[:] = d.mocap_quat
+            mujoco.mj_kinematics(model, scratch)
+            pos[i], quat[i] = scratch.xpos[self._ids], scratch.xquat[self._ids]
+        return pos, quat
 
     def __call__(self) -> dict[str, torch.Tensor]:
-        if self.refresh:
-            import mujoco
-
-            for d in self.datas:
-                mujoco.mj_kinematics(self.mj_model, d)
-        link_pos = np.stack([d.xpos[self._ids] for d in self.datas])
-        link_quat = np.stack([d.xquat[self._ids] for d in self.datas])
+        link_pos, link_quat = self._link_poses()
         if self.qpos_adr is not None:
             a = self.qpos_adr
             base = np.stack([d.qpos[a:a + 7] for d in self.datas])
@@ -105,6 +129,7 @@ class MjxPoses(PoseSource):
         self._kinematics = None
 
     def __call__(self, data: Any) -> dict[str, torch.Tensor]:
+        qpos = data.qpos  # the base as the simulator holds it (mjx.kinematics returns qpos quaternions normalized)
         if self.refresh:
             if self._kinematics is None:
                 import jax
@@ -120,7 +145,7 @@ class MjxPoses(PoseSource):
         link_pos, link_quat = xpos.index_select(1, self._ids), xquat.index_select(1, self._ids)  # new tensors
         if self.qpos_adr is not None:
             a = self.qpos_adr
-            base = torch.from_dlpack(data.qpos)[:, a:a + 7].clone()
+            base = torch.from_dlpack(qpos)[:, a:a + 7].clone()
             base_pos, base_quat = base[:, :3], base[:, 3:7]
         else:
             base_pos, base_quat = link_pos[:, 0], link_quat[:, 0]

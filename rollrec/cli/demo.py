@@ -67,8 +67,8 @@ def _mujoco(args: argparse.Namespace, env_id: str) -> tuple[Any, Any, str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rollrec.engine.rollout import RolloutRecorder
     from rollrec.io.opening import load
+    from rollrec.loop.rollout import RolloutRecorder
 
     kind, _, env_id = args.env.partition(":")
     if kind not in ("walker", "mujoco") or (kind == "mujoco") != bool(env_id):

@@ -23,7 +23,7 @@ def _to_numpy(frame: Any) -> np.ndarray:
 
     A CUDA tensor is copied on the calling thread's current stream and the call waits for it:
     ordered after the work that made the frame when it is called on the thread that made it (as
-    `rollrec.video.VideoWriter.write` is). `rollrec.video.background` brings frames of other
+    `rollrec.video.VideoWriter.write` is). `rollrec.media.background` brings frames of other
     threads to the host itself, with an event.
     """
     if isinstance(frame, np.ndarray):

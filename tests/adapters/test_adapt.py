@@ -10,7 +10,7 @@ import torch
 
 from rollrec.adapters import ADAPTERS, AdapterNotFoundError, GymVectorAdapter, MjlabAdapter, Step, adapt
 from rollrec.adapters.base import as_field_dict, loaded_class
-from rollrec.engine.rollout import RolloutRecorder
+from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs import WalkerEnv
 
 
@@ -38,7 +38,7 @@ def test_forcing_a_name_skips_detection():
     """A Gymnasium-looking env forced to mjlab fails with mjlab's own message, not Gymnasium's adapter."""
     with pytest.raises(TypeError, match="holds no manager-based RL env"):
         RolloutRecorder(types.SimpleNamespace(num_envs=2, single_action_space=None, step=None, reset=None), adapter="mjlab")
-    assert sorted(ADAPTERS) == ["genesis", "gymnasium", "isaaclab", "mjlab", "protomotions", "walker"]
+    assert sorted(ADAPTERS) == ["genesis", "gymnasium", "isaaclab", "isaaclab_direct", "mjlab", "protomotions", "protomotions_genesis", "walker"]
 
 
 def test_loaded_class_never_imports():

@@ -6,7 +6,7 @@ returns ``(obs TensorDict {"policy"}, rew_buf, reset_buf, extras)`` with ``extra
 with ``reward_scales`` already multiplied by ``dt``; and ``RigidEntity`` (``genesis/engine/entities/
 rigid_entity/rigid_entity.py``): ``get_pos``/``get_quat`` (wxyz) and ``get_links_pos``/
 ``get_links_quat`` return new tensors, ``links[i].name``. The real package is recorded by
-``scripts/record_genesis.py`` (see the README for its output).
+``scripts/record_genesis.py`` (the README says what it checks).
 """
 
 from __future__ import annotations

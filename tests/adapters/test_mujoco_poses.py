@@ -1,19 +1,17 @@
-"""MuJoCo pose sources against the real ``mujoco`` and MJX (``mujoco-mjx``, jax on CPU).
+"""MuJoCo pose sources against the real ``mujoco`` (MJX: ``test_mjx_twins.py``).
 
 ``mj_step`` computes kinematics before integrating (MuJoCo's ``mj_step`` = ``mj_forward`` then
-integration), so ``xpos`` lags ``qpos`` after a step: the sources refresh the kinematics.
+integration), so ``xpos`` lags ``qpos`` after a step: the sources compute the kinematics again, on
+private data (the env's ``MjData`` is never written).
 """
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from rollrec.adapters import MjxPoses, MuJoCoPoses
+from rollrec.adapters import MuJoCoPoses
 
 mujoco = pytest.importorskip("mujoco")
 
@@ -34,60 +32,22 @@ def test_mujoco_poses_describe_qpos_after_a_step():
     assert not np.allclose(datas[0].xpos[1], datas[0].qpos[:3])  # the stale-kinematics hazard
     src = MuJoCoPoses(model, datas)
     assert src.link_names == ["base", "arm", "body_3"] and src.link_body_ids == [1, 2, 3] and src.mj_model is model
+    stale = [(d.xpos.copy(), d.xquat.copy()) for d in datas]
     pose = src()
     assert pose["link_pos"].shape == (3, 3, 3) and pose["base_quat"].dtype == torch.float32
     for i, d in enumerate(datas):
+        np.testing.assert_array_equal(d.xpos, stale[i][0])  # the simulator's own data is never written
+        np.testing.assert_array_equal(d.xquat, stale[i][1])
+        fresh = mujoco.MjData(model)
+        fresh.qpos[:] = d.qpos
+        mujoco.mj_forward(model, fresh)
         np.testing.assert_allclose(pose["base_pos"][i], d.qpos[:3], rtol=1e-6)
         np.testing.assert_allclose(pose["base_quat"][i], d.qpos[3:7], rtol=1e-6)
         np.testing.assert_allclose(pose["link_pos"][i, 0], d.qpos[:3], rtol=1e-6)
-        np.testing.assert_allclose(pose["link_quat"][i], d.xquat[1:], rtol=1e-6)
+        np.testing.assert_allclose(pose["link_quat"][i], fresh.xquat[1:], rtol=1e-6)
     kept = pose["link_pos"].clone()
     mujoco.mj_step(model, datas[0])
     torch.testing.assert_close(pose["link_pos"], kept)  # the caller's copy
     kwargs = src.recorder_kwargs()
     assert kwargs["link_names"] == src.link_names
     assert kwargs["model"].link_names == src.link_names and kwargs["model"].num_geoms == model.ngeom
-
-
-def mjx_check() -> None:
-    """Runs in a child process (the test below): jax stays out of the test process, whose other
-    tests fork. ``mjx.step`` leaves ``xpos`` one substep behind ``qpos``; here the same hazard is
-    made without compiling a step: kinematics of one ``qpos``, then a new ``qpos``."""
-    import jax
-    import jax.numpy as jnp
-    from mujoco import mjx
-
-    model = mujoco.MjModel.from_xml_string(XML)
-    mx = mjx.put_model(model)
-    d0 = mjx.make_data(mx)
-    kinematics = jax.jit(jax.vmap(mjx.kinematics, in_axes=(None, 0)))
-    batch = kinematics(mx, jax.vmap(lambda q: d0.replace(qpos=q))(jnp.tile(d0.qpos, (4, 1))))
-    moved = batch.qpos.at[:, :3].add(0.1 * jnp.arange(4.0)[:, None]).at[:, 7:].add(0.3)
-    batch = batch.replace(qpos=moved)  # xpos/xquat now belong to the previous qpos
-    src = MjxPoses(model, mx)
-    pose = src(batch)
-    qpos = np.asarray(batch.qpos)
-    assert pose["link_pos"].shape == (4, 3, 3) and src.link_names == ["base", "arm", "body_3"]
-    np.testing.assert_allclose(pose["base_pos"], qpos[:, :3], rtol=1e-6)
-    np.testing.assert_allclose(pose["base_quat"], qpos[:, 3:7], rtol=1e-6)
-    np.testing.assert_allclose(pose["link_pos"][:, 0], qpos[:, :3], atol=1e-6)  # refreshed: matches qpos
-    fresh = kinematics(mx, batch)
-    np.testing.assert_allclose(pose["link_quat"], np.asarray(fresh.xquat)[:, 1:], atol=1e-6)
-    assert not np.allclose(np.asarray(batch.xpos)[:, 1], qpos[:, :3])
-    stale = MjxPoses(model, refresh=False)(batch)
-    np.testing.assert_allclose(stale["link_pos"], np.asarray(batch.xpos)[:, 1:], rtol=1e-6)
-    try:
-        MjxPoses(model)
-    except ValueError as exc:
-        assert "needs mjx_model" in str(exc)
-    else:
-        raise AssertionError("MjxPoses(model) without mjx_model should be refused")
-
-
-@pytest.mark.slow
-def test_mjx_batch_poses():
-    pytest.importorskip("mujoco.mjx")
-    code = (f"import importlib.util; s = importlib.util.spec_from_file_location('t', {__file__!r}); "
-            "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); m.mjx_check()")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
-    assert out.returncode == 0, out.stderr[-3000:]

@@ -12,7 +12,14 @@ Sources followed (NVlabs/ProtoMotions):
 - ``protomotions/simulator/base_simulator/simulator.py`` ``get_root_state`` / ``get_bodies_state``
   (xyzw, common body order); the Newton backend (``protomotions/simulator/newton/simulator.py``
   ``_get_simulator_bodies_state``) returns ``wp.to_torch`` views, which this double imitates.
-- ``protomotions/agents/base_agent/agent.py`` (``fit``): ``env.reset(done_indices)`` before each step.
+- ``protomotions/agents/base_agent/agent.py`` (``fit``): ``env.reset(done_indices)`` before each step,
+  ``pre_collect_step(step)``, ``obs_dict_to_tensordict(add_agent_info_to_obs(obs))``, and
+  ``post_env_step_modifications`` -> ``model.reset_rollout_context(env_ids=done)``.
+- ``protomotions/agents/evaluators/base_evaluator.py`` ``BaseEvaluator.evaluate_episode``: one
+  ``env.reset(env_ids, **self._get_reset_kwargs())`` (``mimic_evaluator.py`` ``MimicEvaluator``:
+  ``sample_flat=True, disable_motion_resample=True``), finished envs never reset.
+- ``protomotions/envs/terminations/base.py`` ``check_max_length_term``: ``progress_buf >= max_episode_length - 1``;
+  control components (``control_manager.check_resets_and_terminations``) reset without terminating.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ class Simulator:
 class BaseEnvDouble:
     """``step`` -> (obs, rew_buf, reset_buf, terminate_buf, extras); no auto-reset."""
 
-    def __init__(self, n=6, max_episode_length=7):
+    def __init__(self, n=6, max_episode_length=7, strict_resets=True):
         self.num_envs, self.dt, self.max_episode_length = n, 1 / 30, max_episode_length
         self.robot_config = SimpleNamespace(kinematic_info=SimpleNamespace(body_names=list(BODIES)))
         self.simulator = Simulator(n)
@@ -68,13 +75,15 @@ class BaseEnvDouble:
         self.progress_buf = torch.zeros(n, dtype=torch.long)
         self.extras = {}
         self.weights = {"tracking": 0.5, "effort": -0.1, "unused": 0.0}
+        self.strict_resets, self.reset_calls, self.control_reset = strict_resets, [], torch.zeros(n, dtype=torch.bool)
 
     def get_obs(self):
         return {"self_obs": self.simulator.body_pos.reshape(self.num_envs, -1).clone(),
                 "progress": self.progress_buf[:, None].float().clone()}
 
     def step(self, action):
-        assert not self.reset_buf.any(), "stepped envs that were not reset (the agent resets them first)"
+        if self.strict_resets:
+            assert not self.reset_buf.any(), "stepped envs that were not reset (the agent resets them first)"
         self.extras = {}
         self.simulator.advance(action)
         self.progress_buf += 1
@@ -91,11 +100,12 @@ class BaseEnvDouble:
         self.extras["total_env_reward"] = add
         fell = action[:, 0] > 1.2
         self.extras["termination/fell"] = fell.float().clone()
-        self.reset_buf[:] = (self.progress_buf >= self.max_episode_length) | fell
+        self.reset_buf[:] = (self.progress_buf >= self.max_episode_length - 1) | fell | self.control_reset
         self.terminate_buf[:] = fell
         return self.get_obs(), self.rew_buf, self.reset_buf, self.terminate_buf, self.extras
 
-    def reset(self, env_ids=None):
+    def reset(self, env_ids=None, sample_flat=False, force_default_mask=None, disable_motion_resample=False):
+        self.reset_calls.append((None if env_ids is None else env_ids.tolist(), sample_flat, disable_motion_resample))
         if env_ids is None:
             env_ids = torch.arange(self.num_envs)
         if len(env_ids) == 0:
@@ -109,8 +119,10 @@ class BaseEnvDouble:
 
 def test_adapt_picks_protomotions_by_duck_typing_and_by_name():
     env = BaseEnvDouble()
-    assert type(adapt(env)) is ProtoMotionsAdapter
-    assert type(adapt(env, "protomotions")) is ProtoMotionsAdapter
+    assert type(adapt(env, loop="training")) is ProtoMotionsAdapter
+    assert type(adapt(env, "protomotions", loop="evaluator")) is ProtoMotionsAdapter
+    with pytest.raises(ValueError, match="choose the loop"):
+        adapt(env)
 
 
 def test_protomotions_rollout(tmp_path):
@@ -133,7 +145,7 @@ def test_protomotions_rollout(tmp_path):
 
     spy.outs = []
     env.step = spy
-    path = rollrec.RolloutRecorder(env, max_steps=20, progress=False).run(policy, tmp_path)
+    path = rollrec.RolloutRecorder(env, max_steps=20, progress=False, adapter_options={"loop": "training"}).run(policy, tmp_path)
     r = rollrec.load(path)
     assert (r.T, r.N) == (20, 6) and r.dt == pytest.approx(1 / 30)
 
@@ -175,7 +187,72 @@ def test_multiplicative_reward_is_a_term(tmp_path):
         return obs, rew, reset, term, extras
 
     env.step = step
-    path = rollrec.RolloutRecorder(env, max_steps=5, progress=False).run(lambda o: torch.zeros(2, 3), tmp_path)
+    path = rollrec.RolloutRecorder(env, max_steps=5, progress=False, adapter_options={"loop": "training"}).run(
+        lambda o: torch.zeros(2, 3), tmp_path)
     r = rollrec.load(path)
     assert r.reward_term_names == ["tracking", "effort", "multiplicative"]
     np.testing.assert_allclose(np.asarray(r["rew_terms"]).sum(-1), np.asarray(r["rew"]), atol=1e-6)
+
+
+class Agent:
+    """What the agent's loops call (``agent.py``): latents added in ``pre_collect_step``, a TensorDict-like out."""
+
+    def __init__(self, n):
+        self.steps, self.latent, self.rollout_resets = [], torch.zeros(n, 2), []
+        self.model = SimpleNamespace(reset_rollout_context=lambda env_ids=None: self.rollout_resets.append(env_ids.tolist()))
+
+    def pre_collect_step(self, step):
+        self.steps.append(step)
+        self.latent = self.latent + 1.0  # ASE-style: agent state advanced once per step
+
+    def add_agent_info_to_obs(self, obs):
+        return {**obs, "latents": self.latent.clone()}
+
+    def obs_dict_to_tensordict(self, obs):
+        return SimpleNamespace(td=obs, batch_size=[len(self.latent)])
+
+    def post_env_step_modifications(self, dones, terminated, extras):
+        self.model.reset_rollout_context(env_ids=dones.nonzero(as_tuple=False).squeeze(-1))
+        return dones, terminated, extras
+
+
+def test_evaluator_loop_resets_once_and_never_again(tmp_path):
+    env = BaseEnvDouble(n=4, max_episode_length=6, strict_resets=False)
+    env.motion_manager = object()  # a mimic env: MimicEvaluator's reset kwargs
+    agent, inputs = Agent(4), []
+
+    def policy(obs_td):
+        inputs.append(obs_td)
+        return torch.full((4, 3), 0.5)
+
+    path = rollrec.RolloutRecorder(env, max_steps=12, progress=False,
+                                   adapter_options={"loop": "evaluator", "agent": agent}).run(policy, tmp_path)
+    assert env.reset_calls == [([0, 1, 2, 3], True, True)]  # once, with sample_flat and disable_motion_resample
+    assert agent.steps == list(range(12)) and inputs[3].td["latents"][0, 0] == 4.0  # agent-prepared input
+    r = rollrec.load(path)
+    done, past, reason = np.asarray(r["done"]), np.asarray(r["past_end"]), np.asarray(r["end_reason"])
+    assert done.sum(0).tolist() == [1, 1, 1, 1] and done[4].all()  # the first end only (time limit at step 5)
+    assert past[5:].all() and not past[:5].any()
+    assert (reason[4] == 2).all() and np.asarray(r["truncated"])[4].all()
+    assert r.meta["loop"] == "evaluator"
+
+
+def test_training_loop_resets_done_envs_and_the_rollout_context(tmp_path):
+    env = BaseEnvDouble(n=3, max_episode_length=5)
+    agent = Agent(3)
+    step = env.step
+
+    def with_control_reset(action):  # a control component resets env 1 at its 2nd step, without terminating
+        env.control_reset[:] = False
+        env.control_reset[1] = bool(env.progress_buf[1] == 1)
+        return step(action)
+
+    env.step = with_control_reset
+    path = rollrec.RolloutRecorder(env, max_steps=9, progress=False, adapter_options={"loop": "training", "agent": agent}).run(
+        lambda o: torch.full((3, 3), 0.2), tmp_path)
+    r = rollrec.load(path)
+    done, trunc, reason = np.asarray(r["done"]), np.asarray(r["truncated"]), np.asarray(r["end_reason"])
+    assert reason[1, 1] == 3 and done[1, 1] and not trunc[1, 1]  # another reset: done, not a time limit
+    assert reason[3, 0] == 2 and trunc[3, 0]  # time limit: progress_buf >= max_episode_length - 1
+    assert not (trunc & (reason != 2)).any()
+    assert agent.rollout_resets[1] == [1] and agent.rollout_resets[3] == [0, 1, 2]  # post_env_step_modifications(dones)

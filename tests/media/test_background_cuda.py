@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from rollrec.video.background import BackgroundVideoWriter
+from rollrec.media.background import BackgroundVideoWriter
 
 
 def frame_means(path) -> list[float]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.engine.rollout import RolloutRecorder
+from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs.walker import GaitPolicy, WalkerEnv
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import rollrec
 from rollrec.cli import main
-from rollrec.engine.rollout import RolloutRecorder
+from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs.walker import GaitPolicy, WalkerEnv
 from rollrec.video import default_fps
 from rollrec.video.draw import BASE_COLOR, LINK_COLOR

@@ -7,7 +7,7 @@ import pytest
 
 import rollrec
 from rollrec.cli import main as rollrec_main
-from rollrec.engine.rollout import RolloutRecorder
+from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs import GaitPolicy, WalkerEnv
 from rollrec.viewer import IncomparableError, ReplayState, check_comparable, compute_overview
 from rollrec.viewer.overview.compare import difference_columns, env_differences

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import os
 import re
 import warnings
@@ -73,52 +74,32 @@ class RolloutRecorder:
         self.recorder_kwargs = recorder_kwargs
         self.interrupted = False
 
-    def run(self, policy: Callable[[Any], Any], output_dir: str | os.PathLike = "results/rollouts", *, filename: str | None = None) -> Path:
+    def run(self, policy: Callable[..., Any], output_dir: str | os.PathLike = "results/rollouts", *,
+            filename: str | None = None, deterministic: bool | None = None) -> Path:
         """Run ``policy`` (``obs -> action``) and write the rollout; returns the file's path.
 
+        The policy gets what the framework's own loop would hand it (the adapter's
+        ``policy_input``, e.g. ProtoMotions' agent-prepared TensorDict) with the adapter's
+        ``policy_kwargs`` (e.g. ``deterministic=True`` for the ProtoMotions-Genesis fork). The
+        action recorded is the one the env applied (``Step.act``, e.g. after a wrapper's clamp).
         Ctrl-C stops the run and finishes the file with the steps recorded so far. The file is
         ``filename`` (a plain name) or ``<env name>_<time>.npz``, with the env name reduced to
         letters, digits, ``.``, ``_`` and ``-`` so that it stays inside ``output_dir``
         (``ALE/Pong-v5`` -> ``ALE_Pong-v5``). Under torch.distributed (more than one rank) every
         rank records its envs into one sharded rollout: the directory ``<name>`` (rank 0's time
-        stamp), returned on every rank.
+        stamp), returned on every rank. ``deterministic`` (the original recorder's flag, as its
+        ``record_rollout.py`` passes it) is handed to a policy that takes a ``deterministic``
+        argument; a policy without one (`make_policy`'s) is deterministic already.
         """
-        env = self.env
-        if filename is not None and (os.path.basename(filename) != filename or filename in ("", ".", "..")):
-            raise ValueError(f"filename must be a plain file name inside output_dir, got {filename!r}")
-        name = filename or f"{safe_file_stem(env.name)}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
-        if filename is None and self.recorder_kwargs.get("distributed") is not False:
-            name = agree(name)  # every rank must name the same rollout
-        path = Path(output_dir) / name
-        kwargs = dict(max_steps=self.max_steps, dt=env.dt, env_name=env.name, quat_order=env.quat_order,
-                      link_names=env.link_names, meta={"adapter": type(env).__name__, **env.meta})
-        kwargs.update(self.recorder_kwargs)
-        if "model" not in kwargs:
-            kwargs["model"] = adapter_model(env)
-        rec = Recorder(path, env.num_envs, **kwargs)
-        bar = tqdm(total=self.max_steps * env.num_envs, unit="env-step", unit_scale=True, disable=not self.progress,
-                   desc=f"recording {env.num_envs} envs", dynamic_ncols=True)
-        ended = None
+        if isinstance(output_dir, bool):
+            raise TypeError("run(policy, True): the original recorder's second argument was `deterministic`; "
+                            "rollrec's is output_dir (the fork's adapter passes deterministic=True itself)")
+        path = Path(output_dir) / self._file_name(filename)
+        rec = Recorder(path, self.env.num_envs, **self._recorder_kwargs())
+        bar = tqdm(total=self.max_steps * self.env.num_envs, unit="env-step", unit_scale=True, disable=not self.progress,
+                   desc=f"recording {self.env.num_envs} envs", dynamic_ncols=True)
         try:
-            obs = env.reset()
-            with torch.inference_mode():
-                for step in range(self.max_steps):
-                    action = policy(obs)
-                    pose = {k: v for k, v in env.pose().items() if v is not None}  # the state obs describes
-                    if self._copy_pose:
-                        pose = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pose.items()}
-                    out = env.step(action)
-                    rec.record(obs=self._record_obs(obs) if self._record_obs else obs, act=action, rew=out.rew,
-                               done=out.done, truncated=out.truncated, reward_terms=out.reward_terms or None,
-                               **pose, **getattr(out, "extras", {}))
-                    if self.video_every and step % self.video_every == 0:
-                        rec.record_frame(self._render())
-                    bar.update(env.num_envs)
-                    obs = out.obs
-                    if self.stop_on != "never":
-                        ended = _update_ended(ended, out.done)
-                        if bool(ended.any() if self.stop_on == "any" else ended.all()):
-                            break
+            self._loop(policy, rec, bar, {} if deterministic is None else {"deterministic": bool(deterministic)})
         except KeyboardInterrupt:
             self.interrupted = True
             rec.update_meta(interrupted="KeyboardInterrupt")
@@ -129,20 +110,89 @@ class RolloutRecorder:
             raise
         finally:
             bar.close()
-        rec.update_meta(**env.meta)
+        rec.update_meta(**self.env.meta)
         if rec.steps == 0:
             raise RuntimeError("no step was recorded")
         return rec.close()
 
+    def _file_name(self, filename: str | None) -> str:
+        """``filename`` checked, or ``<env name>_<time>.npz`` (the same on every rank of a sharded run)."""
+        if filename is not None and (os.path.basename(filename) != filename or filename in ("", ".", "..")):
+            raise ValueError(f"filename must be a plain file name inside output_dir, got {filename!r}")
+        name = filename or f"{safe_file_stem(self.env.name)}_{_dt.datetime.now().strftime('%Y%m%d_%H%M%S')}.npz"
+        sharding = self.recorder_kwargs.get("sharding")
+        distributed = self.recorder_kwargs.get("distributed", getattr(sharding, "distributed", None))
+        if filename is None and distributed is not False:
+            name = agree(name)  # every rank must name the same rollout
+        return name
+
+    def _recorder_kwargs(self) -> dict[str, Any]:
+        """`Recorder` arguments: the adapter's description of the env, then the user's, then the model."""
+        env = self.env
+        kwargs = dict(max_steps=self.max_steps, dt=env.dt, env_name=env.name, quat_order=env.quat_order,
+                      link_names=env.link_names, meta={"adapter": type(env).__name__, **env.meta})
+        kwargs.update(self.recorder_kwargs)
+        if "model" not in kwargs:
+            kwargs["model"] = adapter_model(env)
+        return kwargs
+
+    def _loop(self, policy: Callable[..., Any], rec: Recorder, bar: Any, user_kwargs: dict[str, Any]) -> None:
+        """Reset once, then per step: policy, the pose the obs describes, the step, the record."""
+        env = self.env
+        policy_input = getattr(env, "policy_input", None)
+        policy_kwargs = {**(getattr(env, "policy_kwargs", None) or {}), **user_kwargs}
+        if policy_kwargs and not _accepts(policy, policy_kwargs):
+            policy_kwargs = {}
+        ended = None
+        obs = env.reset()
+        with torch.inference_mode():
+            for step in range(self.max_steps):
+                action = policy(policy_input(obs, step) if policy_input else obs, **policy_kwargs)
+                pose = self._pose()
+                out = env.step(action)
+                applied = getattr(out, "act", None)
+                rec.record(obs=self._record_obs(obs) if self._record_obs else obs, act=action if applied is None else applied,
+                           rew=out.rew, done=out.done, truncated=out.truncated, reward_terms=out.reward_terms or None,
+                           **pose, **getattr(out, "extras", {}))
+                if self.video_every and step % self.video_every == 0:
+                    rec.record_frame(self._render())
+                bar.update(env.num_envs)
+                obs = out.obs
+                if self.stop_on != "never":
+                    ended = _update_ended(ended, out.done)
+                    if bool(ended.any() if self.stop_on == "any" else ended.all()):
+                        break
+
+    def _pose(self) -> dict[str, Any]:
+        """The pose the current obs describes, read before the step (copied for an adapter of the user's own)."""
+        pose = {k: v for k, v in self.env.pose().items() if v is not None}
+        if self._copy_pose:
+            pose = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pose.items()}
+        return pose
+
+
+def _accepts(func: Callable[..., Any], kwargs: dict[str, Any]) -> bool:
+    """Whether ``func`` takes these keyword arguments (by name or ``**kwargs``)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
+    names = {p.name for p in params}
+    return any(p.kind is p.VAR_KEYWORD for p in params) or set(kwargs) <= names
+
 
 def adapter_model(env: Any) -> Any:
-    """The `RobotModel` of an adapter that exposes ``mj_model`` (and ``link_body_ids``), else None.
+    """The `RobotModel` of an adapter: its ``robot_model()`` (e.g. Genesis' URDF), else from its
+    ``mj_model`` (and ``link_body_ids``), else None.
 
     A model that cannot be extracted is left out with a warning: the rollout matters more."""
     mj_model = getattr(env, "mj_model", None)
-    if mj_model is None:
+    own = getattr(env, "robot_model", None)
+    if mj_model is None and own is None:
         return None
     try:
+        if own is not None:
+            return own()
         from rollrec.model.mujoco import model_from_mujoco
 
         return model_from_mujoco(mj_model, getattr(env, "link_body_ids", None), getattr(env, "link_names", None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rollrec.engine.policy import make_policy
+from rollrec.loop.policy import make_policy
 from rollrec.envs import GaitPolicy, WalkerEnv
 
 

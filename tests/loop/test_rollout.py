@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rollrec
-from rollrec.engine.rollout import RolloutRecorder
+from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs import GaitPolicy, WalkerEnv
 
 
@@ -117,3 +117,19 @@ def test_file_names_from_env_names_stay_in_the_output_folder(tmp_path, env_name,
 def test_filename_must_be_a_plain_name(tmp_path, filename):
     with pytest.raises(ValueError, match="plain file name"):
         RolloutRecorder(WalkerEnv(2), max_steps=3, progress=False).run(GaitPolicy(), tmp_path, filename=filename)
+
+
+@pytest.mark.parametrize("how", ["keyword", "group"])
+def test_distributed_false_names_the_file_alone_either_way(tmp_path, monkeypatch, how):
+    """``distributed=False`` (a keyword, or inside ``sharding=Sharding(...)``) writes a plain file whatever
+    the process group: the file name is then not agreed with other ranks (a collective they would not join)."""
+    from rollrec.engine import Sharding
+    from rollrec.loop import rollout as rollout_module
+
+    def no_collective(name):
+        raise AssertionError("agree() is a collective: a recording with distributed=False must not call it")
+
+    monkeypatch.setattr(rollout_module, "agree", no_collective)
+    options = {"distributed": False} if how == "keyword" else {"sharding": Sharding(distributed=False)}
+    path = RolloutRecorder(WalkerEnv(2, seed=0), max_steps=3, progress=False, **options).run(GaitPolicy(), tmp_path)
+    assert rollrec.load(path).T == 3
