@@ -11,13 +11,24 @@ handed to the writer at least that often), plus what was handed over but not yet
 writer's backlog when the disk is slower than the recording (at most the ring,
 ``ring_segments x segment_steps`` steps) and the rows of the commit in progress (a commit lasts as
 long as syncing what was written takes).
+
+A recorder dropped without `Recorder.close` is released all the same: its writer threads hold
+no reference to it, so when it is garbage collected a finaliser (`weakref.finalize`) ends the
+threads, commits what was handed to the writer, closes the file and gives up the lease, leaving
+the committed steps for ``rollrec recover`` and saying so (a `RuntimeWarning`). One still
+referenced at interpreter exit is finished there, as `close` would (a sharded one is left
+recoverable instead: its close is a collective the other ranks may no longer join).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 import time
+import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -214,6 +225,8 @@ class Recorder:
         self._result: Path | None = None
         self._failure: str | None = None  # why close() failed, repeated by a later close()
         self._ring_bytes = 0
+        self._dropped: _Resources | None = None  # what the finaliser releases if this recorder is dropped
+        self._finalizer: weakref.finalize | None = None
 
     def _join_shards(self, path: str | os.PathLike, sharding: Sharding) -> None:
         """Join the other ranks' recording (a collective) when torch.distributed runs several."""
@@ -338,6 +351,8 @@ class Recorder:
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = self._video_sink(self.video_path, fps, self.video_envs)
             self._video_fps = fps
+            if self._dropped is not None:
+                self._dropped.video = self._video
         row, sub = divmod(self.steps - 1, self._every)
         if sub == 0:  # with every=k, frames of the steps not kept are not kept either
             self._video.submit(row, frame)
@@ -439,10 +454,16 @@ class Recorder:
         if setup.rings is not None:
             self._vol = setup.rings
             self._gather = setup.rings.gatherer(schema, transforms)
-        self._pipeline = FlushPipeline(
-            setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
-            staging_buffers=self.staging_buffers, gather=self._gather, device=self.device,
-        )
+        try:
+            self._pipeline = FlushPipeline(
+                setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
+                staging_buffers=self.staging_buffers, gather=self._gather, device=self.device,
+            )
+        except BaseException:
+            self._partial.release()
+            raise
+        self._dropped = _Resources(self._pipeline, self._partial, str(self.path))
+        self._finalizer = weakref.finalize(self, _on_drop, weakref.ref(self), self._dropped)
         self._ring = setup.ring
         self._ring_bytes = setup.ring.nbytes if self._vol is None else self._vol.nbytes
         self._flush_deadline = time.monotonic() + self._interval
@@ -508,6 +529,8 @@ class Recorder:
                 raise RuntimeError(self._failure or f"{self.path}: closing failed earlier")
             return self._result
         self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()  # closed by its owner: nothing left for a finaliser
         if self._shard is not None:
             self._result = self._shard.close(self._finish_file)
         else:
@@ -552,6 +575,8 @@ class Recorder:
     def _fail(self, exc: BaseException) -> None:
         """The writer failed while recording: release everything, then raise what to do about it."""
         self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()
         self._release()
         self._failure = self._partial.failure_message(exc)
         raise RuntimeError(self._failure) from exc
@@ -581,6 +606,52 @@ class Recorder:
         if exc_type is not None:
             self._set_meta(interrupted=exc_type.__name__)
         self.close()
+
+
+class _Resources:
+    """What a recorder dropped without `Recorder.close` still holds (the finaliser releases it);
+    never a reference to the recorder itself."""
+
+    def __init__(self, pipeline: FlushPipeline, partial: PartialRecording, path: str):
+        self.pipeline = pipeline
+        self.partial = partial
+        self.path = path
+        self.video: FrameSink | None = None
+
+    def release(self) -> None:
+        """End the writer threads (committing what they were handed), close the file, give up the
+        lease, then say what is left for ``rollrec recover``."""
+        with contextlib.suppress(Exception):
+            self.pipeline.close()
+        with contextlib.suppress(Exception):
+            self.partial.release()
+        if self.video is not None:
+            with contextlib.suppress(Exception):
+                self.video.abort()
+        rows = self.partial.committed_rows
+        kept = (f"its {rows} committed steps are kept in {os.path.basename(self.partial.data_path)}: run "
+                f"`rollrec recover {self.path}`" if os.path.exists(self.partial.sidecar_path) else "no partial file is left")
+        warnings.warn(f"rollrec: the Recorder of {self.path} was dropped without close(): released its threads and "
+                      f"files; {kept}", RuntimeWarning, stacklevel=2)
+
+
+def _on_drop(recorder_ref: weakref.ref, resources: _Resources) -> None:
+    """`weakref.finalize` callback: the recorder was garbage collected (``recorder_ref()`` is None),
+    or the interpreter is exiting with it still open."""
+    recorder = recorder_ref()
+    if recorder is not None and not recorder._closed and recorder._shard is None:
+        try:  # interpreter exit: finish the file as close() would
+            path = recorder.close()
+            print(f"rollrec: {path}: the Recorder was never closed; finished it at exit ({recorder.steps} steps)",
+                  file=sys.stderr, flush=True)
+        except BaseException as exc:  # noqa: BLE001 - at exit: say it, never raise
+            print(f"rollrec: {recorder.path}: the Recorder was never closed, and finishing it at exit failed: {exc}",
+                  file=sys.stderr, flush=True)
+        return
+    if threading.current_thread().name.startswith("rollrec-"):  # collected on one of its own threads: never join it
+        threading.Thread(target=resources.release, name="release-dropped-recorder").start()
+    else:
+        resources.release()
 
 
 __all__ = ["Recorder"]

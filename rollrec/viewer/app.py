@@ -10,9 +10,11 @@ viewer sends nothing. Another thread computes the overview once at start. GUI ca
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +26,8 @@ from rollrec.io.live import LiveRollout, LiveShardedRollout
 from rollrec.io.protocol import ReadableRollout
 from rollrec.loop.control import PolicyControl
 from rollrec.model.robot import RobotModel
+from rollrec.model.shapes import ModelTooLarge
+from rollrec.viewer.bodies import check_drawable
 from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.overview.compare import env_differences
@@ -34,6 +38,10 @@ from rollrec.viewer.overview.episodes import Overview, compute_overview
 from rollrec.viewer.overview.gui import CompareTab, OverviewTab
 from rollrec.viewer.scene import ReplayScene
 from rollrec.viewer.state import ReplayState
+from rollrec.viewer.text import plain
+
+# A client that left while the follow camera moved every client: viser warns, the others are moved.
+warnings.filterwarnings("ignore", message=r"Queued a \w+ on a closed connection", category=UserWarning)
 
 TICK_HZ = 30.0
 MAIN_PANEL_WIDTH = 400  # px
@@ -87,6 +95,8 @@ class ReplayApp:
         self._pose: CameraPose | None = None
         self._thread: threading.Thread | None = None
         self.pushes = 0  # frames pushed to clients: tests check that pausing stops them
+        self.tick_errors = 0  # playback updates that failed (and were survived: `_tick_failed`)
+        self._errors_said: set[str] = set()
         self.file_error: str | None = None  # the last read refused because the file changed
         server.on_client_connect(self._on_connect)
         with self._lock:
@@ -186,7 +196,19 @@ class ReplayApp:
                         self.gui.ghosts.value = False
                     self.state.clock.pause()
                 self._file_changed(exc)
+            except Exception as exc:  # noqa: BLE001 - e.g. viser's state changing under a storm of clients
+                self._tick_failed(exc)
             deadline = max(deadline + period, time.monotonic())
+
+    def _tick_failed(self, exc: Exception) -> None:
+        """Playback survives any error of a tick: it is said once per kind on stderr, counted, and
+        the next tick runs as usual."""
+        self.tick_errors += 1
+        kind = f"{type(exc).__name__}: {exc}"
+        if kind not in self._errors_said:
+            self._errors_said.add(kind)
+            print(f"rollrec replay: a playback update failed ({kind}); playback goes on (this error is not "
+                  "shown again)", file=sys.stderr, flush=True)
 
     def tick(self) -> bool:
         """Advance the clock to real time; push the frame if it changed. Returns whether it did."""
@@ -320,8 +342,9 @@ class ReplayApp:
 
     def _report(self, title: str, message: str) -> None:
         print(f"rollrec replay: {message}", file=sys.stderr, flush=True)
-        for client in self.server.get_clients().values():
-            client.add_notification(title, message, color="red")
+        for client in list(self.server.get_clients().values()):
+            with contextlib.suppress(Exception):
+                client.add_notification(title, plain(message, 1000), color="red")
 
     def jump_episode(self, delta: int) -> None:
         with self._lock:
@@ -396,9 +419,12 @@ class ReplayApp:
         client's own offset from its target and move it onto the current target."""
         target = self.state.camera_target()
         scale = self.state.camera_scale
-        for client in self.server.get_clients().values():
-            current = None if reset else _client_pose(client)
-            _move_camera(client, pose if reset and pose is not None else follow(current, target, distance_scale=scale))
+        for client in list(self.server.get_clients().values()):
+            try:  # a client may be going away right now: the others still follow
+                current = None if reset else _client_pose(client)
+                _move_camera(client, pose if reset and pose is not None else follow(current, target, distance_scale=scale))
+            except Exception:  # noqa: BLE001
+                continue
         new = pose if reset and pose is not None else follow(self._pose, target, distance_scale=scale)
         self._pose = new
         self.server.initial_camera.position = new.position
@@ -412,16 +438,25 @@ class ReplayApp:
 
 def robot_model(rollout, override: RobotModel | None, notes: list[str]) -> RobotModel | None:
     """The geometry to draw for ``rollout``: ``override`` bound to its links, else the stored
-    model; None without one. A damaged stored model is a note, not a failed replay."""
+    model; None without one. A damaged stored model, or one too large to draw
+    (`rollrec.viewer.bodies.check_drawable`), is a note, not a failed replay."""
     if rollout is None:
         return None
     if override is not None:
-        return override.bind(rollout.link_names or []).check() if rollout.link_names else None
-    try:
-        return rollout.model
-    except RolloutFormatError as exc:
-        notes.append(f"the robot model is not drawn: {exc}")
-        return None
+        model = override.bind(rollout.link_names or []).check() if rollout.link_names else None
+    else:
+        try:
+            model = rollout.model
+        except RolloutFormatError as exc:
+            notes.append(f"the robot model is not drawn: {exc}")
+            return None
+    if model is not None:
+        try:
+            check_drawable(model)
+        except ModelTooLarge as exc:  # the skeleton is drawn instead
+            notes.append(f"the robot model is not drawn: {exc}")
+            return None
+    return model
 
 
 class _Cancelled(Exception):

@@ -18,6 +18,30 @@ from rollrec.model.robot import RobotModel
 from rollrec.viewer.app import ReplayApp
 
 
+#: Most browsers one replay serves at once; more are turned away as they connect (close code
+#: 1013, "try again later": browsers retry on their own), so a storm of connections cannot starve
+#: the playback of the viewers already there.
+MAX_CLIENTS = 32
+
+
+def limit_clients(server: viser.ViserServer, most: int = MAX_CLIENTS) -> bool:
+    """Turn away connections past the ``most``-th at ``server``; False where this viser does not
+    expose its connections (playback still survives any error then: `ReplayApp`)."""
+    infra = getattr(server, "_websock_server", None)
+    live = getattr(infra, "_live_connections", None)
+    if infra is None or not isinstance(live, dict) or not hasattr(infra, "on_client_connect"):
+        return False
+
+    async def turn_away(conn) -> None:
+        if len(live) > most:
+            connection = live.get(getattr(conn, "client_id", None))
+            if connection is not None:
+                await connection.close(1013, f"this replay serves at most {most} viewers at once; try again later")
+
+    infra.on_client_connect(turn_away)
+    return True
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -25,6 +49,11 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8080``, RFC 3986)."""
+    return f"http://[{host}]:{port}" if ":" in host and not host.startswith("[") else f"http://{host}:{port}"
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -38,7 +67,7 @@ def _check_port_free(host: str, port: int) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as exc:
-        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server using it? "
+        raise OSError(f"cannot listen on {url(host, port)[7:]} ({exc.strerror or exc}); is another server using it? "
                       "Pick another port with --port") from None
 
 
@@ -74,6 +103,7 @@ def serve(
     ghost_robots: bool = False,
     control: str | os.PathLike | None = None,
     wait_s: float | None = None,
+    max_clients: int = MAX_CLIENTS,
 ) -> ReplayApp:
     """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
     with ``compare``, replay it against that second rollout of the same task (same envs, same dt).
@@ -84,7 +114,8 @@ def serve(
     app; with ``block=False`` returns the running app at once; stop it with `stop_app`. Rollouts
     opened here from paths are closed when the app stops. ``model`` draws that robot geometry
     (e.g. ``rollrec.model_from_urdf``) instead of the one the file stores; ``ghost_robots`` draws
-    the other envs as whole translucent robots rather than spheres.
+    the other envs as whole translucent robots rather than spheres. At most ``max_clients``
+    browsers are served at once (`limit_clients`).
 
     A recording in progress (the path of its finished file, its ``.partial``, or the directory
     of a sharded recording whose ranks are recording) is followed: the replay shows the steps
@@ -96,6 +127,8 @@ def serve(
     ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
     port is busy. Nothing is left running when it raises.
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535 (0: any free port), got {port!r}")
     opened: list[ReadableRollout] = []
     server = None
     try:
@@ -109,6 +142,7 @@ def serve(
                   "machine can watch the replay", file=sys.stderr)
         _check_port_free(host, port)
         server = viser.ViserServer(host=host, port=port, verbose=False)
+        limit_clients(server, max_clients)
         if port != 0 and server.get_port() != port:
             raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
         controls = PolicyControl.attach(control) if control is not None else None
@@ -124,7 +158,7 @@ def serve(
     what = f"{rollout.path}" if other is None else f"{rollout.path} vs {other.path}"
     if app.live is not None and rollout.live:
         what += f" (recording: {rollout.T} steps so far, following it)"
-    print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at http://{host}:{server.get_port()}"
+    print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at {url(host, server.get_port())}"
           + ("  (Ctrl-C to stop)" if block else ""), flush=True)
     for note in app.state.notes:
         print(f"rollrec replay: note: {note}", file=sys.stderr)

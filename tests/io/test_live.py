@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from rollrec._npz import faults
-from rollrec._npz.stream import MemberSpec
+from rollrec._npz.stream import MemberSpec, NpzStreamWriter
 from rollrec.format.errors import RolloutFormatError
 from rollrec.format.meta import make_meta
 from rollrec.io.live import LiveRollout, LiveStatus, in_progress, open_live, writer_pids
@@ -275,17 +275,89 @@ def test_crcs_are_checked_when_asked(tmp_path):
     stream.close()
 
 
-def test_a_recording_whose_writer_is_gone_is_stopped_and_names_recover(tmp_path, monkeypatch):
+def test_a_recording_is_live_while_its_recorder_holds_the_lease_and_stopped_after(tmp_path, monkeypatch):
+    """The lease (rollrec.io.lease) answers: a quiet sidecar (no commit for longer than ACTIVE_S)
+    of a recorder that holds it is live; once the recorder lets go (a failure's release, as the
+    kernel does for a killed process) it stopped, named with its owner and `rollrec recover`."""
+    monkeypatch.setattr(follow, "ACTIVE_S", 0.0)  # the sidecar's age alone would say stopped
+    path = tmp_path / "run.npz"
+    recording, stream, _ = begin(path)
+    append(stream, 0, 3)
+    stream.commit(3)
+    with LiveRollout(path) as live:
+        time.sleep(0.05)
+        assert live.refresh() == 3 and live.status is LiveStatus.RECORDING
+        assert live.files.holder is not None and live.files.holder.owner.pid == os.getpid()
+        recording.release()  # a failed recorder: files left for recover, lease given up
+        live.refresh()
+        assert live.status is LiveStatus.STOPPED and not live.live
+        assert f"pid {os.getpid()}" in live.note and "no longer holds its lease" in live.note
+        assert f"rollrec recover {path}" in live.note
+        check(live)  # the committed steps stay readable
+
+
+KILLED_RECORDER = """
+import sys, time, numpy as np
+from rollrec._npz.stream import MemberSpec, NpzStreamWriter
+from rollrec.format.meta import make_meta
+from rollrec.io.partial import PartialRecording
+path, N = sys.argv[1], int(sys.argv[2])
+recording = PartialRecording(path)
+stream = recording.begin([MemberSpec("rew", "<f4", (N,), 8)], direct=False,
+                         info=PartialRecording.recovery_info(make_meta(num_steps=0, num_envs=N, dt=0.1), [], None, False))
+stream.append("rew", np.arange(2 * N, dtype=np.float32).reshape(2, N))
+stream.commit(2)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="SIGKILL of a child process")
+def test_a_killed_recorder_is_stopped_while_a_quiet_live_one_is_not(tmp_path, monkeypatch):
+    """A recorder in another process that commits nothing for a while is still live (it holds
+    the lease); SIGKILL drops the lease in the kernel, and the follower says it stopped."""
+    import signal
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(follow, "ACTIVE_S", 0.0)
+    path = tmp_path / "run.npz"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_RECORDER, str(path), str(N)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with LiveRollout(path) as live:
+            time.sleep(0.05)
+            assert live.refresh() == 2 and live.status is LiveStatus.RECORDING
+            assert live.files.holder.owner.pid == child.pid
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+            live.refresh()
+            assert live.status is LiveStatus.STOPPED and f"pid {child.pid}" in live.note
+            assert f"rollrec recover {path}" in live.note
+            np.testing.assert_array_equal(live.read("rew", (0, 2)), np.arange(2 * N, dtype=np.float32).reshape(2, N))
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_sidecar_naming_no_owner_falls_back_to_the_processes_writing_it(tmp_path, monkeypatch):
+    """A sidecar without an owner (an older rollrec's, or a stream written outside
+    PartialRecording): alive while its sidecar changes or a process holds the data file open."""
     monkeypatch.setattr(follow, "ACTIVE_S", 0.2)
     monkeypatch.setattr(follow, "PROCESS_CHECK_S", 0.0)
     path = tmp_path / "run.npz"
-    _, stream, _ = begin(path)
+    data_path, sidecar_path = PartialRecording(path).data_path, PartialRecording(path).sidecar_path
+    meta = make_meta(num_steps=0, num_envs=N, dt=0.1, env_name="live-test")
+    specs = [MemberSpec(k, a.dtype.str, a.shape[1:], 4) for k, a in truth(0, 1).items()]
+    stream = NpzStreamWriter(data_path, specs, layout_path=sidecar_path, direct=False,
+                             recovery_info=PartialRecording.recovery_info(meta, ["a", "b"], None, False))
     append(stream, 0, 3)
     stream.commit(3)
     with LiveRollout(path) as live:
         time.sleep(0.3)
         assert writer_pids(stream.path) == [os.getpid()]  # this process writes it
-        assert live.refresh() == 3 and live.status is LiveStatus.RECORDING
+        assert live.refresh() == 3 and live.status is LiveStatus.RECORDING and live.files.holder is None
         stream.close()  # the writer's descriptors close, as a killed process's do
         assert writer_pids(stream.path) == []
         live.refresh()

@@ -26,10 +26,15 @@ protocol is `rollrec.io.partial`'s). A reader in another process (or thread) fol
 - **CRCs, when asked** (`check_crc=True`): rows are exposed only once their CRC-32, continued
   from the rows checked before, matches the CRC the sidecar recorded for them
   (`RecordingFiles.verify`).
-- **Is the writer alive?** A sidecar that changed within `ACTIVE_S` belongs to a writer that
-  commits; otherwise one on this host that holds the data file open for writing
-  (``/proc/<pid>/fd``) is alive; with neither, the recording stopped (`LiveStatus.STOPPED`:
-  ``rollrec recover`` finishes it).
+- **Is the writer alive?** Asked in one place (`RecordingFiles.writer_alive`). A recording whose
+  sidecar names its owner holds the lease of `rollrec.io.lease` while it records: it is alive
+  exactly while a process holds that lease as ``"recording"`` (queried with ``F_OFD_GETLK``, so
+  the reader takes no lock and never makes the writer wait; across hosts where the file system
+  shares locks, e.g. NFS v4). A recording being recovered, or whose lease nobody holds, stopped
+  (`LiveStatus.STOPPED`: ``rollrec recover`` finishes it). A sidecar that names no owner (an
+  older rollrec's, or a stream written outside `PartialRecording`) falls back to what the files
+  show: a sidecar that changed within `ACTIVE_S` belongs to a writer that commits; otherwise one
+  on this host that holds the data file open for writing (``/proc/<pid>/fd``) is alive.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from rollrec._npz import sidecar
 from rollrec._npz.archive import NpzArchive
 from rollrec._npz.layout import MemberSpec, Placement
 from rollrec.format.errors import RolloutFormatError
+from rollrec.io.lease import Holder, Owner
 from rollrec.io.partial import PartialRecording
 from rollrec.io.reader import Rollout, open_file
 
@@ -141,6 +147,7 @@ class RecordingFiles:
         self._verified_rows = 0  # rows (of every non-variable member) whose CRC matched
         self._last_process_check = -float("inf")
         self._writer_seen = False
+        self.holder: Holder | None = None  # who held the lease at the last `poll` (issue 22's lease)
         self._closed = False
 
     # ---- the sidecar --------------------------------------------------------------------------
@@ -189,13 +196,10 @@ class RecordingFiles:
                 now = self._verified_part(now)
             self.committed = now
             self._created = now.created
-            alive = self._writer_alive(now)
-            if alive:
+            if self.writer_alive(now):
                 self._set(LiveStatus.RECORDING if now.rows > 0 else LiveStatus.WAITING, "")
             else:
-                self._set(LiveStatus.STOPPED, f"no process is writing {os.path.basename(self.partial.data_path)} and its "
-                          f"sidecar has not changed for {time.time() - now.changed:.0f} s: the recording was killed or "
-                          f"failed after {now.rows} committed steps; run `rollrec recover {self.path}` to finish them")
+                self._set(LiveStatus.STOPPED, self._stopped_note(now))
             return self.status
 
     def _set(self, status: LiveStatus, note: str) -> None:
@@ -341,8 +345,13 @@ class RecordingFiles:
         state.rows, state.value = rows, crc
 
     # ---- the writer ---------------------------------------------------------------------------
-    def _writer_alive(self, now: Committed) -> bool:
-        # issue 22 provides PartialRecording.state() == LIVE; use it after the merge
+    def writer_alive(self, now: Committed) -> bool:
+        """Whether a process records the followed recording now: the one question of liveness
+        (see the module docstring). Takes no lock and writes nothing; called by `poll`."""
+        if now.info.get("owner") is not None:  # its recorder took the lease (rollrec.io.lease)
+            self.holder = self.partial.holder()
+            return self.holder is not None and self.holder.role == "recording"
+        self.holder = None
         if time.time() - now.changed < ACTIVE_S:
             return True
         t = time.monotonic()
@@ -350,6 +359,17 @@ class RecordingFiles:
             self._last_process_check = t
             self._writer_seen = bool(writer_pids(self.partial.data_path))
         return self._writer_seen
+
+    def _stopped_note(self, now: Committed) -> str:
+        name = os.path.basename(self.partial.data_path)
+        if self.holder is not None:  # a recovery holds the lease
+            return (f"the recording stopped after {now.rows} committed steps and is "
+                    f"{PartialRecording.describe_holder(self.holder)}")
+        owner = Owner.from_json(now.info.get("owner"))
+        who = f"its recorder ({owner.describe()}) no longer holds its lease" if owner is not None else \
+            f"no process is writing {name} and its sidecar has not changed for {time.time() - now.changed:.0f} s"
+        return (f"{who}: the recording was killed or failed after {now.rows} committed steps; "
+                f"run `rollrec recover {self.path}` to finish them")
 
     def close(self) -> None:
         """Release the data file and the final file. Idempotent."""

@@ -20,6 +20,7 @@ from rollrec.viewer.overview.episodes import ENDED_BY, Overview, histogram
 from rollrec.viewer.plots import HistogramPlot
 from rollrec.viewer.overview.table import FILTER_HELP, TableModel, env_mask, episode_columns, parse_filter
 from rollrec.viewer.overview.table_gui import ButtonTable
+from rollrec.viewer.text import md, pick
 
 TABLE_ROWS = 12
 HIST_BINS = 40
@@ -103,10 +104,14 @@ class OverviewTab:
     def _apply_filter(self) -> None:
         with self._lock:
             assert self.overview is not None and self.table is not None
+            ended = pick(self.ended.value, ("any", *ENDED_BY))
+            if ended is None:  # not one of the options: a client may send anything
+                self.ended.value = "any"
+                return
             try:
-                mask = parse_filter(self.filter.value, self.overview, self.ended.value)
+                mask = parse_filter(str(self.filter.value), self.overview, ended)
             except ValueError as exc:
-                self.filter_note.content = f"⚠️ {exc}"
+                self.filter_note.content = f"⚠️ {md(exc, 300)}"
                 return
             self.table.model.set_filter(mask)
             self.filter_note.content = ""
@@ -147,7 +152,7 @@ class CompareTab:
         self._lock = lock
         self._on_env = on_env
         self.names = names
-        lines = [f"**A** {names[0]} · **B** {names[1]}"] + [f"- {n}" for n in notes]
+        lines = [f"**A** {md(names[0])} · **B** {md(names[1])}"] + [f"- {md(n, 400)}" for n in notes]
         gui.add_markdown("\n".join(lines))
         self.summary = gui.add_markdown("Computing the per-env returns…")
         self.histogram: HistogramPlot | None = None
@@ -179,9 +184,9 @@ class CompareTab:
         with self._lock:
             assert self.table is not None and self.filter is not None and self.differences is not None
             try:
-                mask = env_mask(self.filter.value, len(self.differences.delta))
+                mask = env_mask(str(self.filter.value), len(self.differences.delta))
             except ValueError as exc:
-                self.summary.content = f"⚠️ {exc}"
+                self.summary.content = f"⚠️ {md(exc, 300)}"
                 return
             self.summary.content = self.differences.summary()
             self.table.model.set_filter(mask)
