@@ -69,15 +69,39 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
+#: Shard lines `rollrec info` prints one by one; the others are summed up in one line.
+MOST_SHARD_LINES = 16
+
+
+def _ranges(pairs: list[tuple[int, int]], most: int = 8) -> str:
+    text = [f"{a}..{b - 1}" for a, b in pairs[:most]]
+    return ", ".join(text) + (f" and {len(pairs) - most} more ranges" if len(pairs) > most else "")
+
+
 def _format_shards(sh: dict[str, Any]) -> list[str]:
+    live = [x["rank"] for x in sh["shards"] if x.get("live")]
     lines = [f"  shards    {sh['world_size']} ranks, manifest {sh['manifest_state']}"
-             + (f"; envs missing: {', '.join(f'{a}..{b - 1}' for a, b in sh['missing_envs'])}" if sh["missing_envs"] else "")]
-    for x in sh["shards"]:
+             + (f"; envs missing: {_ranges(sh['missing_envs'])}" if sh["missing_envs"] else "")
+             + (f"; ranks being recorded now: {_rank_list(live)}" if live else "")]
+    shown = sh["shards"] if len(sh["shards"]) <= MOST_SHARD_LINES else [
+        x for x in sh["shards"] if not x["present"] or x["status"] == "recovered"][:MOST_SHARD_LINES]
+    for x in shown:
         envs = f"{x['envs'][0]}..{x['envs'][1] - 1}"
-        what = f"{x['steps']} steps  {_size(x['file_bytes'])}" if x["present"] else f"MISSING: {x['note']}"
+        if x["present"]:
+            what = f"{x['steps']} steps  {_size(x['file_bytes'])}"
+        else:
+            what = f"{'LIVE' if x.get('live') else 'MISSING'}: {_printable(str(x['note']))}"
         status = f" ({x['status']})" if x["present"] and x["status"] == "recovered" else ""
-        lines.append(f"    rank {x['rank']:<3} envs {envs:<12} {x['file']}  {what}{status}")
+        lines.append(f"    rank {x['rank']:<3} envs {envs:<12} {_printable(x['file'])}  {what}{status}")
+    if len(shown) < len(sh["shards"]):
+        present = sum(x["present"] for x in sh["shards"])
+        lines.append(f"    ... {len(sh['shards']) - len(shown)} more shards not listed ({present} of "
+                     f"{len(sh['shards'])} present in all; --json lists every one)")
     return lines
+
+
+def _rank_list(ranks: list[int], most: int = 16) -> str:
+    return ", ".join(map(str, ranks[:most])) + (f" and {len(ranks) - most} more" if len(ranks) > most else "")
 
 
 def _printable(text: str) -> str:

@@ -68,8 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+#: Longest error line printed (a tool's message may quote a whole command line).
+MAX_ERROR_CHARS = 1000
+
+
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 if __name__ == "__main__":

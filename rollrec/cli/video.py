@@ -167,12 +167,22 @@ def camera_choice(args: argparse.Namespace, rollout) -> tuple[str | None, str]:
 def run(args: argparse.Namespace) -> int:
     from rollrec.io.opening import load
     from rollrec.video.render import render_rollout
+    from rollrec.model.shapes import ModelTooLarge
+    from rollrec.video.bodies import check_drawable
     from rollrec.video.scene import missing_note
 
     out = args.output or str(Path(args.file).with_suffix(".mp4"))
     options = writer_options(out)
     with load(args.file, allow_pickle=args.allow_pickle) as rollout:
         image, view = camera_choice(args, rollout)
+        model = urdf_model(args, rollout.link_names)
+        if args.style == "auto":  # a model too large to draw: sticks, said in one line
+            try:
+                check_drawable(model if model is not None else rollout.model)
+            except ModelTooLarge as exc:
+                print(f"rollrec video: note: {rollout.path.name}: the robot model is not drawn ({exc}); its links are "
+                      "drawn as sticks", file=sys.stderr)
+                args.style = "sticks"
         for e in [args.env] if args.envs is None else args.envs:
             note = missing_note(rollout, e % rollout.N) if -rollout.N <= e < rollout.N and (image is None or args.beside) else None
             if note:
@@ -192,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
             per_env=args.per_env,
             overlay=not args.no_overlay,
             style=args.style,
-            model=urdf_model(args, rollout.link_names),
+            model=model,
             progress=not args.quiet and sys.stderr.isatty(),
             **options,
         )

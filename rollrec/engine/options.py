@@ -95,7 +95,8 @@ class Storage:
         compress: deflate the file when closing (a second pass; the file is then read whole).
         overwrite: discard the partial files of an interrupted recording of the path that was
             never recovered (without it, finding them is an error naming `rollrec recover`).
-            An existing finished file at the path is always replaced.
+            An existing finished file at the path is always replaced. A recording another
+            process is making now is never discarded (`rollrec.io.partial.RecordingBusyError`).
         durable: sync the rows to disk before the sidecar names them and the file before it is
             renamed, so that a power loss cannot leave wrong data (a kill never can). False skips
             the syncs: faster when the rollout fits in the page cache, and after a power loss

@@ -11,13 +11,24 @@ handed to the writer at least that often), plus what was handed over but not yet
 writer's backlog when the disk is slower than the recording (at most the ring,
 ``ring_segments x segment_steps`` steps) and the rows of the commit in progress (a commit lasts as
 long as syncing what was written takes).
+
+A recorder dropped without `Recorder.close` is released all the same: its writer threads hold
+no reference to it, so when it is garbage collected a finaliser (`weakref.finalize`) ends the
+threads, commits what was handed to the writer, closes the file and gives up the lease, leaving
+the committed steps for ``rollrec recover`` and saying so (a `RuntimeWarning`). One still
+referenced at interpreter exit is finished there, as `close` would (a sharded one is left
+recoverable instead: its close is a collective the other ranks may no longer join).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 import time
+import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -33,6 +44,7 @@ from rollrec.engine.frames import FrameSink, video_file
 from rollrec.engine.images import ImageStreams, check_options
 from rollrec.engine.options import Images, Ring, Sharding, Storage, Video, Volume, gather
 from rollrec.engine.schema import Schema, resolve_device
+from rollrec.engine.serving import LiveServer, Serve
 from rollrec.engine.setup import Setup, plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import VolumePlan
@@ -89,6 +101,12 @@ class Recorder:
             ``"lossless"``, ``crf``, ``preset``, ``keyframe_interval``, ``threads``).
         sharding: a recording across ranks (`Sharding`: ``env_offset``, ``distributed``,
             ``dist_timeout``).
+        serve: serve the live replay of this recording while it is written: True
+            (http://127.0.0.1:8080), a port, ``"host:port"`` or a `rollrec.engine.serving.Serve`.
+            It starts with the first `record`, runs in a child process (``rollrec replay``, which
+            follows the file: the recording loop shares nothing with it) and keeps serving the
+            finished file until this process exits or ``rec.server.close()``. Sharded: rank 0
+            serves the whole recording.
         **options: any option of those groups by its own name (``every=4``, ``compress=True``,
             ``video_envs=[0, 1]``, ``image_quality="lossless"``, ...: `rollrec.engine.options`), instead of
             its group.
@@ -113,6 +131,7 @@ class Recorder:
         video: Video | None = None,
         images: Images | None = None,
         sharding: Sharding | None = None,
+        serve: bool | int | str | Serve | None = None,
         **options: Any,
     ):
         groups = gather({"volume": volume, "ring": ring, "storage": storage, "video": video, "images": images,
@@ -133,6 +152,9 @@ class Recorder:
         self._join_shards(path, groups["sharding"])
         self._partial = PartialRecording(self.path)
         self._partial.check_not_interrupted(overwrite=self.overwrite)  # this rank's file when sharded
+        self._serve = Serve.of(serve)
+        #: The live replay's child process (`serve`), from the first `record`; None without one.
+        self.server: LiveServer | None = None
 
     # ---- construction, step by step -----------------------------------------------------------
     @staticmethod
@@ -211,6 +233,8 @@ class Recorder:
         self._result: Path | None = None
         self._failure: str | None = None  # why close() failed, repeated by a later close()
         self._ring_bytes = 0
+        self._dropped: _Resources | None = None  # what the finaliser releases if this recorder is dropped
+        self._finalizer: weakref.finalize | None = None
 
     def _join_shards(self, path: str | os.PathLike, sharding: Sharding) -> None:
         """Join the other ranks' recording (a collective) when torch.distributed runs several."""
@@ -317,6 +341,14 @@ class Recorder:
             self._flushed += rows
         self._flush_deadline = time.monotonic() + self._interval
 
+    def flush(self) -> None:
+        """Hand every step recorded so far to the writer now, instead of at the end of the segment
+        or the flush interval (it commits them a moment later; this does not wait for the disk):
+        e.g. before a loop pauses, so a live replay shows its last step."""
+        if self._closed or self._schema is None:
+            return
+        self._flush(self.steps // self._every)
+
     def record_frame(self, frame: Any) -> None:
         """Add the env's render of the step just recorded to the video beside the rollout.
 
@@ -332,6 +364,8 @@ class Recorder:
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = self._video_sink(self.video_path, fps, self.video_envs)
             self._video_fps = fps
+            if self._dropped is not None:
+                self._dropped.video = self._video
         row, sub = divmod(self.steps - 1, self._every)
         if sub == 0:  # with every=k, frames of the steps not kept are not kept either
             self._video.submit(row, frame)
@@ -381,6 +415,8 @@ class Recorder:
             raise
         self._partial.keep_model(model_arrays, model_meta)  # beside the partial file, for `rollrec recover`
         self._start_pipeline(schema, setup, transforms)
+        if self._serve is not None and (self._shard is None or self._shard.rank == 0):
+            self.server = LiveServer(self._shard.directory if self._shard is not None else self.path, self._serve)
 
     def _check_links(self, schema: Schema) -> int | None:
         """The link count of ``link_pos`` (None without it), with ``link_names`` to match."""
@@ -434,10 +470,16 @@ class Recorder:
         if setup.rings is not None:
             self._vol = setup.rings
             self._gather = setup.rings.gatherer(schema, transforms, encoders)
-        self._pipeline = FlushPipeline(
-            setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
-            staging_buffers=self.staging_buffers, gather=self._gather, device=self.device, encoders=encoders,
-        )
+        try:
+            self._pipeline = FlushPipeline(
+                setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
+                staging_buffers=self.staging_buffers, gather=self._gather, device=self.device, encoders=encoders,
+            )
+        except BaseException:
+            self._partial.release()
+            raise
+        self._dropped = _Resources(self._pipeline, self._partial, str(self.path))
+        self._finalizer = weakref.finalize(self, _on_drop, weakref.ref(self), self._dropped)
         self._ring = setup.ring
         self._ring_bytes = setup.ring.nbytes if self._vol is None else self._vol.nbytes
         self._flush_deadline = time.monotonic() + self._interval
@@ -503,6 +545,8 @@ class Recorder:
                 raise RuntimeError(self._failure or f"{self.path}: closing failed earlier")
             return self._result
         self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()  # closed by its owner: nothing left for a finaliser
         if self._shard is not None:
             self._result = self._shard.close(self._finish_file)
         else:
@@ -547,6 +591,8 @@ class Recorder:
     def _fail(self, exc: BaseException) -> None:
         """The writer failed while recording: release everything, then raise what to do about it."""
         self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()
         self._release()
         self._failure = self._partial.failure_message(exc)
         raise RuntimeError(self._failure) from exc
@@ -578,6 +624,52 @@ class Recorder:
         if exc_type is not None:
             self._set_meta(interrupted=exc_type.__name__)
         self.close()
+
+
+class _Resources:
+    """What a recorder dropped without `Recorder.close` still holds (the finaliser releases it);
+    never a reference to the recorder itself."""
+
+    def __init__(self, pipeline: FlushPipeline, partial: PartialRecording, path: str):
+        self.pipeline = pipeline
+        self.partial = partial
+        self.path = path
+        self.video: FrameSink | None = None
+
+    def release(self) -> None:
+        """End the writer threads (committing what they were handed), close the file, give up the
+        lease, then say what is left for ``rollrec recover``."""
+        with contextlib.suppress(Exception):
+            self.pipeline.close()
+        with contextlib.suppress(Exception):
+            self.partial.release()
+        if self.video is not None:
+            with contextlib.suppress(Exception):
+                self.video.abort()
+        rows = self.partial.committed_rows
+        kept = (f"its {rows} committed steps are kept in {os.path.basename(self.partial.data_path)}: run "
+                f"`rollrec recover {self.path}`" if os.path.exists(self.partial.sidecar_path) else "no partial file is left")
+        warnings.warn(f"rollrec: the Recorder of {self.path} was dropped without close(): released its threads and "
+                      f"files; {kept}", RuntimeWarning, stacklevel=2)
+
+
+def _on_drop(recorder_ref: weakref.ref, resources: _Resources) -> None:
+    """`weakref.finalize` callback: the recorder was garbage collected (``recorder_ref()`` is None),
+    or the interpreter is exiting with it still open."""
+    recorder = recorder_ref()
+    if recorder is not None and not recorder._closed and recorder._shard is None:
+        try:  # interpreter exit: finish the file as close() would
+            path = recorder.close()
+            print(f"rollrec: {path}: the Recorder was never closed; finished it at exit ({recorder.steps} steps)",
+                  file=sys.stderr, flush=True)
+        except BaseException as exc:  # noqa: BLE001 - at exit: say it, never raise
+            print(f"rollrec: {recorder.path}: the Recorder was never closed, and finishing it at exit failed: {exc}",
+                  file=sys.stderr, flush=True)
+        return
+    if threading.current_thread().name.startswith("rollrec-"):  # collected on one of its own threads: never join it
+        threading.Thread(target=resources.release, name="release-dropped-recorder").start()
+    else:
+        resources.release()
 
 
 __all__ = ["Recorder"]

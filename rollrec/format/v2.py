@@ -76,6 +76,9 @@ from rollrec.format.v1 import (
 )
 
 COLUMNS = ("env", "start", "stop", "end", "captured", "row", "rows")
+#: Most recorded steps a file may describe (``T * every``): every step and row index then fits
+#: int64 with room for the sums the checks make.
+MAX_STEPS = 2**62
 #: Members a v2 file must hold (in any layout).
 REQUIRED_V2 = ("rew", "done", "truncated", "base_pos", "base_quat")
 
@@ -92,8 +95,9 @@ class Layout:
         self.version = int(meta["format_version"])
         self.T, self.N = int(meta["num_steps"]), int(meta["num_envs"])
         self.every = meta.get("every", 1)
-        if type(self.every) is not int or self.every < 1:
-            raise RolloutFormatError(f"{where}: meta 'every' must be an integer >= 1, got {self.every!r:.40}")
+        if type(self.every) is not int or not 1 <= self.every <= MAX_STEPS // max(self.T, 1):
+            raise RolloutFormatError(f"{where}: meta 'every' must be an integer >= 1 with {self.T} rows of it at most "
+                                     f"2**62 steps, got {self.every!r:.40}")
         recorded = meta.get("recorded_steps", self.T * self.every)
         if type(recorded) is not int or (not (self.T - 1) * self.every < recorded <= self.T * self.every and self.T):
             raise RolloutFormatError(f"{where}: meta 'recorded_steps' {recorded!r:.40} does not fit {self.T} rows of {self.every}")
@@ -110,7 +114,8 @@ class Layout:
         if set(self.window_members) & set(self.env_ids):
             raise RolloutFormatError(f"{where}: a member cannot be in both 'env_ids' and 'windows'")
         self.has_index = self.every > 1 or bool(self.env_ids) or windows is not None
-        if self.has_index and list(meta.get("episode_columns", [])) != list(COLUMNS):
+        columns = meta.get("episode_columns", [])
+        if self.has_index and (not isinstance(columns, list) or columns != list(COLUMNS)):
             raise RolloutFormatError(f"{where}: meta 'episode_columns' must be {list(COLUMNS)}")
         if self.version == 1 and self.has_index:
             raise RolloutFormatError(f"{where}: 'every', 'env_ids' and 'windows' need format version 2")
@@ -160,8 +165,10 @@ def _env_ids(ids: Any, name: str, N: int, where: str) -> np.ndarray:
     arr = np.asarray(ids)
     if not isinstance(ids, list) or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
         raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be a list of env ids")
+    if arr.size and (arr.min() < 0 or arr.max() >= N):  # on the ids as given: a cast could wrap them
+        raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be sorted unique ids in 0..{N - 1}")
     arr = arr.astype(np.int64)
-    if arr.size and (arr[0] < 0 or arr[-1] >= N or (np.diff(arr) <= 0).any()):
+    if arr.size and (np.diff(arr) <= 0).any():
         raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be sorted unique ids in 0..{N - 1}")
     return arr
 
@@ -172,8 +179,8 @@ def _windows(windows: Any, where: str) -> tuple[tuple[str, ...], int]:
     members, size = w.get("members"), w.get("window")
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
         raise RolloutFormatError(f"{where}: meta 'windows' must list its 'members'")
-    if type(size) is not int or size < 1:
-        raise RolloutFormatError(f"{where}: meta 'windows' 'window' must be an integer >= 1")
+    if type(size) is not int or not 1 <= size <= MAX_STEPS:
+        raise RolloutFormatError(f"{where}: meta 'windows' 'window' must be an integer in 1..2**62")
     return tuple(members), size
 
 
@@ -196,4 +203,4 @@ def _mapping(value: Any, name: str, where: str) -> dict:
     return value
 
 
-__all__ = ["COLUMNS", "REQUIRED_V2", "Layout"]
+__all__ = ["COLUMNS", "MAX_STEPS", "REQUIRED_V2", "Layout"]

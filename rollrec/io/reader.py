@@ -441,7 +441,14 @@ def open_file(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout
     except BaseException:
         members.close()
         raise
-    return Rollout(path, members, meta, closer=members.close, layout=layout)
+    rollout = Rollout(path, members, meta, closer=members.close, layout=layout)
+    if layout.has_index:
+        try:  # the episode index (E x 7 int64) is checked at load: a hostile one never reaches a reader
+            _ = rollout.index
+        except BaseException:
+            rollout.close()
+            raise
+    return rollout
 
 
 def _open_legacy(path: str, members: NpzArchive, allow_pickle: bool) -> Rollout:

@@ -182,6 +182,7 @@ def _shard_summary(r) -> dict[str, Any]:
             {"rank": s.entry.rank, "file": s.entry.file, "envs": [s.entry.env_offset, s.entry.env_stop],
              "steps": s.num_steps if s.present else None, "present": s.present,
              "status": s.entry.status, "note": s.note or s.entry.note, "host": s.entry.host,
+             "live": s.live is not None,
              "file_bytes": os.path.getsize(s.path) if s.present else None}
             for s in r.shards
         ],

@@ -19,6 +19,10 @@ from rollrec.media.writer import VideoWriter, env_video_path
 __all__ = ["default_fps", "render_frames", "render_rollout"]
 
 
+#: Most frames per second a video is written at (ffmpeg's containers take no sensible rate past it).
+MAX_FPS = 1000.0
+
+
 def default_fps(dt: float) -> float:
     """Real-time playback: ``1 / dt`` frames per second (at least 1), rounded to a whole number when
     within 1e-3 of one, else to 3 decimals (``dt`` 0.08, e.g. a file kept with ``every=4`` at
@@ -134,12 +138,17 @@ def render_rollout(
     selected = [int(env)] if envs is None else [int(e) for e in envs]
     if not selected:
         raise ValueError("no envs selected")
+    if fps is None and rollout.dt > 0 and default_fps(rollout.dt) > MAX_FPS:
+        raise ValueError(f"{rollout.path.name}: its dt ({rollout.dt:g} s) plays at {1 / rollout.dt:.3g} frames per "
+                         f"second, more than {MAX_FPS:g}; pass fps= (CLI: --fps)")
+    fps = default_fps(rollout.dt) if fps is None else float(fps)
+    if not 0 < fps <= MAX_FPS:
+        raise ValueError(f"fps must be in (0, {MAX_FPS:g}], got {fps:g}")
     scenes: list = scenes_for(rollout, selected, camera, start, stop, style, model) if image is None or beside else [
         _checked_env(rollout, e) for e in selected]
     if image is not None:
         cams = [CameraScene(rollout, s if isinstance(s, int) else s.env, image, start=start, stop=stop) for s in scenes]
         scenes = cams if not beside else [BesideScene(r, c) for r, c in zip(scenes, cams)]
-    fps = default_fps(rollout.dt) if fps is None else fps
     if per_env:
         return [
             _write(
