@@ -44,11 +44,11 @@ class StartDigest:
         powers = host_to_device(torch.from_numpy(spec.powers(words.shape[1])), device)
         digests = torch.remainder(torch.remainder(words * powers, spec.MODULUS).sum(dim=1), spec.MODULUS)
         self._event = None
-        if device.type == "cuda":
+        if device.type == "cuda":  # queued on the device's current stream, where record() queues its copies
             self._host = torch.empty(digests.shape, dtype=torch.int64, pin_memory=True)
             self._host.copy_(digests, non_blocking=True)
             self._event = torch.cuda.Event()
-            self._event.record()
+            self._event.record(torch.cuda.current_stream(device))
         else:
             self._host = digests
 

@@ -95,18 +95,28 @@ def iqm_replicates(W: np.ndarray, values: np.ndarray, env: np.ndarray) -> np.nda
     W = _float32(W)
     values = np.asarray(values, dtype=np.float64)
     env = np.broadcast_to(np.asarray(env, dtype=np.int64), values.shape)
-    B, N = W.shape
+    B = W.shape[0]
     lead, E = values.shape[:-1], values.shape[-1]
     if E == 0:
         return np.full((*lead, B), np.nan)
     order = np.argsort(values, axis=-1, kind="stable")
     v = np.take_along_axis(values, order, -1).reshape(-1, E)  # [S, E] sorted, one row per data set
     e = np.take_along_axis(env, order, -1).reshape(-1, E)
-    S = v.shape[0]
+    G = min(FIRST_BRANCH, -(-E // LEAF))
+    step = max(1, _SETS_BLOCK // (B * (2 * G + 2)))  # data sets at a time: bounds the [2G, S * B] arrays
+    out = [_iqm_sorted(W, v[i : i + step], e[i : i + step], G) for i in range(0, v.shape[0], step)]
+    return np.concatenate(out).reshape(*lead, B)
+
+
+_SETS_BLOCK = 1 << 24
+
+
+def _iqm_sorted(W: np.ndarray, v: np.ndarray, e: np.ndarray, G: int) -> np.ndarray:
+    """``[S, B]`` `iqm_replicates` of data sets ``v [S, E]`` (sorted) of envs ``e [S, E]``, first cut in G bands."""
+    (B, N), (S, E) = W.shape, v.shape
     center = v[:, E // 2].copy()  # products run in float32 on values centred on their median
     v = v - center[:, None]
     # The first cut, of every data set at once: [S, B, G] weights and sums of G bands.
-    G = min(FIRST_BRANCH, -(-E // LEAF))
     size = -(-E // G)
     cell = ((np.arange(S)[:, None] * N + e) * G + np.arange(E) // size).ravel()
     per_env = np.concatenate([np.bincount(cell, minlength=S * N * G).reshape(S, N, G),
@@ -136,7 +146,7 @@ def iqm_replicates(W: np.ndarray, values: np.ndarray, env: np.ndarray) -> np.nda
             _refine(cut, wide, x, W, v, e)
         out += sign * _leaf_integral(cut, x, W, v, e)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (out / (0.5 * total) + np.repeat(center, B)).reshape(*lead, B)
+        return (out / (0.5 * total) + np.repeat(center, B)).reshape(S, B)
 
 
 #: Bands of the first cut of the sorted episodes (one product for every replicate and data set), of
