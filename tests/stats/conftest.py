@@ -1,36 +1,9 @@
-"""Fixtures of the statistics tests: two runs of the built-in walker, a policy and a perturbed one."""
+"""Fixtures of the statistics tests (``walker_runs``, the recorded walker runs they compare, is in
+``tests/conftest.py``: the command line and the viewer tests use it too)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
-
-from rollrec.envs import GaitPolicy, WalkerEnv
-from rollrec.loop.rollout import RolloutRecorder
-
-ENVS, STEPS, EPISODE = 48, 160, 45
-
-
-def record(path: Path, *, seed: int = 0, amplitude: float = 0.8, num_envs: int = ENVS) -> Path:
-    """``WalkerEnv(num_envs, seed)`` under ``GaitPolicy(amplitude)`` for `STEPS` steps, episodes of at
-    most `EPISODE` steps (staggered), recorded by `RolloutRecorder` into ``path``."""
-    env = WalkerEnv(num_envs, seed=seed, max_episode_steps=EPISODE)
-    return RolloutRecorder(env, max_steps=STEPS, progress=False).run(GaitPolicy(amplitude=amplitude), path.parent,
-                                                                     filename=path.name)
-
-
-@pytest.fixture(scope="session")
-def walker_runs(tmp_path_factory) -> dict[str, Path]:
-    """``{"policy", "perturbed", "other_seed", "fewer_envs"}``: the policy, a perturbed policy (smaller
-    stride) on the same seeds, the policy on other seeds, and on fewer envs (shared: do not modify)."""
-    d = tmp_path_factory.mktemp("walker_runs")
-    return {
-        "policy": record(d / "policy.npz"),
-        "perturbed": record(d / "perturbed.npz", amplitude=0.55),
-        "other_seed": record(d / "other_seed.npz", seed=1),
-        "fewer_envs": record(d / "fewer_envs.npz", num_envs=ENVS // 2),
-    }
 
 
 def rerecord(src: Path, dst: Path, **volume) -> Path:

@@ -43,6 +43,13 @@ class ButtonTable:
     def model(self) -> TableModel:
         return self._model
 
+    def set_model(self, model: TableModel) -> None:
+        """Show ``model`` instead (same page size: the rows on screen are reused)."""
+        if model.page_size != self._model.page_size or len(model.columns) != len(self._model.columns):
+            raise ValueError("set_model needs the same page size and number of columns")
+        self._model = model
+        self.refresh()
+
     def _sort(self, label: str) -> None:
         with self._lock:
             self._model.sort(label.rstrip(" ▲▼"))
