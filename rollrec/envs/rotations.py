@@ -22,12 +22,14 @@ def quat_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Rotate vectors ``v [..., 3]`` by wxyz quaternions ``q [..., 4]``."""
-    shape = torch.broadcast_shapes(q.shape[:-1], v.shape[:-1])
-    q = q.expand(*shape, 4)
-    v = v.expand(*shape, 3)
-    w, xyz = q[..., :1], q[..., 1:]
-    t = 2.0 * torch.cross(xyz, v, dim=-1)
-    return v + w * t + torch.cross(xyz, t, dim=-1)
+    # v + 2w (u x v) + 2 u x (u x v) with u the vector part, written out per component:
+    # torch.cross on broadcast (expanded) operands is several times slower on the CPU.
+    w, x, y, z = q.unbind(-1)
+    vx, vy, vz = v.unbind(-1)
+    tx, ty, tz = 2.0 * (y * vz - z * vy), 2.0 * (z * vx - x * vz), 2.0 * (x * vy - y * vx)
+    return torch.stack(
+        (vx + w * tx + (y * tz - z * ty), vy + w * ty + (z * tx - x * tz), vz + w * tz + (x * ty - y * tx)), dim=-1
+    )
 
 
 def quat_from_axis_angle(axis: tuple[float, float, float], angle: torch.Tensor) -> torch.Tensor:

@@ -181,3 +181,37 @@ def test_gait_policy_is_torchscript_able():
         act = scripted(obs)
         torch.testing.assert_close(act, policy(obs))
     assert act.shape == (4, 8) and act.abs().max() <= 1.0
+
+
+def test_quat_rotate_matches_the_rotation_matrix_and_broadcasts():
+    from rollrec.envs.rotations import quat_rotate
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(5, 1, 4, generator=g, dtype=torch.float64), dim=-1)
+    v = torch.randn(1, 7, 3, generator=g, dtype=torch.float64)
+    w, x, y, z = q.unbind(-1)
+    rot = torch.stack((
+        torch.stack((1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)), -1),
+        torch.stack((2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)), -1),
+        torch.stack((2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)), -1),
+    ), -2)  # [5, 1, 3, 3]
+    torch.testing.assert_close(quat_rotate(q, v), (rot @ v[..., None])[..., 0], rtol=0, atol=1e-12)
+
+
+def test_height_scan_turns_with_the_yaw():
+    """The scan grid, rotated by the base's yaw about z, sampled on the terrain (obs[36:])."""
+    from rollrec.envs.walker import _SCAN, terrain_height
+
+    env = WalkerEnv(3, seed=2)
+    obs = env.reset()
+    for _ in range(40):
+        obs, *_ = env.step(GaitPolicy()(obs))
+    yaw = env.rpy[:, 2].double()
+    sx = torch.linspace(-0.6, 1.3, _SCAN[0], dtype=torch.float64)
+    sy = torch.linspace(-0.5, 0.5, _SCAN[1], dtype=torch.float64)
+    gx, gy = (g.reshape(-1) for g in torch.meshgrid(sx, sy, indexing="ij"))
+    pos = env.pos.double()
+    x = pos[:, :1] + torch.cos(yaw)[:, None] * gx - torch.sin(yaw)[:, None] * gy
+    y = pos[:, 1:2] + torch.sin(yaw)[:, None] * gx + torch.cos(yaw)[:, None] * gy
+    want = pos[:, 2:3] - terrain_height(x, y)
+    torch.testing.assert_close(obs[:, 36:].double(), want, rtol=0, atol=1e-5)
