@@ -60,3 +60,11 @@ def test_mujoco_robot_example(tmp_path):
     with rollrec.load(path) as r:
         assert r.model is not None and r.model.num_geoms == 14
     assert sum(1 for _ in iio.imiter(video)) == 20
+
+
+def test_record_a_camera(tmp_path):
+    pytest.importorskip("av")
+    path, video = load_example("07_record_camera").main(str(tmp_path), num_envs=64, steps=30)
+    with rollrec.load(path) as r:
+        assert set(r.cameras) == {"chase", "depth"} and len(r.images("chase", 12)) == 30
+    assert sum(1 for _ in iio.imiter(video)) == 30

@@ -86,6 +86,21 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
+def format_cameras(cameras: dict[str, Any]) -> list[str]:
+    """One line per camera: codec, frame shape, frames, bytes and their ratio to raw frames."""
+    lines = ["cameras"]
+    width = max(len(c) for c in cameras)
+    for name, c in cameras.items():
+        p = c["params"]
+        codec = f"h264 (lossy, CRF {p.get('crf')}, {p.get('preset')})" if c["codec"] == "h264" else f"{c['codec']} (lossless)"
+        shape = "[" + ", ".join(map(str, c["shape"])) + "]"
+        ratio = f"{c['ratio']:.1f}x smaller than raw" if c["ratio"] else "empty"
+        kept = {"detail": ", detail envs", "window": ", captured windows"}.get(c["kept"], "")
+        lines.append(f"  {_printable(name):<{width}}  {shape} {c['dtype']}  {codec}  {c['frames']} frames  "
+                     f"{_size(c['bytes'])} ({ratio}{kept})")
+    return lines
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """The summary as the text `rollrec info` prints."""
     st = s["storage"]
@@ -114,6 +129,8 @@ def format_summary(s: dict[str, Any]) -> str:
         stored = f"  ({_size(f['stored_bytes'])} in file)" if deflated else ""
         kept = {"detail": "  (detail envs)", "window": "  (captured windows)"}.get(f.get("kept"), "")
         lines.append(f"  {name:<{width}}  {shape:<18} {f['dtype']:<{dwidth}} {_size(f['bytes']):>10}{stored}{kept}")
+    if s.get("cameras"):
+        lines += format_cameras(s["cameras"])
     if s.get("model"):
         m = s["model"]
         lines.append(f"model  {m['summary']}, {_size(m['bytes'])}")

@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "rollrec.cli.recover",
     "rollrec.cli.replay",
     "rollrec.cli.video",
+    "rollrec.cli.export",
     "rollrec.cli.bench",
 )
 
@@ -54,9 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (FileNotFoundError, ValueError, OSError, ImportError) as exc:
         # Expected failures (a bad file: RolloutFormatError is a ValueError; a bad argument, a busy
-        # port): one line, no traceback.
+        # port; an optional package missing, e.g. PyAV for camera images): one line, no traceback.
         print(f"rollrec {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:

@@ -31,7 +31,8 @@ from rollrec._npz.stream import NpzStreamWriter
 from rollrec.engine import dist_meta
 from rollrec.engine.flush import FlushPipeline
 from rollrec.engine.frames import FrameSink, video_file
-from rollrec.engine.options import Ring, Sharding, Storage, Video, Volume, gather
+from rollrec.engine.images import ImageStreams, check_options
+from rollrec.engine.options import Images, Ring, Sharding, Storage, Video, Volume, gather
 from rollrec.engine.schema import Schema, resolve_device
 from rollrec.engine.setup import Setup, plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
@@ -86,10 +87,13 @@ class Recorder:
         storage: how the file is written (`Storage`: ``compress``, ``overwrite``, ``durable``,
             ``direct_io``, ``flush_interval_s``).
         video: the frames of `record_frame` (`Video`: ``envs``, ``fps``, ``sink``).
+        images: the camera images of ``record(images=...)`` (`Images`: ``quality`` ``"lossy"`` or
+            ``"lossless"``, ``crf``, ``preset``, ``keyframe_interval``, ``threads``).
         sharding: a recording across ranks (`Sharding`: ``env_offset``, ``distributed``,
             ``dist_timeout``).
         **options: any option of those groups by its own name (``every=4``, ``compress=True``,
-            ``video_envs=[0, 1]``, ...: `rollrec.engine.options`), instead of its group.
+            ``video_envs=[0, 1]``, ``image_quality="lossless"``, ...: `rollrec.engine.options`), instead of
+            its group.
     """
 
     def __init__(
@@ -109,10 +113,13 @@ class Recorder:
         ring: Ring | None = None,
         storage: Storage | None = None,
         video: Video | None = None,
+        images: Images | None = None,
         sharding: Sharding | None = None,
         **options: Any,
     ):
-        groups = gather({"volume": volume, "ring": ring, "storage": storage, "video": video, "sharding": sharding}, options)
+        groups = gather({"volume": volume, "ring": ring, "storage": storage, "video": video, "images": images,
+                         "sharding": sharding}, options)
+        self.images_options = check_options(groups["images"])
         self._check_arguments(num_envs, groups["ring"], quat_order, max_steps)
         dt = check_dt(dt)
         self._set_ring(groups["ring"], max_steps)
@@ -193,6 +200,7 @@ class Recorder:
     def _reset_state(self) -> None:
         self._vol: VolumeRings | None = None
         self._gather = None
+        self._images: ImageStreams | None = None
         self._video: FrameSink | None = None
         self.steps = 0  # steps recorded (a host-side counter: never read from the device)
         self._schema: Schema | None = None
@@ -233,6 +241,7 @@ class Recorder:
         reward_terms: Mapping[str, Any] | None = None,
         link_pos: Any = None,
         link_quat: Any = None,
+        images: Mapping[str, Any] | None = None,
         **extras: Any,
     ) -> None:
         """Copy one step of every env into the ring. Never synchronises with the device.
@@ -240,7 +249,11 @@ class Recorder:
         ``obs [N, D]`` (or a dict of ``[N, ...]`` tensors, flattened in key order), ``act [N, A]``,
         ``rew [N]``, ``done [N]`` (episode ended after this step), ``truncated [N]``,
         ``base_pos [N, 3]``, ``base_quat [N, 4]``, ``reward_terms {name: [N]}``,
-        ``link_pos [N, L, 3]``, ``link_quat [N, L, 4]``, extras ``[N, ...]``: tensors on the
+        ``link_pos [N, L, 3]``, ``link_quat [N, L, 4]``, ``images {camera: [N, H, W] or [N, H, W, C]}``
+        (what the policy saw: uint8 RGB ``[N, H, W, 3]``, depth ``uint16``/``float32 [N, H, W]``,
+        segmentation, any numeric dtype; with ``envs=`` also the detail envs' only,
+        ``[len(envs), ...]``; stored as one encoded stream per env and camera, encoded on the
+        writer's side: see `Images` and `rollrec.engine.images`), extras ``[N, ...]``: tensors on the
         recording device, or numpy arrays (on a GPU recorder copied through pinned memory,
         ``non_blocking``: a host copy, no wait). The values are copied: later in-place changes
         to them do not reach the file. A call that does not match the first raises ValueError
@@ -251,7 +264,7 @@ class Recorder:
             raise RuntimeError(self._failure or f"record() after close(): {self.path} is finished")
         given = dict(
             obs=obs, act=act, rew=rew, done=done, truncated=truncated, base_pos=base_pos, base_quat=base_quat,
-            reward_terms=reward_terms, link_pos=link_pos, link_quat=link_quat, **extras,
+            reward_terms=reward_terms, link_pos=link_pos, link_quat=link_quat, images=images, **extras,
         )
         first = self._schema is None
         if first:
@@ -366,13 +379,15 @@ class Recorder:
             first = next(iter(obs.values())) if isinstance(obs, Mapping) and obs else obs
             self.device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
         self.device = resolve_device(self.device)  # "cuda" -> "cuda:<current device>", as its tensors say
-        schema = Schema(self.num_envs, self.device, given)
+        detail = len(self._plan.envs) if self._plan is not None and self._plan.envs is not None else None
+        schema = Schema(self.num_envs, self.device, given, detail_envs=detail)
         link_count = self._check_links(schema)
         transforms = self._host_transforms(schema)
         make = plain_setup if self._plan is None else partial(volume_setup, self._plan)
         setup = make(schema, device=self.device, segment_steps=self.segment_steps, max_segment_bytes=self.max_segment_bytes,
-                     max_steps=self.max_steps, ring_segments=self.ring_segments)
+                     max_steps=self.max_steps, ring_segments=self.ring_segments, images=self.images_options)
         self._kept = setup.kept
+        self._images = setup.images
         self._seg, self._cap = setup.segment, setup.segment * self.ring_segments
         self._check_obs_layout(schema)
         self.meta = self._file_meta(schema, setup)
@@ -381,7 +396,7 @@ class Recorder:
         try:
             self._stream = self._partial.begin(
                 setup.members, info=self._recovery_info(), overwrite=self.overwrite, durable=self.durable,
-                variable=setup.variable, direct=self.direct_io,
+                variable=setup.variable, direct=self.direct_io, open_ended=self.max_steps is None,
             )
         except BaseException:
             self._schema = None
@@ -437,12 +452,13 @@ class Recorder:
         return model_arrays, model_meta
 
     def _start_pipeline(self, schema: Schema, setup: Setup, transforms: dict[str, Any]) -> None:
+        encoders = setup.images.encoders if setup.images is not None else {}
         if setup.rings is not None:
             self._vol = setup.rings
-            self._gather = setup.rings.gatherer(schema, transforms)
+            self._gather = setup.rings.gatherer(schema, transforms, encoders)
         self._pipeline = FlushPipeline(
             setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
-            staging_buffers=self.staging_buffers, gather=self._gather, device=self.device,
+            staging_buffers=self.staging_buffers, gather=self._gather, device=self.device, encoders=encoders,
         )
         self._ring = setup.ring
         self._ring_bytes = setup.ring.nbytes if self._vol is None else self._vol.nbytes
@@ -564,6 +580,8 @@ class Recorder:
         if self._pipeline is not None:
             with contextlib.suppress(RuntimeError):  # a writer failure is being reported already
                 self._pipeline.close()
+        if self._images is not None:  # the writer thread has ended: nothing encodes any more
+            self._images.close()
         self._partial.release()
         if self._video is not None and self._result is None:
             self._video.abort()

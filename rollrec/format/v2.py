@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from rollrec.format.errors import RolloutFormatError
+from rollrec.format.images import StreamSpec, cameras, check_stream_members, is_image_member
 from rollrec.format.v1 import (
     INDEX_KEYS,
     OPTIONAL_RANKS,
@@ -80,7 +81,12 @@ REQUIRED_V2 = ("rew", "done", "truncated", "base_pos", "base_quat")
 
 
 class Layout:
-    """How the members of a v2 file (or a v1 one: every member ``[T, N, ...]``) are laid out."""
+    """How the members of a v2 file (or a v1 one: every member ``[T, N, ...]``) are laid out.
+
+    Cameras (format v3, `rollrec.format.images`): ``cameras`` maps each to its `StreamSpec`; its
+    logical member ``images/<cam>`` may be named in ``env_ids`` and ``windows`` like any member,
+    and its frames are stored in its packets and index members.
+    """
 
     def __init__(self, meta: Mapping[str, Any], where: str):
         self.version = int(meta["format_version"])
@@ -108,6 +114,8 @@ class Layout:
             raise RolloutFormatError(f"{where}: meta 'episode_columns' must be {list(COLUMNS)}")
         if self.version == 1 and self.has_index:
             raise RolloutFormatError(f"{where}: 'every', 'env_ids' and 'windows' need format version 2")
+        self.cameras: dict[str, StreamSpec] = cameras(meta, where)
+        self._logical = {"images/" + c for c in self.cameras}
         self.R = 0
 
     def kind(self, name: str) -> str:
@@ -117,17 +125,18 @@ class Layout:
     def check(self, shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, np.dtype], where: str) -> None:
         """`RolloutFormatError` unless the members follow this layout and the v2 rules (see the module docstring)."""
         for name in (*self.env_ids, *self.window_members):
-            if name not in shapes:
+            if name not in shapes and name not in self._logical:
                 raise RolloutFormatError(f"{where}: meta names member {name!r}, which the file does not hold")
         for key in REQUIRED_V2:
             if key not in shapes:
                 raise RolloutFormatError(f"{where}: missing required key {key!r}")
-        rows = {shapes[m][0] for m in self.window_members if len(shapes[m])}
+        check_stream_members(self.cameras, shapes, dtypes, where)
+        rows = {shapes[m][0] for m in self.window_members if m not in self._logical and len(shapes[m])}
         if len(rows) > 1:
             raise RolloutFormatError(f"{where}: the window members hold different numbers of rows")
         self.R = rows.pop() if rows else 0
         for key, shape in shapes.items():
-            if key not in STATIC_KEYS and key not in INDEX_KEYS:
+            if key not in STATIC_KEYS and key not in INDEX_KEYS and not is_image_member(key):
                 self._check_member(key, shape, dtypes[key], where)
         check_named_members(shapes, dtypes, shapes["rew_terms"][-1] if "rew_terms" in shapes else 0, where)
         if self.has_index:

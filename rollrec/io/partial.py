@@ -199,7 +199,8 @@ class PartialRecording:
 
     # ---- recording ----------------------------------------------------------------------------
     def begin(self, members: Sequence[MemberSpec], *, info: Mapping[str, Any] | None = None, overwrite: bool = False,
-              durable: bool = True, variable: Collection[str] = (), direct: bool | None = None) -> NpzStreamWriter:
+              durable: bool = True, variable: Collection[str] = (), direct: bool | None = None,
+              open_ended: bool = False) -> NpzStreamWriter:
         """Claim the sidecar's name, create the data file and lay its ``members`` out; returns the
         stream the rows are appended to and committed through. ``info``: what `describe` sets
         (recovery needs it); the other options are `NpzStreamWriter`'s. Raises FileExistsError
@@ -207,7 +208,7 @@ class PartialRecording:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.stream = NpzStreamWriter(
             self.data_path, members, layout_path=self.sidecar_path, recovery_info=info, overwrite=overwrite,
-            durable=durable, variable=variable, direct=direct,
+            durable=durable, variable=variable, direct=direct, open_ended=open_ended,
         )
         return self.stream
 

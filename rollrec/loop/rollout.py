@@ -39,7 +39,10 @@ class RolloutRecorder:
     batched render; see `Recorder.record_frame`); a render that fails stops the run with its
     error. The robot's geometry is stored with the rollout when the adapter exposes a MuJoCo
     model (``mj_model`` and ``link_body_ids``: mjlab, Gymnasium MuJoCo); pass ``model=`` (a
-    `rollrec.model.RobotModel`, or None for none) to choose. Other keyword arguments go to `Recorder`.
+    `rollrec.model.RobotModel`, or None for none) to choose. ``cameras``: a callable returning
+    ``{camera: images}`` of the state ``obs`` describes, called before each step (with the pose),
+    whose images go to ``Recorder.record(images=...)`` (e.g. `rollrec.envs.camera.WalkerCamera`,
+    `rollrec.adapters.mujoco_camera.MuJoCoCamera`). Other keyword arguments go to `Recorder`.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class RolloutRecorder:
         video_every: int = 0,
         adapter: str | Any | None = None,
         adapter_options: dict[str, Any] | None = None,
+        cameras: Callable[[], Any] | None = None,
         **recorder_kwargs: Any,
     ):
         if stop_on not in STOP_MODES:
@@ -68,6 +72,7 @@ class RolloutRecorder:
         self._render = getattr(self.env, "render", None) or getattr(getattr(self.env, "env", None), "render", None)
         if self.video_every and self._render is None:
             raise ValueError(f"video_every={video_every}: {type(env).__name__} has no render() to record")
+        self.cameras = cameras
         self.max_steps = int(max_steps)
         self.stop_on = stop_on
         self.progress = progress
@@ -149,11 +154,12 @@ class RolloutRecorder:
             for step in range(self.max_steps):
                 action = policy(policy_input(obs, step) if policy_input else obs, **policy_kwargs)
                 pose = self._pose()
+                images = self.cameras() if self.cameras is not None else None  # the state obs describes
                 out = env.step(action)
                 applied = getattr(out, "act", None)
                 rec.record(obs=self._record_obs(obs) if self._record_obs else obs, act=action if applied is None else applied,
                            rew=out.rew, done=out.done, truncated=out.truncated, reward_terms=out.reward_terms or None,
-                           **pose, **getattr(out, "extras", {}))
+                           images=images, **pose, **getattr(out, "extras", {}))
                 if self.video_every and step % self.video_every == 0:
                     rec.record_frame(self._render())
                 bar.update(env.num_envs)

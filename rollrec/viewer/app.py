@@ -1,6 +1,6 @@
 """The replay app: wires `ReplayState` to the scene, the panels and the playback clock.
 
-Layout: the main panel (playback, env, view, rewards) is docked on the right and the triage
+Layout: the main panel (playback, the recorded cameras, env, view, rewards) is docked on the right and the triage
 panel (Overview, Plots and, comparing, Compare tabs) on the left, so the 3D view is the space
 between them and the robot can never walk behind a panel. A background thread ticks the frame
 clock at ~30 Hz and pushes an update only when the frame (or play state) changed, so a paused
@@ -26,6 +26,8 @@ from rollrec.model.robot import RobotModel
 from rollrec.stats.compare import compare
 from rollrec.stats.pairing import run_names
 from rollrec.viewer.camera import CameraPose, follow
+from rollrec.viewer.cameras import CameraPanel
+from rollrec.viewer.cameras_gui import CamerasGui
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.overview.compare import env_differences
 from rollrec.viewer.fields_gui import FieldsTab
@@ -79,6 +81,10 @@ class ReplayApp:
         self.gui = ReplayGui(server, self.state, self, ghosts=self.scene.show_ghosts,
                              ghost_count=len(self.scene.ghosts.envs), names=self.names,
                              ghost_robots=self.scene.ghosts.as_robots if self.scene.ghosts.robots is not None else None)
+        self.cameras: CamerasGui | None = None
+        if self.gui.cameras_folder is not None:
+            with self.gui.cameras_folder:
+                self.cameras = CamerasGui(server.gui, CameraPanel(rollout))
         self._build_triage_panel()
         gui = server.gui
         gui.main_panel.dock_right()
@@ -413,6 +419,8 @@ class ReplayApp:
         offsets = [np.zeros(3, np.float32), s.offset_b]
         self.scene.set_env(datas, offsets)
         self.gui.set_env()
+        if self.cameras is not None:
+            self.cameras.set_env(s.env)
         self._refresh(force_plot=True)  # the follow camera moves to the new env, keeping its offset
         if s.camera_mode != "follow":
             self._apply_pose(s.set_camera_mode(s.camera_mode), reset=True)  # aim the preset at the new env
@@ -426,6 +434,8 @@ class ReplayApp:
             self.gui.show(plot=plot)
             if plot:
                 self.fields_tab.show()
+            if self.cameras is not None:
+                self.cameras.show(s.frame)
             self._mark_current()
             if s.camera_mode == "follow":
                 self._apply_pose(None, reset=False)

@@ -110,6 +110,9 @@ class ReplayGui:
             self.loop = gui.add_checkbox("Loop", initial_value=state.clock.loop)
             self.loop.on_update(lambda e: controls.set_loop(bool(e.target.value)))
 
+        # The recorded cameras (format v3): filled by the app (`rollrec.viewer.cameras_gui`), right under the slider.
+        self.cameras_folder = gui.add_folder("Cameras") if getattr(r, "cameras", None) else None
+
         with gui.add_folder("Environment"):
             self.env = gui.add_number("Env", initial_value=state.env, min=0, max=r.N - 1, step=1)
             # A typed number outside 0..N-1 selects the nearest env rather than failing.

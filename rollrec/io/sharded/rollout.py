@@ -136,6 +136,16 @@ class ShardedRollout(Rollout):
                 out[k] = full
         return out
 
+    def images(self, camera: str, env: int):
+        """`Rollout.images` of global env ``env``, read from its shard (`MissingEnvsError` when missing)."""
+        if camera not in self.layout.cameras:
+            return super().images(camera, env)  # the KeyError naming the cameras
+        g = self._check_env(env)
+        shard = self.shard_of(g)
+        frames = shard.rollout.images(camera, g - shard.entry.env_offset)
+        frames.env = g
+        return frames
+
     def read(self, key: str, steps: tuple[int, int] | None = None, envs: tuple[int, int] | None = None) -> np.ndarray:
         """`Rollout.read` across shards: each present shard's part read with pread; missing envs and
         steps past a short shard's end read as `fill_value`."""
