@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -205,6 +204,24 @@ RECOVER = textwrap.dedent(
 RECOVER_TRIALS = int(os.environ.get("ROLLREC_RECOVER_TRIALS", "12"))
 
 
+def copy_sparse(src, dst) -> None:
+    """Copy ``src`` keeping its holes: a partial of unknown length reserves the file system's free
+    space in a hole (rollrec._npz.stream, "Recordings of unknown length"); a plain copy writes
+    that many zeros and fills the disk."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fin.fileno(), pos, os.SEEK_DATA)
+            except OSError:  # no data past pos: the rest is a hole
+                break
+            end = os.lseek(fin.fileno(), start, os.SEEK_HOLE)
+            os.copy_file_range(fin.fileno(), fout.fileno(), end - start, start, start)
+            pos = end
+        fout.truncate(size)
+
+
 def test_two_recoveries_at_once_one_wins_and_the_other_says_so(io_path):
     folder, direct = io_path
     src = folder / "src"
@@ -217,7 +234,7 @@ def test_two_recoveries_at_once_one_wins_and_the_other_says_so(io_path):
         here = folder / f"trial{trial}"
         here.mkdir()
         for name in ("run.npz.partial", "run.npz.partial.json"):
-            shutil.copyfile(src / name, here / name)
+            copy_sparse(src / name, here / name)
         trials.append(here)
     start = time.time() + 2.0  # both interpreters have started by then
     plans = [[(str(here / "run.npz"), start + trial + 0.02 * (trial % 4) * i) for trial, here in enumerate(trials)]
