@@ -13,7 +13,7 @@ import rollrec  # noqa: E402
 
 project = "rollrec"
 author = "rollrec contributors"
-copyright = "rollrec contributors"  # noqa: A001
+copyright = "rollrec contributors"
 release = version = rollrec.__version__
 
 extensions = [

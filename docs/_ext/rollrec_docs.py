@@ -26,7 +26,8 @@ def _api_lines() -> list[str]:
     lines: list[str] = []
     for name in rollrec.__all__:
         obj = getattr(rollrec, name)
-        lines += [name, "-" * len(name), ""]
+        title = f"``{name}``"
+        lines += [title, "-" * len(title), ""]
         if inspect.isclass(obj):
             directive = "autoexception" if issubclass(obj, BaseException) else "autoclass"
             lines += [f".. {directive}:: rollrec.{name}", "   :members:", ""]

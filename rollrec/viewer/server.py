@@ -61,20 +61,36 @@ def serve(
     model: RobotModel | None = None,
     ghost_robots: bool = False,
 ) -> ReplayApp:
-    """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
-    with ``compare``, replay it against that second rollout of the same task (same envs, same dt).
+    """Serve a browser replay of ``source`` at ``http://host:port``; prints the URL.
 
-    ``env`` is shown first (negative counts from the end: -1 is the last env). Binds loopback by
-    default; any other ``host`` prints a warning (anyone who can reach it can watch). Prints the
-    URL. With ``block=True`` serves until Ctrl-C, then stops the server and returns the (closed)
-    app; with ``block=False`` returns the running app at once; stop it with `stop_app`. Rollouts
-    opened here from paths are closed when the app stops. ``model`` draws that robot geometry
-    (e.g. ``rollrec.model_from_urdf``) instead of the one the file stores; ``ghost_robots`` draws
-    the other envs as whole translucent robots rather than spheres.
+    Only the selected env's trajectory is read from the file, so multi-GB rollouts open at once.
 
-    Raises FileNotFoundError / `RolloutFormatError` / `LegacyPickleError` for bad files,
-    ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
-    port is busy. Nothing is left running when it raises.
+    Args:
+        source: the rollout: a path (``.npz`` file or sharded directory) or an open `Rollout`.
+            Rollouts opened here from paths are closed when the app stops.
+        compare: a second rollout of the same task (same envs, same dt) replayed against
+            ``source``, side by side or overlaid, with the Compare tab.
+        env: the env shown first (negative counts from the end: -1 is the last env).
+        host: the address to bind; loopback by default. Any other prints a warning (anyone who
+            can reach it can watch).
+        port: the port to listen on.
+        allow_pickle: open files of the original recorder (pickled objects: only files you trust).
+        ghosts: show the other envs' bases as translucent ghosts; None (default) shows them
+            whenever there are other envs.
+        block: serve until Ctrl-C, then stop the server and return the (closed) app; False
+            returns the running app at once (stop it with `stop_app`).
+        model: robot geometry to draw instead of the one the file stores, e.g.
+            ``rollrec.model_from_urdf(...)``, posed by link name.
+        ghost_robots: draw the ghosts as whole translucent robots rather than spheres.
+
+    Returns:
+        The `ReplayApp`: closed with ``block=True``, running with ``block=False``.
+
+    Raises:
+        FileNotFoundError: a missing file. `RolloutFormatError` / `LegacyPickleError`: a bad file
+            (or one that needs ``allow_pickle``).
+        ValueError: an env out of range, or two rollouts that cannot be compared.
+        OSError: the port is busy. Nothing is left running when it raises.
     """
     opened: list[ReadableRollout] = []
     server = None
