@@ -26,7 +26,7 @@ def _api_lines() -> list[str]:
     lines: list[str] = []
     for name in rollrec.__all__:
         obj = getattr(rollrec, name)
-        title = f"``{name}``"
+        title = name.replace("_", r"\_") if name.startswith("_") else name  # __x__ would be a link
         lines += [title, "-" * len(title), ""]
         if inspect.isclass(obj):
             directive = "autoexception" if issubclass(obj, BaseException) else "autoclass"
