@@ -5,6 +5,7 @@
 - ``rollrec-format``: the modules of ``rollrec.format`` (the file format's specification, in their
   docstrings and ``#:`` constants), in the order the package docstring lists them, then any other.
 - ``rollrec-cli``: the ``rollrec`` command's help and each subcommand's, from its argparse parser.
+- ``rollrec-examples``: a table of ``examples/*.py``, each with the first paragraphs of its docstring.
 """
 
 from __future__ import annotations
@@ -78,6 +79,19 @@ def _cli_lines() -> list[str]:
     return lines
 
 
+def _examples_lines() -> list[str]:
+    import ast
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "examples"
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 30 70", "", "   * - file", "     - what it does"]
+    for script in sorted(folder.glob("[0-9]*.py")):
+        doc = ast.get_docstring(ast.parse(script.read_text())) or ""
+        paragraphs = [" ".join(p.split()) for p in doc.split("\n\n") if p.strip()]
+        lines += [f"   * - ``{script.name}``", f"     - {' '.join(paragraphs[:2])}"]
+    return lines + [""]
+
+
 class _Generated(SphinxDirective):
     has_content = False
 
@@ -115,9 +129,15 @@ class _ListedGuidesGlob(logging.Filter):
         return not (record.getMessage().startswith("toctree glob pattern 'guides/*' didn't match"))
 
 
+class ExamplesDirective(_Generated):
+    def lines(self) -> list[str]:
+        return _examples_lines()
+
+
 def setup(app):
     logging.getLogger("sphinx.sphinx.directives.other").addFilter(_ListedGuidesGlob())
     app.add_directive("rollrec-api", ApiDirective)
     app.add_directive("rollrec-format", FormatDirective)
     app.add_directive("rollrec-cli", CliDirective)
+    app.add_directive("rollrec-examples", ExamplesDirective)
     return {"version": "1", "parallel_read_safe": True}

@@ -255,7 +255,7 @@ def save_video(frames: Any, path: str | os.PathLike, fps: float = 30, **writer_o
         frames: a list, iterator or generator of frames, or an array/tensor ``[T, H, W, C]``
             (uint8 or float in [0, 1], gray/RGB/RGBA, any device). Items that are batches
             ``[N, H, W, C]`` (or a ``[T, N, H, W, C]`` array) become tiled grids labelled by env.
-        path: the video file (``.mp4`` by default: H.264).
+        path: the video file; its extension picks the format (``.mp4`` is H.264; see `VideoWriter`).
         fps: frames per second.
         **writer_options: passed to `VideoWriter` (size, codec, quality, labels, cols, envs, ...).
 

@@ -93,8 +93,8 @@ def render_rollout(
     Args:
         rollout: a `Rollout` (or any `ReadableRollout`: sharded, format v2) or a file path, opened
             and closed here.
-        path: the video file; ffmpeg picks the container from its extension (``.mp4``, ``.mov``
-            and ``.mkv`` get H.264). With ``per_env``, the stem of each env's file
+        path: the video file; its extension picks the format (``.mp4`` is H.264; see
+            `VideoWriter`). With ``per_env``, the stem of each env's file
             (`rollrec.media.writer.env_video_path`: ``out_env3.mp4``).
         env: the env to render when ``envs`` is None (negative counts from the end).
         envs: several envs, tiled in a near-square grid that fits in ``size``, each labelled
