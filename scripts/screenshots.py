@@ -1,4 +1,4 @@
-"""Take the README's screenshots of ``rollrec replay`` in headless Chromium.
+"""Take the docs' screenshots (docs/img/) of ``rollrec replay`` in headless Chromium.
 
     .venv/bin/python scripts/screenshots.py [--a A.npz --b B.npz] [--out docs/img]
 
@@ -57,7 +57,7 @@ def save(page, path: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Take the README's screenshots of rollrec replay.")
+    parser = argparse.ArgumentParser(description="Take the docs' screenshots (docs/img/) of rollrec replay.")
     parser.add_argument("--a", type=Path, help="rollout to show (default: record the walker)")
     parser.add_argument("--b", type=Path, help="second checkpoint for the compare screenshot")
     parser.add_argument("--ant", type=Path, help="rollout with a robot model for robot.png (default: record Ant-v5)")

@@ -12,11 +12,21 @@
 # PyPI's default CUDA build (several GB): from a local wheel where pip's find-links has one,
 # else from PyTorch's CPU index, else (say so) from PyPI. A machine with an NVIDIA GPU gets
 # PyPI's default build. Set ROLLREC_TORCH_SPEC to choose yourself (e.g. "torch==2.5.1").
+#
+# `--docs` also installs the `docs` extra (sphinx, furo, myst-parser: what scripts/build_docs.sh
+# needs), under the same torch constraint; it combines with `--test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 want_tests=0
-[ "${1:-}" = "--test" ] && want_tests=1
+want_docs=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_tests=1 ;;
+    --docs) want_docs=1 ;;
+    *) echo "setup: unknown option $arg (options: --test, --docs)" >&2; exit 2 ;;
+  esac
+done
 
 "$PY" -c 'import sys; assert sys.version_info >= (3, 10), "rollrec needs Python 3.10+"'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
@@ -75,5 +85,12 @@ if [ $want_tests = 1 ]; then
   fi
 else
   pip_install -e .
+fi
+
+if [ $want_docs = 1 ]; then
+  docs_constraints=$(mktemp)
+  "$VPY" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > "$docs_constraints"
+  pip_install -c "$docs_constraints" -e ".[docs]"
+  rm -f "$docs_constraints"
 fi
 echo "setup: ready ($("$VPY" -c 'import torch, rollrec; print(f"rollrec {rollrec.__version__}, torch {torch.__version__}")'))"

@@ -200,13 +200,23 @@ def adapter_class(name: str) -> type[BaseAdapter]:
 
 
 def adapt(env: Any, adapter: str | None = None, **kwargs: Any) -> Any:
-    """The adapter for ``env``.
+    """The adapter for ``env``: what `RolloutRecorder` steps and records.
 
-    ``env`` that already is an adapter (has ``pose``, ``quat_order`` and ``step``) is returned
-    as is. ``adapter`` names one of `ADAPTERS` to force it (keyword arguments go to its
-    constructor). Otherwise the framework's real env classes are checked first (only those whose
-    module is already imported), then duck typing. Raises `AdapterNotFoundError` naming the type
-    and the attributes looked for when nothing fits.
+    The framework's real env classes are checked first (only those whose module is already
+    imported: nothing is imported to look), then duck typing.
+
+    Args:
+        env: the env (any wrapper chain). One that already is an adapter (has ``pose``,
+            ``quat_order`` and ``step``) is returned as is.
+        adapter: force one of `ADAPTERS` by name (``"mjlab"``, ``"isaaclab"``, ``"gymnasium"``, ...).
+        **kwargs: passed to the adapter's constructor (e.g. ``entity="robot"`` for mjlab).
+
+    Returns:
+        The adapter.
+
+    Raises:
+        AdapterNotFoundError: nothing fits; the message names the type, its wrapper chain and the
+            attributes looked for.
     """
     if adapter is None and not kwargs and all(hasattr(env, a) for a in ("pose", "quat_order", "step")):
         return env

@@ -1,4 +1,4 @@
-"""The table of `rollrec bench`: its rows as plain text (the terminal) or Markdown (the README)."""
+"""The table of `rollrec bench`: its rows as plain text (the terminal) or Markdown (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def format_markdown(rows: Sequence[Row]) -> str:
-    """The same table in Markdown (for the README)."""
+    """The same table in Markdown (for docs/benchmarks.md)."""
     out = [
         "| section | figure | value | reference | ratio | target | result | note |",
         "|---|---|---|---|---|---|---|---|",

@@ -7,26 +7,26 @@ Time is the first axis and the env axis is always present, N == 1 included.
 
 Members (T steps, N envs):
 
-==================  ===============  ========  ==============================================
-key                 shape            dtype     meaning
-==================  ===============  ========  ==============================================
-``obs``             ``[T, N, D]``    float     observation given to the policy at step t
-``act``             ``[T, N, A]``    float     action taken at step t
-``rew``             ``[T, N]``       float     total reward received for step t
-``done``            ``[T, N]``       bool      the episode ended after step t (terminated or
-                                               truncated; the env was reset)
-``truncated``       ``[T, N]``       bool      the episode ended after step t by a time limit
-``base_pos``        ``[T, N, 3]``    float     floating-base position, world frame, metres
-``base_quat``       ``[T, N, 4]``    float     floating-base orientation, **wxyz** (scalar first,
-                                               viser's order)
-``rew_terms``       ``[T, N, K]``    float32   per-env reward terms (not env means)
-``rew_term_names``  ``[K]``          unicode   the names of the K terms
-``link_pos``        ``[T, N, L, 3]`` float     optional: link positions, world frame
-``link_quat``       ``[T, N, L, 4]`` float     optional: link orientations, wxyz
-``link_names``      ``[L]``          unicode   optional, with the link poses
-*any other name*    ``[T, N, ...]``  any       optional per-step extras (numeric or bool)
-``meta``            ``[]``           unicode   a JSON object, see below
-==================  ===============  ========  ==============================================
+==================  ================  ========  ==============================================
+key                 shape             dtype     meaning
+==================  ================  ========  ==============================================
+``obs``             ``[T, N, D]``     float     observation given to the policy at step t
+``act``             ``[T, N, A]``     float     action taken at step t
+``rew``             ``[T, N]``        float     total reward received for step t
+``done``            ``[T, N]``        bool      the episode ended after step t (terminated or
+                                                truncated; the env was reset)
+``truncated``       ``[T, N]``        bool      the episode ended after step t by a time limit
+``base_pos``        ``[T, N, 3]``     float     floating-base position, world frame, metres
+``base_quat``       ``[T, N, 4]``     float     floating-base orientation, **wxyz** (scalar first,
+                                                viser's order)
+``rew_terms``       ``[T, N, K]``     float32   per-env reward terms (not env means)
+``rew_term_names``  ``[K]``           unicode   the names of the K terms
+``link_pos``        ``[T, N, L, 3]``  float     optional: link positions, world frame
+``link_quat``       ``[T, N, L, 4]``  float     optional: link orientations, wxyz
+``link_names``      ``[L]``           unicode   optional, with the link poses
+*any other name*    ``[T, N, ...]``   any       optional per-step extras (numeric or bool)
+``meta``            ``[]``            unicode   a JSON object, see below
+==================  ================  ========  ==============================================
 
 ``meta`` (a 0-d unicode array holding JSON) has at least ``format`` ("rollrec"),
 ``format_version`` (1), ``num_steps`` (T), ``num_envs`` (N), ``dt`` (seconds per step),
@@ -86,7 +86,7 @@ REQUIRED_RANKS: dict[str, int] = {
 }
 #: Optional per-step members with a fixed rank.
 OPTIONAL_RANKS: dict[str, int] = {"link_pos": 4, "link_quat": 4}
-#: Members that are not per-step (the robot model's: see `rollrec.format.model`).
+#: Members that are not per-step (with the robot model's, see `rollrec.format.model`).
 STATIC_KEYS = ("meta", "rew_term_names", "link_names", *MODEL_KEYS)
 #: The episode index of a v2 file (see `rollrec.format.v2`).
 INDEX_KEYS = ("episodes", "episode_return")
@@ -98,7 +98,7 @@ FIXED_TRAILING: dict[str, tuple[int, ...]] = {
     "link_quat": (4,),
 }
 BOOL_KEYS = ("done", "truncated")
-#: Names a per-step extra may not take: members the format defines.
+#: Names a per-step extra may not take (members the format defines).
 RESERVED_NAMES = frozenset((*REQUIRED_RANKS, *OPTIONAL_RANKS, *STATIC_KEYS, *INDEX_KEYS))
 
 

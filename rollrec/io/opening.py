@@ -20,16 +20,26 @@ from rollrec.io.sharded.rollout import open_sharded, sharded_dir
 def load(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
     """Open the rollout at ``path`` without reading its data.
 
-    Format v1 and v2 files open directly. Files of the original recorder hold pickled objects;
-    they are converted to the v1 model only when ``allow_pickle=True`` (unpickling a file from an
-    untrusted source can run code), else `LegacyPickleError` says how to opt in.
-    Raises FileNotFoundError for a missing file, `RecordingBusyError` (a FileExistsError) for
-    one being recorded now ("being recorded (pid N on host H)"), and `RolloutFormatError` for an
-    invalid one (never another exception for a malformed file).
-
-    A directory recorded by several ranks (see `rollrec.format.manifest`), its ``manifest.json``,
-    or ``run.npz`` where only the directory ``run/`` exists, opens as one `ShardedRollout`
+    Format v1 and v2 files open directly (members are memory-mapped; indexing reads). A directory
+    recorded by several ranks (see `rollrec.format.manifest`), its ``manifest.json``, or
+    ``run.npz`` where only the directory ``run/`` exists, opens as one `ShardedRollout`
     (`rollrec.io.sharded.rollout`).
+
+    Args:
+        path: a ``.npz`` rollout file, or a sharded rollout's directory or manifest.
+        allow_pickle: convert files of the original recorder, which hold pickled objects, to the v1
+            model. Unpickling a file from an untrusted source can run code: without this,
+            `LegacyPickleError` says how to opt in.
+
+    Returns:
+        The opened `Rollout` (or `ShardedRollout`); use it as a context manager or call ``close``.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        RecordingBusyError: a FileExistsError, for a file being recorded now ("being recorded
+            (pid N on host H)").
+        RolloutFormatError: an invalid file, with one line naming the file and the problem (never
+            another exception for a malformed file).
     """
     path = os.fspath(path)
     if (directory := sharded_dir(path)) is not None:

@@ -30,15 +30,31 @@ def save_rollout(
 ) -> Path:
     """Write a complete rollout held in memory as a format-v1 file at ``path``.
 
-    ``fields`` maps member names to arrays (numpy or anything `np.asarray` takes): the required
-    per-step members ``[T, N, ...]``, ``rew_term_names``, optional link poses and names, and any
-    extras. ``meta`` entries are added to the generated ``meta`` (with ``meta["start_state"]``, the
-    digest of every env's first ``obs``: `rollrec.format.start_state`). ``model``: the robot's
-    geometry, stored with the file (its links are matched to ``link_names`` by name). Returns the
-    path. An existing file at ``path`` is replaced; an interrupted recording of ``path`` waiting
-    for `rollrec.recover` is an error unless ``overwrite`` (which discards it); one being recorded
-    by another process now is always an error (`RecordingBusyError`).
-    Raises `RolloutFormatError` if the fields do not follow the format.
+    Args:
+        path: the file to write. An existing file is replaced.
+        fields: member names to arrays (numpy or anything `np.asarray` takes): the required
+            per-step members ``[T, N, ...]`` (``obs``, ``act``, ``rew``, ``done``, ``truncated``,
+            ``base_pos``, ``base_quat``, ``rew_terms``), ``rew_term_names``, optional link poses and
+            ``link_names``, and any per-step extras.
+        dt: seconds per step.
+        env_name: the env's name, stored in ``meta``.
+        meta: entries added to the generated ``meta`` (JSON-serialisable; entries rollrec derives,
+            such as ``num_envs`` or ``dt``, cannot be set here). The generated ``meta`` holds
+            ``meta["start_state"]``, the digest of every env's first ``obs``
+            (`rollrec.format.start_state`).
+        compress: deflate the members (such a file is read member by member into memory).
+        model: the robot's geometry, stored with the file (its links are matched to
+            ``link_names`` by name).
+        overwrite: discard an interrupted recording of ``path`` that waits for `rollrec.recover`
+            (otherwise an error). A recording of ``path`` in progress in another process is always
+            an error.
+
+    Returns:
+        The path written.
+
+    Raises:
+        RolloutFormatError: the fields do not follow the format.
+        RecordingBusyError: ``path`` is being recorded by another process now.
     """
     path = os.fspath(path)
     recording = PartialRecording(path)

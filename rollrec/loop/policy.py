@@ -38,10 +38,9 @@ def make_policy(
       `torch.export` program (``torch.export.save``, usually ``.pt2``): used as saved;
     - an rsl_rl checkpoint (Isaac Lab's and Genesis' ``model_<iter>.pt``: ``model_state_dict``, or
       rsl_rl >= 4's ``actor_state_dict``): without ``module`` the actor MLP is rebuilt from the
-      weights' shapes (`rollrec.loop.rsl_rl_actor.RslRlActor`: its obs normalizer included;
-      ``activation`` as in the run's config, rsl_rl's default ``"elu"``; a mapping obs, such as
-      rsl_rl 3's ``TensorDict``, is the concatenation of its ``obs_groups``). With ``module`` (your
-      ``ActorCritic``) the weights are loaded into it and ``module.act_inference`` acts;
+      weights' shapes (`rollrec.loop.rsl_rl_actor.RslRlActor`, its obs normalizer included). With
+      ``module`` (your ``ActorCritic``) the weights are loaded into it and ``module.act_inference``
+      acts;
     - a Lightning ``.ckpt`` (``state_dict`` with keys such as ``model.net.0.weight``), a
       ProtoMotions agent checkpoint (``{"model": ..., "epoch": ...}``) or a plain state dict:
       ``module`` is the network to load it into. ProtoMotions: pass the agent's ``model`` built
@@ -50,12 +49,31 @@ def make_policy(
       ``"mean_action"`` from a returned TensorDict (ProtoMotions' evaluator);
     - an ``nn.Module`` or any callable, used as is.
 
-    State dict keys are matched to ``module``'s as they are, with ``prefix`` stripped, or with the
-    one prefix (``"model."``, ``"actor."``) whose stripping gives exactly the module's keys; else a
-    `ValueError` names a few missing and unexpected keys. ``device``: where the network runs
-    (default: where it was saved or built); ``"cuda"`` without a usable GPU is refused up front.
-    ``weights_only=False`` lets `torch.load` unpickle arbitrary objects: only for files you trust.
-    The network is put in eval mode; ``policy.module`` is it.
+    The layouts are named in `rollrec.loop.checkpoints`. The network is put in eval mode;
+    ``policy.module`` is it.
+
+    Args:
+        checkpoint: a checkpoint file (above), an ``nn.Module`` or a callable.
+        module: the network to load a state dict into (see above).
+        device: where the network runs (default: where it was saved or built); ``"cuda"`` without
+            a usable GPU is refused up front.
+        prefix: a key prefix to strip from the state dict. Without it, keys are matched to
+            ``module``'s as they are, or with the one prefix (``"model."``, ``"actor."``) whose
+            stripping gives exactly the module's keys.
+        activation: the rebuilt rsl_rl actor's activation, as in the run's config (rsl_rl's
+            default ``"elu"``).
+        obs_groups: for the rebuilt rsl_rl actor, the entries of a mapping obs (such as rsl_rl 3's
+            ``TensorDict``) concatenated into its input.
+        weights_only: ``False`` lets `torch.load` unpickle arbitrary objects: only for files you
+            trust.
+
+    Returns:
+        The policy: ``policy(obs) -> action``.
+
+    Raises:
+        ValueError: keys that do not match ``module``'s (a few missing and unexpected ones named).
+        RuntimeError: ``device="cuda"`` where this torch or machine has no usable GPU.
+        TypeError: a ``checkpoint`` that is neither a path, an ``nn.Module`` nor a callable.
     """
     _check_device(device)
     call = None

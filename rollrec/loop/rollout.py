@@ -29,25 +29,38 @@ STOP_MODES = ("never", "any", "all")
 class RolloutRecorder:
     """Record ``max_steps`` steps of every env of ``env`` under a policy, as the original tool did.
 
-    ``env`` is an env of a framework `rollrec.adapters` knows (Isaac Lab, mjlab, ProtoMotions,
-    Gymnasium, Genesis-style, the built-in `WalkerEnv`), picked by `rollrec.adapters.adapt`, or
-    an adapter of your own. ``adapter`` forces one by name (``"mjlab"``, ``"isaaclab"``, ...);
-    ``adapter_options`` go to its constructor (e.g. ``{"entity": "robot"}``). Per-env dones are
-    recorded and the batch keeps running (finished envs are reset by the env, or by the adapter
-    the way the framework's own runner does it). Each step records the pose read *before* the
-    step, the state ``obs`` describes; rollrec's adapters hand over poses the step does not
-    change, and the pose of an adapter of your own is copied on the device (no host sync) in
-    case it is a view of simulator memory. ``stop_on``: ``"never"`` (default) runs ``max_steps``;
-    ``"any"``/``"all"`` stop once any/all envs have finished an episode (this reads ``done`` on
-    the host each step: one device sync per step). ``video_every=k`` records the env's
-    ``render()`` every k steps into a video beside the rollout (``video_envs`` picks the envs of a
-    batched render; see `Recorder.record_frame`); a render that fails stops the run with its
-    error. The robot's geometry is stored with the rollout when the adapter exposes a MuJoCo
-    model (``mj_model`` and ``link_body_ids``: mjlab, Gymnasium MuJoCo); pass ``model=`` (a
-    `rollrec.model.RobotModel`, or None for none) to choose. ``cameras``: a callable returning
-    ``{camera: images}`` of the state ``obs`` describes, called before each step (with the pose),
-    whose images go to ``Recorder.record(images=...)`` (e.g. `rollrec.envs.camera.WalkerCamera`,
-    `rollrec.adapters.mujoco_camera.MuJoCoCamera`). Other keyword arguments go to `Recorder`.
+    Per-env dones are recorded and the batch keeps running (finished envs are reset by the env, or
+    by the adapter the way the framework's own runner does it). Each step records the pose read
+    *before* the step, the state ``obs`` describes; rollrec's adapters hand over poses the step
+    does not change, and the pose of an adapter of your own is copied on the device (no host sync)
+    in case it is a view of simulator memory. The robot's geometry is stored with the rollout when
+    the adapter exposes a MuJoCo model (``mj_model`` and ``link_body_ids``: mjlab, Gymnasium
+    MuJoCo). `run` steps the env and writes the file.
+
+    Args:
+        env: an env of a framework `rollrec.adapters` knows (Isaac Lab, mjlab, ProtoMotions,
+            Gymnasium, Genesis-style, the built-in `WalkerEnv`), picked by `rollrec.adapters.adapt`,
+            or an adapter of your own.
+        max_steps: the steps to record.
+        stop_on: ``"never"`` (default) runs ``max_steps``; ``"any"`` / ``"all"`` stop once any /
+            all envs have finished an episode (this reads ``done`` on the host each step: one device
+            sync per step).
+        progress: show a progress bar in env-steps/s.
+        video_every: record the env's ``render()`` every k steps into a video beside the rollout
+            (``video_envs`` picks the envs of a batched render; see `Recorder.record_frame`); a
+            render that fails stops the run with its error. 0: no video.
+        adapter: force an adapter by name (``"mjlab"``, ``"isaaclab"``, ...) or pass one.
+        adapter_options: keyword arguments of the adapter's constructor (e.g.
+            ``{"entity": "robot"}``).
+        cameras: a callable returning ``{camera: images}`` of the state ``obs`` describes, called
+            before each step (with the pose), whose images go to ``Recorder.record(images=...)``
+            (e.g. `rollrec.envs.camera.WalkerCamera`, `rollrec.adapters.mujoco_camera.MuJoCoCamera`).
+        **recorder_kwargs: passed to `Recorder` (``dt`` and link names come from the adapter).
+            ``model=``: a `rollrec.model.RobotModel` to store, or None for none, instead of the
+            adapter's.
+
+    Raises:
+        ValueError: an unknown ``stop_on`` or ``max_steps`` below 1.
     """
 
     def __init__(

@@ -248,13 +248,24 @@ def _iter_frames(frames: Any) -> Iterable[Any]:
 def save_video(frames: Any, path: str | os.PathLike, fps: float = 30, **writer_options: Any) -> Path:
     """Write ``frames`` to ``path`` as a video, streaming; returns the path.
 
-    ``frames``: a list, iterator or generator of frames, or an array/tensor ``[T, H, W, C]``
-    (uint8 or float in [0, 1], gray/RGB/RGBA, any device). Items that are batches
-    ``[N, H, W, C]`` (or a ``[T, N, H, W, C]`` array) become tiled grids labelled by env.
-    ``writer_options`` go to `VideoWriter` (size, codec, quality, labels, cols, envs, ...).
-    Only one frame is held in memory at a time (plus whatever the caller's iterable holds).
-    Raises ValueError for no frames or mismatched sizes, TypeError for a bad dtype, OSError for
-    an unwritable path; no file is left under ``path`` after an error.
+    Only one frame is held in memory at a time (plus whatever the caller's iterable holds); no file
+    is left under ``path`` after an error.
+
+    Args:
+        frames: a list, iterator or generator of frames, or an array/tensor ``[T, H, W, C]``
+            (uint8 or float in [0, 1], gray/RGB/RGBA, any device). Items that are batches
+            ``[N, H, W, C]`` (or a ``[T, N, H, W, C]`` array) become tiled grids labelled by env.
+        path: the video file; its extension picks the format (``.mp4`` is H.264; see `VideoWriter`).
+        fps: frames per second.
+        **writer_options: passed to `VideoWriter` (size, codec, quality, labels, cols, envs, ...).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: no frames, or frames of different sizes.
+        TypeError: a frame of an unsupported dtype.
+        OSError: an unwritable path.
     """
     with VideoWriter(path, fps, **writer_options) as writer:
         writer.write_many(_iter_frames(frames))

@@ -50,10 +50,17 @@ def model_from_mujoco(
 ) -> RobotModel:
     """The `RobotModel` of ``mj_model`` for a rollout whose links are bodies ``link_body_ids``.
 
-    ``link_body_ids``: the ``MjModel`` body id of each recorded link, in the rollout's
-    ``link_names`` order (what rollrec's MuJoCo adapters expose); default every body but the
-    world. ``link_names``: the rollout's names for them (default the bodies' names). The body
-    tree becomes ``link_parents`` (nearest recorded ancestor).
+    The body tree becomes ``link_parents`` (each link's nearest recorded ancestor).
+
+    Args:
+        mj_model: a ``mujoco.MjModel`` (MJX, Newton and Genesis MJCF models too).
+        link_body_ids: the ``MjModel`` body id of each recorded link, in the rollout's
+            ``link_names`` order (what rollrec's MuJoCo adapters expose as ``link_body_ids``);
+            default every body but the world.
+        link_names: the rollout's names for those links (default the bodies' names).
+
+    Returns:
+        The model, ready for ``Recorder(..., model=)`` or ``RolloutRecorder(env, model=)``.
     """
     import mujoco
 

@@ -64,10 +64,18 @@ def _empty(name: str) -> np.ndarray:
 class RobotModel:
     """The geometry of a robot whose link poses a rollout records (see the module docstring).
 
-    ``link_names``: the links ``geom_link`` indexes (the rollout's own ``link_names`` once the
-    model is stored with it). ``link_parents``: each link's parent link, -1 for a root (the body
-    tree), or None. ``info``: JSON-serialisable facts (``source``, its version, what was dropped).
-    All arrays are numpy, on the host.
+    All arrays are numpy, on the host. Build one with `rollrec.model_from_mujoco` or
+    `rollrec.model_from_urdf` rather than by hand.
+
+    Args:
+        link_names: the links ``geom_link`` indexes (the rollout's own ``link_names`` once the
+            model is stored with it).
+        geom_type: the geoms' arrays (``geom_*``), their meshes (``mesh_*``) and height fields
+            (``hfield_*``), in MuJoCo's conventions: what the ``model_*`` members of a file hold,
+            with their dtypes and shapes (`rollrec.format.model`). The other array arguments are
+            the rest of that table, by the same names.
+        link_parents: each link's parent link, -1 for a root (the body tree), or None.
+        info: JSON-serialisable facts (``source``, its version, what was dropped).
     """
 
     link_names: list[str]

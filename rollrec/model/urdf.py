@@ -110,10 +110,19 @@ def model_from_urdf(
 ) -> RobotModel:
     """The `RobotModel` of the URDF at ``path`` (see the module docstring).
 
-    ``link_names``: the links a rollout records (default every link of the URDF, in file
-    order); those the URDF lacks get no geoms (``info["links_not_in_urdf"]``). Raises
-    FileNotFoundError for a missing file or mesh, ValueError naming the element for malformed
-    numbers, and ValueError when none of ``link_names`` is in the URDF.
+    Args:
+        path: the ``.urdf`` file; its ``<visual>`` elements become geoms (STL/OBJ meshes through
+            trimesh).
+        link_names: the links a rollout records (default every link of the URDF, in file order);
+            those the URDF lacks get no geoms (``info["links_not_in_urdf"]``).
+        package_dirs: where ``package://`` mesh paths are looked up (e.g. ``["~/ros_ws/src"]``).
+
+    Returns:
+        The model.
+
+    Raises:
+        FileNotFoundError: a missing file or mesh.
+        ValueError: malformed numbers (naming the element), or none of ``link_names`` in the URDF.
     """
     path = Path(path)
     root = _read_robot(path)

@@ -94,27 +94,46 @@ def render_rollout(
 ) -> Path | list[Path]:
     """Render env ``env`` (or envs ``envs``) of a recorded rollout to a video at ``path``.
 
-    ``image``: a recorded camera's name (``Rollout.cameras``): the video shows that camera's frames
-    (`rollrec.video.cameras.CameraScene`) instead of the 3D render, or, with ``beside=True``, to the
-    right of the render from ``camera``. ``size`` None: 640x480 for the render, the camera's aspect
-    at 480 pixels high for a camera alone, both side by side with ``beside``.
+    Each frame draws the ground grid, the base trail and the robot, with an overlay of the reward
+    terms and their total at that step. Streams: memory does not grow with the number of frames.
 
-    Draws the ground grid, the base trail and the robot from ``camera`` (top, side, front or
-    follow), with an overlay of the reward terms and their total at each step. ``style``:
-    ``"bodies"`` draws the robot's real geometry (`Rollout.model`), ``"sticks"`` the links as a
-    skeleton (``meta["link_parents"]``) with the base frame, ``"auto"`` (default) bodies when the
-    file has a model; ``model`` draws another one, e.g. ``rollrec.model_from_urdf(...)``, posed by
-    link name). ``rollout`` is a `Rollout` or a file path.
+    Args:
+        rollout: a `Rollout` (or any `ReadableRollout`: sharded, format v2) or a file path, opened
+            and closed here.
+        path: the video file; its extension picks the format (``.mp4`` is H.264; see
+            `VideoWriter`). With ``per_env``, the stem of each env's file
+            (`rollrec.media.writer.env_video_path`: ``out_env3.mp4``).
+        env: the env to render when ``envs`` is None (negative counts from the end).
+        envs: several envs, tiled in a near-square grid that fits in ``size``, each labelled
+            ``"env k"`` (or one file each with ``per_env``).
+        camera: ``"follow"`` (default), ``"top"``, ``"side"`` or ``"front"``: the viewer's presets.
+        size: ``(width, height)`` of the video in pixels (of each file with ``per_env``); at
+            least 16x16. None: 640x480 for the render, the camera's aspect at 480 pixels high for
+            a camera alone (``image``), both side by side with ``beside``.
+        fps: frames per second; default real time (`default_fps` of the rollout's ``dt``).
+        start: the first step rendered.
+        stop: the step after the last one rendered (default ``rollout.T``): steps
+            ``[start, stop)``.
+        per_env: write one file per env of ``envs`` instead of a grid; a list of paths is returned.
+        cols: the grid's number of columns (default: near-square).
+        overlay: draw the reward terms and their total.
+        progress: show a progress bar on stderr.
+        style: ``"bodies"`` draws the robot's real geometry (`Rollout.model`), ``"sticks"`` the
+            links as a skeleton (``meta["link_parents"]``) with the base frame, ``"auto"``
+            (default) bodies when the file has a model.
+        model: another robot to draw, posed by link name, e.g. ``rollrec.model_from_urdf(...)``.
+        image: a recorded camera's name (``Rollout.cameras``): the video shows that camera's
+            frames (`rollrec.video.cameras.CameraScene`) instead of the 3D render.
+        beside: with ``image``, the camera's frames to the right of the render from ``camera``.
+        **writer_options: passed to `VideoWriter` (codec, quality, ...).
 
-    ``size`` is ``(width, height)`` of the video; several ``envs`` are tiled in a near-square
-    grid that fits in it (``cols`` to choose), labelled ``"env k"``, or with ``per_env=True``
-    written one file per env (`rollrec.media.writer.env_video_path`: ``out_env3.mp4``), in which
-    case a list of paths is returned and each file has ``size``. ``fps`` defaults to real time
-    (`default_fps` of the rollout's ``dt``). Steps ``[start, stop)`` are rendered (default all).
-    Streams: memory does not grow with the number of frames.
+    Returns:
+        The video's path, or the list of paths with ``per_env``.
 
-    Raises ValueError for an env out of range, an unknown camera or an empty step range, and
-    OSError for an unwritable path, before any file is created.
+    Raises:
+        ValueError: an env out of range, an unknown camera or style, an fps no video takes, or an
+            empty step range.
+        OSError: an unwritable path. Both before any file is created.
     """
     if isinstance(rollout, (str, bytes, os.PathLike)):
         with load(rollout) as opened:

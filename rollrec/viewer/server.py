@@ -106,29 +106,46 @@ def serve(
     wait_s: float | None = None,
     max_clients: int = MAX_CLIENTS,
 ) -> ReplayApp:
-    """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
-    with ``compare``, replay it against that second rollout of the same task (same envs, same dt),
-    or against several (a list): the Compare tab judges each against ``source``, and a selector
-    picks the two shown side by side.
+    """Serve a browser replay of ``source`` at ``http://host:port``; prints the URL.
 
-    ``env`` is shown first (negative counts from the end: -1 is the last env). Binds loopback by
-    default; any other ``host`` prints a warning (anyone who can reach it can watch). Prints the
-    URL. With ``block=True`` serves until Ctrl-C, then stops the server and returns the (closed)
-    app; with ``block=False`` returns the running app at once; stop it with `stop_app`. Rollouts
-    opened here from paths are closed when the app stops. ``model`` draws that robot geometry
-    (e.g. ``rollrec.model_from_urdf``) instead of the one the file stores; ``ghost_robots`` draws
-    the other envs as whole translucent robots rather than spheres. At most ``max_clients``
-    browsers are served at once (`limit_clients`).
+    Only the selected env's trajectory is read from the file, so multi-GB rollouts open at once. A
+    recording in progress (the path of its finished file, its ``.partial``, or the directory of a
+    sharded recording whose ranks are recording) is followed: the replay shows the steps committed
+    so far and grows as more are (`rollrec.viewer.live`).
 
-    A recording in progress (the path of its finished file, its ``.partial``, or the directory
-    of a sharded recording whose ranks are recording) is followed: the replay shows the steps
-    committed so far and grows as more are (`rollrec.viewer.live`); it waits for the first
-    step (at most ``wait_s`` seconds, None: as long as it takes). ``control``: the policy
-    control file of a session served by the rollout loop (`rollrec.loop.control`).
+    Args:
+        source: the rollout: a path (``.npz`` file, sharded directory, or a recording in
+            progress) or an open `Rollout`. Rollouts opened here from paths are closed when the
+            app stops.
+        compare: a second rollout of the same task (same envs, same dt) replayed against
+            ``source``, side by side or overlaid, or several (a list): the Compare tab judges each
+            against ``source``, and a selector picks the two shown side by side.
+        env: the env shown first (negative counts from the end: -1 is the last env).
+        host: the address to bind; loopback by default. Any other prints a warning (anyone who
+            can reach it can watch).
+        port: the port to listen on.
+        allow_pickle: open files of the original recorder (pickled objects: only files you trust).
+        ghosts: show the other envs' bases as translucent ghosts; None (default) shows them
+            whenever there are other envs.
+        block: serve until Ctrl-C, then stop the server and return the (closed) app; False
+            returns the running app at once (stop it with `stop_app`).
+        model: robot geometry to draw instead of the one the file stores, e.g.
+            ``rollrec.model_from_urdf(...)``, posed by link name.
+        ghost_robots: draw the ghosts as whole translucent robots rather than spheres.
+        control: the policy control file of a session served by the rollout loop
+            (`rollrec.loop.control`).
+        wait_s: for a recording in progress, how long to wait for its first step (None: as long
+            as it takes).
+        max_clients: the most browsers served at once (`limit_clients`).
 
-    Raises FileNotFoundError / `RolloutFormatError` / `LegacyPickleError` for bad files,
-    ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
-    port is busy. Nothing is left running when it raises.
+    Returns:
+        The `ReplayApp`: closed with ``block=True``, running with ``block=False``.
+
+    Raises:
+        FileNotFoundError: a missing file. `RolloutFormatError` / `LegacyPickleError`: a bad file
+            (or one that needs ``allow_pickle``).
+        ValueError: an env out of range, or rollouts that cannot be compared.
+        OSError: the port is busy. Nothing is left running when it raises.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535 (0: any free port), got {port!r}")
