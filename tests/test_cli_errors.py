@@ -94,3 +94,21 @@ def test_the_installed_command_prints_no_traceback(tmp_path, make_fields):
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith(f"rollrec info: error: {bad}: ") and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536"])
+def test_replay_port_out_of_range_is_one_line(tmp_path, make_fields, capsys, port):
+    path = rollrec.save(tmp_path / "run.npz", make_fields(6, 2), dt=0.02)
+    code = main(["replay", str(path), "--port", port])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines() == [f"rollrec replay: error: --port {port}: a port is 1..65535 (0: any free port)"]
+
+
+def test_negative_env_lists_are_taken_as_values(tmp_path, make_fields, capsys):
+    """``--envs -2,-1`` (argparse alone says "expected one argument") means ``--envs=-2,-1``."""
+    path = rollrec.save(tmp_path / "run.npz", make_fields(4, 3, L=2), dt=0.02)
+    out = tmp_path / "last_two.mp4"
+    code = main(["video", str(path), "--envs", "-2,-1", "--size", "64x48", "--quiet", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert out.stat().st_size > 0

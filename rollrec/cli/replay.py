@@ -30,7 +30,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         help="env to show first (default 0; negative counts from the end, -1 is the last)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; anything else is reachable by others)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free port)")
     parser.add_argument("--no-ghosts", action="store_true", help="start with the other envs' ghosts hidden")
     parser.add_argument("--ghost-robots", action="store_true",
                         help="draw ghosts as whole translucent robots (files with a robot model, or --urdf)")
@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     from rollrec.viewer.server import serve
 
     files = list(args.files)
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port}: a port is 1..65535 (0: any free port)")
     if len(files) > 2:
         raise ValueError(f"replay shows one file or compares two; got {len(files)} files")
     model = None

@@ -100,7 +100,7 @@ def register(subparsers) -> None:
                    help="env to render (default 0; negative counts from the end, -1 is the last)")
     p.add_argument(
         "--envs", type=parse_envs, default=None,
-        help="several envs, e.g. 0,1,2,3 or 0-3: a tiled grid video (write --envs=-1,0 for negative envs)",
+        help="several envs, e.g. 0,1,2,3 or 0-3 or -2,-1 (the last two): a tiled grid video",
     )
     p.add_argument(
         "--per-env", action="store_true", help="with --envs: one file per env (OUT_envK.mp4), not a grid"
