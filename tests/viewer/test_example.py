@@ -11,7 +11,7 @@ import numpy as np
 import rollrec
 from rollrec.viewer import stop_app
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "03_replay_viewer.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_replay_viewer.py"
 
 
 def test_replay_viewer_example(tmp_path):
@@ -29,7 +29,7 @@ def test_replay_viewer_example(tmp_path):
 
 
 def test_triage_example_lists_the_worst_falls(walker_file, capsys):
-    spec = importlib.util.spec_from_file_location("triage_example", EXAMPLE.parent / "04_triage_overview.py")
+    spec = importlib.util.spec_from_file_location("triage_example", EXAMPLE.parent / "03_triage_overview.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     rows = module.main(str(walker_file), worst=3)
