@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import time
 from pathlib import Path
 
 import numpy as np
 
 import rollrec
 from rollrec.viewer import stop_app
+
+from .conftest import wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_replay_viewer.py"
 
@@ -22,8 +23,7 @@ def test_replay_viewer_example(tmp_path):
     try:
         assert app.state.env == app.state.best_env()
         assert app.state.camera_mode == "follow"
-        time.sleep(0.3)
-        assert app.state.frame > 0  # playing in real time
+        wait_for(lambda: app.state.frame > 0, what="playback to advance")  # playing in real time
     finally:
         stop_app(app)
 
