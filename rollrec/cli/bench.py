@@ -11,12 +11,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rollrec.bench import FULL, QUICK, SECTIONS, BenchConfig, format_markdown, format_table, machine, run
+from rollrec.bench.sections import SECTIONS  # torch-free: every rollrec command builds this parser
+
+if TYPE_CHECKING:
+    from rollrec.bench import BenchConfig
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    from rollrec.bench import FULL, QUICK
+
     config = QUICK if args.quick else FULL
     changes: dict[str, Any] = {"torch_threads": args.threads, "scratch": args.scratch}
     if args.envs:
@@ -29,6 +34,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from rollrec.bench import format_markdown, format_table, machine, run
+
     config = config_from_args(args)
     info = machine()
     print(
