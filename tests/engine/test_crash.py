@@ -151,6 +151,7 @@ def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_ste
     check_recovered(path, at_least=steps, at_most=steps)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 @IO
 def test_recorder_killed_while_growing_keeps_the_committed_steps(tmp_path, io):
@@ -201,6 +202,7 @@ INTERVAL = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_partial_segment_is_flushed_every_interval(tmp_path, kill_when_ready):
     # Killed at step 251 of a 256-step segment: before, nothing was on disk and 0 steps came back.
     path = tmp_path / "interval.npz"

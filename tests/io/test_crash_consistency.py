@@ -52,6 +52,7 @@ def run_driver(scenario: str, mode: str, io: tuple[str, Path], *extra: str) -> l
     return [r for r in lines if "summary" not in r]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["short", "empty-tail", "grow", "compress", "exact", "short-closed", "grow-closed"])
 def test_kill_at_every_fault_point(scenario, io):
     trials = run_driver(scenario, "points", io)
