@@ -2,7 +2,7 @@
 
 ``data/v1_walker.npz`` was written by rollrec at main c974826 (format v1, before volume control):
 ``RolloutRecorder(WalkerEnv(2, seed=1, max_episode_steps=15), max_steps=40).run(GaitPolicy(), ...)``.
-The samples of the original recorder (``../shared/data``) are read too, when present.
+A file of the original recorder (written by ``tests/conftest.py::write_legacy_rollout``) is read too.
 """
 
 from __future__ import annotations
