@@ -19,10 +19,19 @@ if TYPE_CHECKING:
     from rollrec.bench import BenchConfig
 
 
-def config_from_args(args: argparse.Namespace) -> BenchConfig:
-    from rollrec.bench import FULL, QUICK
+def __getattr__(name: str) -> Any:
+    """``FULL`` and ``QUICK`` (`rollrec.bench`'s configurations), imported on first use: they
+    need torch, which the parser does not."""
+    if name in ("FULL", "QUICK"):
+        import rollrec.bench
 
-    config = QUICK if args.quick else FULL
+        return getattr(rollrec.bench, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    this = sys.modules[__name__]  # FULL / QUICK through `__getattr__`, or as a test replaced them
+    config = this.QUICK if args.quick else this.FULL
     changes: dict[str, Any] = {"torch_threads": args.threads, "scratch": args.scratch}
     if args.envs:
         changes["envs"] = tuple(args.envs)
