@@ -30,6 +30,7 @@ def _finished_returns(r) -> list[float]:
     return out
 
 
+@pytest.mark.slow
 def test_text_summary_of_a_walker_rollout(capsys, walker_rollout):
     code, out, err = _info(capsys, walker_rollout)
     assert code == 0 and err == ""
@@ -51,6 +52,7 @@ def test_text_summary_of_a_walker_rollout(capsys, walker_rollout):
     assert any(line.split() == ["forward_vel", f"{terms[0]:.4g}"] for line in lines)
 
 
+@pytest.mark.slow
 def test_json_summary_has_the_same_figures(capsys, walker_rollout):
     code, out, _ = _info(capsys, walker_rollout, "--json")
     assert code == 0

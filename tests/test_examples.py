@@ -27,6 +27,7 @@ def load_example(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_record_then_render(tmp_path):
     path = load_example("00_record_rollout").main(str(tmp_path), num_envs=16, steps=40)
     r = rollrec.load(path)

@@ -72,6 +72,7 @@ def test_kill_before_every_file_change(scenario, io):
     assert {t.get("rows") for t in trials} >= {None, 0, 4, 27}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["short", "grow", "compress"])
 def test_kill_at_random_times(scenario, io):
     trials = run_driver(scenario, "random", io, "--random", "12", "--seed", str(len(scenario)))

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import rollrec
 from rollrec.viewer import stop_app
@@ -15,6 +16,7 @@ from .conftest import wait_for
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "02_replay_viewer.py"
 
 
+@pytest.mark.slow
 def test_replay_viewer_example(tmp_path):
     spec = importlib.util.spec_from_file_location("replay_viewer_example", EXAMPLE)
     module = importlib.util.module_from_spec(spec)
