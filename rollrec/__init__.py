@@ -8,11 +8,12 @@ The API speaks the command line's verbs::
     Volume                                          what a recording keeps (Recorder(..., volume=Volume(...)))
     rollrec.replay(path)                            rollrec replay: the browser replay
     rollrec.render_video(rollout, out)              rollrec video; save_video, VideoWriter for any frames
+    rollrec.export(rollout, out, to=...)            rollrec export: LeRobot, robomimic, Rerun, viser
     RobotModel, model_from_mujoco, model_from_urdf  the robot's geometry stored with a rollout
 
 Everything else lives in a subpackage with its own ``__all__``: `rollrec.io` (rollouts on
 disk), `rollrec.engine` (the recorder), `rollrec.adapters` (one per framework, pose sources),
-`rollrec.viewer`, `rollrec.video`, `rollrec.model`. Names that used to live here
+`rollrec.viewer`, `rollrec.video`, `rollrec.exports`, `rollrec.model`. Names that used to live here
 (``serve``, ``render_rollout``, ``save_rollout``, ``MuJoCoPoses``, ``tile_frames``, ...) still
 work and warn with a `DeprecationWarning` naming their new place.
 
@@ -43,6 +44,7 @@ _EXPORTS = {
     "replay": "rollrec.viewer:serve",
     "render_video": "rollrec.video:render_rollout",
     "save_video": "rollrec.video",
+    "export": "rollrec.exports",
     "VideoWriter": "rollrec.video",
     "RobotModel": "rollrec.model",
     "model_from_mujoco": "rollrec.model",
@@ -81,6 +83,7 @@ __getattr__, __dir__ = lazy_exports("rollrec", _EXPORTS, __all__, globals(), _DE
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from rollrec.adapters import adapt
     from rollrec.engine import Recorder, Volume
+    from rollrec.exports import export
     from rollrec.loop.policy import make_policy
     from rollrec.loop.rollout import RolloutRecorder
     from rollrec.io import Rollout, RolloutFormatError, load, recover

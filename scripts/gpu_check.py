@@ -30,6 +30,9 @@ writes (every member, ``meta`` but for its time stamp), while the device is made
 - ``pinned-bytes``: the staging's pinned bytes against the rows it stages;
 - ``two-devices``: a recorder on ``cuda:1`` while the current device is 0 (needs 2 GPUs);
 - ``video-frames``: frames made on a side stream behind a slow kernel reach the video thread whole;
+- ``camera-images``: cameras (``images=``: H.264 RGB, uint16 depth; every env, ``envs=`` with the
+  detail envs' images only, ``capture=`` windows) recorded from CUDA tensors written behind a
+  slow kernel, under sync debug mode: the same packets as the CPU recording (needs PyAV and zstandard);
 - ``warp-stream``: a pose copied after a slow Warp kernel (needs ``warp``);
 - ``targets``: `rollrec.bench.cuda` at N=4096, as ratios measured in the same run:
   host time per ``record()`` / 50 us (<= 1), syncs (0), flush / the disk's ``O_DIRECT`` rate
@@ -433,6 +436,50 @@ def check_video_frames(ctx: Context) -> str:
     return f"8 frames from a side stream, read after their events: {got}" if got == want else f"FAIL: {got} != {want}"
 
 
+CAMERA_OPTIONS = [{}, {"envs": [3, 17, 40]}, {"capture": "terminated", "window": 3}]
+
+
+def camera_steps(T: int, N: int, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """`make_steps` with a 24x32 RGB camera and its uint16 depth (the detail envs' only with ``envs``)."""
+    steps = make_steps(T, N, seed=11, burst=(9,))
+    envs = list(options.get("envs", range(N)))
+    yy, xx = np.mgrid[0:24, 0:32]
+    for t, s in enumerate(steps):
+        e = np.asarray(envs)[:, None, None]
+        rgb = np.stack([(xx * 5 + t * 7 + e * 13) % 256, (yy * 9 + e * 31) % 256, (xx + yy + t + 0 * e) % 256], -1)
+        s["images"] = {"front": torch.from_numpy(rgb.astype(np.uint8)),
+                       "depth": torch.from_numpy((1000 + 10 * t + xx + 0 * e).astype(np.int32)).to(torch.uint16)}
+    return steps
+
+
+def check_camera_images(ctx: Context) -> str:
+    try:
+        import av  # noqa: F401
+        import zstandard  # noqa: F401
+    except ImportError:
+        raise Skip("PyAV and zstandard are not installed (pip install 'rollrec[camera]')") from None
+    N, T = 64, 23
+    for i, options in enumerate(CAMERA_OPTIONS):
+        host = camera_steps(T, N, options)
+        steps = [{**to({k: v for k, v in s.items() if k != "images"}, ctx.device),
+                  "images": {k: v.to(ctx.device) for k, v in s["images"].items()}} for s in host]
+        path = ctx.path(f"camera-{i}.npz")
+        rec = Recorder(path, N, segment_steps=4, flush_interval_s=None, **options)
+        front = torch.empty_like(steps[0]["images"]["front"])
+        with sync_debug(ctx):
+            for s in steps:
+                if ctx.cuda:
+                    ctx.sleep(2)  # the frame is written 2 ms of device time after record() was called
+                front.copy_(s["images"]["front"])
+                rec.record(**{**s, "images": {**s["images"], "front": front}})
+            rec.close()
+        bad = same_as_cpu(ctx, f"camera-{i}", N, host, path, segment_steps=4, **options)
+        if bad:
+            return f"FAIL: {sorted(options) or 'every env'}: {bad}"
+    mode = "from CUDA tensors behind a lagging device, sync debug mode 'error'" if ctx.cuda else "(CPU)"
+    return f"{len(CAMERA_OPTIONS)} camera configurations (every env, envs=, capture=) {mode}; packets equal to the CPU path's"
+
+
 def check_warp_stream(ctx: Context) -> str:
     needs_cuda(ctx)
     try:
@@ -509,6 +556,7 @@ CHECKS: dict[str, Callable[[Context], str]] = {
     "pinned-bytes": check_pinned_bytes,
     "two-devices": check_two_devices,
     "video-frames": check_video_frames,
+    "camera-images": check_camera_images,
     "warp-stream": check_warp_stream,
     "targets": check_targets,
     "pytest-cuda": check_pytest_cuda,

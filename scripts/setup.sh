@@ -3,7 +3,9 @@
 # tensordict (the Isaac Lab play.py doubles), playwright (python), a headless Chromium from the
 # system's packages for the browser test, unzip (archives are checked with `unzip -t` too), and
 # the frameworks the adapter tests run for real (extras mjlab, mujoco, mjx, newton: CPU builds,
-# about 1.3 GB installed), with a pip constraint file pinning the venv's torch so that mjlab's
+# about 1.3 GB installed), the camera extra (PyAV and zstandard, for camera images), the
+# exporters' packages (extras lerobot, hdf5, rerun: pyarrow, PyAV, h5py, rerun-sdk), with a pip
+# constraint file pinning the venv's torch so that mjlab's
 # torchvision and tensordict do not pull another (CUDA) torch.
 #
 # torch: if the venv has none, a CPU-only machine gets a CPU build (about 200 MB) instead of
@@ -54,7 +56,7 @@ if [ $want_tests = 1 ]; then
   constraints=$(mktemp)
   trap 'rm -f "$constraints"' EXIT
   "$VPY" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > "$constraints"
-  pip_install -c "$constraints" -e ".[test,mjlab,mujoco,mjx,newton]"
+  pip_install -c "$constraints" -e ".[test,camera,mjlab,mujoco,mjx,newton,lerobot,hdf5,rerun]"
   if [ ! -x /usr/bin/chromium ] && [ ! -x /usr/bin/chromium-browser ]; then
     if command -v apt-get >/dev/null 2>&1; then
       SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"

@@ -12,6 +12,8 @@
   skipped elsewhere.
 - `legacy_dir` is a folder holding the original recorder's sample files (``LEGACY_SAMPLES``),
   written here by `write_legacy_rollout` in that recorder's layout (shared by the session).
+- `camera_frames` is `tests/camera_frames.py` (pattern frames, the walker's rendered camera, PSNR);
+  `walker_camera` the walker's camera over 48 steps of 4 envs at 128x128 (rendered once a session).
 - `cuda_standin` swaps a stand-in for ``torch.cuda`` (`tests/cuda_standin.py`: streams,
   events, devices, host registration, all logged; NOT a GPU) in for the test.
 """
@@ -423,6 +425,30 @@ def volume_reference() -> tuple[Callable[..., dict[str, Any]], Callable[..., lis
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.expected_file, module.make_steps
+
+
+def _load_helper(name: str) -> Any:
+    import importlib.util
+
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tests" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def camera_frames() -> Any:
+    """`tests/camera_frames.py`: ``pattern``, ``walker``, ``psnr``."""
+    return _load_helper("camera_frames")
+
+
+@pytest.fixture(scope="session")
+def walker_camera(camera_frames) -> tuple[np.ndarray, np.ndarray]:
+    """``(rgb [48, 4, 128, 128, 3] uint8, depth [48, 4, 128, 128] uint16)``: the walker's chase camera."""
+    return camera_frames.walker(48, [0, 5, 10, 15])
 
 
 @pytest.fixture

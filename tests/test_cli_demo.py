@@ -73,3 +73,40 @@ def test_demo_walker_still_records(tmp_path, capsys):
 def test_demo_bad_env_is_one_line(tmp_path, capsys, env, message):
     assert main(["demo", "--env", env, "--num-envs", "2", "--steps", "2", "--no-replay", "--out", str(tmp_path)]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_demo_camera_records_a_rendered_view_per_detail_env(tmp_path, capsys):
+    pytest.importorskip("av")
+    assert main(["demo", "--camera", "--camera-size", "32", "--num-envs", "40", "--steps", "8", "--no-replay",
+                 "--out", str(tmp_path), "--device", "cpu"]) == 0
+    assert "demo_40envs_camera.npz" in capsys.readouterr().out
+    with rollrec.load(tmp_path / "demo_40envs_camera.npz") as r:
+        assert set(r.cameras) == {"chase", "depth"} and r.cameras["chase"].codec == "h264"
+        assert r.cameras["depth"].dtype == "<u2" and r.cameras["depth"].codec == "zstd"
+        detail = list(r.detail_envs)
+        assert len(detail) == 16 and detail[0] == 0 and detail[-1] == 39
+        frames = r.images("chase", detail[3])
+        assert len(frames) == 8 and frames[7].shape == (32, 32, 3)
+        assert len(r.images("chase", 1)) == 0  # not a detail env
+
+
+def test_demo_mujoco_camera_records_mujocos_own_render_or_says_why_not(tmp_path):
+    """In a process of its own: mujoco picks its GL backend when imported (EGL here, without a display)."""
+    pytest.importorskip("gymnasium")
+    pytest.importorskip("mujoco", reason="gymnasium[mujoco] is installed by scripts/setup.sh --test")
+    pytest.importorskip("av")
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
+    out = subprocess.run([sys.executable, "-m", "rollrec", "demo", "--env", "mujoco:Ant-v5", "--camera", "--camera-size",
+                          "24", "--num-envs", "3", "--steps", "4", "--no-replay", "--out", str(tmp_path)],
+                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    if "recording without a camera:" in out.stdout:  # no offscreen GL on this machine: said so, recorded the rest
+        assert (tmp_path / "demo_Ant-v5_3envs.npz").exists()
+        pytest.skip(out.stdout.split("recording without a camera:")[1].splitlines()[0].strip())
+    with rollrec.load(tmp_path / "demo_Ant-v5_3envs_camera.npz") as r:
+        assert list(r.cameras) == ["track"] and r.cameras["track"].shape == (24, 24, 3)
+        assert len(r.images("track", 2)) == 4

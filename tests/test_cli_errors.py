@@ -96,13 +96,77 @@ def test_the_installed_command_prints_no_traceback(tmp_path, make_fields):
     assert done.stderr.startswith(f"rollrec info: error: {bad}: ") and done.stderr.count("\n") == 1, done.stderr
 
 
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "internal error" not in err and "Traceback" not in err, err
+    return err
+
+
 @pytest.mark.parametrize("port", ["99999", "-1", "65536"])
-def test_replay_port_out_of_range_is_one_line(tmp_path, make_fields, capsys, port):
-    path = rollrec.save(tmp_path / "run.npz", make_fields(6, 2), dt=0.02)
-    code = main(["replay", str(path), "--port", port])
-    err = capsys.readouterr().err
-    assert code == 1
-    assert err.strip().splitlines() == [f"rollrec replay: error: --port {port}: a port is 1..65535 (0: any free port)"]
+def test_a_port_out_of_range_is_one_line(tmp_path, make_fields, capsys, port):
+    path = rollrec.save(tmp_path / "r.npz", make_fields(4, 2), dt=0.02)
+    assert main(["replay", str(path), "--port", port]) == 1
+    assert f"port must be in 0..65535 (0: any free port), got {int(port)}" in _one_line_error(capsys)
+
+
+def test_an_ipv6_address_is_printed_in_brackets(tmp_path, make_fields, capsys):
+    import socket
+
+    from rollrec.viewer.server import serve, stop_app, url
+
+    assert url("::1", 8555) == "http://[::1]:8555" and url("127.0.0.1", 80) == "http://127.0.0.1:80"
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    path = rollrec.save(tmp_path / "r.npz", make_fields(4, 2), dt=0.02)
+    try:
+        app = serve(path, host="::1", port=0, block=False)
+    except OSError as exc:  # a machine without an IPv6 loopback
+        pytest.skip(f"cannot listen on ::1: {exc}")
+    stop_app(app)
+    assert "at http://[::1]:" in capsys.readouterr().out
+
+
+def test_a_tiny_dt_does_not_reach_ffmpeg(tmp_path, make_fields, capsys):
+    path = rollrec.save(tmp_path / "r.npz", make_fields(4, 2), dt=1e-300)
+    assert main(["video", str(path), "-o", str(tmp_path / "v.mp4"), "--quiet"]) == 1
+    err = _one_line_error(capsys)
+    assert "dt (1e-300 s) plays at 1e+300 frames per second" in err and "--fps" in err and "FFMPEG" not in err
+    assert main(["video", str(path), "-o", str(tmp_path / "v.mp4"), "--quiet", "--fps", "1e9"]) == 1
+    assert "fps must be in (0, 1000], got 1e+09" in _one_line_error(capsys)
+    assert main(["video", str(path), "-o", str(tmp_path / "v.mp4"), "--quiet", "--fps", "10"]) == 0
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_recover_on_a_full_disk_names_the_file_and_keeps_it_recoverable(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import torch
+
+    from rollrec._npz import stream
+
+    path = tmp_path / "run.npz"
+    rec = rollrec.Recorder(path, 2, segment_steps=2)
+    for t in range(6):
+        rec.record(obs=torch.full((2, 2), float(t)), act=torch.zeros(2, 1), rew=torch.zeros(2),
+                   done=torch.zeros(2, dtype=torch.bool))
+    rec._pipeline.close()
+    rec._stream.close()
+    rec._partial._drop_lease()  # the recorder died
+    rec._finalizer.detach()
+    real = stream._pwrite_all
+
+    def full(fd, data, offset):  # the disk is full when recovery writes the file's tail
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(stream, "_pwrite_all", full)
+    assert main(["recover", str(path)]) == 1
+    err = _one_line_error(capsys)
+    assert err.startswith(f"rollrec recover: error: {path}: recovery failed (No space left on device); the recording is "
+                          f"still recoverable") and f"rollrec recover {path}` again" in err
+    monkeypatch.setattr(stream, "_pwrite_all", real)
+    assert main(["recover", str(path)]) == 0  # space freed: the same recording, every committed step
+    with rollrec.load(path) as r:
+        assert r.T == 6
 
 
 def test_negative_env_lists_are_taken_as_values(tmp_path, make_fields, capsys):

@@ -67,6 +67,14 @@ def test_mujoco_robot_example(tmp_path):
     assert sum(1 for _ in iio.imiter(video)) == 20
 
 
+def test_record_a_camera(tmp_path):
+    pytest.importorskip("av")
+    path, video = load_example("06_record_camera").main(str(tmp_path), num_envs=64, steps=30)
+    with rollrec.load(path) as r:
+        assert set(r.cameras) == {"chase", "depth"} and len(r.images("chase", 12)) == 30
+    assert sum(1 for _ in iio.imiter(video)) == 30
+
+
 def test_examples_are_numbered_in_order_and_name_their_outputs_by_their_number():
     names = sorted(p.stem for p in EXAMPLES.glob("*.py"))
     assert [n[:2] for n in names] == [f"{i:02d}" for i in range(len(names))], names

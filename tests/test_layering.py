@@ -25,7 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rollrec.engine",),
     # the rollout loop sits above the adapters it drives
     ("rollrec.adapters", "rollrec.loop"),
-    ("rollrec.viewer", "rollrec.video"),
+    # exports draw with the viewer (the viser scene) and sit beside it
+    ("rollrec.viewer", "rollrec.video", "rollrec.exports"),
     # the command line and the benchmarks
     ("rollrec.cli", "rollrec.bench"),
     # entry points (``python -m rollrec``, ``python -m rollrec.viewer``) run the command line
@@ -36,6 +37,7 @@ SAME_LAYER = {
     ("rollrec.media", "rollrec._npz"),  # a video file is created exclusively, never through a symlink
     ("rollrec.loop", "rollrec.adapters"),
     ("rollrec.cli", "rollrec.bench"),  # `rollrec bench` runs the benchmarks
+    ("rollrec.exports", "rollrec.viewer"),  # the viser export draws the replay's robot
 }
 #: Cycles known when this test was written, in rooms other branches rebuild; each is removed
 #: here once it is gone (a listed cycle that no longer exists fails the test too).

@@ -9,9 +9,10 @@ Everything after that comes from the same descriptor, so a file renamed over the
 is open never mixes members of two files:
 
 - ``f[name]``: a stored member is a read-only `np.memmap` view of **one** map of the whole file
-  (one extra descriptor, whatever the number of members); a deflated member is inflated on
-  first access (capped by its shape, CRC-checked, refused when larger than free memory).
-- `read_env` / `read_all`: stored bytes read with `os.pread` into numpy buffers. A map of a file
+  (one extra descriptor, whatever the number of members), a `MemberMap`: indexing it reads the
+  selection with pread (`select`), not through the map; a deflated member is inflated on first
+  access (capped by its shape, CRC-checked, refused when larger than free memory).
+- `select` / `read_env` / `read_all`: stored bytes read with `os.pread` into numpy buffers. A map of a file
   truncated by another process kills the reader with SIGBUS when a lost page is touched; pread
   just returns short, and that becomes `RolloutFormatError`. `Rollout.env` and the episode
   helpers read this way.
@@ -27,14 +28,19 @@ import mmap
 import os
 import stat
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from rollrec.format.errors import LegacyPickleError, RolloutFormatError
+from rollrec._npz.cell_reads import read_cells
 from rollrec._npz.inflate import crc32, inflate
+from rollrec._npz.member_map import MemberMap
 from rollrec._npz.npy_header import MAGIC, PREFIX_BYTES, NpyHeader, npy_header_length, parse_npy_header
+from rollrec._npz.selection import plan
 from rollrec._npz.zipdir import FLAG_ENCRYPTED, FLAG_UTF8, Entry, pread_exact, read_directory
 
 STORED, DEFLATED = 0, 8
@@ -186,8 +192,8 @@ class NpzArchive(Mapping[str, np.ndarray]):
             self._arrays[name] = arr
         return arr
 
-    def _view(self, m: Member) -> np.memmap:
-        """A read-only memmap of stored member ``m``: a view of the one map of the file."""
+    def _view(self, m: Member) -> MemberMap:
+        """A read-only memmap of stored member ``m``: a view of the one map of the file, indexed with `select`."""
         if self._map is None:
             try:
                 self._map = mmap.mmap(self._fd, self.size, access=mmap.ACCESS_READ)
@@ -196,9 +202,40 @@ class NpzArchive(Mapping[str, np.ndarray]):
         count = int(np.prod(m.shape, dtype=np.int64))
         # frombuffer holds the map's buffer export, so the map cannot be closed under a live view.
         flat = np.frombuffer(self._map, m.dtype, count=count, offset=m.data_offset)
-        view = flat.reshape(m.shape).view(np.memmap)
+        view = flat.reshape(m.shape).view(MemberMap)
         view._mmap, view.filename, view.offset, view.mode = self._map, os.path.abspath(self.path), m.data_offset, "r"
+        if view.ndim:
+            view._select = _Selector(self, m.name, view)  # the member reads through its archive
         return view
+
+    def select(self, name: str, key: Any) -> Any:
+        """``self[name][key]``: for a stored member, read from the file with pread into a new array.
+
+        Every numpy index works and gives numpy's result (`rollrec._npz.selection`). Two cases
+        index the memory map instead: a basic index (ints, slices) whose result is larger than
+        `lazy_bytes` (it stays a view, read as it is touched, so a selection larger than memory
+        still works), and the archive closed (the map outlives the descriptor). Raises
+        `RolloutFormatError` when the file was truncated since it was opened.
+        """
+        member = self[name]
+        if not isinstance(member, MemberMap):
+            return member[key]
+        return self._select(self.members[name], member, key)
+
+    def _select(self, m: Member, member: MemberMap, key: Any) -> Any:
+        if self._closed:
+            return member.mapped(key)
+        p = plan(key, m.shape)
+        if p is None:
+            return member.mapped(key)  # numpy's own result or error
+        nbytes = int(np.prod(p.block_shape(m.shape), dtype=np.int64)) * m.dtype.itemsize
+        if p.basic and nbytes > lazy_bytes():
+            return member.mapped(key)
+        block = read_cells(self._fd, m.data_offset, m.shape, m.dtype, p.rows, p.cols, self._shrunk)
+        out = block[p.local]
+        if isinstance(out, np.ndarray) and out.base is not None and 2 * out.nbytes < block.nbytes:
+            out = out.copy()  # keep only what was asked for alive
+        return out
 
     def _inflate(self, m: Member, limit: int, *, whole: bool) -> bytearray:
         """The first ``limit`` inflated bytes of deflated member ``m``; with ``whole``, all of it,
@@ -409,6 +446,37 @@ class NpzArchive(Mapping[str, np.ndarray]):
                     pass
                 self._map = None
             os.close(self._fd)
+
+
+class _Selector:
+    """``key -> archive.select(name, key)``, holding the archive weakly (a member kept after its
+    archive is dropped indexes its map)."""
+
+    def __init__(self, archive: NpzArchive, name: str, member: MemberMap):
+        self._archive = weakref.ref(archive)
+        self._name = name
+        self._member = weakref.ref(member)
+
+    def __call__(self, key: Any) -> Any:
+        archive, member = self._archive(), self._member()
+        if archive is None:
+            return member.mapped(key)
+        return archive._select(archive.members[self._name], member, key)
+
+
+def lazy_bytes() -> int:
+    """Largest result of a basic index that `NpzArchive.select` reads into memory: an eighth of
+    the machine's memory (a larger one stays a view of the map)."""
+    global _LAZY_BYTES
+    if _LAZY_BYTES is None:
+        try:
+            _LAZY_BYTES = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 8
+        except (AttributeError, ValueError, OSError):
+            _LAZY_BYTES = 1 << 30
+    return _LAZY_BYTES
+
+
+_LAZY_BYTES: int | None = None
 
 
 def _open_regular(path: str) -> int:

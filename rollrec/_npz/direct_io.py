@@ -15,11 +15,18 @@ and leaves the machine's memory to everyone else. Its rules, and how `DirectWrit
   aligned where the file is (the recorder's ring and staging buffers are allocated so that it is,
   see `aligned_array`); otherwise it goes through aligned bounce buffers, `CHUNK` bytes at a time.
 - Writes run on `threads` I/O threads, several in flight. `write` returns once they are queued;
-  `drain` waits for all of them. Writes to different blocks may complete in any order; the one
+  `drain` waits for all of them; `fence` marks the writes queued so far and `wait_fence` waits
+  for those only (later writes stay in flight: the recorder queues a segment's writes while the
+  previous segment's complete, so the device never waits for the writer between segments). Writes to different blocks may complete in any order; the one
   block two writes share (a stream's partial last block, rewritten by its next write) is ordered:
   the rewrite is queued only once the padded write before it has completed. Memory handed to `write` must not change until `drain` returns.
 - A write that fails poisons the writer: `drain` and every later `write` raise that error, so
   rows whose bytes may not be on disk are never named as committed.
+
+Streams named with `keep_cached` are written through the page cache instead (ordinary writes on
+the same I/O threads, behind a bounded `rollrec._npz.writeback.WritebackWindow` that leaves the
+pages cached once clean), for bytes that will be read back soon: an open-ended recording's
+members after the first, copied once at finalize (`rollrec._npz.stream`).
 
 `open_direct` gives the direct descriptor beside the file's ordinary one, or None where the file
 system refuses direct I/O (it probes with one block write); the ordinary descriptor stays for
@@ -28,6 +35,7 @@ everything that is not whole blocks of rows (headers, kernel copies, reads).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -37,6 +45,8 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
+
+from rollrec._npz.writeback import WritebackWindow
 
 #: File offsets, lengths and memory addresses of direct writes are multiples of this.
 BLOCK = 4096
@@ -137,18 +147,32 @@ class DirectWriter:
         self._workers: list[threading.Thread] = []
         self._cond = threading.Condition()
         self._in_flight = 0
+        self._seq = 0  # writes queued so far (each write's number is its place in that count)
+        self._pending: set[int] = set()  # numbers of the writes not yet completed
         self._last_done: threading.Event | None = None  # completion of the latest write queued
         self._tail_done: dict[str, threading.Event] = {}  # stream -> its padded last block's write
         self._error: BaseException | None = None
+        self._kept: frozenset[str] = frozenset()  # streams written through the page cache
+        self._window: WritebackWindow | None = None
+        self._window_lock = threading.Lock()
         self.zero_copy_bytes = 0  # written straight from the caller's memory
         self.copied_bytes = 0  # copied into bounce buffers first (the caller's and the carried bytes)
 
     # ---- the writer thread ---------------------------------------------------------------------
+    def keep_cached(self, streams: frozenset[str]) -> None:
+        """Write ``streams`` through the page cache from now on, and leave their pages cached (see the module docstring)."""
+        self._kept = frozenset(streams)
+        if self._kept and self._window is None:
+            self._window = WritebackWindow(self.fd, keep_cached=True)
+
     def write(self, stream: str, offset: int, data: np.ndarray) -> None:
         """Queue ``data`` (C-contiguous ``uint8``) to be written at ``offset`` after the earlier bytes of ``stream``."""
         self._raise_if_failed()
         n = int(data.size)
         if n == 0:
+            return
+        if stream in self._kept:
+            self._submit(data, offset, None, None, buffered=True)
             return
         head = self._head(stream, offset)
         pending = self._tail_done.pop(stream, None)
@@ -184,11 +208,27 @@ class DirectWriter:
         self._tail_done.clear()  # every write has completed
         self._raise_if_failed()
 
+    def fence(self) -> int:
+        """A mark of the writes queued so far, for `wait_fence`."""
+        return self._seq
+
+    def wait_fence(self, fence: int) -> None:
+        """Wait until every write queued before ``fence`` was taken has completed (later ones may
+        still be in flight); raise the first error of any write. May run on another thread than
+        `write`."""
+        with self._cond:
+            while self._pending and min(self._pending) < fence:
+                self._cond.wait()
+        self._raise_if_failed()
+
     def close(self) -> None:
         """Wait for the writes in flight, end the I/O threads and close the direct descriptor. Idempotent."""
         with self._cond:
             while self._in_flight:
                 self._cond.wait()
+        if self._window is not None:
+            with contextlib.suppress(OSError):
+                self._window.finish()
         for _ in self._workers:
             self._queue.put(None)
         for t in self._workers:
@@ -244,8 +284,10 @@ class DirectWriter:
             pos += take
             first = False
 
-    def _submit(self, view: np.ndarray, offset: int, pool: _BufferPool | None, buf: np.ndarray | None) -> None:
-        """Queue one write of ``view`` at ``offset``; ``buf`` goes back to ``pool`` once written."""
+    def _submit(self, view: np.ndarray, offset: int, pool: _BufferPool | None, buf: np.ndarray | None,
+                *, buffered: bool = False) -> None:
+        """Queue one write of ``view`` at ``offset``; ``buf`` goes back to ``pool`` once written
+        (``buffered``: an ordinary write, see `keep_cached`)."""
         if not self._workers:
             for i in range(self.threads):
                 t = threading.Thread(target=self._work, name=f"rollrec-io-{i}", daemon=True)
@@ -253,14 +295,21 @@ class DirectWriter:
                 self._workers.append(t)
         with self._cond:
             self._in_flight += 1
+            seq = self._seq
+            self._seq += 1
+            self._pending.add(seq)
         self._last_done = threading.Event()
-        self._queue.put((view, offset, pool, buf, self._last_done))
+        self._queue.put((view, offset, pool, buf, self._last_done, seq, buffered))
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            view, offset, pool, buf, done = item
+            view, offset, pool, buf, done, seq, buffered = item
             try:
-                if self._error is None:
+                if self._error is None and buffered:
+                    _pwrite_all(self.fd, view, offset)
+                    with self._window_lock:
+                        self._window.wrote(offset, int(view.size))
+                elif self._error is None:
                     _pwrite_blocks(self.dfd, view, offset)
             except BaseException as exc:  # noqa: BLE001 - reported by drain
                 with self._cond:
@@ -272,12 +321,19 @@ class DirectWriter:
                 done.set()
                 with self._cond:
                     self._in_flight -= 1
-                    if not self._in_flight:
-                        self._cond.notify_all()
+                    self._pending.discard(seq)
+                    self._cond.notify_all()
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             raise self._error
+
+
+def _pwrite_all(fd: int, buf: np.ndarray, offset: int) -> None:
+    view = memoryview(buf)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
 
 
 def _pwrite_blocks(fd: int, buf: np.ndarray, offset: int) -> None:

@@ -46,11 +46,17 @@ def sync_file_range(fd: int, offset: int, length: int, flags: int) -> bool:
 
 
 class WritebackWindow:
-    """Starts writeback of each range written through ``fd`` and keeps at most ``limit`` bytes unfinished."""
+    """Starts writeback of each range written through ``fd`` and keeps at most ``limit`` bytes unfinished.
 
-    def __init__(self, fd: int, limit: int = WINDOW):
+    ``keep_cached``: ranges written back stay in the page cache (clean: the kernel may still drop
+    them under memory pressure) for a reader that comes soon after (an open-ended recording's
+    compaction, see `rollrec._npz.stream`).
+    """
+
+    def __init__(self, fd: int, limit: int = WINDOW, *, keep_cached: bool = False):
         self.fd = fd
         self.limit = limit
+        self.keep_cached = keep_cached
         self._ranges: collections.deque[tuple[int, int]] = collections.deque()
         self._bytes = 0
 
@@ -73,7 +79,7 @@ class WritebackWindow:
         offset, length = self._ranges.popleft()
         self._bytes -= length
         sync_file_range(self.fd, offset, length, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
-        if hasattr(os, "posix_fadvise"):
+        if hasattr(os, "posix_fadvise") and not self.keep_cached:
             os.posix_fadvise(self.fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
@@ -108,6 +114,14 @@ class BufferedWriter:
         """Nothing is in flight; raises the error of a failed write."""
         if self._error is not None:
             raise self._error
+
+    def fence(self) -> int:
+        """Writes complete as they are made: nothing to mark."""
+        return 0
+
+    def wait_fence(self, fence: int) -> None:
+        """Nothing is in flight; raises the error of a failed write."""
+        self.drain()
 
     def close(self) -> None:
         """Nothing to release (the descriptor is the caller's)."""

@@ -6,7 +6,8 @@ process and returns their `Row`s; `format_table` / `format_markdown` (`rollrec.b
 print them. The sections: ``record`` (`record`: ``record()`` against a plain copy of the same
 tensors), ``e2e`` (`end_to_end`: against ``np.save``, the original recorder and TorchRL),
 ``stall``, ``rss`` (`memory`), ``reader``, ``cuda``, ``dist`` (`sharded`), ``volume``,
-``sustained``; `workload` holds the tensors they record and `disk` the device's own limit.
+``sustained``, ``camera`` (`camera`: encoding, bytes against raw frames, ``record()`` with a camera);
+`workload` holds the tensors they record and `disk` the device's own limit.
 ``benchmarks/`` reuses these pieces under pytest.
 
 May import: `rollrec.engine`, `rollrec.io` and everything below them (torch, numpy); only

@@ -3,4 +3,4 @@ command line can offer them without importing what measures them)."""
 
 from __future__ import annotations
 
-SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume", "sustained")
+SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume", "sustained", "camera")

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,12 @@ import torch
 
 from rollrec.bench.cuda import cuda_rows
 from rollrec.bench.end_to_end import end_to_end, torchrl_version
+from rollrec.bench.camera import camera_rows
 from rollrec.bench.memory import rss_vs_length
 from rollrec.bench.reader import reader
 from rollrec.bench.record import record_vs_copy, stall
 from rollrec.bench.sharded import scale_out
-from rollrec.bench.sustained import sustained
+from rollrec.bench.sustained import cpu_side, sustained
 from rollrec.bench.volume import volume_rows
 from rollrec.bench.measure import Row, scratch_dir
 from rollrec.bench.sections import SECTIONS
@@ -51,8 +53,13 @@ class BenchConfig:
     dist_repeats: int = 5
     volume_steps: int = 240  # steps per recording of each volume configuration (5 MB each at N=4096)
     volume_repeats: int = 3
+    camera_steps: int = 1000  # 64 detail envs of main_envs with a 128x128 RGB camera
+    camera_repeats: int = 2
+    camera_rss_steps: tuple[int, int] | None = (200, 1000)
     sustained_bytes: int = 10 * 10**9  # one rollout recorded end to end (8-12 GB: past any page cache)
     sustained_load_bytes: int = 4 * 10**9  # recorded with the producer at 50% of the device limit
+    cpu_bytes: int = 2 * 10**9  # recorded into a memory file system (the CPU side on its own)
+    fast_scratch: str | None = "/dev/shm"  # that memory file system (None: skip the CPU-side row)
     torch_threads: int = 1
     sections: tuple[str, ...] = SECTIONS
     scratch: str | None = None
@@ -82,8 +89,12 @@ QUICK = BenchConfig(
     dist_repeats=1,
     volume_steps=64,
     volume_repeats=1,
+    camera_steps=200,
+    camera_repeats=1,
+    camera_rss_steps=None,
     sustained_bytes=2 * 10**9,
     sustained_load_bytes=1 * 10**9,
+    cpu_bytes=500 * 10**6,
 )
 
 
@@ -178,9 +189,16 @@ def _run(config: BenchConfig, say: Callable[[str], None]) -> list[Row]:
         if "volume" in config.sections:
             say(f"volume control, N={config.main_envs}")
             rows += volume_rows(main, d, steps=config.volume_steps, repeats=config.volume_repeats)
+        if "camera" in config.sections:
+            say(f"camera images, 64 of N={config.main_envs} envs, 128x128 RGB, {config.camera_steps} steps")
+            rows += camera_rows(main, d, steps=config.camera_steps, repeats=config.camera_repeats,
+                                rss_steps=config.camera_rss_steps)
         if "sustained" in config.sections:
             say(f"sustained, N={config.main_envs}, {config.sustained_bytes / 1e9:.0f} GB")
             rows += sustained(main, d, nbytes=config.sustained_bytes, load_bytes=config.sustained_load_bytes)
+            if config.fast_scratch:
+                say(f"CPU side, N={config.main_envs}, into {config.fast_scratch}")
+                rows += cpu_side(main, Path(config.fast_scratch), nbytes=config.cpu_bytes)
         if "dist" in config.sections:
             rows += scale_out(d, total_envs=config.dist_envs, steps=config.dist_steps,
                                       worlds=config.dist_worlds, repeats=config.dist_repeats, say=say)

@@ -5,6 +5,13 @@ one. ``--env mujoco:<id>`` is a Gymnasium MuJoCo env (``Ant-v5``, ``Humanoid-v5`
 ``rollrec[mujoco]``) as a synchronous vector env under random actions: every body's pose with its
 name, the per-env reward terms, and the robot's model go in the file, so the replay shows the
 real robot.
+
+``--camera`` records a camera too, per detail env (``envs=``: 16 envs spread over the walker's,
+4 of the MuJoCo env's; their other envs keep rewards, dones and base poses): the walker's rendered
+chase camera (RGB, H.264, and its depth, 16-bit lossless: `rollrec.envs.camera.WalkerCamera`), or
+the MuJoCo model's first camera through MuJoCo's own renderer where it can render offscreen
+(`rollrec.adapters.mujoco_camera`; else the demo says why and records without it). The replay
+shows them in its Cameras panel; ``rollrec video FILE --camera chase`` writes one.
 """
 
 from __future__ import annotations
@@ -33,10 +40,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8080, help="replay server port (default 8080)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard an interrupted earlier demo recording instead of asking to recover it")
+    p.add_argument("--camera", action="store_true",
+                   help="also record a camera per detail env (16 envs of the walker, 4 of a MuJoCo env): the walker's "
+                   "rendered chase camera and its depth, or the MuJoCo model's camera (needs offscreen GL, e.g. EGL)")
+    p.add_argument("--camera-size", type=int, default=64, metavar="PX",
+                   help="with --camera: square image size in pixels (default 64)")
     p.set_defaults(func=_run)
 
 
-def _walker(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
+def camera_envs(num_envs: int, count: int) -> list[int]:
+    """``count`` envs spread evenly over ``num_envs`` (all of them when there are fewer)."""
+    import numpy as np
+
+    return sorted(set(np.rint(np.linspace(0, num_envs - 1, min(count, num_envs))).astype(int).tolist()))
+
+
+def _walker(args: argparse.Namespace) -> tuple[Any, Any, str, str, dict[str, Any]]:
     import torch
 
     from rollrec.envs import GaitPolicy, WalkerEnv
@@ -45,10 +64,23 @@ def _walker(args: argparse.Namespace) -> tuple[Any, Any, str, str]:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is available to torch")
     env = WalkerEnv(args.num_envs, device=device, seed=args.seed)
-    return env, GaitPolicy().to(device), f"demo_{args.num_envs}envs.npz", device
+    options: dict[str, Any] = {}
+    if args.camera:
+        from rollrec.envs.camera import WalkerCamera
+
+        ids = camera_envs(args.num_envs, 16)
+        camera = WalkerCamera(env, envs=ids, size=(args.camera_size, args.camera_size))
+        options = {"envs": ids, "cameras": camera.images}
+    name = f"demo_{args.num_envs}envs{'_camera' if args.camera else ''}.npz"
+    return env, GaitPolicy().to(device), name, device, options
 
 
-def _mujoco(args: argparse.Namespace, env_id: str) -> tuple[Any, Any, str, str]:
+def _mujoco(args: argparse.Namespace, env_id: str) -> tuple[Any, Any, str, str, dict[str, Any]]:
+    why_not = None
+    if args.camera:
+        from rollrec.adapters.mujoco_camera import rendering_unavailable
+
+        why_not = rendering_unavailable()  # before gymnasium imports mujoco: it picks MUJOCO_GL
     try:
         import gymnasium as gym
         import mujoco  # noqa: F401 - fail here with the install hint, not inside gymnasium
@@ -63,7 +95,18 @@ def _mujoco(args: argparse.Namespace, env_id: str) -> tuple[Any, Any, str, str]:
     env.action_space.seed(args.seed)
     env.reset(seed=args.seed)
     safe = env_id.replace("/", "_")
-    return env, lambda obs: env.action_space.sample(), f"demo_{safe}_{args.num_envs}envs.npz", "cpu"
+    options: dict[str, Any] = {}
+    if why_not is not None:
+        print(f"rollrec demo: recording without a camera: {why_not}")
+    elif args.camera:
+        from rollrec.adapters.mujoco_camera import MuJoCoCamera
+
+        ids = camera_envs(args.num_envs, 4)
+        subs = [e.unwrapped for e in env.envs]
+        camera = MuJoCoCamera(subs[0].model, [e.data for e in subs], envs=ids, size=(args.camera_size, args.camera_size))
+        options = {"envs": ids, "cameras": camera}
+    name = f"demo_{safe}_{args.num_envs}envs{'_camera' if options else ''}.npz"
+    return env, lambda obs: env.action_space.sample(), name, "cpu", options
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -77,9 +120,11 @@ def _run(args: argparse.Namespace) -> int:
         args.num_envs = 4096 if kind == "walker" else 64
     if args.num_envs < 1 or args.steps < 1:
         raise ValueError("--num-envs and --steps must be at least 1")
-    env, policy, filename, device = _walker(args) if kind == "walker" else _mujoco(args, env_id)
+    if args.camera_size < 8:
+        raise ValueError("--camera-size must be at least 8 pixels")
+    env, policy, filename, device, options = _walker(args) if kind == "walker" else _mujoco(args, env_id)
     start = time.perf_counter()
-    recorder = RolloutRecorder(env, max_steps=args.steps, overwrite=args.overwrite)
+    recorder = RolloutRecorder(env, max_steps=args.steps, overwrite=args.overwrite, **options)
     try:
         path = recorder.run(policy, args.out, filename=filename)
     except FileExistsError:

@@ -69,21 +69,60 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
+#: Shard lines `rollrec info` prints one by one; the others are summed up in one line.
+MOST_SHARD_LINES = 16
+
+
+def _ranges(pairs: list[tuple[int, int]], most: int = 8) -> str:
+    text = [f"{a}..{b - 1}" for a, b in pairs[:most]]
+    return ", ".join(text) + (f" and {len(pairs) - most} more ranges" if len(pairs) > most else "")
+
+
 def _format_shards(sh: dict[str, Any]) -> list[str]:
+    live = [x["rank"] for x in sh["shards"] if x.get("live")]
     lines = [f"  shards    {sh['world_size']} ranks, manifest {sh['manifest_state']}"
-             + (f"; envs missing: {', '.join(f'{a}..{b - 1}' for a, b in sh['missing_envs'])}" if sh["missing_envs"] else "")]
-    for x in sh["shards"]:
+             + (f"; envs missing: {_ranges(sh['missing_envs'])}" if sh["missing_envs"] else "")
+             + (f"; ranks being recorded now: {_rank_list(live)}" if live else "")]
+    shown = sh["shards"] if len(sh["shards"]) <= MOST_SHARD_LINES else [
+        x for x in sh["shards"] if not x["present"] or x["status"] == "recovered"][:MOST_SHARD_LINES]
+    for x in shown:
         envs = f"{x['envs'][0]}..{x['envs'][1] - 1}"
-        what = f"{x['steps']} steps  {_size(x['file_bytes'])}" if x["present"] else f"MISSING: {x['note']}"
+        if x["present"]:
+            what = f"{x['steps']} steps  {_size(x['file_bytes'])}"
+        else:
+            what = f"{'LIVE' if x.get('live') else 'MISSING'}: {_printable(str(x['note']))}"
         status = f" ({x['status']})" if x["present"] and x["status"] == "recovered" else ""
-        lines.append(f"    rank {x['rank']:<3} envs {envs:<12} {x['file']}  {what}{status}")
+        lines.append(f"    rank {x['rank']:<3} envs {envs:<12} {_printable(x['file'])}  {what}{status}")
+    if len(shown) < len(sh["shards"]):
+        present = sum(x["present"] for x in sh["shards"])
+        lines.append(f"    ... {len(sh['shards']) - len(shown)} more shards not listed ({present} of "
+                     f"{len(sh['shards'])} present in all; --json lists every one)")
     return lines
+
+
+def _rank_list(ranks: list[int], most: int = 16) -> str:
+    return ", ".join(map(str, ranks[:most])) + (f" and {len(ranks) - most} more" if len(ranks) > most else "")
 
 
 def _printable(text: str) -> str:
     """``text`` with control characters escaped: names come from the file, and a terminal would
     act on escape sequences."""
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def format_cameras(cameras: dict[str, Any]) -> list[str]:
+    """One line per camera: codec, frame shape, frames, bytes and their ratio to raw frames."""
+    lines = ["cameras"]
+    width = max(len(c) for c in cameras)
+    for name, c in cameras.items():
+        p = c["params"]
+        codec = f"h264 (lossy, CRF {p.get('crf')}, {p.get('preset')})" if c["codec"] == "h264" else f"{c['codec']} (lossless)"
+        shape = "[" + ", ".join(map(str, c["shape"])) + "]"
+        ratio = f"{c['ratio']:.1f}x smaller than raw" if c["ratio"] else "empty"
+        kept = {"detail": ", detail envs", "window": ", captured windows"}.get(c["kept"], "")
+        lines.append(f"  {_printable(name):<{width}}  {shape} {c['dtype']}  {codec}  {c['frames']} frames  "
+                     f"{_size(c['bytes'])} ({ratio}{kept})")
+    return lines
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -114,6 +153,8 @@ def format_summary(s: dict[str, Any]) -> str:
         stored = f"  ({_size(f['stored_bytes'])} in file)" if deflated else ""
         kept = {"detail": "  (detail envs)", "window": "  (captured windows)"}.get(f.get("kept"), "")
         lines.append(f"  {name:<{width}}  {shape:<18} {f['dtype']:<{dwidth}} {_size(f['bytes']):>10}{stored}{kept}")
+    if s.get("cameras"):
+        lines += format_cameras(s["cameras"])
     if s.get("model"):
         m = s["model"]
         lines.append(f"model  {m['summary']}, {_size(m['bytes'])}")

@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "rollrec.cli.recover",
     "rollrec.cli.replay",
     "rollrec.cli.video",
+    "rollrec.cli.export",
     "rollrec.cli.bench",
 )
 
@@ -71,9 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (FileNotFoundError, ValueError, OSError, ImportError) as exc:
         # Expected failures (a bad file: RolloutFormatError is a ValueError; a bad argument, a busy
-        # port): one line, no traceback.
+        # port; an optional package missing, e.g. PyAV for camera images): one line, no traceback.
         print(f"rollrec {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
@@ -85,8 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+#: Longest error line printed (a tool's message may quote a whole command line).
+MAX_ERROR_CHARS = 1000
+
+
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -14,16 +14,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recover", help="finish the partial file of a recording that was killed",
                        description="Turn FILE.partial (left by a killed recording) into FILE, keeping every committed "
                        "step after checking it against the CRC-32 recorded when it was written. Removes the "
-                       "partial, sidecar and temporary files. For a directory recorded by several ranks: recover "
-                       "each interrupted shard and update (or rebuild) its manifest.")
+                       "partial, sidecar and temporary files. A recording still in progress (its process holds the "
+                       "lease) is never touched. For a directory recorded by several ranks: recover each interrupted "
+                       "shard and update (or rebuild) its manifest.")
     p.add_argument("file", help="the rollout's final name (run.npz), its partial file (run.npz.partial), "
                    "or a sharded rollout's directory")
+    p.add_argument("--force", action="store_true",
+                   help="recover a recording made on another host on a file system without locks, whose process "
+                   "cannot be asked whether it still runs (never one whose lock is held)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        path = recover(args.file)
+        path = recover(args.file, force=args.force)
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, IndexError,
             struct.error) as exc:
         # A damaged sidecar: not JSON, or not the layout `recover` expects.

@@ -14,7 +14,14 @@ filterable table; click a row to jump to that episode).
 Give two files to compare them (two checkpoints of the same task): both robots on one timeline,
 one env selector, both reward curves and a per-env table of return differences. Both files need
 the same number of envs and the same dt; if their lengths differ, the shorter one sets the
-timeline."""
+timeline.
+
+A recording in progress is followed while it is written: give the path of its finished file
+(run.npz), its run.npz.partial, or the directory of a sharded recording whose ranks are
+recording. The replay shows every committed step and grows (LIVE line, "Jump to latest"); when
+the recording finishes it goes on with the finished file; when the recorder dies it says so and
+names rollrec recover. From another machine: ssh -L 8080:127.0.0.1:8080 gpu-box, then open
+http://127.0.0.1:8080 here."""
 
 _EPILOG = """\
 examples:
@@ -22,7 +29,8 @@ examples:
   rollrec replay run.npz --env -1 --port 8090  last env first, another port
   rollrec replay old.npz new.npz               compare two checkpoints
   rollrec replay run.npz --ghost-robots        other envs as translucent robots (with a robot model)
-  rollrec replay run.npz --urdf robot.urdf     draw a URDF posed by the recorded link poses"""
+  rollrec replay run.npz --urdf robot.urdf     draw a URDF posed by the recorded link poses
+  rollrec replay results/run.npz               while it is being recorded: follows it live"""
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
@@ -49,8 +57,12 @@ def register(subparsers) -> None:
                               description=_DESCRIPTION, epilog=_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help="rollout .npz file; a second file replays both side by side for comparison")
+                   help="rollout .npz file (or a recording in progress); a second file replays both side by side "
+                   "for comparison")
     _add_options(p)
+    # Used by Recorder(serve=...) / RolloutRecorder.run(serve=...), which run this command as a child process.
+    p.add_argument("--follow-parent", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--control", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -59,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
     from rollrec.viewer.server import serve
 
     files = list(args.files)
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"--port {args.port}: a port is 1..65535 (0: any free port)")
     if len(files) > 2:
         raise ValueError(f"replay shows one file or compares two; got {len(files)} files")
     model = None
@@ -73,9 +83,19 @@ def run(args: argparse.Namespace) -> int:
         if not names:
             raise ValueError(f"--urdf: {files[0]} records no link poses to pose {args.urdf} with")
         model = model_from_urdf(args.urdf, link_names=names, package_dirs=args.package_dir)
-    serve(files[0], files[1] if len(files) == 2 else None, env=args.env, host=args.host, port=args.port,
-          allow_pickle=args.allow_pickle, ghosts=False if args.no_ghosts else None, block=True, model=model,
-          ghost_robots=args.ghost_robots)
+    follow_parent = getattr(args, "follow_parent", False)
+    app = serve(files[0], files[1] if len(files) == 2 else None, env=args.env, host=args.host, port=args.port,
+                allow_pickle=args.allow_pickle, ghosts=False if args.no_ghosts else None, block=not follow_parent,
+                model=model, ghost_robots=args.ghost_robots, control=getattr(args, "control", None))
+    if follow_parent:  # serve until the recording process ends (our stdin closes) or Ctrl-C
+        from rollrec.viewer.server import stop_app
+
+        try:
+            sys.stdin.buffer.read()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop_app(app)
     return 0
 
 

@@ -86,13 +86,16 @@ def register(subparsers) -> None:
         help="render a recorded rollout to a video (mp4, mov, mkv or gif; headless, CPU)",
         description="Render env(s) of a recorded rollout to a video without the simulator or a GPU:\n"
         "ground, trail, the robot (its bodies when the file stores its model, else a link skeleton)\n"
-        "and a reward-terms overlay, from a camera preset.\n"
+        "and a reward-terms overlay, from a camera preset; or a camera recorded with the rollout\n"
+        "(--camera NAME), alone or beside that render (--beside).\n"
         "The extension of -o picks the format: .mp4 (H.264, the default), .mov, .mkv or .gif.",
         epilog="examples:\n"
         "  rollrec video run.npz --env 3 -o env3.mp4\n"
         "  rollrec video run.npz --env -1 --size 320x240 -o last_env.gif\n"
         "  rollrec video run.npz --envs 0-3 --camera top -o grid.mp4\n"
-        "  rollrec video run.npz --urdf robot.urdf --style bodies -o robot.mp4",
+        "  rollrec video run.npz --urdf robot.urdf --style bodies -o robot.mp4\n"
+        "  rollrec video run.npz --camera front --env 3 -o front3.mp4     (a recorded camera)\n"
+        "  rollrec video run.npz --camera front --beside --view side -o both.mp4",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", help="rollout file (.npz)")
@@ -109,11 +112,18 @@ def register(subparsers) -> None:
                    help="output video: .mp4, .mov, .mkv or .gif (default: FILE with .mp4)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: real time, 1/dt)")
     p.add_argument(
-        "--size", type=parse_size, default=(640, 480), help="WIDTHxHEIGHT of the video (default 640x480)"
+        "--size", type=parse_size, default=None,
+        help="WIDTHxHEIGHT of the video (default 640x480; a recorded camera: its aspect, 480 high; --beside: both)"
     )
     p.add_argument(
-        "--camera", choices=CAMERA_PRESETS, default="follow", help="camera preset (default follow)"
+        "--camera", default=None, metavar="NAME",
+        help="a camera recorded with the rollout (rollrec info lists them): its frames make the video; "
+        f"or the render's view preset ({', '.join(CAMERA_PRESETS)}), as --view"
     )
+    p.add_argument("--view", choices=CAMERA_PRESETS, default=None,
+                   help="the 3D render's camera preset (default follow)")
+    p.add_argument("--beside", action="store_true",
+                   help="with a recorded --camera: put it beside the 3D render (from --view) instead of alone")
     p.add_argument("--start", type=int, default=0, help="first step to render")
     p.add_argument("--stop", type=int, default=None, help="step to stop before (default: the end)")
     p.add_argument("--no-overlay", action="store_true", help="leave out the reward-terms overlay")
@@ -130,16 +140,46 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def camera_choice(args: argparse.Namespace, rollout) -> tuple[str | None, str]:
+    """``(recorded camera or None, the render's view preset)`` of ``--camera``/``--view``/``--beside``:
+    a recorded camera's name wins over a view preset of the same name (``--view`` names the preset)."""
+    cameras = getattr(rollout, "cameras", {}) or {}
+    name = args.camera
+    if args.beside and name not in cameras:
+        have = ", ".join(cameras) or "none"
+        raise ValueError(f"--beside puts a recorded camera beside the render: name one with --camera (cameras: {have})")
+    if name is not None and name not in cameras:
+        if name not in CAMERA_PRESETS:
+            have = ", ".join(cameras) or "none"
+            raise ValueError(f"--camera {name}: {args.file} has no recorded camera of that name (cameras: {have}) "
+                             f"and it is not a view preset ({', '.join(CAMERA_PRESETS)})")
+        if args.view is not None and args.view != name:
+            raise ValueError(f"--camera {name} and --view {args.view} both choose the render's view: give one")
+        return None, name  # the view preset, as --camera always meant
+    return name, args.view or "follow"
+
+
 def run(args: argparse.Namespace) -> int:
     from rollrec.io.opening import load
     from rollrec.video.render import render_rollout
+    from rollrec.model.shapes import ModelTooLarge
+    from rollrec.video.bodies import check_drawable
     from rollrec.video.scene import missing_note
 
     out = args.output or str(Path(args.file).with_suffix(".mp4"))
     options = writer_options(out)
     with load(args.file, allow_pickle=args.allow_pickle) as rollout:
+        image, view = camera_choice(args, rollout)
+        model = urdf_model(args, rollout.link_names)
+        if args.style == "auto":  # a model too large to draw: sticks, said in one line
+            try:
+                check_drawable(model if model is not None else rollout.model)
+            except ModelTooLarge as exc:
+                print(f"rollrec video: note: {rollout.path.name}: the robot model is not drawn ({exc}); its links are "
+                      "drawn as sticks", file=sys.stderr)
+                args.style = "sticks"
         for e in [args.env] if args.envs is None else args.envs:
-            note = missing_note(rollout, e % rollout.N) if -rollout.N <= e < rollout.N else None
+            note = missing_note(rollout, e % rollout.N) if -rollout.N <= e < rollout.N and (image is None or args.beside) else None
             if note:
                 print(f"rollrec video: {note}", file=sys.stderr)
         result = render_rollout(
@@ -147,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
             out,
             env=args.env,
             envs=args.envs,
-            camera=args.camera,
+            camera=view,
+            image=image,
+            beside=args.beside,
             size=args.size,
             fps=args.fps,
             start=args.start,
@@ -155,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
             per_env=args.per_env,
             overlay=not args.no_overlay,
             style=args.style,
-            model=urdf_model(args, rollout.link_names),
+            model=model,
             progress=not args.quiet and sys.stderr.isatty(),
             **options,
         )

@@ -2,7 +2,7 @@
 
 `recorder` (the `Recorder`) on `schema` (what the first step fixes), `setup` (the ring and the
 file's members), `flush` (segments to the host and the disk), `volume`, `volume_record`,
-`episodes`, `gather` (volume control on the device), `shards` and `dist_meta` (a recording
+`episodes`, `gather` (volume control on the device), `images` (camera streams), `shards` and `dist_meta` (a recording
 across ``torch.distributed`` ranks), `options` (the option groups) and `frames` (where
 `Recorder.record_frame`'s frames go).
 
@@ -24,15 +24,16 @@ _EXPORTS = {
     "Ring": "rollrec.engine.options",
     "Storage": "rollrec.engine.options",
     "Video": "rollrec.engine.options",
+    "Images": "rollrec.engine.options",
     "Sharding": "rollrec.engine.options",
     "FrameSink": "rollrec.engine.frames",
 }
 
-__all__ = ["FrameSink", "Recorder", "Ring", "Sharding", "Storage", "Video", "Volume"]
+__all__ = ["FrameSink", "Images", "Recorder", "Ring", "Sharding", "Storage", "Video", "Volume"]
 
 __getattr__, __dir__ = lazy_exports("rollrec.engine", _EXPORTS, __all__, globals())
 
 if TYPE_CHECKING:
     from rollrec.engine.frames import FrameSink
-    from rollrec.engine.options import Ring, Sharding, Storage, Video, Volume
+    from rollrec.engine.options import Images, Ring, Sharding, Storage, Video, Volume
     from rollrec.engine.recorder import Recorder

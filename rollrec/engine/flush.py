@@ -6,8 +6,9 @@
                                                   │
     CUDA only        side stream: wait(event after those rows written) ─► D2H copy into pinned staging
                                                   │ job(wait, arrays, release)
-    writer thread    wait for the copy ─► append every member (queue writes, CRC) ─► drain ─► release ─► commit
+    writer thread    wait for the copy ─► append every member (queue writes, CRC) ─► fence ─► next job
     I/O threads                                     └─ direct writes, several in flight ─┘
+    completer        wait for the fence (that job's writes) ─► release the job ─► offer its rows to the committer
 
 A flush hands over rows of one segment: all of it when it is full, or the rows recorded so far
 when the recorder's flush interval has passed (the rest of the segment follows in a later flush).
@@ -58,9 +59,15 @@ released, and its rows offered for commit, only once all of its writes have comp
 After each job the writer hands a snapshot (rows written, their CRCs) to a committer thread,
 which syncs the rows to disk and names them in the sidecar (`rollrec._npz.stream`); it takes
 the newest snapshot each time, so the writer never waits for the disk to commit. `close` waits
-for the last commit; after a failure (disk full, directory removed) `close` still joins both
+for the last commit; after a failure (disk full, directory removed) `close` still joins the
 threads and drops the ring and the staging buffers, so a failed recording holds no thread and no
 memory.
+
+The writer thread does not wait for a job's writes before it queues the next job's: a fence
+marks each job's writes, and a completer thread waits for it, releases the job's memory and
+offers the job's snapshot (rows and CRCs as of that job) for commit. So the device always has
+the next segment's writes queued behind the current ones, instead of idling while the writer
+drains, releases, commits and takes the next job.
 """
 
 from __future__ import annotations
@@ -108,6 +115,12 @@ class Gather(Protocol):
                  staged: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]: ...
 
     def close(self) -> None: ...
+
+
+class RowEncoder(Protocol):
+    """Turns a job's rows of a ring field into rows of other members (a camera's packets and index)."""
+
+    def encode_rows(self, rows: np.ndarray, first_row: int) -> Mapping[str, np.ndarray]: ...
 
 
 def aligned_zeros(nbytes: int) -> torch.Tensor:
@@ -177,7 +190,10 @@ class FlushPipeline:
 
     ``transforms`` map a member name to a function applied to its rows on the writer thread
     (dtype casts, quaternion reordering). ``constants`` are members written as repeated rows.
-    ``gather`` adds rows of other members to each job (see `Gather`). ``device``: where the
+    ``gather`` adds rows of other members to each job (see `Gather`). ``encoders`` map ring
+    fields stored encoded (cameras) to what turns a job's rows into other members' rows
+    (``encode_rows(rows, first_row) -> {member: rows}``: `rollrec.engine.images.CameraEncoder`),
+    on the writer thread, before the job is released. ``device``: where the
     ring lives (needed when it holds no tensor: everything kept is gathered).
 
     CUDA: ``staging_buffers`` pinned buffers, one registered host allocation each
@@ -195,8 +211,10 @@ class FlushPipeline:
         staging_buffers: int = 2,
         gather: Gather | None = None,
         device: torch.device | None = None,
+        encoders: Mapping[str, RowEncoder] | None = None,
     ):
         self.ring: RingBuffers | None = ring
+        self.encoders = dict(encoders or {})
         self.gather = gather
         self.staged: dict[str, torch.Tensor] = dict(gather.staged) if gather is not None else {}
         self._queued_rows = 0  # rows handed to the writer (main thread): where the next flush lands in the file
@@ -207,7 +225,7 @@ class FlushPipeline:
         self.constants = {name: _repeated_rows(row, segment_steps) for name, row in (constants or {}).items()}
         self.transforms = dict(transforms or {})
         self.error: BaseException | None = None
-        self.written_rows = 0  # rows written to the file (writer thread)
+        self.written_rows = 0  # rows written to the file (completer thread)
         device = device if device is not None else next(iter(ring.tensors.values())).device
         self.cuda = device.type == "cuda"
         self._closed = False
@@ -379,38 +397,72 @@ class FlushPipeline:
     def _run(self) -> None:
         if self.cuda:  # a new thread starts on device 0: leaving a stream context there would make a context on it
             torch.cuda.set_device(self._device)
-        while (job := self._jobs.get()) is not None:
-            try:
-                if self.error is None:
-                    self._write(job)
-                    self._committer.offer(self.stream.snapshot())
-            except BaseException as exc:  # noqa: BLE001 (keep draining so the main thread never deadlocks)
-                self._set_error(exc)
-                with contextlib.suppress(BaseException):
-                    self.stream.drain()  # no write may read the job's memory once it is released
-            finally:
-                job.release()
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        completer = threading.Thread(target=self._complete, args=(done,), name="rollrec-complete", daemon=True)
+        completer.start()
+        try:
+            while (job := self._jobs.get()) is not None:
+                try:
+                    if self.error is None:
+                        held = self._write(job)
+                        # The job's writes may still be in flight: the completer releases its memory
+                        # and offers its rows for commit once they have completed (see the module docstring).
+                        done.put((job, self.stream.fence(), self.stream.snapshot(wait=False), held))
+                        continue
+                except BaseException as exc:  # noqa: BLE001 (keep draining so the main thread never deadlocks)
+                    self._set_error(exc)
+                    with contextlib.suppress(BaseException):
+                        self.stream.drain()  # no write may read the job's memory once it is released
+                done.put((job, None, None, None))
+        finally:
+            done.put(None)
+            completer.join()
         if self.error is None:
             try:
                 self._committer.offer(self.stream.snapshot())  # also writes the recovery info set last
             except BaseException as exc:  # noqa: BLE001 - reported by raise_if_failed
                 self._set_error(exc)
 
-    def _write(self, job: _Job) -> None:
-        """Queue the job's writes for every member, then wait for them all (the job's memory is in use until then)."""
+    def _complete(self, done: queue.SimpleQueue) -> None:
+        """Release each job once its writes have completed, in order, and offer its rows for commit."""
+        while (item := done.get()) is not None:
+            job, fence, snapshot, _held = item  # _held: arrays the writes read, alive until they complete
+            try:
+                if fence is not None:
+                    self.stream.wait_fence(fence)  # returns or raises once every earlier write has completed
+                    self.written_rows += job.rows
+                    if self.error is None:
+                        self._committer.offer(snapshot)
+            except BaseException as exc:  # noqa: BLE001 - reported by raise_if_failed
+                self._set_error(exc)
+            finally:
+                job.release()
+
+    def _write(self, job: _Job) -> list[np.ndarray]:
+        """Queue the job's writes for every member (CRCs taken meanwhile); returns the arrays made
+        here that the writes read (the job's own memory is held until it is released)."""
         if job.wait is not None:
             job.wait()
+        held = []
         for name, rows in job.arrays.items():
+            encoder = self.encoders.get(name)
+            if encoder is not None:  # encoded while the other members' writes are in flight
+                for member, data in encoder.encode_rows(rows, job.first_row).items():
+                    self.stream.append(member, data, wait=False)
+                continue
             fn = self.transforms.get(name)
-            self.stream.append(name, fn(rows) if fn is not None else rows, wait=False)
+            if fn is not None:
+                rows = fn(rows)
+                held.append(rows)
+            self.stream.append(name, rows, wait=False)
         for name, rows in self.constants.items():
             self.stream.append(name, rows[: job.rows], wait=False)
         # Gathered rows are fresh arrays that nothing changes while their writes are in flight.
         gathered = self.gather(job.first_slot, job.rows, job.first_row, job.staged) if self.gather is not None else {}
         for name, rows in gathered.items():
             self.stream.append(name, rows, wait=False)
-        self.stream.drain()
-        self.written_rows += job.rows
+            held.append(rows)
+        return held
 
 
 class _Committer:

@@ -25,6 +25,7 @@ written. `finish` adds the episodes still running when the recording ends.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +45,8 @@ class EpisodeGather:
     ``[C, N, *row]`` device tensors (C = ``window_ring_rows``) indexed by kept row modulo C; ``window_constants`` maps
     constant window members to their row; ``transforms`` apply to gathered rows as the pipeline
     applies them to ring rows. ``device``: the recording device (default: the tracker's).
+    ``encoders``: window members stored encoded (cameras: `rollrec.engine.images.CameraEncoder`),
+    whose window rows go to ``encode_windows`` (each captured window a stream) instead of the file.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class EpisodeGather:
         window_constants: Mapping[str, np.ndarray] | None = None,
         transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
         device: torch.device | None = None,
+        encoders: Mapping[str, Any] | None = None,
     ):
         self.tracker = tracker
         self.k = tracker.every
@@ -69,6 +73,7 @@ class EpisodeGather:
         self.window_ring = dict(window_ring or {})
         self.window_constants = dict(window_constants or {})
         self.transforms = dict(transforms or {})
+        self.encoders = dict(encoders or {})
         self.ring_rows = window_ring_rows
         self.last_stop = np.zeros(num_envs, np.int64)  # each env's current episode starts here
         self.window_rows = 0  # rows in the window members so far
@@ -164,6 +169,10 @@ class EpisodeGather:
         out: dict[str, np.ndarray] = {}
         if self.window_ring:
             for name, got in self._window_rows(flat).items():
+                encode = self.encoders.get(name)
+                if encode is not None:  # a camera: each window a stream, at the window rows it will take
+                    out.update(encode.encode_windows(got, rows, self.window_rows))
+                    continue
                 fn = self.transforms.get(name)
                 out[name] = fn(got) if fn is not None else got
         for name, value in self.window_constants.items():

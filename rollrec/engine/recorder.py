@@ -11,13 +11,24 @@ handed to the writer at least that often), plus what was handed over but not yet
 writer's backlog when the disk is slower than the recording (at most the ring,
 ``ring_segments x segment_steps`` steps) and the rows of the commit in progress (a commit lasts as
 long as syncing what was written takes).
+
+A recorder dropped without `Recorder.close` is released all the same: its writer threads hold
+no reference to it, so when it is garbage collected a finaliser (`weakref.finalize`) ends the
+threads, commits what was handed to the writer, closes the file and gives up the lease, leaving
+the committed steps for ``rollrec recover`` and saying so (a `RuntimeWarning`). One still
+referenced at interpreter exit is finished there, as `close` would (a sharded one is left
+recoverable instead: its close is a collective the other ranks may no longer join).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 import time
+import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -30,8 +41,10 @@ from rollrec._npz.stream import NpzStreamWriter
 from rollrec.engine import dist_meta
 from rollrec.engine.flush import FlushPipeline
 from rollrec.engine.frames import FrameSink, video_file
-from rollrec.engine.options import Ring, Sharding, Storage, Video, Volume, gather
+from rollrec.engine.images import ImageStreams, check_options
+from rollrec.engine.options import Images, Ring, Sharding, Storage, Video, Volume, gather
 from rollrec.engine.schema import Schema, resolve_device
+from rollrec.engine.serving import LiveServer, Serve
 from rollrec.engine.setup import Setup, plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
 from rollrec.engine.volume import VolumePlan
@@ -84,10 +97,19 @@ class Recorder:
         storage: how the file is written (`Storage`: ``compress``, ``overwrite``, ``durable``,
             ``direct_io``, ``flush_interval_s``).
         video: the frames of `record_frame` (`Video`: ``envs``, ``fps``, ``sink``).
+        images: the camera images of ``record(images=...)`` (`Images`: ``quality`` ``"lossy"`` or
+            ``"lossless"``, ``crf``, ``preset``, ``keyframe_interval``, ``threads``).
         sharding: a recording across ranks (`Sharding`: ``env_offset``, ``distributed``,
             ``dist_timeout``).
+        serve: serve the live replay of this recording while it is written: True
+            (http://127.0.0.1:8080), a port, ``"host:port"`` or a `rollrec.engine.serving.Serve`.
+            It starts with the first `record`, runs in a child process (``rollrec replay``, which
+            follows the file: the recording loop shares nothing with it) and keeps serving the
+            finished file until this process exits or ``rec.server.close()``. Sharded: rank 0
+            serves the whole recording.
         **options: any option of those groups by its own name (``every=4``, ``compress=True``,
-            ``video_envs=[0, 1]``, ...: `rollrec.engine.options`), instead of its group.
+            ``video_envs=[0, 1]``, ``image_quality="lossless"``, ...: `rollrec.engine.options`), instead of
+            its group.
     """
 
     def __init__(
@@ -107,10 +129,14 @@ class Recorder:
         ring: Ring | None = None,
         storage: Storage | None = None,
         video: Video | None = None,
+        images: Images | None = None,
         sharding: Sharding | None = None,
+        serve: bool | int | str | Serve | None = None,
         **options: Any,
     ):
-        groups = gather({"volume": volume, "ring": ring, "storage": storage, "video": video, "sharding": sharding}, options)
+        groups = gather({"volume": volume, "ring": ring, "storage": storage, "video": video, "images": images,
+                         "sharding": sharding}, options)
+        self.images_options = check_options(groups["images"])
         self._check_arguments(num_envs, groups["ring"], quat_order, max_steps)
         dt = check_dt(dt)
         self._set_ring(groups["ring"], max_steps)
@@ -126,6 +152,9 @@ class Recorder:
         self._join_shards(path, groups["sharding"])
         self._partial = PartialRecording(self.path)
         self._partial.check_not_interrupted(overwrite=self.overwrite)  # this rank's file when sharded
+        self._serve = Serve.of(serve)
+        #: The live replay's child process (`serve`), from the first `record`; None without one.
+        self.server: LiveServer | None = None
 
     # ---- construction, step by step -----------------------------------------------------------
     @staticmethod
@@ -191,6 +220,7 @@ class Recorder:
     def _reset_state(self) -> None:
         self._vol: VolumeRings | None = None
         self._gather = None
+        self._images: ImageStreams | None = None
         self._video: FrameSink | None = None
         self.steps = 0  # steps recorded (a host-side counter: never read from the device)
         self._schema: Schema | None = None
@@ -203,6 +233,8 @@ class Recorder:
         self._result: Path | None = None
         self._failure: str | None = None  # why close() failed, repeated by a later close()
         self._ring_bytes = 0
+        self._dropped: _Resources | None = None  # what the finaliser releases if this recorder is dropped
+        self._finalizer: weakref.finalize | None = None
 
     def _join_shards(self, path: str | os.PathLike, sharding: Sharding) -> None:
         """Join the other ranks' recording (a collective) when torch.distributed runs several."""
@@ -230,6 +262,7 @@ class Recorder:
         reward_terms: Mapping[str, Any] | None = None,
         link_pos: Any = None,
         link_quat: Any = None,
+        images: Mapping[str, Any] | None = None,
         **extras: Any,
     ) -> None:
         """Copy one step of every env into the ring. Never synchronises with the device.
@@ -237,7 +270,11 @@ class Recorder:
         ``obs [N, D]`` (or a dict of ``[N, ...]`` tensors, flattened in key order), ``act [N, A]``,
         ``rew [N]``, ``done [N]`` (episode ended after this step), ``truncated [N]``,
         ``base_pos [N, 3]``, ``base_quat [N, 4]``, ``reward_terms {name: [N]}``,
-        ``link_pos [N, L, 3]``, ``link_quat [N, L, 4]``, extras ``[N, ...]``: tensors on the
+        ``link_pos [N, L, 3]``, ``link_quat [N, L, 4]``, ``images {camera: [N, H, W] or [N, H, W, C]}``
+        (what the policy saw: uint8 RGB ``[N, H, W, 3]``, depth ``uint16``/``float32 [N, H, W]``,
+        segmentation, any numeric dtype; with ``envs=`` also the detail envs' only,
+        ``[len(envs), ...]``; stored as one encoded stream per env and camera, encoded on the
+        writer's side: see `Images` and `rollrec.engine.images`), extras ``[N, ...]``: tensors on the
         recording device, or numpy arrays (on a GPU recorder copied through pinned memory,
         ``non_blocking``: a host copy, no wait). The values are copied: later in-place changes
         to them do not reach the file. A call that does not match the first raises ValueError
@@ -248,7 +285,7 @@ class Recorder:
             raise RuntimeError(self._failure or f"record() after close(): {self.path} is finished")
         given = dict(
             obs=obs, act=act, rew=rew, done=done, truncated=truncated, base_pos=base_pos, base_quat=base_quat,
-            reward_terms=reward_terms, link_pos=link_pos, link_quat=link_quat, **extras,
+            reward_terms=reward_terms, link_pos=link_pos, link_quat=link_quat, images=images, **extras,
         )
         if self._schema is None:
             self._start(given)
@@ -304,6 +341,14 @@ class Recorder:
             self._flushed += rows
         self._flush_deadline = time.monotonic() + self._interval
 
+    def flush(self) -> None:
+        """Hand every step recorded so far to the writer now, instead of at the end of the segment
+        or the flush interval (it commits them a moment later; this does not wait for the disk):
+        e.g. before a loop pauses, so a live replay shows its last step."""
+        if self._closed or self._schema is None:
+            return
+        self._flush(self.steps // self._every)
+
     def record_frame(self, frame: Any) -> None:
         """Add the env's render of the step just recorded to the video beside the rollout.
 
@@ -319,6 +364,8 @@ class Recorder:
             fps = self.video_fps or max(1.0, round(1.0 / self.dt, 3))
             self._video = self._video_sink(self.video_path, fps, self.video_envs)
             self._video_fps = fps
+            if self._dropped is not None:
+                self._dropped.video = self._video
         row, sub = divmod(self.steps - 1, self._every)
         if sub == 0:  # with every=k, frames of the steps not kept are not kept either
             self._video.submit(row, frame)
@@ -344,13 +391,15 @@ class Recorder:
             first = next(iter(obs.values())) if isinstance(obs, Mapping) and obs else obs
             self.device = first.device if isinstance(first, torch.Tensor) else torch.device("cpu")
         self.device = resolve_device(self.device)  # "cuda" -> "cuda:<current device>", as its tensors say
-        schema = Schema(self.num_envs, self.device, given)
+        detail = len(self._plan.envs) if self._plan is not None and self._plan.envs is not None else None
+        schema = Schema(self.num_envs, self.device, given, detail_envs=detail)
         link_count = self._check_links(schema)
         transforms = self._host_transforms(schema)
         make = plain_setup if self._plan is None else partial(volume_setup, self._plan)
         setup = make(schema, device=self.device, segment_steps=self.segment_steps, max_segment_bytes=self.max_segment_bytes,
-                     max_steps=self.max_steps, ring_segments=self.ring_segments)
+                     max_steps=self.max_steps, ring_segments=self.ring_segments, images=self.images_options)
         self._kept = setup.kept
+        self._images = setup.images
         self._seg, self._cap = setup.segment, setup.segment * self.ring_segments
         self._check_obs_layout(schema)
         self.meta = self._file_meta(schema, setup)
@@ -359,13 +408,15 @@ class Recorder:
         try:
             self._stream = self._partial.begin(
                 setup.members, info=self._recovery_info(), overwrite=self.overwrite, durable=self.durable,
-                variable=setup.variable, direct=self.direct_io,
+                variable=setup.variable, direct=self.direct_io, open_ended=self.max_steps is None,
             )
         except BaseException:
             self._schema = None
             raise
         self._partial.keep_model(model_arrays, model_meta)  # beside the partial file, for `rollrec recover`
         self._start_pipeline(schema, setup, transforms)
+        if self._serve is not None and (self._shard is None or self._shard.rank == 0):
+            self.server = LiveServer(self._shard.directory if self._shard is not None else self.path, self._serve)
 
     def _check_links(self, schema: Schema) -> int | None:
         """The link count of ``link_pos`` (None without it), with ``link_names`` to match."""
@@ -415,13 +466,20 @@ class Recorder:
         return model_arrays, model_meta
 
     def _start_pipeline(self, schema: Schema, setup: Setup, transforms: dict[str, Any]) -> None:
+        encoders = setup.images.encoders if setup.images is not None else {}
         if setup.rings is not None:
             self._vol = setup.rings
-            self._gather = setup.rings.gatherer(schema, transforms)
-        self._pipeline = FlushPipeline(
-            setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
-            staging_buffers=self.staging_buffers, gather=self._gather, device=self.device,
-        )
+            self._gather = setup.rings.gatherer(schema, transforms, encoders)
+        try:
+            self._pipeline = FlushPipeline(
+                setup.ring, setup.segment, self._stream, constants=setup.constants, transforms=transforms,
+                staging_buffers=self.staging_buffers, gather=self._gather, device=self.device, encoders=encoders,
+            )
+        except BaseException:
+            self._partial.release()
+            raise
+        self._dropped = _Resources(self._pipeline, self._partial, str(self.path))
+        self._finalizer = weakref.finalize(self, _on_drop, weakref.ref(self), self._dropped)
         self._ring = setup.ring
         self._ring_bytes = setup.ring.nbytes if self._vol is None else self._vol.nbytes
         self._flush_deadline = time.monotonic() + self._interval
@@ -487,6 +545,8 @@ class Recorder:
                 raise RuntimeError(self._failure or f"{self.path}: closing failed earlier")
             return self._result
         self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()  # closed by its owner: nothing left for a finaliser
         if self._shard is not None:
             self._result = self._shard.close(self._finish_file)
         else:
@@ -531,6 +591,8 @@ class Recorder:
     def _fail(self, exc: BaseException) -> None:
         """The writer failed while recording: release everything, then raise what to do about it."""
         self._closed = True
+        if self._finalizer is not None:
+            self._finalizer.detach()
         self._release()
         self._failure = self._partial.failure_message(exc)
         raise RuntimeError(self._failure) from exc
@@ -540,6 +602,8 @@ class Recorder:
         if self._pipeline is not None:
             with contextlib.suppress(RuntimeError):  # a writer failure is being reported already
                 self._pipeline.close()
+        if self._images is not None:  # the writer thread has ended: nothing encodes any more
+            self._images.close()
         self._partial.release()
         if self._video is not None and self._result is None:
             self._video.abort()
@@ -560,6 +624,52 @@ class Recorder:
         if exc_type is not None:
             self._set_meta(interrupted=exc_type.__name__)
         self.close()
+
+
+class _Resources:
+    """What a recorder dropped without `Recorder.close` still holds (the finaliser releases it);
+    never a reference to the recorder itself."""
+
+    def __init__(self, pipeline: FlushPipeline, partial: PartialRecording, path: str):
+        self.pipeline = pipeline
+        self.partial = partial
+        self.path = path
+        self.video: FrameSink | None = None
+
+    def release(self) -> None:
+        """End the writer threads (committing what they were handed), close the file, give up the
+        lease, then say what is left for ``rollrec recover``."""
+        with contextlib.suppress(Exception):
+            self.pipeline.close()
+        with contextlib.suppress(Exception):
+            self.partial.release()
+        if self.video is not None:
+            with contextlib.suppress(Exception):
+                self.video.abort()
+        rows = self.partial.committed_rows
+        kept = (f"its {rows} committed steps are kept in {os.path.basename(self.partial.data_path)}: run "
+                f"`rollrec recover {self.path}`" if os.path.exists(self.partial.sidecar_path) else "no partial file is left")
+        warnings.warn(f"rollrec: the Recorder of {self.path} was dropped without close(): released its threads and "
+                      f"files; {kept}", RuntimeWarning, stacklevel=2)
+
+
+def _on_drop(recorder_ref: weakref.ref, resources: _Resources) -> None:
+    """`weakref.finalize` callback: the recorder was garbage collected (``recorder_ref()`` is None),
+    or the interpreter is exiting with it still open."""
+    recorder = recorder_ref()
+    if recorder is not None and not recorder._closed and recorder._shard is None:
+        try:  # interpreter exit: finish the file as close() would
+            path = recorder.close()
+            print(f"rollrec: {path}: the Recorder was never closed; finished it at exit ({recorder.steps} steps)",
+                  file=sys.stderr, flush=True)
+        except BaseException as exc:  # noqa: BLE001 - at exit: say it, never raise
+            print(f"rollrec: {recorder.path}: the Recorder was never closed, and finishing it at exit failed: {exc}",
+                  file=sys.stderr, flush=True)
+        return
+    if threading.current_thread().name.startswith("rollrec-"):  # collected on one of its own threads: never join it
+        threading.Thread(target=resources.release, name="release-dropped-recorder").start()
+    else:
+        resources.release()
 
 
 __all__ = ["Recorder"]

@@ -6,6 +6,10 @@ Each ring field is filled one of three ways, chosen at the first call:
 - ``cat``: a dict of tensors flattened to ``[N, -1]`` and concatenated (dict obs);
 - ``stack``: a dict of ``[N]`` tensors stacked along the last axis (reward terms).
 
+Cameras (``images={"front": [N, H, W, 3], ...}``) are ``copy`` fields named ``images/<cam>``
+(`rollrec.engine.images`); with ``envs=`` a camera may give the detail envs' images only,
+``[len(envs), H, W, ...]`` in the order of ``envs`` (render only what is kept).
+
 Fields the format requires but the caller never gives (``truncated``, base pose) are constant:
 they live outside the ring and the writer thread fills them. The checks below read only tensor
 metadata (shape, dtype, device): they never synchronise with the device.
@@ -27,6 +31,8 @@ import numpy as np
 import torch
 
 from rollrec.engine.cuda_host import host_to_device
+from rollrec.engine.images import camera_of, check_image_shape, expand_images
+from rollrec.format.images import IMAGE_PREFIX
 from rollrec.format.v1 import RESERVED_NAMES
 
 #: The named arguments of `Recorder.record`, in file order.
@@ -125,6 +131,11 @@ class FieldSpec:
     ring_dtype: torch.dtype
     # What each step must give: for "copy" one (shape, dtype); for "cat"/"stack" one per key.
     expect: dict[str, tuple[tuple[int, ...], torch.dtype]] = field(default_factory=dict)
+    env_rows: int | None = None  # a camera's env count as given: N, or the detail envs' count
+
+    @property
+    def is_camera(self) -> bool:
+        return self.name.startswith(IMAGE_PREFIX)
 
     @property
     def keys(self) -> list[str]:
@@ -137,10 +148,14 @@ class FieldSpec:
 
 
 class Schema:
-    """Field specs fixed from the first call; `gather` checks a later call against them."""
+    """Field specs fixed from the first call; `gather` checks a later call against them.
 
-    def __init__(self, num_envs: int, device: torch.device, first: Mapping[str, Any]):
+    ``detail_envs``: how many envs ``envs=`` keeps, when given (a camera may give only theirs).
+    """
+
+    def __init__(self, num_envs: int, device: torch.device, first: Mapping[str, Any], *, detail_envs: int | None = None):
         self.N = num_envs
+        self.detail_envs = detail_envs
         self.device = resolve_device(device)
         self.fields: list[FieldSpec] = []
         self.obs_layout: list[dict[str, Any]] | None = None
@@ -156,12 +171,18 @@ class Schema:
                 continue
             if arg == "reward_terms":
                 self._add_stack(value)
+            elif arg.startswith(IMAGE_PREFIX):
+                self._add_image(arg, value)
             elif arg == "obs" and isinstance(value, Mapping):
                 self._add_cat(value)
             else:
                 self._add_copy(arg, value)
         if first.get("reward_terms") is None:
             self.constants["rew_terms"] = (np.dtype(np.float32), (0,), 0.0)
+        others = {s.name for s in self.fields if not s.is_camera} | {"reward_terms", *self.constants}
+        for spec in self.cameras:
+            if camera_of(spec.name) in others:
+                raise ValueError(f"record(): camera {camera_of(spec.name)!r} has the name of a field; give it another name")
         #: The `record()` arguments this schema takes.
         self.args = {
             next(iter(s.expect)) if s.kind == "copy" else ("obs" if s.kind == "cat" else "reward_terms")
@@ -212,6 +233,30 @@ class Schema:
                 )
             self.extras.append(arg)
         self.fields.append(FieldSpec(name, "copy", row, ring_dtype, {arg: (tuple(t.shape), t.dtype)}))
+
+    def _add_image(self, arg: str, value: Any) -> None:
+        """A camera: ``[N, H, W]`` or ``[N, H, W, C]`` (or the detail envs' only), any numpy dtype."""
+        what = f"image {camera_of(arg)!r}"
+        if isinstance(value, Mapping):
+            raise ValueError(f"record(): {what}: expected a tensor [N, H, W(, C)], got a dict")
+        t = as_tensor(what, value, self.device)
+        if t.device != self.device:
+            raise ValueError(f"record(): {what}: expected device {self.device}, got {t.device}")
+        check_image_shape(arg, tuple(t.shape))
+        rows = (self.N,) if self.detail_envs is None else (self.N, self.detail_envs)
+        if t.shape[0] not in rows:
+            also = f" or the {self.detail_envs} envs of envs=" if self.detail_envs is not None else ""
+            raise ValueError(f"record(): {what}: expected N={self.N} envs{also} first, got shape {tuple(t.shape)}")
+        if t.dtype == torch.bfloat16:
+            raise ValueError(f"record(): {what}: bfloat16 images are not supported; convert them (e.g. .float())")
+        ring_dtype = ring_dtype_for(what, t.dtype)
+        self.fields.append(FieldSpec(arg, "copy", tuple(t.shape[1:]), ring_dtype, {arg: (tuple(t.shape), t.dtype)},
+                                     env_rows=int(t.shape[0])))
+
+    @property
+    def cameras(self) -> list[FieldSpec]:
+        """The camera fields, in the order the first step gave them."""
+        return [s for s in self.fields if s.is_camera]
 
     def _add_cat(self, obs: Mapping[str, Any]) -> None:
         if not obs:
@@ -267,12 +312,16 @@ class Schema:
                 out.append([self._checked(f"{arg}[{k!r}]", value[k], s, d) for k, (s, d) in spec.expect.items()])
         for arg, value in given.items():
             if value is not None and arg not in self.args:
+                if arg.startswith(IMAGE_PREFIX):
+                    fixed = sorted(camera_of(a) for a in self.args if a.startswith(IMAGE_PREFIX))
+                    raise ValueError(f"record(): camera {camera_of(arg)!r} is new: the first step fixed the cameras to {fixed}")
                 raise ValueError(f"record(): field {arg!r} is new: the first step fixed the fields to {sorted(self.args)}")
         return out
 
     def _checked(self, arg: str, value: Any, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         if value is None:
-            raise ValueError(f"record(): field {arg!r} is missing; the first step gave it with shape {shape}")
+            what = f"camera {camera_of(arg)!r}" if arg.startswith(IMAGE_PREFIX) else f"field {arg!r}"
+            raise ValueError(f"record(): {what} is missing; the first step gave it with shape {shape}")
         if isinstance(value, torch.Tensor):
             t = value.detach() if value.requires_grad else value
         else:
@@ -302,7 +351,9 @@ def _check_key(arg: str, key: Any) -> None:
 
 
 def normalized(given: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``given`` with an empty ``reward_terms`` dict treated as no reward terms."""
+    """``given`` with an empty ``reward_terms`` dict treated as no reward terms, and ``images``
+    expanded to one ``images/<cam>`` entry per camera."""
+    given = expand_images(given)
     terms = given.get("reward_terms")
     if isinstance(terms, Mapping) and len(terms) == 0:
         return {**given, "reward_terms": None}

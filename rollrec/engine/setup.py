@@ -5,6 +5,11 @@
 segments so one segment's rings, window rows and episode buffers stay within
 ``max_segment_bytes``, allocates `rollrec.engine.volume_record.VolumeRings` and describes the
 file (format version, ``meta`` entries of `rollrec.format.v2`).
+
+Cameras (`rollrec.engine.images`) are ring fields like the others, but their rows reach the file
+encoded: each kept camera has a packets and an index member (variable: their own row counts)
+instead of a member of raw rows, ``meta["images"]`` describes its stream, and the file is
+format version 3 (`rollrec.format.images`).
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ import numpy as np
 import torch
 
 from rollrec.engine.flush import RingBuffers
-from rollrec.engine.schema import Schema
+from rollrec.engine.images import ImageStreams, image_streams
+from rollrec.engine.options import Images
+from rollrec.engine.schema import NUMPY_DTYPES, Schema
 from rollrec.engine.volume import FieldPlan, VolumePlan, file_version, plan
 from rollrec.engine.volume_record import VolumeRings
+from rollrec.format.images import IMAGES_VERSION
 from rollrec.format.v2 import COLUMNS
 from rollrec._npz.layout import MemberSpec
 
@@ -36,6 +44,7 @@ class Setup:
     meta: dict[str, Any] = field(default_factory=dict)  # meta entries describing the kept data
     variable: list[str] = field(default_factory=list)  # members with their own row counts
     rings: VolumeRings | None = None  # with volume options
+    images: ImageStreams | None = None  # with cameras
 
 
 def _segment(step_bytes: int, segment_steps: int, max_segment_bytes: int | None, max_rows: int | None) -> int:
@@ -46,9 +55,11 @@ def _segment(step_bytes: int, segment_steps: int, max_segment_bytes: int | None,
 
 
 def plain_setup(schema: Schema, *, device: torch.device, segment_steps: int, max_segment_bytes: int | None,
-                max_steps: int | None, ring_segments: int) -> Setup:
+                max_steps: int | None, ring_segments: int, images: Images) -> Setup:
     """Every field of every env at every step, in the dtypes given."""
     N = schema.N
+    if any(s.env_rows != N for s in schema.cameras):
+        raise ValueError("record(): a camera gave fewer images than N: that is for the detail envs of envs=, which was not given")
     # cat/stack write with out=: the ring dtype must be what they produce.
     step_bytes = sum(N * int(np.prod(s.row_shape, dtype=np.int64)) * s.ring_dtype.itemsize for s in schema.fields)
     seg = _segment(step_bytes, segment_steps, max_segment_bytes, max_steps)
@@ -57,13 +68,30 @@ def plain_setup(schema: Schema, *, device: torch.device, segment_steps: int, max
         name: np.broadcast_to(np.asarray(value, dtype=dtype), (N, *row))
         for name, (dtype, row, value) in schema.constants.items()
     }
-    members = [MemberSpec(s.name, s.np_dtype.str, (N, *s.row_shape), max_steps or seg * 16) for s in schema.fields]
+    members = [MemberSpec(s.name, s.np_dtype.str, (N, *s.row_shape), max_steps or seg * 16)
+               for s in schema.fields if not s.is_camera]
     members += [MemberSpec(name, value.dtype.str, value.shape, max_steps or seg * 16) for name, value in constants.items()]
-    return Setup(ring, seg, members, constants, {s.name for s in schema.fields} | set(schema.constants))
+    streams = image_streams([(s.name, "all", s.row_shape, s.np_dtype, N) for s in schema.cameras], images)
+    setup = Setup(ring, seg, members, constants, {s.name for s in schema.fields} | set(schema.constants))
+    return _with_images(setup, streams, max_steps, default_rows=seg * 16, window_rows=0)
+
+
+def _with_images(setup: Setup, streams: ImageStreams | None, rows: int | None, *, default_rows: int,
+                 window_rows: int) -> Setup:
+    """``setup`` with the cameras' members, ``meta`` and version, when there are cameras."""
+    if streams is None:
+        return setup
+    members, variable = streams.members(rows, default_rows, window_rows)
+    setup.members += members
+    setup.variable += variable
+    setup.meta.update(streams.meta())
+    setup.version = IMAGES_VERSION
+    setup.images = streams
+    return setup
 
 
 def volume_setup(volume: VolumePlan, schema: Schema, *, device: torch.device, segment_steps: int,
-                 max_segment_bytes: int | None, max_steps: int | None, ring_segments: int) -> Setup:
+                 max_segment_bytes: int | None, max_steps: int | None, ring_segments: int, images: Images) -> Setup:
     """What ``volume`` keeps (see the module docstring)."""
     plans, constants = plan(volume, schema)
     k, N = volume.every, schema.N
@@ -76,8 +104,10 @@ def volume_setup(volume: VolumePlan, schema: Schema, *, device: torch.device, se
     rows = None if max_steps is None else -(-max_steps // k)
     seg = _segment(step_bytes, segment_steps, max_segment_bytes, rows)
     rings = VolumeRings(volume, schema, plans, constants, segment=seg, ring_segments=ring_segments, device=device)
-    members, variable = rings.members(schema, rows or seg * 16, index_rows=max(2 * N, 1024),
-                                      window_rows=(volume.window or 1) * 64)
+    window_rows = (volume.window or 1) * 64
+    members, variable = rings.members(schema, rows or seg * 16, index_rows=max(2 * N, 1024), window_rows=window_rows)
+    streams = image_streams([(p.name, p.where, p.row_shape, NUMPY_DTYPES[p.dtype], M if p.where == "detail" else N if p.where == "all" else 1)
+                             for p in plans if schema.fields[p.index].is_camera], images)
     meta: dict[str, Any] = {"volume": volume.describe()}
     if k > 1:
         meta["every"] = k
@@ -89,8 +119,9 @@ def volume_setup(volume: VolumePlan, schema: Schema, *, device: torch.device, se
         meta["windows"] = {"members": window, "window": volume.window, "capture": volume.trigger.describe()}
     if volume.has_index:
         meta["episode_columns"] = list(COLUMNS)
-    return Setup(rings.ring, seg, members, rings.constant_rows(schema)[0], {p.name for p in plans} | set(constants),
-                 version=file_version(volume, plans, constants), meta=meta, variable=variable, rings=rings)
+    setup = Setup(rings.ring, seg, members, rings.constant_rows(schema)[0], {p.name for p in plans} | set(constants),
+                  version=file_version(volume, plans, constants), meta=meta, variable=variable, rings=rings)
+    return _with_images(setup, streams, rows, default_rows=seg * 16, window_rows=window_rows)
 
 
 __all__ = ["Setup", "plain_setup", "volume_setup"]

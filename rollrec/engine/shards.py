@@ -120,8 +120,12 @@ class ShardSession:
         try:  # local checks first, so that every rank hears of any rank's failure in the exchange
             directory.mkdir(parents=True, exist_ok=True)
             recording = PartialRecording(directory / shard_file_name(rank))
-            for stale in (recording.path, recording.data_path, recording.sidecar_path):
-                Path(stale).unlink(missing_ok=True)
+            holder = recording.holder()
+            if holder is not None:  # another job records into this directory now: never touch its files
+                error = f"{recording.busy_message(holder)}; pick another path, or wait until it finishes"
+            else:
+                for stale in (recording.path, recording.data_path, recording.sidecar_path):
+                    Path(stale).unlink(missing_ok=True)
         except OSError as exc:
             error = f"{type(exc).__name__}: {exc}"
         group = dist_meta.metadata_group(timeout_s)

@@ -10,7 +10,9 @@ the schema, where its rows go:
 - ``"window"``: the last ``window`` kept steps of each captured episode, episodes one after
   another: a member ``[R, ...]`` (heavy, with ``capture=``).
 
-Fields left out by ``fields=`` are not kept at all. Every selection happens on the device in
+Cameras (``images=``, `rollrec.engine.images`) are fields named ``images/<cam>``; ``fields=`` and
+``all_env_fields=`` name them by the camera's name, they are heavy unless named there, and they
+keep their dtype. Fields left out by ``fields=`` are not kept at all. Every selection happens on the device in
 `record` (see `rollrec.engine.volume_record`); only what is kept is copied to the host.
 
 With ``every=k`` a kept row stands for k recorded steps (the first of them): obs, actions, poses
@@ -21,6 +23,7 @@ episode boundaries and returns (in the original step numbering) are in the episo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -257,6 +260,7 @@ def plan(volume: VolumePlan, schema: Schema) -> tuple[list[FieldPlan], dict[str,
     ``all_env_fields`` or ``dtypes`` that the first step did not give, and for dtypes a field
     cannot take.
     """
+    volume = _camera_names(volume, schema)
     _check_names(volume, schema)
     _check_dtypes(volume, schema)
     keep = None if volume.fields is None else set(volume.fields) | set(REQUIRED_FIELDS)
@@ -265,6 +269,12 @@ def plan(volume: VolumePlan, schema: Schema) -> tuple[list[FieldPlan], dict[str,
 
     def where(name: str) -> str:
         return heavy if split and name not in volume.all_env_fields else "all"
+
+    for spec in schema.cameras:
+        if spec.env_rows != schema.N and spec.env_rows is not None and where(spec.name) != "detail" and (
+                keep is None or spec.name in keep):
+            raise ValueError(f"record(): camera {spec.name[len('images/'):]!r} gave the {spec.env_rows} detail envs' images "
+                             "only, but it is kept for every env (all_env_fields=): give all N envs' images")
 
     plans = []
     for i, spec in enumerate(schema.fields):
@@ -278,20 +288,34 @@ def plan(volume: VolumePlan, schema: Schema) -> tuple[list[FieldPlan], dict[str,
     return plans, constants
 
 
+def _camera_names(volume: VolumePlan, schema: Schema) -> VolumePlan:
+    """``volume`` with camera names in ``fields`` and ``all_env_fields`` as their fields' names (``images/<cam>``)."""
+    cameras = {s.name[len("images/"):]: s.name for s in schema.cameras}
+    if not cameras:
+        return volume
+    fields = None if volume.fields is None else tuple(cameras.get(n, n) for n in volume.fields)
+    light = tuple(cameras.get(n, n) for n in volume.all_env_fields)
+    return dataclasses.replace(volume, fields=fields, all_env_fields=light)
+
+
 def _check_names(volume: VolumePlan, schema: Schema) -> None:
     """ValueError for a name in ``fields``, ``all_env_fields`` or ``dtypes`` the first step did not give."""
-    given = [s.name for s in schema.fields]
+    given = [s.name[len("images/"):] if s.is_camera else s.name for s in schema.fields]
     known = set(given) | set(schema.constants)
+    named = {s.name: s.name[len("images/"):] for s in schema.cameras}
     for what, names in (("fields", volume.fields or ()), ("all_env_fields", volume.all_env_fields),
                         ("dtypes", tuple(volume.dtypes or ()))):
-        unknown = [n for n in names if n not in known]
+        unknown = [n for n in names if named.get(n, n) not in known]
         if unknown:
             raise ValueError(f"{what}: no field named {unknown[0]!r}; the first step gave {sorted(known)}")
 
 
 def _check_dtypes(volume: VolumePlan, schema: Schema) -> None:
     """ValueError for a dtype a field cannot be stored in."""
+    cameras = {s.name[len("images/"):] for s in schema.cameras}
     for name, dtype in (volume.dtypes or {}).items():
+        if name in cameras:
+            raise ValueError(f"dtypes[{name!r}]: camera images keep their dtype (their codec depends on it)")
         if name in ("done", "truncated"):
             raise ValueError(f"dtypes[{name!r}]: {name} is stored as bool")
         if name in _FLOAT_ONLY and not dtype.is_floating_point:

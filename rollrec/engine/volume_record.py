@@ -115,8 +115,8 @@ class VolumeRings:
 
     def _value(self, p: FieldPlan, spec: FieldSpec, src: Any) -> torch.Tensor:
         full = self._full(spec, src)
-        if p.where != "detail":
-            return full
+        if p.where != "detail" or (spec.env_rows is not None and spec.env_rows != self.N):
+            return full  # every env's, or a camera that gave the detail envs' images only
         return full[self._select] if isinstance(self._select, slice) else full.index_select(0, self._select)
 
     def _write(self, p: FieldPlan, spec: FieldSpec, src: Any, dst: torch.Tensor) -> None:
@@ -144,7 +144,9 @@ class VolumeRings:
         """The stream's members (in file directory order) and the names of the variable ones."""
         members, variable = [], []
         flushed_c, window_c = self.constant_rows(schema)
-        for p, _, _ in self._writes:
+        for p, spec, _ in self._writes:
+            if spec.is_camera:  # stored encoded: its members come from `rollrec.engine.images`
+                continue
             dtype = NUMPY_DTYPES[p.dtype].str
             if p.where == "window":
                 members.append(MemberSpec(p.name, dtype, p.row_shape, window_rows))
@@ -162,8 +164,10 @@ class VolumeRings:
             variable += ["episodes", "episode_return"]
         return members, variable
 
-    def gatherer(self, schema: Schema, transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]]) -> EpisodeGather | None:
-        """The writer thread's `EpisodeGather`, or None without an episode index."""
+    def gatherer(self, schema: Schema, transforms: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+                 encoders: Mapping[str, Any] | None = None) -> EpisodeGather | None:
+        """The writer thread's `EpisodeGather`, or None without an episode index. ``encoders``:
+        the cameras' (`rollrec.engine.images.CameraEncoder`), for their captured windows."""
         if self.tracker is None:
             return None
         v = self.volume
@@ -175,7 +179,7 @@ class VolumeRings:
         return EpisodeGather(
             self.tracker, self.N, captured=captured, detail=detail, window=v.window, window_ring_rows=self.window_rows,
             window_ring=self.window.tensors, window_constants=self.constant_rows(schema)[1], transforms=transforms,
-            device=self.device,
+            device=self.device, encoders=encoders,
         )
 
 

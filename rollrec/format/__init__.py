@@ -9,18 +9,20 @@ docstrings of this package, each beside the code that reads or writes its part:
 - `rollrec.format.meta`: ``meta``, the JSON object every file holds, and its codec;
 - `rollrec.format.v2`: what version 2 changes (members kept for some envs, for captured episode
   windows, one step in k) and its episode index;
+- `rollrec.format.images`: what version 3 adds: camera images, one encoded stream per env and
+  camera, in two members per camera (packets and their index);
 - `rollrec.format.model`: the optional robot model's members (``model_*``);
 - `rollrec.format.manifest`: a rollout recorded by several ``torch.distributed`` ranks, a
   directory of one file per rank and a ``manifest.json``;
 - `rollrec.format.errors`: `RolloutFormatError`, what every reader raises for a file that breaks it.
 
-Versions. ``meta["format_version"]`` is 1 or 2 (`READ_VERSIONS`); `FORMAT_VERSION` (2) is the
-newest this rollrec writes and reads. Version 2 is a superset: a v1 file is a v2 file whose
-members all hold every env and every step. Writers write version 1 whenever the file satisfies
+Versions. ``meta["format_version"]`` is 1, 2 or 3 (`READ_VERSIONS`); `FORMAT_VERSION` (3) is the
+newest this rollrec writes and reads. Each is a superset of the one before: a v1 file is a v2
+file whose members all hold every env and every step, a v2 file a v3 file without cameras. Writers write version 1 whenever the file satisfies
 it (every file without volume options, ``save_rollout`` always), the way numpy's ``.npy``
 writer picks the oldest header version that holds an array, so such files stay readable by
 every rollrec; only `Recorder`'s volume options (``envs=``, ``every=``, ``capture=``, and
-``fields=``/``dtypes=`` when they leave v1) write version 2. The manifest of a sharded rollout
+``fields=``/``dtypes=`` when they leave v1) write version 2, and cameras (``images=``) version 3. The manifest of a sharded rollout
 and the sidecar of a recording in progress (`rollrec._npz.sidecar`) have versions of their own.
 
 This package is pure: it imports numpy and the standard library (and `rollrec._version`), never

@@ -39,7 +39,9 @@ key                  type            meaning
 ===================  ==============  =================================================================
 
 Each entry of ``shards``: ``rank`` (int), ``file`` (path of the shard file relative to the
-directory, ``/``-separated, never absolute nor leaving the directory), ``env_offset`` and
+directory, ``/``-separated names ending in ``.npz``, never absolute, never ``.`` or ``..``, never
+the manifest itself; readers also refuse one that resolves outside the directory through a
+symlink), ``env_offset`` and
 ``num_envs`` (its global env range), ``num_steps`` (int or null: steps it holds), ``status``
 (``"recording"``, ``"complete"``, ``"recovered"``: finished by ``rollrec recover`` with the steps
 flushed before its rank died, or ``"missing"``: no readable file), ``host`` (the machine that
@@ -197,6 +199,9 @@ class Manifest:
         total = sum(s.num_envs for s in shards)
         if total != doc["num_envs"]:
             raise RolloutFormatError(f"{where}: 'num_envs' is {doc['num_envs']} but the shards hold {total} envs")
+        if total > MAX_ENVS:
+            raise RolloutFormatError(f"{where}: {total:,} envs, more than any recording holds (at most {MAX_ENVS:,}); "
+                                     "not a manifest rollrec wrote")
         known = {f.name for f in cls.__dataclass_fields__.values()}  # type: ignore[attr-defined]
         return cls(**{k: v for k, v in doc.items() if k in known and k != "shards"}, shards=shards)
 
@@ -205,10 +210,20 @@ def _version() -> str:
     return __version__
 
 
+#: Every integer of a manifest is a count or an index: at least 0 and below this (numpy's int64 holds it).
+MAX_INT = 2**62
+#: Most envs a sharded rollout may hold in all (a missing shard's envs read as fill values, so a
+#: manifest cannot make a reader allocate more than this per step).
+MAX_ENVS = 1 << 26
+
+
 def _want(doc: dict, key: str, kind: Any, where: str) -> None:
     value = doc.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise RolloutFormatError(f"{where}: {key!r} is missing or not a {getattr(kind, '__name__', 'number')}: {value!r}")
+        raise RolloutFormatError(f"{where}: {key!r} is missing or not a {getattr(kind, '__name__', 'number')}: "
+                                 f"{value!r:.80}")
+    if isinstance(value, int) and not 0 <= value < MAX_INT:
+        raise RolloutFormatError(f"{where}: {key!r} is {value:.3g}, outside 0..2**62")
 
 
 def _entry(doc: Any, i: int, where: str) -> ShardEntry:
@@ -222,8 +237,11 @@ def _entry(doc: Any, i: int, where: str) -> ShardEntry:
         raise RolloutFormatError(f"{here}: shards must be in rank order; this one says rank {doc['rank']}")
     file = doc["file"]
     norm = posixpath.normpath(file)
-    if not file or "\\" in file or posixpath.isabs(file) or norm.startswith("..") or norm != file:
-        raise RolloutFormatError(f"{here}: 'file' must be a plain relative path inside the directory, got {file!r}")
+    parts = file.split("/")
+    if (not file or "\\" in file or "\0" in file or posixpath.isabs(file) or norm.startswith("..") or norm != file
+            or any(p in ("", ".", "..") for p in parts) or not file.endswith(".npz") or file == MANIFEST_NAME):
+        raise RolloutFormatError(f"{here}: 'file' must be a plain relative path of a .npz inside the directory, "
+                                 f"got {file!r:.200}")
     if doc.get("status", "recording") not in STATUSES:
         raise RolloutFormatError(f"{here}: 'status' must be one of {STATUSES}, got {doc.get('status')!r}")
     if doc.get("num_steps") is not None:
@@ -234,6 +252,7 @@ def _entry(doc: Any, i: int, where: str) -> ShardEntry:
 
 __all__ = [
     "MANIFEST_NAME",
+    "MAX_ENVS",
     "Manifest",
     "ShardEntry",
     "check_layout",

@@ -31,15 +31,15 @@ from rollrec.format.errors import RolloutFormatError
 from rollrec.format.v1 import check_unicode_array
 
 FORMAT_NAME = "rollrec"
-#: The newest format version written and read (versions 1 and 2 are read; see `rollrec.format`).
-FORMAT_VERSION = 2
+#: The newest format version written and read (versions 1 to 3 are read; see `rollrec.format`).
+FORMAT_VERSION = 3
 #: The versions this rollrec reads.
-READ_VERSIONS = (1, 2)
+READ_VERSIONS = (1, 2, 3)
 #: The quaternion order of every pose in a file (scalar first).
 QUAT_ORDER = "wxyz"
 #: ``meta`` entries the writers derive from the data; a caller's ``meta`` may not set them.
 DERIVED_META = ("format", "format_version", "num_steps", "num_envs", "dt", "quat_order", "extras",
-                "every", "recorded_steps", "env_ids", "windows", "episode_columns", "volume")
+                "every", "recorded_steps", "env_ids", "windows", "episode_columns", "volume", "images")
 MAX_META_DEPTH = 64
 MAX_META_BYTES = 64 << 20
 

@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from rollrec.format.errors import RolloutFormatError
+from rollrec.format.images import StreamSpec, cameras, check_stream_members, is_image_member
 from rollrec.format.v1 import (
     INDEX_KEYS,
     OPTIONAL_RANKS,
@@ -75,19 +76,28 @@ from rollrec.format.v1 import (
 )
 
 COLUMNS = ("env", "start", "stop", "end", "captured", "row", "rows")
+#: Most recorded steps a file may describe (``T * every``): every step and row index then fits
+#: int64 with room for the sums the checks make.
+MAX_STEPS = 2**62
 #: Members a v2 file must hold (in any layout).
 REQUIRED_V2 = ("rew", "done", "truncated", "base_pos", "base_quat")
 
 
 class Layout:
-    """How the members of a v2 file (or a v1 one: every member ``[T, N, ...]``) are laid out."""
+    """How the members of a v2 file (or a v1 one: every member ``[T, N, ...]``) are laid out.
+
+    Cameras (format v3, `rollrec.format.images`): ``cameras`` maps each to its `StreamSpec`; its
+    logical member ``images/<cam>`` may be named in ``env_ids`` and ``windows`` like any member,
+    and its frames are stored in its packets and index members.
+    """
 
     def __init__(self, meta: Mapping[str, Any], where: str):
         self.version = int(meta["format_version"])
         self.T, self.N = int(meta["num_steps"]), int(meta["num_envs"])
         self.every = meta.get("every", 1)
-        if type(self.every) is not int or self.every < 1:
-            raise RolloutFormatError(f"{where}: meta 'every' must be an integer >= 1, got {self.every!r:.40}")
+        if type(self.every) is not int or not 1 <= self.every <= MAX_STEPS // max(self.T, 1):
+            raise RolloutFormatError(f"{where}: meta 'every' must be an integer >= 1 with {self.T} rows of it at most "
+                                     f"2**62 steps, got {self.every!r:.40}")
         recorded = meta.get("recorded_steps", self.T * self.every)
         if type(recorded) is not int or (not (self.T - 1) * self.every < recorded <= self.T * self.every and self.T):
             raise RolloutFormatError(f"{where}: meta 'recorded_steps' {recorded!r:.40} does not fit {self.T} rows of {self.every}")
@@ -104,10 +114,13 @@ class Layout:
         if set(self.window_members) & set(self.env_ids):
             raise RolloutFormatError(f"{where}: a member cannot be in both 'env_ids' and 'windows'")
         self.has_index = self.every > 1 or bool(self.env_ids) or windows is not None
-        if self.has_index and list(meta.get("episode_columns", [])) != list(COLUMNS):
+        columns = meta.get("episode_columns", [])
+        if self.has_index and (not isinstance(columns, list) or columns != list(COLUMNS)):
             raise RolloutFormatError(f"{where}: meta 'episode_columns' must be {list(COLUMNS)}")
         if self.version == 1 and self.has_index:
             raise RolloutFormatError(f"{where}: 'every', 'env_ids' and 'windows' need format version 2")
+        self.cameras: dict[str, StreamSpec] = cameras(meta, where)
+        self._logical = {"images/" + c for c in self.cameras}
         self.R = 0
 
     def kind(self, name: str) -> str:
@@ -117,17 +130,18 @@ class Layout:
     def check(self, shapes: Mapping[str, tuple[int, ...]], dtypes: Mapping[str, np.dtype], where: str) -> None:
         """`RolloutFormatError` unless the members follow this layout and the v2 rules (see the module docstring)."""
         for name in (*self.env_ids, *self.window_members):
-            if name not in shapes:
+            if name not in shapes and name not in self._logical:
                 raise RolloutFormatError(f"{where}: meta names member {name!r}, which the file does not hold")
         for key in REQUIRED_V2:
             if key not in shapes:
                 raise RolloutFormatError(f"{where}: missing required key {key!r}")
-        rows = {shapes[m][0] for m in self.window_members if len(shapes[m])}
+        check_stream_members(self.cameras, shapes, dtypes, where)
+        rows = {shapes[m][0] for m in self.window_members if m not in self._logical and len(shapes[m])}
         if len(rows) > 1:
             raise RolloutFormatError(f"{where}: the window members hold different numbers of rows")
         self.R = rows.pop() if rows else 0
         for key, shape in shapes.items():
-            if key not in STATIC_KEYS and key not in INDEX_KEYS:
+            if key not in STATIC_KEYS and key not in INDEX_KEYS and not is_image_member(key):
                 self._check_member(key, shape, dtypes[key], where)
         check_named_members(shapes, dtypes, shapes["rew_terms"][-1] if "rew_terms" in shapes else 0, where)
         if self.has_index:
@@ -151,8 +165,10 @@ def _env_ids(ids: Any, name: str, N: int, where: str) -> np.ndarray:
     arr = np.asarray(ids)
     if not isinstance(ids, list) or arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
         raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be a list of env ids")
+    if arr.size and (arr.min() < 0 or arr.max() >= N):  # on the ids as given: a cast could wrap them
+        raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be sorted unique ids in 0..{N - 1}")
     arr = arr.astype(np.int64)
-    if arr.size and (arr[0] < 0 or arr[-1] >= N or (np.diff(arr) <= 0).any()):
+    if arr.size and (np.diff(arr) <= 0).any():
         raise RolloutFormatError(f"{where}: meta 'env_ids'[{name!r}] must be sorted unique ids in 0..{N - 1}")
     return arr
 
@@ -163,8 +179,8 @@ def _windows(windows: Any, where: str) -> tuple[tuple[str, ...], int]:
     members, size = w.get("members"), w.get("window")
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
         raise RolloutFormatError(f"{where}: meta 'windows' must list its 'members'")
-    if type(size) is not int or size < 1:
-        raise RolloutFormatError(f"{where}: meta 'windows' 'window' must be an integer >= 1")
+    if type(size) is not int or not 1 <= size <= MAX_STEPS:
+        raise RolloutFormatError(f"{where}: meta 'windows' 'window' must be an integer in 1..2**62")
     return tuple(members), size
 
 
@@ -187,4 +203,4 @@ def _mapping(value: Any, name: str, where: str) -> dict:
     return value
 
 
-__all__ = ["COLUMNS", "REQUIRED_V2", "Layout"]
+__all__ = ["COLUMNS", "MAX_STEPS", "REQUIRED_V2", "Layout"]

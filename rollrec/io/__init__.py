@@ -2,7 +2,7 @@
 
 - opening: `opening.load` decides how a path is read, once, above both readers: a file
   (`reader`: `Rollout`; its views in `env_array` and `volume_view`; its episodes in
-  `episode_index`; legacy files in `legacy`) or a directory recorded by several ranks
+  `episode_index`; camera frames in `images`; legacy files in `legacy`) or a directory recorded by several ranks
   (`sharded`: `ShardedRollout`, its shard files and manifest);
 - writing: `save.save_rollout` (a rollout held in memory), and `partial.PartialRecording`, the one
   owner of the crash protocol (the ``.partial`` data file, its JSON sidecar, the model kept
@@ -13,7 +13,7 @@
   ``rew``), `summary` (what ``rollrec info`` shows, as plain data).
 
 Imports: numpy and the layers below, `rollrec.format`, `rollrec._npz` (the npz machinery),
-`rollrec.model`; never the engine, adapters, viewer, video or CLI. Names are imported on first
+`rollrec.model`, `rollrec.media` (the cameras' decoders, when a frame is read); never the engine, adapters, viewer, video or CLI. Names are imported on first
 use, so importing one module of this package does not load the reader and the writer.
 """
 

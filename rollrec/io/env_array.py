@@ -73,16 +73,22 @@ class ShardedArray:
     """A ``[T, N, ...]`` array of a sharded rollout, read lazily from the shards' arrays.
 
     Index it like a numpy array: ints, slices and one 1-D int/bool array among the time and env
-    axes, then any basic index on the trailing axes. A selection inside one complete shard
-    returns that shard's view (a memory map for stored files); one that spans shards, or touches
-    missing data, returns a new array with the missing parts set to `fill_value`.
-    ``np.asarray(a)`` reads it whole.
+    axes, then any basic index on the trailing axes. A selection inside one complete shard is
+    that shard's member indexed (read from the file with pread for stored files, see
+    `rollrec._npz.member_map`); one that spans shards, or touches missing data, is assembled
+    from each shard's part, with the missing parts set to `fill_value`. ``np.asarray(a)`` reads
+    it whole.
+
+    ``parts``: ``(env_offset, num_envs, array or None[, first column])`` by offset: envs
+    ``env_offset ..`` are the array's columns from ``first column`` (default 0) on; the array is
+    indexed only when read (a detail member's columns are not sliced out in advance).
     """
 
-    def __init__(self, name: str, parts: Sequence[tuple[int, int, np.ndarray | None]], T: int, N: int,
+    def __init__(self, name: str, parts: Sequence[tuple], T: int, N: int,
                  row_shape: tuple[int, ...], dtype: np.dtype):
         self.name = name
-        self._parts = list(parts)  # (env_offset, num_envs, shard array [T_s, n, ...] or None) by offset
+        # (env_offset, num_envs, shard array [T_s, n, ...] or None, its column of env_offset) by offset
+        self._parts = [(p[0], p[1], p[2], p[3] if len(p) > 3 else 0) for p in parts]
         self.shape = (T, N, *row_shape)
         self.dtype = np.dtype(dtype)
         self.fill = fill_value(self.dtype)
@@ -122,6 +128,10 @@ class ShardedArray:
         return key[0], key[1], tuple(key[2:])
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        out = self._select(key)
+        return out[()] if isinstance(out, np.ndarray) and out.ndim == 0 else out  # a scalar, as numpy gives
+
+    def _select(self, key: Any) -> np.ndarray:
         t_key, e_key, rest = self._split(key)
         T, N = self.shape[:2]
         t, t_scalar = axis_index(t_key, T, "time")
@@ -141,13 +151,13 @@ class ShardedArray:
         t_dims = () if t_scalar else (len(t),)
         t_sel = t if t_scalar else compact_index(t)
         if e_scalar:
-            offset, count, arr = self._part_of(e)
-            return self._read(arr, t, t_scalar, t_sel, e - offset, rest, t_dims + row_shape)
+            offset, count, arr, col = self._part_of(e)
+            return self._read(arr, t, t_scalar, t_sel, e - offset + col, rest, t_dims + row_shape)
         touched = []
-        for offset, count, arr in self._parts:
+        for offset, count, arr, col in self._parts:
             mask = (e >= offset) & (e < offset + count)
             if mask.any():
-                touched.append((np.flatnonzero(mask), offset, arr))
+                touched.append((np.flatnonzero(mask), offset - col, arr))
         if len(touched) == 1 and touched[0][2] is not None and self._full_time(touched[0][2], t, t_scalar):
             pos, offset, arr = touched[0]
             return arr[(t_sel, compact_index(e[pos] - offset), *rest)]
@@ -158,7 +168,7 @@ class ShardedArray:
             out[dst] = self._read(arr, t, t_scalar, t_sel, local, rest, t_dims + (len(pos),) + row_shape)
         return out
 
-    def _part_of(self, g: int) -> tuple[int, int, np.ndarray | None]:
+    def _part_of(self, g: int) -> tuple[int, int, np.ndarray | None, int]:
         for part in self._parts:
             if part[0] <= g < part[0] + part[1]:
                 return part

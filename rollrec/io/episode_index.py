@@ -30,16 +30,29 @@ class EpisodeIndex:
         self.every, self.T = every, T
         self.env, self.start, self.stop, self.end, self.captured, self.row, self.rows = (table[:, i] for i in range(len(COLUMNS)))
         self.returns = np.asarray(returns, dtype=np.float64)
-        kept = self.last_row - self.first_row + 1
-        problems = [
-            ((self.env < 0) | (self.env >= N), f"an env outside 0..{N - 1}"),
-            ((self.start < 0) | (self.stop <= self.start) | (self.stop > T * every), f"steps outside 0..{T * every}"),
-            ((self.end < 0) | (self.end > 2), "an 'end' other than 0, 1, 2"),
-            ((self.captured < 0) | (self.captured > 1), "a 'captured' other than 0, 1"),
-            ((self.rows < 0) | (self.rows > np.maximum(kept, 0)), "more 'rows' than the episode has"),
-            ((self.row < -1) | ((self.row >= 0) & (self.row + self.rows > R)), f"window rows outside 0..{R}"),
+        self._check(table, T, N, R, where)
+
+    def _check(self, table: np.ndarray, T: int, N: int, R: int, where: str) -> None:
+        """`RolloutFormatError` naming the first episode that breaks the format (`rollrec.format.v2`).
+
+        Each check runs only on entries the checks before it passed, so no sum can overflow int64:
+        steps are within ``T * every`` (at most 2**62, `rollrec.format.v2.MAX_STEPS`) before rows are
+        derived from them, and ``row`` is compared with ``R - rows``, never summed."""
+        checks = [
+            (lambda: (self.env < 0) | (self.env >= N), f"an env outside 0..{N - 1}"),
+            (lambda: (self.start < 0) | (self.stop <= self.start) | (self.stop > T * self.every),
+             f"steps outside 0..{T * self.every}"),
+            (lambda: (self.end < 0) | (self.end > 2), "an 'end' other than 0, 1, 2"),
+            (lambda: (self.captured < 0) | (self.captured > 1), "a 'captured' other than 0, 1"),
+            (lambda: (self.rows < 0) | (self.rows > np.maximum(self.last_row - self.first_row + 1, 0)),
+             "more 'rows' than the episode has"),
+            (lambda: (self.row < -1) | ((self.row >= 0) & (self.row > R - self.rows)), f"window rows outside 0..{R}"),
+            (lambda: _overlapping(self.env, self.start, self.stop), "steps that overlap another episode of its env"),
+            (lambda: _overlapping(np.zeros_like(self.row), self.row, self.row + self.rows, (self.row >= 0) & (self.rows > 0)),
+             "window rows that overlap another episode's"),
         ]
-        for bad, what in problems:
+        for bad, what in checks:
+            bad = bad()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise RolloutFormatError(f"{where}: episode {i} of the index has {what}: {table[i].tolist()}")
@@ -108,6 +121,20 @@ class EpisodeIndex:
         E = len(tables)
         full = np.column_stack([tables, np.ones(E, np.int64), np.full(E, -1), tables[:, 2] - tables[:, 1]])
         return cls(full, rets, every=1, T=T, N=N, R=0, where=where)
+
+
+def _overlapping(group: np.ndarray, start: np.ndarray, stop: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """Mask of entries whose ``[start, stop)`` (non-empty) overlaps another's of the same ``group``
+    (only entries in ``among`` take part). Sorted by start within each group, the ranges are
+    disjoint exactly when each starts at or after the stop of the one before it."""
+    idx = np.flatnonzero(among) if among is not None else np.arange(len(group))
+    bad = np.zeros(len(group), bool)
+    if len(idx) < 2:
+        return bad
+    order = idx[np.lexsort((start[idx], group[idx]))]
+    g, a, b = group[order], start[order], stop[order]
+    bad[order[1:][(g[1:] == g[:-1]) & (a[1:] < b[:-1])]] = True
+    return bad
 
 
 class RolloutEpisodes:

@@ -39,7 +39,8 @@ def read_model(members: Mapping[str, np.ndarray], meta: Mapping[str, Any], link_
     """The model stored in ``members`` (None when the file has none), checked.
 
     Raises `RolloutFormatError` naming the file when only some model members are there, a member
-    has the wrong dtype kind, or the arrays contradict each other.
+    has the wrong dtype kind or (stored in a wider integer type) values its type cannot hold, or
+    the arrays contradict each other.
     """
     present = [k for k in MODEL_KEYS if k in members]
     if not present:
@@ -53,6 +54,11 @@ def read_model(members: Mapping[str, np.ndarray], meta: Mapping[str, Any], link_
         dtype, _ = ARRAYS[key[len(PREFIX):]]
         if arr.dtype.kind not in ("iu" if np.dtype(dtype).kind in "iu" else "f"):
             raise RolloutFormatError(f"{where}: {key!r} must be {np.dtype(dtype).name}-like, got {arr.dtype}")
+        if np.dtype(dtype).kind in "iu" and arr.size:  # stored wider: a cast would wrap, e.g. 256 + t reading as t
+            lo, hi, fits = int(arr.min()), int(arr.max()), np.iinfo(dtype)
+            if lo < fits.min or hi > fits.max:
+                raise RolloutFormatError(f"{where}: {key!r} holds {lo if lo < fits.min else hi}, outside the range of "
+                                         f"its type {np.dtype(dtype).name} ({fits.min}..{fits.max})")
         arrays[key[len(PREFIX):]] = arr
     parents = meta.get("link_parents")
     info = meta.get("model") if isinstance(meta.get("model"), dict) else {}

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
+    from rollrec.format.images import StreamSpec
     from rollrec.io.episode_index import EpisodeIndex
+    from rollrec.io.images import CameraFrames
     from rollrec.format.v2 import Layout
     from rollrec.model.robot import RobotModel
 
@@ -113,6 +115,15 @@ class ReadableRollout(Protocol):
 
     def has_detail(self, env: int) -> bool:
         """Whether every field of env ``env`` is in the file for at least some of its steps."""
+        ...
+
+    @property
+    def cameras(self) -> dict[str, StreamSpec]:
+        """``{camera: StreamSpec}`` of the recorded cameras (format v3); empty without."""
+        ...
+
+    def images(self, camera: str, env: int) -> CameraFrames:
+        """Camera ``camera``'s frames of env ``env``, decoded lazily (``frames.at(step)``, ``frames.steps``)."""
         ...
 
     def total_rewards(self) -> np.ndarray:

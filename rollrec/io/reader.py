@@ -14,6 +14,10 @@ Format v2 files (volume control, `rollrec.format.v2`) read the same way: ``r[key
 ``[T, N, ...]`` (members kept for some envs or some episodes read as fill values elsewhere,
 `rollrec.io.volume_view`), ``r.stored(key)`` is the member as stored, ``r.env(k)`` holds what
 exists for env k, and `Rollout.episodes` / `Rollout.episode` read the episode index.
+
+Format v3 files hold cameras (`rollrec.format.images`): ``r.cameras`` describes them and
+``r.images(camera, env)`` reads one env's frames lazily (`rollrec.io.images`); their members are
+not per-step members (not in ``step_keys``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ import numpy as np
 from rollrec._npz.archive import NpzArchive
 from rollrec.io.env_array import clip_range, fill_value
 from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
+from rollrec.io.images import CameraFrames, CameraIndex, camera_frames
 from rollrec.io.legacy import convert_legacy, looks_legacy
 from rollrec.format.errors import LegacyPickleError, RolloutFormatError
+from rollrec.format.images import StreamSpec, is_image_member
 from rollrec.format.meta import decode_meta
 from rollrec.format.v1 import INDEX_KEYS, STATIC_KEYS, check_fields, check_unicode_array
 from rollrec.format.v2 import Layout
@@ -45,9 +51,12 @@ _CACHED_THREADS = 1  # when they are in the page cache (reads are then CPU work:
 
 class Rollout(RolloutEpisodes):
     """A rollout opened for reading. Arrays are ``[T, N, ...]`` numpy arrays (read-only memory
-    maps for stored files); index them to read. `env` and the episode helpers read with `os.pread`
-    instead: if another process truncates the file while it is open, they raise
-    `RolloutFormatError`, where touching a lost page of a map would kill the process (SIGBUS).
+    maps for stored files); index them to read: ``r[key][index]`` reads the selection from the file
+    with `os.pread` into a new array (any numpy index: `rollrec._npz.member_map`), as `env`, `read`
+    and the episode helpers do, so ``r["obs"][:, k]`` costs what ``r.env(k)`` does. A file
+    truncated by another process while open then raises `RolloutFormatError`, where touching a
+    lost page of a map would kill the process (SIGBUS); arithmetic on a whole member
+    (``r["rew"].sum()``) still goes through the map.
 
     ``N`` is always the full env count and ``T`` the number of (kept) steps; ``every`` the
     recorded steps each of them stands for (format v2). Use as a context manager or call `close`
@@ -69,6 +78,7 @@ class Rollout(RolloutEpisodes):
         self.every = self.layout.every
         self._views: dict[str, Any] = {}
         self._index: EpisodeIndex | None = None
+        self._camera_indexes: dict[str, CameraIndex] = {}
 
     # ---- mapping of members -----------------------------------------------------------------
     def __getitem__(self, key: str) -> np.ndarray:
@@ -106,8 +116,40 @@ class Rollout(RolloutEpisodes):
 
     @property
     def step_keys(self) -> list[str]:
-        """Names of the per-step members, ``[T, N, ...]`` each (as ``r[key]``)."""
-        return [k for k in self._fields if k not in STATIC_KEYS and k not in INDEX_KEYS]
+        """Names of the per-step members, ``[T, N, ...]`` each (as ``r[key]``; cameras are not: `images`)."""
+        return [k for k in self._fields if k not in STATIC_KEYS and k not in INDEX_KEYS and not is_image_member(k)]
+
+    # ---- cameras ----------------------------------------------------------------------------
+    @property
+    def cameras(self) -> dict[str, StreamSpec]:
+        """``{camera: StreamSpec}`` (codec, frame shape and dtype) of the file's cameras; empty without."""
+        return dict(self.layout.cameras)
+
+    def images(self, camera: str, env: int) -> CameraFrames:
+        """Camera ``camera``'s frames of env ``env`` (negative counts from the end), decoded lazily
+        when indexed: ``frames[t]``, ``frames.at(step)``, ``frames.steps`` (`rollrec.io.images`).
+
+        KeyError for a camera the file does not hold; an env without frames of it (not a detail
+        env, no captured episode) gives an empty sequence that says why when indexed."""
+        if camera not in self.layout.cameras:
+            have = ", ".join(self.layout.cameras) or "none"
+            raise KeyError(f"{self.path.name} has no camera {camera!r} (cameras: {have})")
+        env = self._check_env(env)
+        index = self._camera_indexes.get(camera)
+        if index is None:
+            index = self._camera_indexes[camera] = CameraIndex(self, camera, self.layout.cameras[camera])
+        return camera_frames(self, index, env)
+
+    def read_whole(self, key: str) -> np.ndarray:
+        """Member ``key`` read into memory (with pread for stored files)."""
+        return self._file.read_all(key) if self._file is not None else np.array(self._fields[key])
+
+    def member_shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._file.shapes[key]) if self._file is not None else tuple(self._fields[key].shape)
+
+    def read_bytes(self, key: str, offset: int, size: int) -> bytes:
+        """Bytes ``offset .. offset + size`` of the 1-D uint8 member ``key`` (pread for stored files)."""
+        return self._rows(key, offset, offset + size).tobytes()
 
     def __getattr__(self, name: str) -> Any:
         # Members are read with ``r[name]``, never as attributes (an extra field named ``env`` would
@@ -399,7 +441,14 @@ def open_file(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout
     except BaseException:
         members.close()
         raise
-    return Rollout(path, members, meta, closer=members.close, layout=layout)
+    rollout = Rollout(path, members, meta, closer=members.close, layout=layout)
+    if layout.has_index:
+        try:  # the episode index (E x 7 int64) is checked at load: a hostile one never reaches a reader
+            _ = rollout.index
+        except BaseException:
+            rollout.close()
+            raise
+    return rollout
 
 
 def _open_legacy(path: str, members: NpzArchive, allow_pickle: bool) -> Rollout:

@@ -34,7 +34,8 @@ def save_rollout(
     extras. ``meta`` entries are added to the generated ``meta``. ``model``: the robot's
     geometry, stored with the file (its links are matched to ``link_names`` by name). Returns the
     path. An existing file at ``path`` is replaced; an interrupted recording of ``path`` waiting
-    for `rollrec.recover` is an error unless ``overwrite``.
+    for `rollrec.recover` is an error unless ``overwrite`` (which discards it); one being recorded
+    by another process now is always an error (`RecordingBusyError`).
     Raises `RolloutFormatError` if the fields do not follow the format.
     """
     path = os.fspath(path)
@@ -54,7 +55,8 @@ def save_rollout(
     if "obs_layout" in full_meta:
         check_obs_layout(full_meta["obs_layout"], int(np.prod(arrays["obs"].shape[2:])), f"{path}: meta")
     step_keys = [k for k in arrays if k not in STATIC_KEYS]
-    writer = recording.begin_one_shot([MemberSpec(k, arrays[k].dtype.str, arrays[k].shape[1:], T) for k in step_keys])
+    writer = recording.begin_one_shot([MemberSpec(k, arrays[k].dtype.str, arrays[k].shape[1:], T) for k in step_keys],
+                                      overwrite=overwrite)
     try:
         for k in step_keys:
             writer.append(k, arrays[k])

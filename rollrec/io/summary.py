@@ -1,7 +1,7 @@
 """What a rollout holds, as plain data: the library half of ``rollrec info`` (which only formats it).
 
-`summarize` returns a JSON-ready dict: size and storage, fields (shape, dtype, bytes), the robot
-model, what a v2 file kept (`volume_summary`), episode figures and reward statistics, ``meta``
+`summarize` returns a JSON-ready dict: size and storage, fields (shape, dtype, bytes), cameras
+(codec, frames, bytes against raw: `camera_summary`), the robot model, what a v2 file kept (`volume_summary`), episode figures and reward statistics, ``meta``
 and, for a sharded rollout, its shards; ``rollrec info --json`` prints exactly that.
 
 Shapes, dtypes and sizes come from the zip and npy headers. Episode and reward statistics read
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rollrec._npz.files import allocated_bytes
+from rollrec.format.images import index_member, is_image_member, packets_member
 from rollrec.format.manifest import MANIFEST_NAME
 from rollrec.format.model import MODEL_KEYS
 from rollrec.io.episode_index import END_NAMES
@@ -61,6 +62,7 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
         extents = getattr(r, "extents", None)  # (env range, steps) holding data, when some may be missing
         fields = _fields(r, members)
         model_bytes = sum(fields.pop(k)["bytes"] for k in list(fields) if k in MODEL_KEYS)  # summarised as one
+        cameras = camera_summary(r, [members] if shards is None else [s.rollout.member_info() for s in shards if s.present])
         robot = getattr(r, "model", None)
         summary = {
             "path": path,
@@ -75,8 +77,9 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
             "recovered": bool(r.meta.get("recovered", False)),
             "verified": verify,
             "verified_members": verified_members,
-            "storage": _storage(r, path, members, fields, model_bytes, file_bytes),
+            "storage": _storage(r, path, members, fields, model_bytes + sum(c["bytes"] for c in cameras.values()), file_bytes),
             "fields": fields,
+            "cameras": cameras,
             "model": None if robot is None else {"summary": repr(robot), "bytes": model_bytes, **robot.info},
             "volume": volume_summary(r),
             "episodes": index_episode_stats(r) if r.layout.has_index
@@ -101,6 +104,8 @@ def _fields(r, members: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """``{member: {shape, dtype, bytes, stored_bytes[, kept]}}`` in the file's order."""
     fields = {}
     for key in r.keys():  # noqa: SIM118 (Rollout has no __iter__)
+        if is_image_member(key):  # summarised per camera (`camera_summary`)
+            continue
         if key in members and not r.is_legacy:
             shape, dtype, stored = members[key]["shape"], members[key]["dtype"], members[key]["stored_bytes"]
         else:  # converted in memory from a legacy file: no member of that name and layout
@@ -110,6 +115,25 @@ def _fields(r, members: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if key in r.step_keys and r.kind(key) != "all":  # format v2: kept for some envs or episodes only
             fields[key]["kept"] = r.kind(key)
     return fields
+
+
+def camera_summary(r, member_infos: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """``{camera: {codec, lossless, shape, dtype, kept, frames, bytes, raw_bytes, ratio, keyframe_interval,
+    params}}``: ``bytes`` are the stored packets and index (over every file of a sharded rollout),
+    ``raw_bytes`` what the frames would take as arrays, ``ratio`` the one over the other."""
+    out = {}
+    for camera, spec in r.cameras.items():
+        frames = sum(info[index_member(camera)]["shape"][0] for info in member_infos if index_member(camera) in info)
+        stored = sum(info[name]["stored_bytes"] for info in member_infos
+                     for name in (packets_member(camera), index_member(camera)) if name in info)
+        raw = frames * spec.frame_bytes
+        out[camera] = {
+            "codec": spec.codec, "lossless": spec.lossless, "shape": list(spec.shape), "dtype": _dtype_name(spec.dtype),
+            "kept": r.kind("images/" + camera), "frames": int(frames), "bytes": int(stored), "raw_bytes": int(raw),
+            "ratio": raw / stored if stored else None, "keyframe_interval": spec.keyframe_interval,
+            "params": dict(spec.params),
+        }
+    return out
 
 
 def _storage(r, path: str, members: dict[str, dict[str, Any]], fields: dict[str, dict[str, Any]], model_bytes: int,
@@ -158,6 +182,7 @@ def _shard_summary(r) -> dict[str, Any]:
             {"rank": s.entry.rank, "file": s.entry.file, "envs": [s.entry.env_offset, s.entry.env_stop],
              "steps": s.num_steps if s.present else None, "present": s.present,
              "status": s.entry.status, "note": s.note or s.entry.note, "host": s.entry.host,
+             "live": s.live is not None,
              "file_bytes": os.path.getsize(s.path) if s.present else None}
             for s in r.shards
         ],
@@ -293,4 +318,4 @@ def kept_stats(r: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["episode_stats", "index_episode_stats", "kept_stats", "reward_stats", "summarize", "volume_summary"]
+__all__ = ["camera_summary", "episode_stats", "index_episode_stats", "kept_stats", "reward_stats", "summarize", "volume_summary"]

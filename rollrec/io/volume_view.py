@@ -28,7 +28,7 @@ def detail_view(name: str, member: Any, ids: np.ndarray, T: int, N: int) -> Shar
             k += 1
         if ids[j] > env:
             parts.append((env, int(ids[j]) - env, None))
-        parts.append((int(ids[j]), k - j + 1, member[:, j : k + 1]))
+        parts.append((int(ids[j]), k - j + 1, member, j))  # columns j..k, indexed only when read
         env = int(ids[k]) + 1
         j = k + 1
     if env < N:
@@ -51,7 +51,7 @@ class WindowArray(ShardedArray):
     def __repr__(self) -> str:
         return f"WindowArray({self.name!r}, shape={self.shape}, dtype={self.dtype}, windows={sum(map(len, self._windows.values()))})"
 
-    def __getitem__(self, key: Any) -> np.ndarray:
+    def _select(self, key: Any) -> np.ndarray:
         t_key, e_key, rest = self._split(key)
         T, N = self.shape[:2]
         t, t_scalar = axis_index(t_key, T, "time")

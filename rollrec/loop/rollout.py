@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import inspect
 import os
@@ -11,12 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from rollrec.adapters.base import BaseAdapter, adapt
+from rollrec.engine import dist_meta
 from rollrec.engine.recorder import Recorder
+from rollrec.engine.serving import Serve
 from rollrec.engine.shards import RankTerminated, agree
+from rollrec.loop.control import PolicyControl
 
 STOP_MODES = ("never", "any", "all")
 
@@ -39,7 +44,10 @@ class RolloutRecorder:
     batched render; see `Recorder.record_frame`); a render that fails stops the run with its
     error. The robot's geometry is stored with the rollout when the adapter exposes a MuJoCo
     model (``mj_model`` and ``link_body_ids``: mjlab, Gymnasium MuJoCo); pass ``model=`` (a
-    `rollrec.model.RobotModel`, or None for none) to choose. Other keyword arguments go to `Recorder`.
+    `rollrec.model.RobotModel`, or None for none) to choose. ``cameras``: a callable returning
+    ``{camera: images}`` of the state ``obs`` describes, called before each step (with the pose),
+    whose images go to ``Recorder.record(images=...)`` (e.g. `rollrec.envs.camera.WalkerCamera`,
+    `rollrec.adapters.mujoco_camera.MuJoCoCamera`). Other keyword arguments go to `Recorder`.
     """
 
     def __init__(
@@ -52,6 +60,7 @@ class RolloutRecorder:
         video_every: int = 0,
         adapter: str | Any | None = None,
         adapter_options: dict[str, Any] | None = None,
+        cameras: Callable[[], Any] | None = None,
         **recorder_kwargs: Any,
     ):
         if stop_on not in STOP_MODES:
@@ -68,14 +77,21 @@ class RolloutRecorder:
         self._render = getattr(self.env, "render", None) or getattr(getattr(self.env, "env", None), "render", None)
         if self.video_every and self._render is None:
             raise ValueError(f"video_every={video_every}: {type(env).__name__} has no render() to record")
+        self.cameras = cameras
         self.max_steps = int(max_steps)
         self.stop_on = stop_on
         self.progress = progress
         self.recorder_kwargs = recorder_kwargs
         self.interrupted = False
+        #: The live replay of the last `run` with ``serve=`` (`rollrec.engine.serving.LiveServer`), else None.
+        self.server = None
+        #: The live controls of the `run` under way with ``serve=`` (`rollrec.loop.control.PolicyControl`:
+        #: a script may pause, step or switch the policy too), else None.
+        self.control: PolicyControl | None = None
 
     def run(self, policy: Callable[..., Any], output_dir: str | os.PathLike = "results/rollouts", *,
-            filename: str | None = None, deterministic: bool | None = None) -> Path:
+            filename: str | None = None, deterministic: bool | None = None,
+            serve: bool | int | str | Serve | None = None, fallback: Callable[..., Any] | None = None) -> Path:
         """Run ``policy`` (``obs -> action``) and write the rollout; returns the file's path.
 
         The policy gets what the framework's own loop would hand it (the adapter's
@@ -90,16 +106,44 @@ class RolloutRecorder:
         stamp), returned on every rank. ``deterministic`` (the original recorder's flag, as its
         ``record_rollout.py`` passes it) is handed to a policy that takes a ``deterministic``
         argument; a policy without one (`make_policy`'s) is deterministic already.
+
+        ``serve`` (True, a port, ``"host:port"``): serve the live replay of the run while it records
+        (``Recorder(serve=...)``: a ``rollrec replay`` child process), with the original tool's
+        live controls: ``L`` (and a button) switches the policy off and on for the selected env,
+        ``Shift+L`` for every env; ``K`` pauses and resumes the simulation, ``J`` runs one step.
+        An env whose policy is off gets zero actions, or ``fallback``'s (called like the policy,
+        e.g. a PD controller holding a pose), and the file records per step and env whether the
+        policy acted (``policy_acted``, bool ``[T, N]``). The policy still runs for every env at
+        every step, so switching it off changes nothing but those envs' actions. Under
+        torch.distributed rank 0 serves the whole recording, without the controls.
         """
         if isinstance(output_dir, bool):
             raise TypeError("run(policy, True): the original recorder's second argument was `deterministic`; "
                             "rollrec's is output_dir (the fork's adapter passes deterministic=True itself)")
+        served = Serve.of(serve)
+        if fallback is not None and served is None:
+            raise ValueError("fallback= is what envs whose policy is switched off get from the live replay; it needs serve=")
         path = Path(output_dir) / self._file_name(filename)
-        rec = Recorder(path, self.env.num_envs, **self._recorder_kwargs())
+        control = None
+        if served is not None and dist_meta.world() is None:
+            control = self.control = PolicyControl.create(self.env.num_envs)
+            served = dataclasses.replace(served, control=control.path)
+        try:
+            return self._record(policy, path, deterministic, served, control, fallback)
+        finally:
+            if control is not None:
+                control.finish()
+                control.close()
+                self.control = None
+
+    def _record(self, policy: Callable[..., Any], path: Path, deterministic: bool | None, served: Serve | None,
+                control: PolicyControl | None, fallback: Callable[..., Any] | None) -> Path:
+        rec = Recorder(path, self.env.num_envs, **self._recorder_kwargs(), serve=served)
         bar = tqdm(total=self.max_steps * self.env.num_envs, unit="env-step", unit_scale=True, disable=not self.progress,
                    desc=f"recording {self.env.num_envs} envs", dynamic_ncols=True)
         try:
-            self._loop(policy, rec, bar, {} if deterministic is None else {"deterministic": bool(deterministic)})
+            self._loop(policy, rec, bar, {} if deterministic is None else {"deterministic": bool(deterministic)},
+                       control, fallback)
         except KeyboardInterrupt:
             self.interrupted = True
             rec.update_meta(interrupted="KeyboardInterrupt")
@@ -110,6 +154,7 @@ class RolloutRecorder:
             raise
         finally:
             bar.close()
+            self.server = rec.server
         rec.update_meta(**self.env.meta)
         if rec.steps == 0:
             raise RuntimeError("no step was recorded")
@@ -136,8 +181,10 @@ class RolloutRecorder:
             kwargs["model"] = adapter_model(env)
         return kwargs
 
-    def _loop(self, policy: Callable[..., Any], rec: Recorder, bar: Any, user_kwargs: dict[str, Any]) -> None:
-        """Reset once, then per step: policy, the pose the obs describes, the step, the record."""
+    def _loop(self, policy: Callable[..., Any], rec: Recorder, bar: Any, user_kwargs: dict[str, Any],
+              control: PolicyControl | None = None, fallback: Callable[..., Any] | None = None) -> None:
+        """Reset once, then per step: policy (switched off per env from the live replay), the pose
+        the obs describes, the step, the record."""
         env = self.env
         policy_input = getattr(env, "policy_input", None)
         policy_kwargs = {**(getattr(env, "policy_kwargs", None) or {}), **user_kwargs}
@@ -147,13 +194,25 @@ class RolloutRecorder:
         obs = env.reset()
         with torch.inference_mode():
             for step in range(self.max_steps):
-                action = policy(policy_input(obs, step) if policy_input else obs, **policy_kwargs)
+                if control is not None:
+                    control.wait_turn(on_pause=rec.flush)  # paused from the viewer: the last step is committed
+                inp = policy_input(obs, step) if policy_input else obs
+                action = policy(inp, **policy_kwargs)
+                extras: dict[str, Any] = {}
+                if control is not None:
+                    on = control.policy_on()
+                    if not on.all():
+                        action = _switched(action, on, fallback(inp, **policy_kwargs) if fallback is not None else None)
+                    extras = {"policy_acted": on}
                 pose = self._pose()
+                images = self.cameras() if self.cameras is not None else None  # the state obs describes
                 out = env.step(action)
                 applied = getattr(out, "act", None)
                 rec.record(obs=self._record_obs(obs) if self._record_obs else obs, act=action if applied is None else applied,
                            rew=out.rew, done=out.done, truncated=out.truncated, reward_terms=out.reward_terms or None,
-                           **pose, **getattr(out, "extras", {}))
+                           images=images, **pose, **getattr(out, "extras", {}), **extras)
+                if step == 0:
+                    self.server = rec.server  # started by the first record()
                 if self.video_every and step % self.video_every == 0:
                     rec.record_frame(self._render())
                 bar.update(env.num_envs)
@@ -169,6 +228,17 @@ class RolloutRecorder:
         if self._copy_pose:
             pose = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in pose.items()}
         return pose
+
+
+def _switched(action: Any, on: np.ndarray, off: Any | None) -> Any:
+    """``action`` ``[N, ...]`` with the rows of the envs not ``on`` replaced by ``off``'s (zeros when None)."""
+    if isinstance(action, torch.Tensor):
+        mask = torch.from_numpy(on).to(action.device).view(-1, *([1] * (action.dim() - 1)))
+        other = torch.zeros_like(action) if off is None else torch.as_tensor(off, dtype=action.dtype).to(action.device)
+        return torch.where(mask, action, other)
+    action = np.asarray(action)
+    mask = on.reshape(-1, *([1] * (action.ndim - 1)))
+    return np.where(mask, action, np.zeros_like(action) if off is None else np.asarray(off, action.dtype))
 
 
 def _accepts(func: Callable[..., Any], kwargs: dict[str, Any]) -> bool:

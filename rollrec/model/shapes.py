@@ -4,6 +4,12 @@
 number of segments around a circle); `link_parts` bakes every visible geom into its link's frame
 and merges the geoms of one link and one colour into one `Part`, so a renderer moves one mesh
 per part with the link's recorded pose. Faces are counter-clockwise seen from outside.
+
+The drawing cost is bounded (`fit_budget`): a renderer asks for the detail and the mesh
+decimation that keep a model within its triangle budget (coarser primitives first, then
+decimated meshes), and a model with more than `MAX_GEOMS` visible geoms, or that no detail
+fits, is refused with one line (`ModelTooLarge`) before anything is tessellated: the viewer and
+the video then draw the links as a skeleton.
 """
 
 from __future__ import annotations
@@ -166,6 +172,79 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tuple[n
     np.add.at(sums, inverse.reshape(-1), vertices)
     counts = np.bincount(inverse.reshape(-1), minlength=len(uniq))[:, None]
     return sums / counts, f.astype(np.int32)
+
+
+#: Most visible geoms a renderer draws (each is tessellated on its own; a model with more is refused).
+MAX_GEOMS = 20_000
+#: The coarsest detail primitives are drawn at (segments around a circle).
+MIN_DETAIL = 6
+#: Fewest faces a mesh is decimated to when a model's meshes must shrink to fit a budget.
+MIN_MESH_FACES = 200
+
+
+class ModelTooLarge(ValueError):
+    """A model whose drawing would cost more than a renderer's budget (see the module docstring)."""
+
+
+def _primitive_faces(kind: int, detail: int) -> int:
+    """Faces of one primitive geom of ``kind`` at ``detail`` (0 for meshes and height fields)."""
+    if kind in (SPHERE, ELLIPSOID):
+        return len(_lathe(_sphere_profile(1.0, detail), detail)[1])
+    if kind == CAPSULE:
+        prof = np.concatenate([_sphere_profile(1.0, detail, -1.0, "bottom"), _sphere_profile(1.0, detail, 1.0, "top")])
+        return len(_lathe(prof, detail)[1])
+    if kind == CYLINDER:
+        return 4 * detail
+    return {BOX: 12, PLANE: 2}.get(kind, 0)
+
+
+def estimate_faces(model: RobotModel, *, detail: int, max_mesh_faces: int | None = None, groups: Sequence[int] = VISIBLE_GROUPS,
+                   planes: bool = True, max_hfield_cells: int = 128 * 128) -> int:
+    """Faces `link_parts` would make with these options, counted without tessellating anything."""
+    visible = model.visible(groups)
+    kinds = model.geom_type[visible].astype(np.int64)
+    if not planes:
+        kinds = kinds[kinds != PLANE]
+    total = sum(int((kinds == k).sum()) * _primitive_faces(int(k), detail) for k in np.unique(kinds))
+    meshes = model.geom_dataid[visible][model.geom_type[visible] == MESH].astype(np.int64)
+    cap = None if max_mesh_faces is None else int(max_mesh_faces * 1.2)  # `decimate` lands within 20% of its aim
+    if len(meshes):
+        faces = model.mesh_facenum.astype(np.int64)[meshes]
+        total += int(np.minimum(faces, cap).sum() if cap is not None else faces.sum())
+    for h in model.geom_dataid[visible][model.geom_type[visible] == HFIELD].astype(np.int64):
+        cells = int(model.hfield_nrow[h]) * int(model.hfield_ncol[h])
+        step = max(1, int(np.ceil(np.sqrt(cells / max_hfield_cells))))
+        faces = 2 * (-(-int(model.hfield_nrow[h]) // step) - 1) * (-(-int(model.hfield_ncol[h]) // step) - 1)
+        total += min(faces, cap) if cap is not None else faces
+    return total
+
+
+def fit_budget(model: RobotModel, *, max_faces: int, detail: int, max_mesh_faces: int | None = None,
+               groups: Sequence[int] = VISIBLE_GROUPS, planes: bool = True) -> tuple[int, int | None]:
+    """``(detail, max_mesh_faces)`` for `link_parts` that keep ``model`` within ``max_faces``
+    triangles: the given ones when they fit; else primitives halved in detail down to
+    `MIN_DETAIL`, then meshes and height fields decimated (no fewer than `MIN_MESH_FACES` each).
+    Raises `ModelTooLarge` (one line) for more than `MAX_GEOMS` visible geoms, or when even that
+    does not fit."""
+    visible = model.visible(groups)
+    count = int(visible.sum()) if planes else int((visible & (model.geom_type != PLANE)).sum())
+    if count > MAX_GEOMS:
+        raise ModelTooLarge(f"{count:,} visible geoms, more than the {MAX_GEOMS:,} a renderer draws")
+    opts = {"groups": groups, "planes": planes}
+    while estimate_faces(model, detail=detail, max_mesh_faces=max_mesh_faces, **opts) > max_faces and detail > MIN_DETAIL:
+        detail = max(MIN_DETAIL, detail // 2)
+    faces = estimate_faces(model, detail=detail, max_mesh_faces=max_mesh_faces, **opts)
+    if faces > max_faces:
+        big = (model.geom_type[visible] == MESH) | (model.geom_type[visible] == HFIELD)
+        if big.any():  # share what the primitives leave among the meshes and height fields
+            rest = faces - estimate_faces(model, detail=detail, max_mesh_faces=0, **opts)
+            share = (max_faces - (faces - rest)) // int(big.sum())
+            max_mesh_faces = max(MIN_MESH_FACES, min(share, max_mesh_faces or share))
+            faces = estimate_faces(model, detail=detail, max_mesh_faces=max_mesh_faces, **opts)
+    if faces > max_faces:
+        raise ModelTooLarge(f"{faces:,} triangles at the coarsest detail, more than the {max_faces:,} a renderer "
+                            "draws")
+    return detail, max_mesh_faces
 
 
 def link_parts(model: RobotModel, *, detail: int = 16, max_mesh_faces: int | None = None,

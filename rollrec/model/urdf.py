@@ -9,7 +9,9 @@ Follows the URDF specification (ROS ``urdf/XML``): ``<link name>`` with ``<visua
 
 Meshes are read with trimesh (STL, OBJ, and what else it reads) into vertex and face arrays.
 ``package://<pkg>/<path>`` is looked up in ``package_dirs`` (a folder that is the package or
-holds it) and in the folders above the URDF's; ``file://`` and relative paths are paths.
+holds it) and in the folders above the URDF's, and must stay inside that package's folder once
+resolved (``..`` and symlinks included); ``file://`` and relative paths are paths. A mesh trimesh
+cannot read (malformed, unsupported, no triangles) is a ValueError naming the file.
 
 Recorded link poses are link frames, so a link's visuals ride on it directly. With
 ``link_names`` (the links a rollout records), a link that is not recorded but hangs on a recorded
@@ -57,10 +59,20 @@ def resolve_mesh_path(filename: str, urdf_dir: Path, package_dirs: Sequence[str 
         candidates = [Path(filename[len("file://"):])]
     elif filename.startswith("package://"):
         pkg, _, rest = filename[len("package://"):].partition("/")
+        if pkg in ("", ".", "..") or "\\" in pkg:
+            raise ValueError(f"mesh {filename!r}: {pkg!r} is not a package name")
         roots = [Path(d) for d in package_dirs] + [urdf_dir, *urdf_dir.parents]
         candidates = []
         for root in roots:
-            candidates += [root / pkg / rest] + ([root / rest] if root.name == pkg else [])
+            candidates += [(root / pkg, root / pkg / rest)] + ([(root, root / rest)] if root.name == pkg else [])
+        for package, c in candidates:
+            if c.is_file():
+                real, inside = os.path.realpath(c), os.path.realpath(package)
+                if os.path.commonpath([real, inside]) != inside:
+                    raise ValueError(f"mesh {filename!r} resolves to {real}, outside its package folder {inside}; "
+                                     "refused")
+                return c
+        candidates = []
     else:
         candidates = [urdf_dir / filename]
     for c in candidates:
@@ -74,11 +86,19 @@ def resolve_mesh_path(filename: str, urdf_dir: Path, package_dirs: Sequence[str 
 def _load_mesh(path: Path, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import trimesh
 
-    mesh = trimesh.load(str(path), force="mesh", process=False)
-    verts = np.asarray(mesh.vertices, np.float64) * scale
-    faces = np.asarray(mesh.faces, np.int64)
+    try:
+        mesh = trimesh.load(str(path), force="mesh", process=False)
+        verts = np.asarray(mesh.vertices, np.float64).reshape(-1, 3) * scale
+        faces = np.asarray(mesh.faces, np.int64).reshape(-1, 3)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - trimesh raises anything on a malformed or unsupported file
+        raise ValueError(f"{path}: cannot read the mesh ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+                         ) from None
     if not len(faces):
         raise ValueError(f"{path}: the mesh has no triangles")
+    if faces.min() < 0 or faces.max() >= len(verts):
+        raise ValueError(f"{path}: the mesh's faces index vertices it does not have")
     return verts, faces
 
 
@@ -239,6 +259,8 @@ class _Geoms:
                 file = resolve_mesh_path(filename, self.path.parent, self.package_dirs)
             except FileNotFoundError as exc:
                 raise FileNotFoundError(f"{self.path}: {where}: {exc}") from None
+            except ValueError as exc:
+                raise ValueError(f"{self.path}: {where}: {exc}") from None
             v, f = _load_mesh(file, scale)
             self._mesh_ids[key] = len(self.vadr)
             self.vadr.append(sum(map(len, self.verts)))

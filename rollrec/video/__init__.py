@@ -1,5 +1,5 @@
 """Videos of recorded rollouts, rendered headless on the CPU (`camera`, `draw`, `bodies`, `scene`,
-`render`; ``rollrec video``). Writing frames to video files lives one layer down, in
+`render`; ``rollrec video``), or made of a camera recorded with the rollout (`cameras`). Writing frames to video files lives one layer down, in
 `rollrec.media` (the recorder uses it too); its user-facing names are re-exported here.
 
 May import: `rollrec.io`, `rollrec.media`, `rollrec.model`, `rollrec.geometry` and the layers below

@@ -15,7 +15,7 @@ import numpy as np
 
 from rollrec.model.robot import RobotModel
 from rollrec.geometry.quaternion import quat_to_matrix
-from rollrec.model.shapes import link_parts
+from rollrec.model.shapes import fit_budget, link_parts
 from rollrec.video.camera import Camera
 
 _SHIFT = 4
@@ -23,16 +23,29 @@ _SCALE = 1 << _SHIFT
 _LIMIT = 1 << 20
 _NEAR = 0.05
 AMBIENT = 0.35
+#: Most triangles a frame draws (each is one painter's-order polygon on the CPU: about 1 us).
+MAX_FACES = 300_000
+
+
+def check_drawable(model: RobotModel | None, max_faces: int = MAX_FACES) -> None:
+    """Raise `rollrec.model.shapes.ModelTooLarge` (one line) when `BodiesDrawer` cannot draw
+    ``model`` within ``max_faces`` triangles (nothing is tessellated); None passes."""
+    if model is not None:
+        fit_budget(model, max_faces=max_faces, detail=10, max_mesh_faces=400, planes=False)
 
 
 class BodiesDrawer:
     """Draws ``model``'s visible geoms posed by link poses onto frames (see the module docstring).
 
     ``detail``: segments around a primitive's circle; ``max_mesh_faces``: faces per mesh or
-    height field after decimation.
+    height field after decimation; both lowered as far as needed to keep the triangles within
+    ``max_faces`` (default `MAX_FACES`; `rollrec.model.shapes.fit_budget`), and a model that
+    cannot fit raises `rollrec.model.shapes.ModelTooLarge`.
     """
 
-    def __init__(self, model: RobotModel, *, detail: int = 10, max_mesh_faces: int = 400):
+    def __init__(self, model: RobotModel, *, detail: int = 10, max_mesh_faces: int = 400, max_faces: int | None = None):
+        detail, max_mesh_faces = fit_budget(model, max_faces=MAX_FACES if max_faces is None else max_faces, detail=detail,
+                                            max_mesh_faces=max_mesh_faces, planes=False)
         parts = link_parts(model, detail=detail, max_mesh_faces=max_mesh_faces, planes=False)
         self.num_links = len(model.link_names)
         verts, links, faces, colors = [], [], [], []

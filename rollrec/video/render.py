@@ -12,10 +12,15 @@ from rollrec.io.protocol import ReadableRollout
 from rollrec.io.opening import load
 from rollrec.model.robot import RobotModel
 from rollrec.media.frames import grid_shape
+from rollrec.video.cameras import BesideScene, CameraScene
 from rollrec.video.scene import EnvScene, scenes_for
 from rollrec.media.writer import VideoWriter, env_video_path
 
 __all__ = ["default_fps", "render_frames", "render_rollout"]
+
+
+#: Most frames per second a video is written at (ffmpeg's containers take no sensible rate past it).
+MAX_FPS = 1000.0
 
 
 def default_fps(dt: float) -> float:
@@ -73,7 +78,7 @@ def render_rollout(
     env: int = 0,
     envs: Sequence[int] | None = None,
     camera: str = "follow",
-    size: tuple[int, int] = (640, 480),
+    size: tuple[int, int] | None = None,
     fps: float | None = None,
     start: int = 0,
     stop: int | None = None,
@@ -83,9 +88,16 @@ def render_rollout(
     progress: bool = True,
     style: str = "auto",
     model: RobotModel | None = None,
+    image: str | None = None,
+    beside: bool = False,
     **writer_options,
 ) -> Path | list[Path]:
     """Render env ``env`` (or envs ``envs``) of a recorded rollout to a video at ``path``.
+
+    ``image``: a recorded camera's name (``Rollout.cameras``): the video shows that camera's frames
+    (`rollrec.video.cameras.CameraScene`) instead of the 3D render, or, with ``beside=True``, to the
+    right of the render from ``camera``. ``size`` None: 640x480 for the render, the camera's aspect
+    at 480 pixels high for a camera alone, both side by side with ``beside``.
 
     Draws the ground grid, the base trail and the robot from ``camera`` (top, side, front or
     follow), with an overlay of the reward terms and their total at each step. ``style``:
@@ -109,8 +121,14 @@ def render_rollout(
             return render_rollout(
                 opened, path, env=env, envs=envs, camera=camera, size=size, fps=fps, start=start, stop=stop,
                 per_env=per_env, cols=cols, overlay=overlay, progress=progress, style=style, model=model,
-                **writer_options,
+                image=image, beside=beside, **writer_options,
             )  # fmt: skip
+    if beside and image is None:
+        raise ValueError("beside=True puts a recorded camera beside the render: name it with image=")
+    if image is not None and image not in rollout.cameras:
+        have = ", ".join(rollout.cameras) or "none"
+        raise ValueError(f"{rollout.path} has no recorded camera {image!r} (cameras: {have})")
+    size = _default_size(rollout, image, beside) if size is None else size
     size = (int(size[0]), int(size[1]))
     if min(size) < 16:
         raise ValueError(f"size {size[0]}x{size[1]} is too small (at least 16x16)")
@@ -120,8 +138,17 @@ def render_rollout(
     selected = [int(env)] if envs is None else [int(e) for e in envs]
     if not selected:
         raise ValueError("no envs selected")
-    scenes = scenes_for(rollout, selected, camera, start, stop, style, model)
-    fps = default_fps(rollout.dt) if fps is None else fps
+    if fps is None and rollout.dt > 0 and default_fps(rollout.dt) > MAX_FPS:
+        raise ValueError(f"{rollout.path.name}: its dt ({rollout.dt:g} s) plays at {1 / rollout.dt:.3g} frames per "
+                         f"second, more than {MAX_FPS:g}; pass fps= (CLI: --fps)")
+    fps = default_fps(rollout.dt) if fps is None else float(fps)
+    if not 0 < fps <= MAX_FPS:
+        raise ValueError(f"fps must be in (0, {MAX_FPS:g}], got {fps:g}")
+    scenes: list = scenes_for(rollout, selected, camera, start, stop, style, model) if image is None or beside else [
+        _checked_env(rollout, e) for e in selected]
+    if image is not None:
+        cams = [CameraScene(rollout, s if isinstance(s, int) else s.env, image, start=start, stop=stop) for s in scenes]
+        scenes = cams if not beside else [BesideScene(r, c) for r, c in zip(scenes, cams)]
     if per_env:
         return [
             _write(
@@ -137,6 +164,22 @@ def render_rollout(
     return _write(
         render_frames(scenes, size, cols, overlay), Path(path), fps, stop - start, progress, writer_options
     )
+
+
+def _default_size(rollout: ReadableRollout, image: str | None, beside: bool) -> tuple[int, int]:
+    if image is None:
+        return (640, 480)
+    h, w = rollout.cameras[image].shape[:2]
+    cam_w = max(16, round(480 * w / h) // 2 * 2)
+    return (640 + cam_w, 480) if beside else (cam_w, 480)
+
+
+def _checked_env(rollout: ReadableRollout, env: int) -> int:
+    """``env`` in ``0..N-1`` (negative counts from the end); ValueError when out of range."""
+    if not -rollout.N <= env < rollout.N:
+        raise ValueError(f"env {env} out of range: {rollout.path} has {rollout.N} envs (0..{rollout.N - 1}, "
+                         f"or -{rollout.N}..-1 from the end)")
+    return env % rollout.N
 
 
 def _write(

@@ -9,6 +9,8 @@ files without a model get), or ``"auto"`` (bodies when the file has a model).
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +30,7 @@ from rollrec.video.draw import (
     draw_terms_overlay,
     nice_spacing,
 )
+from rollrec.model.shapes import ModelTooLarge
 from rollrec.video.bodies import BodiesDrawer
 from rollrec.video.camera import CAMERA_PRESETS, Camera, preset_camera
 
@@ -75,7 +78,7 @@ class EnvScene:
         # A format-v2 file may keep no reward terms (``fields=``): the overlay then shows the total only.
         self.rew_terms = (np.asarray(rollout["rew_terms"][sl, env], np.float64) if "rew_terms" in rollout
                           else np.zeros((self.stop - self.start, 0)))
-        self.term_names = rollout.reward_term_names if "rew_terms" in rollout else []
+        self.term_names = [overlay_text(n) for n in rollout.reward_term_names] if "rew_terms" in rollout else []
         self.missing = missing_note(rollout, self.env)
         done = np.asarray(rollout["done"][sl, env], bool)
         # Episode start of every step: the step after the last done at or before t-1.
@@ -173,6 +176,18 @@ class EnvScene:
         return img
 
 
+#: Longest reward-term name the overlay draws (a longer one is cut, so a name cannot cover the frame).
+OVERLAY_NAME_CHARS = 24
+
+
+def overlay_text(name: str) -> str:
+    """A name from the file as the overlay draws it: printable ASCII (OpenCV's fonts have no other
+    glyphs; anything else, control characters included, shows as ``?``), at most
+    `OVERLAY_NAME_CHARS` characters."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in str(name))
+    return text if len(text) <= OVERLAY_NAME_CHARS else text[: OVERLAY_NAME_CHARS - 3] + "..."
+
+
 def missing_note(rollout: ReadableRollout, env: int) -> str | None:
     """What a format-v2 file lacks to draw env ``env`` whole (None when nothing is): e.g. ``env 4
     is not a detail env of run.npz: its link poses were not kept (drawn: base pose, trail, rewards)``."""
@@ -204,7 +219,9 @@ def bodies_for(rollout: ReadableRollout, style: str, model: RobotModel | None = 
 
     ``model``: draw this model (e.g. `rollrec.model_from_urdf`, matched to the rollout's links
     by name) instead of the one stored in the file. Raises ValueError for an unknown style, or
-    ``"bodies"`` asked of a file without a model.
+    ``"bodies"`` asked of a file without a model or of one too large to draw
+    (`rollrec.model.shapes.ModelTooLarge`); ``"auto"`` then draws sticks and warns
+    (`ModelNotDrawnWarning`).
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
@@ -215,7 +232,18 @@ def bodies_for(rollout: ReadableRollout, style: str, model: RobotModel | None = 
         if style == "bodies":
             raise ValueError(f"{rollout.path}: the file has no robot model to draw bodies from; use the sticks style")
         return None
-    return BodiesDrawer(model)
+    try:
+        return BodiesDrawer(model)
+    except ModelTooLarge as exc:
+        message = f"{rollout.path.name}: the robot model is not drawn ({exc})"
+        if style == "bodies":
+            raise ModelTooLarge(f"{message}; use the sticks style") from None
+        warnings.warn(f"{message}: its links are drawn as sticks", ModelNotDrawnWarning, stacklevel=2)
+        return None
+
+
+class ModelNotDrawnWarning(UserWarning):
+    """The video draws the links as sticks: the robot model is too large to draw (`bodies_for`)."""
 
 
 def scenes_for(

@@ -4,11 +4,11 @@ overview of every episode of every env, and two rollouts compared.
 `serve` is the entry point (``rollrec replay FILE [FILE_B]`` and `rollrec.replay` call it);
 `ReplayApp` (`app`) wires a `ReplayState` (`state`, with `clock`, `camera`, `fields`: plain
 Python, tested without a browser) to viser's scene (`scene`, `bodies`) and panels (`gui`,
-`plots`, `fields_gui`). The overview and compare tabs live in `rollrec.viewer.overview`, whose
+`plots`, `fields_gui`); the recorded cameras' panel is `cameras` (plain Python) and `cameras_gui`. The overview and compare tabs live in `rollrec.viewer.overview`, whose
 table (`compute_overview`) is plain numpy and usable on its own.
 
 May import: `rollrec.io` (rollouts, through `rollrec.io.protocol.ReadableRollout`),
-`rollrec.model`, `rollrec.geometry` and the layers below; never `rollrec.video` (what both need
+`rollrec.model`, `rollrec.geometry`, `rollrec.media` (the cameras' colour maps) and the layers below; never `rollrec.video` (what both need
 lives in `rollrec.geometry`). ``__main__`` (``python -m rollrec.viewer --npz FILE``, the original
 tool's spelling) is an entry point and calls `rollrec.cli`.
 """

@@ -1,6 +1,6 @@
 """The replay app: wires `ReplayState` to the scene, the panels and the playback clock.
 
-Layout: the main panel (playback, env, view, rewards) is docked on the right and the triage
+Layout: the main panel (playback, the recorded cameras, env, view, rewards) is docked on the right and the triage
 panel (Overview, Plots and, comparing, Compare tabs) on the left, so the 3D view is the space
 between them and the robot can never walk behind a panel. A background thread ticks the frame
 clock at ~30 Hz and pushes an update only when the frame (or play state) changed, so a paused
@@ -10,9 +10,11 @@ viewer sends nothing. Another thread computes the overview once at start. GUI ca
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,17 +22,28 @@ import numpy as np
 import viser
 
 from rollrec.format.errors import RolloutFormatError
+from rollrec.io.live import LiveRollout, LiveShardedRollout
 from rollrec.io.protocol import ReadableRollout
+from rollrec.loop.control import PolicyControl
 from rollrec.model.robot import RobotModel
+from rollrec.model.shapes import ModelTooLarge
+from rollrec.viewer.bodies import check_drawable
 from rollrec.viewer.camera import CameraPose, follow
+from rollrec.viewer.cameras import CameraPanel
+from rollrec.viewer.cameras_gui import CamerasGui
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.overview.compare import env_differences
 from rollrec.viewer.fields_gui import FieldsTab
 from rollrec.viewer.gui import ReplayGui
+from rollrec.viewer.live.follower import LiveFollower
 from rollrec.viewer.overview.episodes import Overview, compute_overview
 from rollrec.viewer.overview.gui import CompareTab, OverviewTab
 from rollrec.viewer.scene import ReplayScene
 from rollrec.viewer.state import ReplayState
+from rollrec.viewer.text import plain
+
+# A client that left while the follow camera moved every client: viser warns, the others are moved.
+warnings.filterwarnings("ignore", message=r"Queued a \w+ on a closed connection", category=UserWarning)
 
 TICK_HZ = 30.0
 MAIN_PANEL_WIDTH = 400  # px
@@ -48,12 +61,15 @@ class ReplayApp:
     ``model``: the robot's geometry to draw instead of the one the file stores (e.g. a URDF's,
     `rollrec.model_from_urdf`; matched to the recorded links by name). ``ghost_robots``: draw the
     ghosts as whole translucent robots (when there is a model) rather than spheres at their bases.
+    A recording in progress (`rollrec.io.live`) is followed as it grows (`rollrec.viewer.live`);
+    ``control``: the policy controls of a session served by the rollout loop.
     """
 
     def __init__(self, rollout: ReadableRollout, server: viser.ViserServer, *, env: int = 0,
                  other: ReadableRollout | None = None,
                  ghosts: bool | None = None, now: Callable[[], float] = time.monotonic, owned: Sequence = (),
-                 names: tuple[str, str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False):
+                 names: tuple[str, str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False,
+                 control: PolicyControl | None = None):
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self.owned = list(owned)
@@ -71,6 +87,10 @@ class ReplayApp:
         self.gui = ReplayGui(server, self.state, self, ghosts=self.scene.show_ghosts,
                              ghost_count=len(self.scene.ghosts.envs), names=names,
                              ghost_robots=self.scene.ghosts.as_robots if self.scene.ghosts.robots is not None else None)
+        self.cameras: CamerasGui | None = None
+        if self.gui.cameras_folder is not None:
+            with self.gui.cameras_folder:
+                self.cameras = CamerasGui(server.gui, CameraPanel(rollout))
         self._build_triage_panel()
         gui = server.gui
         gui.main_panel.dock_right()
@@ -81,6 +101,8 @@ class ReplayApp:
         self._pose: CameraPose | None = None
         self._thread: threading.Thread | None = None
         self.pushes = 0  # frames pushed to clients: tests check that pausing stops them
+        self.tick_errors = 0  # playback updates that failed (and were survived: `_tick_failed`)
+        self._errors_said: set[str] = set()
         self.file_error: str | None = None  # the last read refused because the file changed
         server.on_client_connect(self._on_connect)
         with self._lock:
@@ -89,7 +111,13 @@ class ReplayApp:
         self.overview_b: Overview | None = None
         self.overview_error: BaseException | None = None
         self._overview_done = threading.Event()
-        threading.Thread(target=self._compute_overviews, name="rollrec-overview", daemon=True).start()
+        self.live: LiveFollower | None = None
+        if isinstance(rollout, (LiveRollout, LiveShardedRollout)):
+            if other is not None:
+                raise ValueError(f"{rollout.path} is being recorded: compare it once it has finished")
+            self.live = LiveFollower(self, control=control)  # computes the overview, then grows it
+        else:
+            threading.Thread(target=self._compute_overviews, name="rollrec-overview", daemon=True).start()
 
     def _build_triage_panel(self) -> None:
         gui = self.server.gui
@@ -156,6 +184,8 @@ class ReplayApp:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="rollrec-replay", daemon=True)
             self._thread.start()
+        if self.live is not None:
+            self.live.start()
 
     def _run(self) -> None:
         # A fixed-rate schedule: waiting a whole period after each tick's work would run the
@@ -172,7 +202,19 @@ class ReplayApp:
                         self.gui.ghosts.value = False
                     self.state.clock.pause()
                 self._file_changed(exc)
+            except Exception as exc:  # noqa: BLE001 - e.g. viser's state changing under a storm of clients
+                self._tick_failed(exc)
             deadline = max(deadline + period, time.monotonic())
+
+    def _tick_failed(self, exc: Exception) -> None:
+        """Playback survives any error of a tick: it is said once per kind on stderr, counted, and
+        the next tick runs as usual."""
+        self.tick_errors += 1
+        kind = f"{type(exc).__name__}: {exc}"
+        if kind not in self._errors_said:
+            self._errors_said.add(kind)
+            print(f"rollrec replay: a playback update failed ({kind}); playback goes on (this error is not "
+                  "shown again)", file=sys.stderr, flush=True)
 
     def tick(self) -> bool:
         """Advance the clock to real time; push the frame if it changed. Returns whether it did."""
@@ -188,6 +230,8 @@ class ReplayApp:
         """Stop the playback thread (within about one tick) and the overview's computation
         (after its current block)."""
         self._stop.set()
+        if self.live is not None:
+            self.live.close()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
@@ -304,8 +348,9 @@ class ReplayApp:
 
     def _report(self, title: str, message: str) -> None:
         print(f"rollrec replay: {message}", file=sys.stderr, flush=True)
-        for client in self.server.get_clients().values():
-            client.add_notification(title, message, color="red")
+        for client in list(self.server.get_clients().values()):
+            with contextlib.suppress(Exception):
+                client.add_notification(title, plain(message, 1000), color="red")
 
     def jump_episode(self, delta: int) -> None:
         with self._lock:
@@ -353,6 +398,8 @@ class ReplayApp:
         offsets = [np.zeros(3, np.float32), s.offset_b]
         self.scene.set_env(datas, offsets)
         self.gui.set_env()
+        if self.cameras is not None:
+            self.cameras.set_env(s.env)
         self._refresh(force_plot=True)  # the follow camera moves to the new env, keeping its offset
         if s.camera_mode != "follow":
             self._apply_pose(s.set_camera_mode(s.camera_mode), reset=True)  # aim the preset at the new env
@@ -366,6 +413,8 @@ class ReplayApp:
             self.gui.show(plot=plot)
             if plot:
                 self.fields_tab.show()
+            if self.cameras is not None:
+                self.cameras.show(s.frame)
             self._mark_current()
             if s.camera_mode == "follow":
                 self._apply_pose(None, reset=False)
@@ -380,9 +429,12 @@ class ReplayApp:
         client's own offset from its target and move it onto the current target."""
         target = self.state.camera_target()
         scale = self.state.camera_scale
-        for client in self.server.get_clients().values():
-            current = None if reset else _client_pose(client)
-            _move_camera(client, pose if reset and pose is not None else follow(current, target, distance_scale=scale))
+        for client in list(self.server.get_clients().values()):
+            try:  # a client may be going away right now: the others still follow
+                current = None if reset else _client_pose(client)
+                _move_camera(client, pose if reset and pose is not None else follow(current, target, distance_scale=scale))
+            except Exception:  # noqa: BLE001
+                continue
         new = pose if reset and pose is not None else follow(self._pose, target, distance_scale=scale)
         self._pose = new
         self.server.initial_camera.position = new.position
@@ -396,16 +448,25 @@ class ReplayApp:
 
 def robot_model(rollout, override: RobotModel | None, notes: list[str]) -> RobotModel | None:
     """The geometry to draw for ``rollout``: ``override`` bound to its links, else the stored
-    model; None without one. A damaged stored model is a note, not a failed replay."""
+    model; None without one. A damaged stored model, or one too large to draw
+    (`rollrec.viewer.bodies.check_drawable`), is a note, not a failed replay."""
     if rollout is None:
         return None
     if override is not None:
-        return override.bind(rollout.link_names or []).check() if rollout.link_names else None
-    try:
-        return rollout.model
-    except RolloutFormatError as exc:
-        notes.append(f"the robot model is not drawn: {exc}")
-        return None
+        model = override.bind(rollout.link_names or []).check() if rollout.link_names else None
+    else:
+        try:
+            model = rollout.model
+        except RolloutFormatError as exc:
+            notes.append(f"the robot model is not drawn: {exc}")
+            return None
+    if model is not None:
+        try:
+            check_drawable(model)
+        except ModelTooLarge as exc:  # the skeleton is drawn instead
+            notes.append(f"the robot model is not drawn: {exc}")
+            return None
+    return model
 
 
 class _Cancelled(Exception):

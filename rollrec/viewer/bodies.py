@@ -22,11 +22,21 @@ import viser
 
 from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import PLANE, RobotModel
-from rollrec.model.shapes import Part, link_parts
+from rollrec.model.shapes import Part, fit_budget, link_parts
 
 #: Faces per mesh and height field for ghosts (instanced many times) and for the terrain.
 GHOST_MESH_FACES = 1500
 TERRAIN_FACES = 200_000
+#: Most triangles of the selected env's robot, and of one ghost robot (`rollrec.model.shapes.fit_budget`:
+#: coarser primitives, then decimated meshes; a model that cannot fit is not drawn, see `check_drawable`).
+MAX_FACES = 2_000_000
+GHOST_MAX_FACES = 50_000
+
+
+def check_drawable(model: RobotModel) -> None:
+    """Raise `rollrec.model.shapes.ModelTooLarge` (one line) when the viewer cannot draw ``model``
+    within `MAX_FACES` triangles (or it has more visible geoms than any renderer draws)."""
+    fit_budget(model, max_faces=MAX_FACES, detail=24, planes=False)
 GHOST_OPACITY = 0.3
 
 
@@ -40,7 +50,8 @@ class BodiesView:
     def __init__(self, server: viser.ViserServer, name: str, model: RobotModel, *, detail: int = 24,
                  offset: np.ndarray | None = None):
         self._server = server
-        self.parts = _moving(link_parts(model, detail=detail, planes=False))
+        detail, mesh_faces = fit_budget(model, max_faces=MAX_FACES, detail=detail, planes=False)
+        self.parts = _moving(link_parts(model, detail=detail, max_mesh_faces=mesh_faces, planes=False))
         self.offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
         self.handles = [
             server.scene.add_mesh_simple(
@@ -84,7 +95,9 @@ class GhostBodies:
         self._server = server
         self._name = name
         self._rollout = rollout
-        self.parts = _moving(link_parts(model, detail=10, max_mesh_faces=GHOST_MESH_FACES, planes=False))
+        detail, mesh_faces = fit_budget(model, max_faces=GHOST_MAX_FACES, detail=10, max_mesh_faces=GHOST_MESH_FACES,
+                                        planes=False)
+        self.parts = _moving(link_parts(model, detail=detail, max_mesh_faces=mesh_faces, planes=False))
         self._links = np.array([p.link for p in self.parts], np.int64)
         self.color = color
         self.opacity = opacity
@@ -155,7 +168,8 @@ class GhostBodies:
 
 def draw_terrain(server: viser.ViserServer, name: str, model: RobotModel) -> list[viser.MeshHandle]:
     """The model's static geoms but planes (height fields, boxes, ...), each (merged by colour) once."""
-    static = [p for p in link_parts(model, detail=24, max_mesh_faces=TERRAIN_FACES, planes=False) if p.link < 0]
+    detail, mesh_faces = fit_budget(model, max_faces=MAX_FACES, detail=24, max_mesh_faces=TERRAIN_FACES, planes=False)
+    static = [p for p in link_parts(model, detail=detail, max_mesh_faces=mesh_faces, planes=False) if p.link < 0]
     return [server.scene.add_mesh_simple(f"{name}/static_{i}", p.vertices, p.faces, color=p.rgb255,
                                          opacity=None if p.rgba[3] >= 1 else float(p.rgba[3]))
             for i, p in enumerate(static) if p.kinds != frozenset({PLANE})]

@@ -36,6 +36,9 @@ class FrameClock:
         self._playing = False
         self._speed = 1.0
         self.loop = True
+        #: A recording in progress: playing past the last frame waits there for the next ones
+        #: (neither loops nor pauses), so playback can sit at the live edge.
+        self.hold_at_end = False
         self._anchor = (0.0, 0)  # (time, frame) playback is measured from
 
     # ---- read ------------------------------------------------------------------------------
@@ -59,7 +62,7 @@ class FrameClock:
         """Start playing from the current frame (from the start if paused at the end without loop)."""
         if self._playing:
             return
-        if not self.loop and self._frame >= self.num_frames - 1:
+        if not self.loop and not self.hold_at_end and self._frame >= self.num_frames - 1:
             self._frame = 0
         self._playing = True
         self._reanchor()
@@ -80,6 +83,10 @@ class FrameClock:
             raise ValueError(f"speed must be finite, got {value}")
         self._speed = min(max(value, MIN_SPEED), MAX_SPEED)
         self._reanchor()
+
+    def extend(self, num_frames: int) -> None:
+        """More frames to play (a recording in progress grew); the frame and the anchor stay."""
+        self.num_frames = max(self.num_frames, int(num_frames))
 
     def seek(self, frame: int) -> int:
         """Show ``frame`` (clamped to the valid range); playback continues from there."""
@@ -105,7 +112,9 @@ class FrameClock:
         t0, f0 = self._anchor
         target = f0 + math.floor((self._now() - t0) * self._speed / self.dt + 1e-9)
         if target >= self.num_frames:
-            if self.loop:
+            if self.hold_at_end:
+                target = self.num_frames - 1  # at the live edge until more frames come
+            elif self.loop:
                 target %= self.num_frames
                 # Re-anchor at the wrap so the float offset never grows without bound.
                 self._anchor = (self._now() - (target * self.dt / self._speed), 0)

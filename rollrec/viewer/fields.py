@@ -112,7 +112,7 @@ class FieldCache:
         if env != self._env:
             self._env, self._members = env, {}
         member = self._members.get(channel.key)
-        if member is None:
+        if member is None or len(member) < self._rollout.T:  # a recording in progress grew since it was read
             data = self._rollout.env(env, [channel.key])[channel.key]
             member = self._members[channel.key] = data.reshape(len(data), -1)
         return member[:, channel.index].astype(np.float64)

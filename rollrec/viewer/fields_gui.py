@@ -13,6 +13,7 @@ import numpy as np
 import viser
 
 from rollrec.viewer.fields import Channel, FieldCache, channel_groups, find_channel
+from rollrec.viewer.text import md, pick
 from rollrec.viewer.plots import PLOT_COLORS, WindowPlot
 from rollrec.viewer.state import ReplayState
 
@@ -35,20 +36,22 @@ class FieldsTab:
         self.field = gui.add_dropdown("Field", labels or ("(no fields)",), initial_value=labels[0] if labels else None,
                                       hint="Type to search: obs dimensions, act, base, link heights, extras.")
         self.buttons = gui.add_button_group("Plot", ("Add to plot", "Clear"))
-        self.buttons.on_click(lambda e: self._button(e.target.value))
+        self.buttons.on_click(lambda e: self._button(pick(e.target.value, ("Add to plot", "Clear"))))
         self.note = gui.add_markdown("Pick a field and press *Add to plot*.")
         self.plot: WindowPlot | None = None
         self._b_channels: list[Channel] = []
 
-    def _button(self, which: str) -> None:
+    def _button(self, which: str | None) -> None:
         with self._lock:
             if which == "Clear":
                 self.clear()
                 return
+            if which is None:  # not one of the buttons: a client may send anything
+                return
             try:
                 self.add(self.field.value)
-            except KeyError:
-                self.note.content = f"⚠️ No field called {self.field.value!r}."
+            except (KeyError, TypeError):  # the dropdown holds whatever a client sent
+                self.note.content = f"⚠️ No field called {md(repr(self.field.value))}."
 
     def add(self, label: str) -> Channel:
         """Add the field called ``label`` to the chart (KeyError if there is none)."""
@@ -72,7 +75,7 @@ class FieldsTab:
             self.note.content = "Pick a field and press *Add to plot*."
             return
         names = [c.label for c in self.channels]
-        self.note.content = "Plotted: " + ", ".join(f"`{n}`" for n in names)
+        self.note.content = "Plotted: " + ", ".join(md(n) for n in names)
         colors = [PLOT_COLORS[i % len(PLOT_COLORS)] for i in range(len(names))]
         labels, dashes, cols = list(names), [None] * len(names), list(colors)
         self._b_channels = [c for c in self.channels if self._b_has(c)] if self._cache_b is not None else []

@@ -19,6 +19,7 @@ from rollrec.viewer.camera import CAMERA_MODES
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.plots import PLOT_COLORS, WindowPlot
 from rollrec.viewer.state import LAYOUTS, ReplayState
+from rollrec.viewer.text import finite, md, pick
 
 #: Most episode-boundary marks drawn on the frame slider.
 MAX_SLIDER_MARKS = 40
@@ -80,16 +81,16 @@ class ReplayGui:
 
         gui.configure_theme(control_width="large")
         if state.comparing:
-            gui.add_markdown(f"**Compare** · A **{names[0]}** · B **{names[1]}** · {r.N} envs × "
-                             f"{state.num_frames} steps · dt {r.dt:g} s")
+            self.title = gui.add_markdown(f"**Compare** · A **{md(names[0])}** · B **{md(names[1])}** · {r.N} envs × "
+                                          f"{state.num_frames} steps · dt {r.dt:g} s")
         else:
-            gui.add_markdown(f"**{r.path.name}** · {r.env_name} · {r.N} envs × {r.T} steps · dt {r.dt:g} s")
+            self.title = gui.add_markdown(self.title_line())
         self.legacy_note = None
         if r.terms_are_env_means:
             self.legacy_note = gui.add_markdown("⚠️ *Recorded by the original recorder: reward terms are means over "
                                                 "all envs, not this env's values.*")
         if state.detail_summary():  # format v2: what the file keeps
-            gui.add_markdown(f"*Kept: {state.detail_summary()}.*")
+            gui.add_markdown(f"*Kept: {md(state.detail_summary(), 400)}.*")
         self.frame_text = gui.add_markdown("Frame")
         self.episode_text = gui.add_markdown("Episode")
 
@@ -97,29 +98,38 @@ class ReplayGui:
             self.play = gui.add_button("Play", icon=viser.Icon.PLAYER_PLAY)
             self.play.on_click(lambda _: controls.toggle_play())
             self.frame = gui.add_slider("Frame", min=0, max=max(state.num_frames - 1, 1), step=1, initial_value=0)
-            self.frame.on_update(lambda e: controls.seek(int(e.target.value)))
-            self.stepper = gui.add_button_group("Step", ("◀ Back", "Forward ▶"))
-            self.stepper.on_click(lambda e: controls.step(-1 if e.target.value.startswith("◀") else 1))
-            self.speed = gui.add_dropdown("Speed", tuple(speed_label(s) for s in SPEEDS), initial_value="1x")
-            self.speed.on_update(lambda e: controls.set_speed(float(e.target.value[:-1])))
+            self.frame.on_update(lambda e: _number(e, lambda v: controls.seek(int(min(max(v, 0), state.num_frames - 1)))))
+            steps = ("◀ Back", "Forward ▶")
+            self.stepper = gui.add_button_group("Step", steps)
+            self.stepper.on_click(lambda e: _option(e, steps, lambda v: controls.step(-1 if v.startswith("◀") else 1)))
+            speeds = tuple(speed_label(s) for s in SPEEDS)
+            self.speed = gui.add_dropdown("Speed", speeds, initial_value="1x")
+            self.speed.on_update(lambda e: _option(e, speeds, lambda v: controls.set_speed(float(v[:-1])),
+                                                   reset=speed_label(state.clock.speed)))
             self.loop = gui.add_checkbox("Loop", initial_value=state.clock.loop)
             self.loop.on_update(lambda e: controls.set_loop(bool(e.target.value)))
+
+        # The recorded cameras (format v3): filled by the app (`rollrec.viewer.cameras_gui`), right under the slider.
+        self.cameras_folder = gui.add_folder("Cameras") if getattr(r, "cameras", None) else None
 
         with gui.add_folder("Environment"):
             self.env = gui.add_number("Env", initial_value=state.env, min=0, max=r.N - 1, step=1)
             # A typed number outside 0..N-1 selects the nearest env rather than failing.
-            self.env.on_update(lambda e: controls.select_env(min(max(int(e.target.value), 0), r.N - 1)))
+            self.env.on_update(lambda e: _number(e, lambda v: controls.select_env(int(min(max(v, 0), r.N - 1)))))
             # A file that keeps every field for some envs or episodes only (format v2): what this env has.
             self.detail_text = gui.add_markdown("", visible=state.data.detail is not None)
             nav = ("◀ Prev", "Next ▶", "Best", "Worst") + (("Detail ▶",) if state.data.detail is not None else ())
             self.env_nav = gui.add_button_group("Go to env", nav)
-            self.env_nav.on_click(lambda e: _env_nav(controls, e.target.value))
-            self.episode_nav = gui.add_button_group("Episode", ("◀ Previous", "Next ▶"))
-            self.episode_nav.on_click(lambda e: controls.jump_episode(-1 if e.target.value.startswith("◀") else 1))
+            self.env_nav.on_click(lambda e: _option(e, nav, lambda v: _env_nav(controls, v)))
+            episodes = ("◀ Previous", "Next ▶")
+            self.episode_nav = gui.add_button_group("Episode", episodes)
+            self.episode_nav.on_click(lambda e: _option(e, episodes,
+                                                        lambda v: controls.jump_episode(-1 if v.startswith("◀") else 1)))
 
         with gui.add_folder("View"):
-            self.camera = gui.add_button_group("Camera", tuple(m.capitalize() for m in CAMERA_MODES))
-            self.camera.on_click(lambda e: controls.set_camera(e.target.value.lower()))
+            cameras = tuple(m.capitalize() for m in CAMERA_MODES)
+            self.camera = gui.add_button_group("Camera", cameras)
+            self.camera.on_click(lambda e: _option(e, cameras, lambda v: controls.set_camera(v.lower())))
             self.camera_text = gui.add_markdown(_camera_line(state.camera_mode))
             self.trail = gui.add_checkbox("Trail", initial_value=True)
             self.trail.on_update(lambda e: controls.set_trail(bool(e.target.value)))
@@ -137,7 +147,7 @@ class ReplayGui:
             if state.comparing:
                 self.layout = gui.add_dropdown("Layout", LAYOUTS, initial_value=state.layout,
                                                hint="B beside A, or both on one spot.")
-                self.layout.on_update(lambda e: controls.set_layout(str(e.target.value)))
+                self.layout.on_update(lambda e: _option(e, LAYOUTS, controls.set_layout, reset=state.layout))
 
         with gui.add_folder("Rewards"):
             self.rewards_text = gui.add_markdown("Rewards")
@@ -152,11 +162,15 @@ class ReplayGui:
                                        colors=colors, widths=[1.5] * len(names_) + [2.0])
 
         with gui.add_folder("Keys", expand_by_default=False):
-            gui.add_markdown("\n".join(f"- **{k}**: {what}" for k, what in HOTKEYS))
+            self.keys_text = gui.add_markdown(keys_markdown(HOTKEYS))
         self._add_hotkeys(controls)
 
+    def title_line(self) -> str:
+        """The panel's first line: file, task, size, dt (single rollout)."""
+        r = self._state.rollout
+        return f"**{md(r.path.name)}** · {md(r.env_name)} · {r.N} envs × {self._state.num_frames} steps · dt {r.dt:g} s"
+
     def _add_hotkeys(self, c: Controls) -> None:
-        gui = self._server.gui
         bindings = (
             ("Play / pause", "space", c.toggle_play),
             ("Step back", "arrowleft", lambda: c.step(-1)),
@@ -178,9 +192,17 @@ class ReplayGui:
         )
         self.commands = []
         for label, key, fn in bindings:
-            cmd = gui.add_command(label, hotkey=key)  # type: ignore[arg-type]
-            cmd.on_trigger(lambda _e, fn=fn: fn())
-            self.commands.append(cmd)
+            self.bind(label, key, fn)
+
+    def bind(self, label: str, key: str, fn, *, modifier: str | None = None) -> None:
+        """Make hotkey ``key`` (with ``modifier``) call ``fn``, replacing what it did (e.g. a live
+        session's ``L`` toggles the policy instead of looping: `rollrec.viewer.live`)."""
+        for cmd in [c for c in self.commands if c.hotkey == key and c.modifier == modifier]:
+            cmd.remove()
+            self.commands.remove(cmd)
+        cmd = self._server.gui.add_command(label, hotkey=key, modifier=modifier)  # type: ignore[arg-type]
+        cmd.on_trigger(lambda _e: fn())
+        self.commands.append(cmd)
 
     # ---- readouts --------------------------------------------------------------------------
     def set_env(self) -> None:
@@ -190,7 +212,13 @@ class ReplayGui:
         starts = s.data.episodes[1:, 0]
         if len(starts) > MAX_SLIDER_MARKS:
             starts = starts[np.linspace(0, len(starts) - 1, MAX_SLIDER_MARKS).astype(int)]
-        self.frame._marks = tuple(GuiSliderMark(float(b), None) for b in starts)
+        marks = [GuiSliderMark(float(b), None) for b in starts]
+        if s.data.policy is not None:  # where the policy was switched off (and back on), labelled
+            edges = np.flatnonzero(np.diff(np.r_[True, s.data.policy, True].astype(np.int8)))
+            for i, t in enumerate(edges[: 2 * MAX_SLIDER_MARKS].tolist()):
+                if t < s.num_frames:
+                    marks.append(GuiSliderMark(float(t), "policy off" if i % 2 == 0 else "on"))
+        self.frame._marks = tuple(marks)
 
     def set_camera_mode(self, mode: str) -> None:
         self.camera_text.content = _camera_line(mode)
@@ -208,11 +236,12 @@ class ReplayGui:
         """Write the readouts for the current frame (and the reward plot when ``plot``)."""
         s = self._state
         t = s.frame
-        self.frame_text.content = f"**{s.frame_status()}**"
+        policy = "" if s.data.policy is None or s.data.policy[t] else " · ⛔ policy off"
+        self.frame_text.content = f"**{s.frame_status()}**{policy}"
         self.episode_text.content = s.episode_status()
         detail = s.detail_status()
         if detail:
-            self.detail_text.content = f"*{detail}*"
+            self.detail_text.content = f"*{md(detail, 400)}*"
         self.frame.value = t
         self.play.label = "Pause" if s.clock.playing else "Play"
         self.play.icon = viser.Icon.PLAYER_PAUSE if s.clock.playing else viser.Icon.PLAYER_PLAY
@@ -232,11 +261,11 @@ class ReplayGui:
             b = dict(s.reward_readout_b())
             lines = ["| term | A | B |", "|---|---:|---:|"]
             for name, v in rows[:-1]:
-                lines.append(f"| {name} | {v:+.3f} | {b[name]:+.3f} |" if name in b else f"| {name} | {v:+.3f} | |")
+                lines.append(f"| {md(name)} | {v:+.3f} | {b[name]:+.3f} |" if name in b else f"| {md(name)} | {v:+.3f} | |")
             lines.append(f"| **total** | **{rows[-1][1]:+.3f}** | **{b['total']:+.3f}** |")
             lines.append(f"| return so far | {s.data.return_so_far[t]:+.2f} | {s.data_b.return_so_far[t]:+.2f} |")
             return "\n".join(lines)
-        cells = [f"{n} | {v:+.3f}" for n, v in rows[:-1]]
+        cells = [f"{md(n)} | {v:+.3f}" for n, v in rows[:-1]]
         cells += [f"**total** | **{rows[-1][1]:+.3f}**", f"return so far | {s.data.return_so_far[t]:+.2f}"]
         if len(cells) % 2:
             cells.append(" | ")
@@ -246,10 +275,33 @@ class ReplayGui:
         return "\n".join(lines)
 
 
+def keys_markdown(hotkeys: tuple[tuple[str, str], ...]) -> str:
+    """The Keys folder's list."""
+    return "\n".join(f"- **{k}**: {what}" for k, what in hotkeys)
+
+
 def _camera_line(mode: str) -> str:
     if mode == "follow":
         return "Camera: follow (orbit or zoom freely; it keeps tracking the robot)"
     return f"Camera: {mode} (fixed)"
+
+
+def _option(event, options, act, *, reset: str | None = None) -> None:
+    """``act(value)`` when the value a client sent is one of ``options`` (the viewer's own: a
+    client can change a handle's options too); else nothing (a dropdown is set back to ``reset``):
+    viser passes on whatever a client sends."""
+    value = pick(event.target.value, tuple(options))
+    if value is not None:
+        act(value)
+    elif reset is not None:
+        event.target.value = reset
+
+
+def _number(event, act) -> None:
+    """``act(value)`` when the value a client sent is a finite number; else nothing."""
+    value = finite(event.target.value)
+    if value is not None:
+        act(value)
 
 
 def _env_nav(c: Controls, option: str) -> None:

@@ -18,6 +18,8 @@ import numpy as np
 import viser
 from viser import uplot
 
+from rollrec.viewer.text import plain
+
 PLOT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf")
 MARKER_COLOR = "#e00000"
@@ -64,7 +66,7 @@ class WindowPlot:
         colors = colors or [PLOT_COLORS[i % len(PLOT_COLORS)] for i in range(len(labels))]
         series = [uplot.Series(label="step")]
         for i, label in enumerate(labels):
-            s = uplot.Series(label=label, stroke=colors[i], width=widths[i] if widths else 1.5)
+            s = uplot.Series(label=plain(label, 80), stroke=colors[i], width=widths[i] if widths else 1.5)
             if dashes and dashes[i]:
                 s["dash"] = dashes[i]
             series.append(s)
@@ -104,7 +106,7 @@ class HistogramPlot:
                  aspect: float = 2.0):
         fills = ("rgba(31,119,180,0.30)", "rgba(255,127,14,0.30)")
         series = [uplot.Series(label="return")]
-        series += [uplot.Series(label=label, stroke=PLOT_COLORS[i], width=1.5, fill=fills[i % 2])
+        series += [uplot.Series(label=plain(label, 80), stroke=PLOT_COLORS[i], width=1.5, fill=fills[i % 2])
                    for i, label in enumerate(labels)]
         series.append(_marker_series("this episode"))
         self.labels = tuple(labels)

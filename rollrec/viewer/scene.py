@@ -98,6 +98,27 @@ class RobotView:
         self._offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
         if self.bodies is not None:
             self.bodies.offset = self._offset
+        seg = self._trail_segments(data)
+        if self.trail is not None:
+            self.trail.remove()
+        self.trail = self._server.scene.add_line_segments(
+            f"{self._name}/trail", seg, self._trail_color, thickness=2.0,
+            thickness_units="screen", visible=self.show_trail,
+        )
+
+    def grow(self, data: EnvData) -> None:
+        """The same env's trajectory over more steps (a recording in progress): the trail's
+        points are replaced in place."""
+        self._data = data
+        if self.trail is None:
+            self.set_env(data, self._offset)
+        else:
+            seg = self._trail_segments(data)
+            with self._server.atomic():  # per-point colours and points change size together
+                self.trail.colors = np.broadcast_to(np.asarray(self._trail_color, np.uint8), seg.shape).copy()
+                self.trail.points = seg
+
+    def _trail_segments(self, data: EnvData) -> np.ndarray:
         pos = data.base_pos + self._offset
         seg = np.stack([pos[:-1], pos[1:]], axis=1)  # [T-1, 2, 3]
         keep = np.ones(len(seg), dtype=bool)
@@ -106,12 +127,7 @@ class RobotView:
         seg = seg[keep]
         if len(seg) == 0:
             seg = np.zeros((1, 2, 3), np.float32)
-        if self.trail is not None:
-            self.trail.remove()
-        self.trail = self._server.scene.add_line_segments(
-            f"{self._name}/trail", seg.astype(np.float32), self._trail_color, thickness=2.0,
-            thickness_units="screen", visible=self.show_trail,
-        )
+        return seg.astype(np.float32)
 
     def set_trail_visible(self, visible: bool) -> None:
         self.show_trail = visible

@@ -10,10 +10,36 @@ import time
 
 import viser
 
+from rollrec.io.live import in_progress, open_live
 from rollrec.io.opening import load
+from rollrec.loop.control import PolicyControl
 from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import RobotModel
 from rollrec.viewer.app import ReplayApp
+
+
+#: Most browsers one replay serves at once; more are turned away as they connect (close code
+#: 1013, "try again later": browsers retry on their own), so a storm of connections cannot starve
+#: the playback of the viewers already there.
+MAX_CLIENTS = 32
+
+
+def limit_clients(server: viser.ViserServer, most: int = MAX_CLIENTS) -> bool:
+    """Turn away connections past the ``most``-th at ``server``; False where this viser does not
+    expose its connections (playback still survives any error then: `ReplayApp`)."""
+    infra = getattr(server, "_websock_server", None)
+    live = getattr(infra, "_live_connections", None)
+    if infra is None or not isinstance(live, dict) or not hasattr(infra, "on_client_connect"):
+        return False
+
+    async def turn_away(conn) -> None:
+        if len(live) > most:
+            connection = live.get(getattr(conn, "client_id", None))
+            if connection is not None:
+                await connection.close(1013, f"this replay serves at most {most} viewers at once; try again later")
+
+    infra.on_client_connect(turn_away)
+    return True
 
 
 def _is_loopback(host: str) -> bool:
@@ -23,6 +49,11 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def url(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets (``http://[::1]:8080``, RFC 3986)."""
+    return f"http://[{host}]:{port}" if ":" in host and not host.startswith("[") else f"http://{host}:{port}"
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -36,13 +67,23 @@ def _check_port_free(host: str, port: int) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as exc:
-        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); is another server using it? "
+        raise OSError(f"cannot listen on {url(host, port)[7:]} ({exc.strerror or exc}); is another server using it? "
                       "Pick another port with --port") from None
 
 
-def _open(source, allow_pickle: bool, opened: list) -> ReadableRollout:
+def _open(source, allow_pickle: bool, opened: list, wait_s: float | None = None) -> ReadableRollout:
     if not isinstance(source, (str, os.PathLike)):
-        return source  # an opened rollout (a file's or a sharded one)
+        return source  # an opened rollout (a file's or a sharded one, or a recording followed)
+    if in_progress(source):  # a recording in progress (or stopped): follow its committed steps
+        rollout = open_live(source)
+        opened.append(rollout)
+        if rollout.T == 0 and rollout.live:
+            print(f"rollrec replay: {rollout.path} is being recorded; waiting for its first committed step",
+                  file=sys.stderr, flush=True)
+            rollout.wait(1, timeout=wait_s)
+        if rollout.T == 0:
+            raise FileNotFoundError(f"{rollout.path}: the recording ended before it committed a step ({rollout.note})")
+        return rollout
     rollout = load(source, allow_pickle=allow_pickle)
     opened.append(rollout)
     return rollout
@@ -60,6 +101,9 @@ def serve(
     block: bool = True,
     model: RobotModel | None = None,
     ghost_robots: bool = False,
+    control: str | os.PathLike | None = None,
+    wait_s: float | None = None,
+    max_clients: int = MAX_CLIENTS,
 ) -> ReplayApp:
     """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
     with ``compare``, replay it against that second rollout of the same task (same envs, same dt).
@@ -70,16 +114,25 @@ def serve(
     app; with ``block=False`` returns the running app at once; stop it with `stop_app`. Rollouts
     opened here from paths are closed when the app stops. ``model`` draws that robot geometry
     (e.g. ``rollrec.model_from_urdf``) instead of the one the file stores; ``ghost_robots`` draws
-    the other envs as whole translucent robots rather than spheres.
+    the other envs as whole translucent robots rather than spheres. At most ``max_clients``
+    browsers are served at once (`limit_clients`).
+
+    A recording in progress (the path of its finished file, its ``.partial``, or the directory
+    of a sharded recording whose ranks are recording) is followed: the replay shows the steps
+    committed so far and grows as more are (`rollrec.viewer.live`); it waits for the first
+    step (at most ``wait_s`` seconds, None: as long as it takes). ``control``: the policy
+    control file of a session served by the rollout loop (`rollrec.loop.control`).
 
     Raises FileNotFoundError / `RolloutFormatError` / `LegacyPickleError` for bad files,
     ValueError for an env out of range or two rollouts that cannot be compared, OSError when the
     port is busy. Nothing is left running when it raises.
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535 (0: any free port), got {port!r}")
     opened: list[ReadableRollout] = []
     server = None
     try:
-        rollout = _open(source, allow_pickle, opened)
+        rollout = _open(source, allow_pickle, opened, wait_s)
         other = _open(compare, allow_pickle, opened) if compare is not None else None
         if not -rollout.N <= env < rollout.N:
             raise ValueError(f"env {env} out of range: {rollout.path.name} has {rollout.N} envs "
@@ -89,10 +142,12 @@ def serve(
                   "machine can watch the replay", file=sys.stderr)
         _check_port_free(host, port)
         server = viser.ViserServer(host=host, port=port, verbose=False)
+        limit_clients(server, max_clients)
         if port != 0 and server.get_port() != port:
             raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
+        controls = PolicyControl.attach(control) if control is not None else None
         app = ReplayApp(rollout, server, env=env, other=other, ghosts=ghosts, owned=opened, model=model,
-                        ghost_robots=ghost_robots)
+                        ghost_robots=ghost_robots, control=controls)
         app.start()
     except BaseException:
         if server is not None:
@@ -101,7 +156,9 @@ def serve(
             r.close()
         raise
     what = f"{rollout.path}" if other is None else f"{rollout.path} vs {other.path}"
-    print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at http://{host}:{server.get_port()}"
+    if app.live is not None and rollout.live:
+        what += f" (recording: {rollout.T} steps so far, following it)"
+    print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at {url(host, server.get_port())}"
           + ("  (Ctrl-C to stop)" if block else ""), flush=True)
     for note in app.state.notes:
         print(f"rollrec replay: note: {note}", file=sys.stderr)

@@ -22,7 +22,10 @@ from rollrec.viewer.overview.episodes import Overview, compute_env_totals
 
 __all__ = ["CAMERA_MODES", "LAYOUTS", "CameraPose", "EnvData", "ReplayState", "camera_pose", "read_env"]
 
-_ENV_KEYS = ("base_pos", "base_quat", "rew", "rew_terms", "link_pos", "link_quat")
+_ENV_KEYS = ("base_pos", "base_quat", "rew", "rew_terms", "link_pos", "link_quat", "policy_acted")
+#: The per-step bool field a session served with live policy control records: whether the
+#: policy chose the env's action at that step (`rollrec.loop.control`).
+POLICY_FIELD = "policy_acted"
 #: Longest stretch of steps the plots show (around the current frame, within its episode).
 PLOT_WINDOW = 400
 #: How the two robots of compare mode are placed: B beside A (offset along -y) or on top of A.
@@ -49,6 +52,7 @@ class EnvData:
     episode_of: np.ndarray  # [T] int64
     return_so_far: np.ndarray  # [T] float64
     detail: np.ndarray | None = None  # [T] bool: every field kept at that step (format v2; None: everywhere)
+    policy: np.ndarray | None = None  # [T] bool: the policy acted at that step (None: not recorded)
 
 
 def read_env(rollout: ReadableRollout, env: int, steps: int | None = None) -> EnvData:
@@ -87,6 +91,7 @@ def read_env(rollout: ReadableRollout, env: int, steps: int | None = None) -> En
         episode_of=episode_of,
         return_so_far=csum - before_start,
         detail=_detail_steps(rollout, env, T),
+        policy=None if POLICY_FIELD not in d else np.asarray(d[POLICY_FIELD], bool),
     )
 
 
@@ -128,6 +133,14 @@ class ReplayState:
         env = self._check_env(env)
         self.data = read_env(rollout, env, self.num_frames)
         self.data_b = read_env(other, env, self.num_frames) if other is not None else None
+
+    def grow(self, num_frames: int, data: EnvData) -> None:
+        """A recording in progress committed more steps: ``num_frames`` of them, ``data`` the
+        selected env's trajectory over all of them (`rollrec.viewer.live.growth`)."""
+        self.num_frames = int(num_frames)
+        self.clock.extend(num_frames)
+        self.data = data
+        self._totals = None
 
     # ---- env selection ---------------------------------------------------------------------
     @property

@@ -12,7 +12,9 @@ overlapping ``env_offset``, refused on every rank; ``dtypes=``/``fields=`` on ev
 ``every=2``, refused on every rank; `RolloutRecorder` on the built-in env;
 ``distributed=False`` on rank 0 alone), ``kill`` (rank 2 is SIGKILLed mid-recording: torchrun then
 SIGTERMs the others), ``exit`` (rank 2 exits without closing while the others wait in close()),
-``hang`` (rank 2 stays alive but never closes; the others time out).
+``hang`` (rank 2 stays alive but never closes; the others time out), ``live`` (any number of ranks
+record until the file ``stop`` appears, ``ready-<rank>`` once 12 steps are committed; rows
+written with direct I/O when ``ROLLREC_TEST_DIRECT=1``, else buffered).
 """
 
 from __future__ import annotations
@@ -132,6 +134,27 @@ def scenario_exit(out: str, timeout: float) -> None:
         warnings=[str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)])
 
 
+def scenario_live(out: str) -> None:
+    rank = dist.get_rank()
+    direct = os.environ.get("ROLLREC_TEST_DIRECT") == "1"
+    rec = recorder(f"{out}/run", direct_io=direct, flush_interval_s=0.05)
+    g = torch.arange(sum(COUNTS[:rank]), sum(COUNTS[: rank + 1]))
+    t = 0
+    while True:
+        if t % 25 == 0 and t > 0:  # every rank asks at the same steps, so they stop at the same one
+            flag = torch.tensor([float(os.path.exists("stop"))])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            if flag.item():
+                break
+        rec.record(**step(g, t))
+        t += 1
+        if t == 12:
+            time.sleep(0.3)  # committed by now
+            open(f"ready-{rank}", "w").close()
+        time.sleep(0.01)
+    say(case="live", result=os.path.relpath(rec.close()), steps=t)
+
+
 def main() -> None:
     out, scenario = sys.argv[1], sys.argv[2]
     dist.init_process_group("gloo")
@@ -143,6 +166,8 @@ def main() -> None:
         scenario_exit(out, timeout=60.0)
     elif scenario == "hang":
         scenario_exit(out, timeout=1.0)
+    elif scenario == "live":
+        scenario_live(out)
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
 

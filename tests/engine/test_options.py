@@ -39,7 +39,7 @@ def test_an_option_by_its_name_or_in_its_group_records_the_same_file(tmp_path, f
 
 def test_the_defaults_are_the_keyword_arguments_defaults(tmp_path):
     rec = Recorder(tmp_path / "r.npz", N)
-    assert (rec.segment_steps, rec.max_segment_bytes, rec.ring_segments, rec.staging_buffers) == (256, 64 << 20, 2, 2)
+    assert (rec.segment_steps, rec.max_segment_bytes, rec.ring_segments, rec.staging_buffers) == (256, 32 << 20, 4, 2)
     assert (rec.compress, rec.overwrite, rec.durable, rec.direct_io, rec.flush_interval_s) == (False, False, True, None, 1.0)
     assert rec.volume == Volume() and rec.video_envs is None and rec.video_fps is None
 

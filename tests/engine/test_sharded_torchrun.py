@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 
 import rollrec
 from rollrec.cli import main
+from rollrec.io.partial import RecordingBusyError
 from rollrec.io.sharded.manifest import read_manifest
 from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning
 
@@ -27,19 +30,28 @@ COUNTS, T = (5, 2, 4), 13
 N = sum(COUNTS)
 
 
-def torchrun(out: Path, scenario: str, timeout: float = 120) -> tuple[int, dict[tuple[str, int], dict], str]:
-    """Run the worker on 3 ranks; returns (exit code, {(case, rank): printed result}, stderr)."""
+def torchrun_command(out: Path, scenario: str, ranks: int = 3, **env_vars: str) -> dict:
+    """``subprocess`` arguments that run the worker's ``scenario`` on ``ranks`` ranks in ``out``."""
     # gloo on the loopback interface: CI containers need not resolve their own host name
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::UserWarning", GLOO_SOCKET_IFNAME="lo")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "3",
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore::UserWarning", GLOO_SOCKET_IFNAME="lo", **env_vars)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks),
            str(WORKER), ".", scenario]  # paths relative to out
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env, cwd=out)
+    return {"args": cmd, "env": env, "cwd": out, "text": True}
+
+
+def results_of(out: Path) -> dict[tuple[str, int], dict]:
     results = {}
     for path in sorted(out.glob("results-*.jsonl")):
         for line in path.read_text().splitlines():
             doc = json.loads(line)
             results[(doc["case"], doc["rank"])] = doc
-    return proc.returncode, results, proc.stderr
+    return results
+
+
+def torchrun(out: Path, scenario: str, timeout: float = 120) -> tuple[int, dict[tuple[str, int], dict], str]:
+    """Run the worker on 3 ranks; returns (exit code, {(case, rank): printed result}, stderr)."""
+    proc = subprocess.run(**torchrun_command(out, scenario), check=False, capture_output=True, timeout=timeout)
+    return proc.returncode, results_of(out), proc.stderr
 
 
 def expected(key: str, t: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -95,7 +107,9 @@ def test_load_reads_one_env_axis_in_rank_order(ok_run):
         np.testing.assert_array_equal(obs[3:9, 2:9], expected("obs", *grid(T, range(2, 9)))[3:9])  # spans 3 shards
         np.testing.assert_array_equal(obs[-1, ::3, 0], np.arange(0, N, 3))
         np.testing.assert_array_equal(obs[:, [10, 0, 6], 2], expected("obs", *grid(T, [10, 0, 6]))[..., 2])
-        assert isinstance(obs[:, 1:4], np.memmap)  # inside one shard: that shard's memory map, nothing read
+        inside = obs[:, 1:4]  # inside one shard: read from that shard's file with pread (issue 25)
+        assert type(inside) is np.ndarray
+        np.testing.assert_array_equal(inside, expected("obs", *grid(T, range(1, 4))))
         for g in range(N):
             e = r.env(g)
             np.testing.assert_array_equal(e["obs"], expected("obs", np.arange(T), g))
@@ -220,3 +234,55 @@ def test_close_does_not_wait_for_a_rank_that_never_closes(tmp_path, scenario, re
         rollrec.load(tmp_path / "run").close()
     rollrec.recover(tmp_path / "run")  # rank 2 flushed 3 segments of 4 steps before it stopped
     assert [(e.status, e.num_steps) for e in read_manifest(tmp_path / "run").shards][2] == ("recovered", 12)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "buffered"])
+def test_two_live_ranks_are_never_recovered_and_every_reader_names_them(tmp_path, capsys, request, direct):
+    """2 ranks recording now: `load`, ``info`` and ``recover`` of the directory name both live
+    shards (pid and host) and touch nothing; a Recorder with ``overwrite=True`` on a shard is
+    refused; once the ranks stop, the rollout is complete and holds exactly what they recorded."""
+    if direct:
+        request.getfixturevalue("direct_dir")  # skipped where the file system refuses O_DIRECT
+    proc = subprocess.Popen(**torchrun_command(tmp_path, "live", ranks=2, ROLLREC_TEST_DIRECT="1" if direct else "0"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = tmp_path / "run"
+    try:
+        deadline = time.monotonic() + 90
+        while not all((tmp_path / f"ready-{r}").exists() for r in (0, 1)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+            time.sleep(0.05)
+        manifest = (run / "manifest.json").read_bytes()
+        busy = r"rank-00000\.npz .*being recorded \(pid \d+ on host .*rank-00001\.npz .*being recorded \(pid \d+"
+        with pytest.raises(RecordingBusyError, match=busy):
+            rollrec.load(run)
+        assert main(["info", str(run)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "being recorded (pid" in err and "recover" not in err
+        assert main(["recover", str(run)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(busy, err) and "internal error" not in err
+        with pytest.raises(RecordingBusyError, match="being recorded"):
+            rollrec.Recorder(run / "rank-00000.npz", COUNTS[0], overwrite=True, distributed=False)
+        assert (run / "manifest.json").read_bytes() == manifest  # the live ranks' manifest is theirs
+        assert sorted(p.name for p in run.iterdir() if not p.name.endswith(".lock")) == [
+            "manifest.json", "rank-00000.npz.partial", "rank-00000.npz.partial.json",
+            "rank-00001.npz.partial", "rank-00001.npz.partial.json"]
+        (tmp_path / "stop").touch()
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    results = results_of(tmp_path)
+    steps = results[("live", 0)]["steps"]
+    assert results[("live", 1)]["steps"] == steps and steps >= 25
+    m = read_manifest(run)
+    assert m.state == "complete" and [e.status for e in m.shards] == ["complete", "complete"]
+    with rollrec.load(run) as r:
+        assert steps == r.T and COUNTS[0] + COUNTS[1] == r.N
+        r.verify()
+        for key in ("obs", "env_id", "done", "rew_terms"):
+            np.testing.assert_array_equal(r[key], expected(key, *grid(steps, range(r.N))))
+        np.testing.assert_allclose(r["rew"], expected("rew", *grid(steps, range(r.N))), rtol=0, atol=1e-6)  # f32 sums
+    assert sorted(p.name for p in run.iterdir()) == ["manifest.json", "rank-00000.npz", "rank-00001.npz"]

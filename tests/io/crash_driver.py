@@ -16,7 +16,11 @@ SCENARIO (all with a later member much larger than the first, as link poses are)
 - ``compress``: ``short`` with ``compress=True``;
 - ``exact``: 27 reserved, 27 written;
 - ``short-closed``, ``grow-closed``: those two with every hole closed however small, so members
-  whose new place overlaps their rows go past the end first, then slide down.
+  whose new place overlaps their rows go past the end first, then slide down;
+- ``open``: unknown length as the recorder writes it (``open_ended``): 5 rows allocated, room for
+  as many as the disk holds (sparse), the members after the first kept in the page cache and
+  slid down at finalize;
+- ``open-grow``: ``open`` with room for 12 rows only, so it also grows (twice) to hold 27.
 
 MODE: ``points`` kills at the k-th `rollrec._npz.faults` point for k = 1, 2, ... until a child
 completes; ``writes`` kills before the k-th call that changes a file (pwrite, write, ftruncate,
@@ -63,7 +67,10 @@ SCENARIOS = {
     "short": (40, False, False), "empty-tail": (4000, False, False), "grow": (5, False, False),
     "compress": (40, True, False), "exact": (ROWS, False, False),
     "short-closed": (40, False, True), "grow-closed": (5, False, True),
+    "open": (5, False, False), "open-grow": (5, False, False),
 }
+#: open-ended scenarios -> rows the reservation is limited to (None: the disk's free space)
+OPEN_ENDED = {"open": None, "open-grow": 12}
 _MUTATING = ("pwrite", "write", "ftruncate", "posix_fallocate", "copy_file_range", "replace", "rename", "unlink")
 
 
@@ -78,7 +85,8 @@ def expected(name: str) -> np.ndarray:
     return (t * 10_000 + n * 1_000 + comp).astype(dtype)
 
 
-def write(final: str, capacity: int, compress: bool, close_all: bool = False, direct: bool = False) -> None:
+def write(final: str, capacity: int, compress: bool, close_all: bool = False, direct: bool = False,
+          scenario: str = "") -> None:
     """What `Recorder` does to the file, without its engine threads: append, commit, finish."""
     from rollrec._npz import stream as npz_stream
     from rollrec.format.meta import make_meta
@@ -93,7 +101,13 @@ def write(final: str, capacity: int, compress: bool, close_all: bool = False, di
     info = {"meta": meta, "rew_term_names": ["a", "b", "c"], "link_names": [f"l{i}" for i in range(40)], "compress": compress}
     arrays = {name: expected(name) for name in MEMBERS}
     specs = [MemberSpec(name, a.dtype.str, a.shape[1:], capacity) for name, a in arrays.items()]
-    w = NpzStreamWriter(data_path, specs, layout_path=layout_path, recovery_info=info, direct=direct)
+    open_ended = scenario in OPEN_ENDED
+    if OPEN_ENDED.get(scenario):  # this child only: a reservation of that many rows
+        npz_stream._RESERVE_LIMIT = OPEN_ENDED[scenario] * sum(m.row_bytes for m in specs)
+    w = NpzStreamWriter(data_path, specs, layout_path=layout_path, recovery_info=info, direct=direct,
+                        open_ended=open_ended)
+    if open_ended:
+        assert w.capacity > capacity and w.capacity == (OPEN_ENDED[scenario] or w.capacity), w.capacity  # reserved
     for a in range(0, ROWS, CHUNK):
         b = min(ROWS, a + CHUNK)
         for name, arr in arrays.items():
@@ -199,7 +213,7 @@ def trial(workdir: str, label: str, scenario: str, arm, kill_after: float | None
         code = 0
         try:
             arm()
-            write(final, capacity, compress, close_all, direct)
+            write(final, capacity, compress, close_all, direct, scenario)
         except BaseException:  # noqa: BLE001 - report and leave with a code
             import traceback
 

@@ -53,7 +53,8 @@ def run_driver(scenario: str, mode: str, io: tuple[str, Path], *extra: str) -> l
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["short", "empty-tail", "grow", "compress", "exact", "short-closed", "grow-closed"])
+@pytest.mark.parametrize("scenario", ["short", "empty-tail", "grow", "compress", "exact", "short-closed", "grow-closed",
+                                      "open", "open-grow"])
 def test_kill_at_every_fault_point(scenario, io):
     trials = run_driver(scenario, "points", io)
     # One trial per point reached; the last ones are in finishing, where all rows were committed.
@@ -63,7 +64,7 @@ def test_kill_at_every_fault_point(scenario, io):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["short", "grow", "compress", "short-closed"])
+@pytest.mark.parametrize("scenario", ["short", "grow", "compress", "short-closed", "open", "open-grow"])
 def test_kill_before_every_file_change(scenario, io):
     trials = run_driver(scenario, "writes", io)
     states = {tuple(sorted(t["left"])) for t in trials}
@@ -73,7 +74,7 @@ def test_kill_before_every_file_change(scenario, io):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["short", "grow", "compress"])
+@pytest.mark.parametrize("scenario", ["short", "grow", "compress", "open", "open-grow"])
 def test_kill_at_random_times(scenario, io):
     trials = run_driver(scenario, "random", io, "--random", "12", "--seed", str(len(scenario)))
     assert len(trials) == 12

@@ -18,22 +18,36 @@ from rollrec.io import partial as writer
 def events(monkeypatch):
     """Log of ("write", rows written) / ("copy",) / ("sync",) / ("sidecar", rows, offsets) / ("rename",).
 
-    Rows count as written when the writes in flight have completed (`drain` returned), not when
-    `append` queued them. Writes run on the writer thread and commits on the committer thread:
-    the log interleaves them.
+    Rows count as written when the writes in flight have completed (`drain` returned, or
+    `wait_fence` for a fence taken when they were the rows appended), not when `append` queued
+    them. Writes run on the writer thread, their completion is waited for on the completer
+    thread and commits run on the committer thread: the log interleaves them.
     """
     log: list[tuple] = []
     real_sync, real_replace, real_rename = npz_stream.fdatasync, npz_stream.replace_small_file, writer.os.replace
-    real_drain, real_copy = npz_stream.NpzStreamWriter.drain, npz_stream.copy_range
+    W = npz_stream.NpzStreamWriter
+    real_drain, real_copy, real_fence, real_wait = W.drain, W._copy, W.fence, W.wait_fence
+    fenced: dict[int, int] = {}  # fence -> rows appended when it was taken
 
-    def drain(self):
-        real_drain(self)
-        rows = min(self.rows.values())
+    def wrote(rows):
         if rows > max((e[1] for e in log if e[0] == "write"), default=0):
             log.append(("write", rows))
 
-    def copy(*args, **kwargs):
-        real_copy(*args, **kwargs)
+    def drain(self):
+        real_drain(self)
+        wrote(min(self.rows.values()))
+
+    def fence(self):
+        f = real_fence(self)
+        fenced[f] = min(self.rows.values())
+        return f
+
+    def wait_fence(self, f):
+        real_wait(self, f)
+        wrote(fenced[f])
+
+    def copy(self, *args):
+        real_copy(self, *args)
         log.append(("copy",))
 
     def sync(fd):
@@ -49,8 +63,10 @@ def events(monkeypatch):
         log.append(("rename",))
         real_rename(src, dst)
 
-    monkeypatch.setattr(npz_stream.NpzStreamWriter, "drain", drain)
-    monkeypatch.setattr(npz_stream, "copy_range", copy)
+    monkeypatch.setattr(W, "drain", drain)
+    monkeypatch.setattr(W, "fence", fence)
+    monkeypatch.setattr(W, "wait_fence", wait_fence)
+    monkeypatch.setattr(W, "_copy", copy)
     monkeypatch.setattr(npz_stream, "fdatasync", sync)
     monkeypatch.setattr(npz_stream, "replace_small_file", replace)
     monkeypatch.setattr(writer.os, "replace", rename)
@@ -64,8 +80,11 @@ def record(path, steps: int, **kwargs):
                        done=torch.zeros(4, dtype=torch.bool))
 
 
-def test_rows_and_moves_reach_the_disk_before_the_sidecar_names_them(tmp_path, events):
-    record(tmp_path / "r.npz", 70)  # 32 rows reserved: grows twice, then its holes are closed
+@pytest.mark.parametrize("room", ["grown", "reserved"])
+def test_rows_and_moves_reach_the_disk_before_the_sidecar_names_them(tmp_path, events, monkeypatch, room):
+    if room == "grown":  # no room past the first 32 rows (as where the file system cannot leave holes)
+        monkeypatch.setattr(npz_stream, "_RESERVE_LIMIT", 0)
+    record(tmp_path / "r.npz", 70)  # grown: 32 rows allocated, grows twice; then (both) its holes are closed
     last_sync, offsets = -1, None
     for i, event in enumerate(events):
         if event[0] == "sync":
@@ -79,7 +98,8 @@ def test_rows_and_moves_reach_the_disk_before_the_sidecar_names_them(tmp_path, e
             offsets = event[2]
     renames = [i for i, e in enumerate(events) if e == ("rename",)]  # the sidecar's, then the file's
     assert renames[-1] > max(i for i, e in enumerate(events) if e == ("sync",))
-    assert len({e[2] for e in events if e[0] == "sidecar"}) >= 3  # the layout moved, and the sidecar followed
+    # The layout moved (grown: twice, then down; reserved: down once), and the sidecar followed.
+    assert len({e[2] for e in events if e[0] == "sidecar"}) >= (3 if room == "grown" else 2)
     with rollrec.load(tmp_path / "r.npz") as r:
         np.testing.assert_array_equal(np.asarray(r["obs"])[:, 0, 0], np.arange(70))
 

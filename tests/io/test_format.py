@@ -55,7 +55,7 @@ def test_meta_holds_what_the_spec_promises(tmp_path, make_fields):
         assert raw.shape == () and raw.dtype.kind == "U"
         meta = json.loads(str(raw))
     assert meta["format"] == "rollrec"
-    assert meta["format_version"] == 1 and FORMAT_VERSION == 2  # a file every reader of v1 reads; v2 is the newest
+    assert meta["format_version"] == 1 and FORMAT_VERSION == 3  # a file every reader of v1 reads; v3 (cameras) is the newest
     assert (meta["num_steps"], meta["num_envs"]) == (5, 2)
     assert meta["dt"] == 0.025
     assert meta["env_name"] == "synthetic"

@@ -3,7 +3,11 @@ real small rollouts. The property (`corpus/replay.py`'s ``touch``): ``load`` + e
 ``env()`` + the episode helpers + ``info --verify`` either succeed or raise `RolloutFormatError`
 (one line naming the file); never another exception, and never a hang (a 20 s alarm per file).
 
-CI runs a fixed, derandomised set (3,000 files, under a minute, see `EXAMPLES`);
+The seeds include format-v2 files (one step in 2; detail envs, or captured windows), whose
+episode index and v2 ``meta`` entries are fuzzed too, and a sharded rollout (a directory of two
+shard files), whose ``manifest.json`` is fuzzed (the property holds for the directory).
+
+CI runs a fixed, derandomised set (3,800 cases, about a minute, see `EXAMPLES`);
 ``ROLLREC_FUZZ_SCALE=20 ROLLREC_FUZZ_RANDOM=1 pytest tests/io/test_fuzz_loader.py`` explores
 further with fresh random cases. A failure is a crasher: add its file to ``corpus/`` (hypothesis
 prints the smallest case it found) with a line in ``corpus/CORPUS.txt``.
@@ -29,7 +33,7 @@ import rollrec
 from rollrec.format.meta import encode_meta, make_meta
 
 SCALE = float(os.environ.get("ROLLREC_FUZZ_SCALE", "1"))
-EXAMPLES = {  # per test; the sum (3,000) is what CI tries
+EXAMPLES = {  # per test; the sum (3,800) is what CI tries
     "bit_flips": 600,
     "truncation": 300,
     "overwrite": 400,
@@ -37,6 +41,9 @@ EXAMPLES = {  # per test; the sum (3,000) is what CI tries
     "npy_headers": 450,
     "meta": 450,
     "random_bytes": 200,
+    "v2_index": 300,
+    "v2_meta": 200,
+    "manifest": 300,
 }
 FUZZ = settings(
     deadline=None,
@@ -94,7 +101,30 @@ def _build_seeds(root: Path) -> dict[str, bytes]:
     arrays["meta"] = encode_meta(make_meta(num_steps=4, num_envs=2, dt=0.1, extras=["cam"]))
     np.savez(root / "numpy.npz", **arrays)
     out["numpy"] = (root / "numpy.npz").read_bytes()
+    for name, options in V2_SEEDS.items():
+        out[name] = _record_v2(root / f"{name}.npz", options).read_bytes()
     return out
+
+
+#: Format-v2 seeds: `Recorder` volume options.
+V2_SEEDS = {"v2_detail": {"every": 2, "envs": [1]}, "v2_windows": {"every": 2, "capture": 1e9, "window": 2}}
+
+
+def _record_v2(path: Path, options: dict) -> Path:
+    """A small v2 file recorded by the `Recorder` (episodes end at steps 3 and 7 of every env)."""
+    import torch
+
+    from rollrec.engine import Recorder
+
+    rng = np.random.default_rng(1)
+    with Recorder(path, 3, segment_steps=4, **options) as rec:
+        for t in range(11):
+            done = torch.from_numpy((rng.random(3) < 0.3) | (t in (3, 7)))
+            rec.record(obs=torch.from_numpy(rng.normal(size=(3, 3)).astype(np.float32)), act=torch.zeros(3, 2),
+                       rew=torch.from_numpy(rng.normal(size=3).astype(np.float32)), done=done,
+                       truncated=done & (t == 7), base_pos=torch.zeros(3, 3), base_quat=torch.ones(3, 4),
+                       reward_terms={"a": torch.ones(3)})
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +240,7 @@ def with_meta(seed: bytes, meta_text: str, tmp: Path) -> bytes:
 
 
 # ---- strategies ---------------------------------------------------------------------------------
-SEED_NAMES = st.sampled_from(["stored", "deflated", "empty", "one_env", "numpy"])
+SEED_NAMES = st.sampled_from(["stored", "deflated", "empty", "one_env", "numpy", *V2_SEEDS])
 INTERESTING = st.one_of(
     st.sampled_from([0, 1, 2, 8, 14, 20, 45, 63, 64, 99, 0x7F, 0xFF, 0x800, 0xFFFF, 0x10000, 0x7FFFFFFF,
                      0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF, 1 << 40]),
@@ -302,6 +332,108 @@ def test_npy_headers(seeds, target, replay, seed, which, text):
 @given(seed=st.sampled_from(["stored", "deflated"]), text=meta_texts())
 def test_meta(seeds, target, replay, seed, text):
     check(target, with_meta(seeds[seed], text, target), replay.touch)
+
+
+def with_members(seed: bytes, change: Callable[[dict[str, np.ndarray]], None], tmp: Path) -> bytes:
+    """``seed`` rewritten by numpy after ``change`` edited its members (a dict of arrays)."""
+    src = tmp.with_suffix(".src.npz")
+    src.write_bytes(seed)
+    with np.load(src) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    np.savez(src, **arrays)
+    return src.read_bytes()
+
+
+INT64 = st.one_of(st.sampled_from([-(1 << 63), -(1 << 62), -2, -1, 0, 1, 2, 3, 5, 7, 11, (1 << 31), (1 << 62),
+                                   (1 << 63) - 1]), st.integers(-(1 << 63), (1 << 63) - 1))
+
+
+@fuzz("v2_index")
+@given(seed=st.sampled_from(list(V2_SEEDS)),
+       edits=st.lists(st.tuples(st.integers(0, 1 << 10), st.integers(0, 6), INT64), min_size=1, max_size=4))
+def test_v2_episode_index(seeds, target, replay, seed, edits):
+    def change(arrays):
+        table = arrays["episodes"]
+        for row, col, value in edits:
+            if len(table):
+                table[row % len(table), col] = value
+
+    check(target, with_members(seeds[seed], change, target), replay.touch)
+
+
+V2_META_KEYS = st.sampled_from(["every", "env_ids", "windows", "recorded_steps", "episode_columns", "num_steps",
+                                "num_envs", "format_version"])
+V2_VALUES = st.one_of(JSON, INT64, st.lists(INT64, max_size=4), st.dictionaries(st.sampled_from(["obs", "act", "rew"]),
+                      st.lists(INT64, max_size=3), max_size=2),
+                      st.fixed_dictionaries({"members": st.lists(st.sampled_from(["obs", "act", "x"]), max_size=2),
+                                             "window": INT64}))
+
+
+@fuzz("v2_meta")
+@given(seed=st.sampled_from(list(V2_SEEDS)), edits=st.lists(st.tuples(V2_META_KEYS, V2_VALUES), min_size=1, max_size=3))
+def test_v2_meta(seeds, target, replay, seed, edits):
+    def change(arrays):
+        meta = json.loads(str(arrays["meta"][()]))
+        for key, value in edits:
+            meta[key] = value
+        arrays["meta"] = np.array(json.dumps(meta))
+
+    check(target, with_members(seeds[seed], change, target), replay.touch)
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory) -> tuple[Path, dict]:
+    """A sharded rollout of 2 shards (3 and 2 envs) and its manifest document."""
+    from rollrec.format.manifest import Manifest, ShardEntry
+    from rollrec.io.sharded.manifest import write_manifest
+
+    directory = tmp_path_factory.mktemp("sharded") / "run"
+    directory.mkdir()
+    fields = _fields(5, 5, L=None)
+    layout = [[0, 3], [3, 2]]
+    for rank, (o, n) in enumerate(layout):
+        part = {k: (v if k == "rew_term_names" else v[:, o : o + n]) for k, v in fields.items()}
+        shard = {"run_id": "f00d", "rank": rank, "world_size": 2, "env_offset": o, "num_envs": n, "total_envs": 5,
+                 "layout": layout}
+        rollrec.save(directory / f"rank-{rank:05d}.npz", part, dt=0.05, meta={"shard": shard, "extras": ["cam"]})
+    entries = [ShardEntry(r, f"rank-{r:05d}.npz", o, n, num_steps=5, status="complete") for r, (o, n) in enumerate(layout)]
+    write_manifest(directory, Manifest(run_id="f00d", world_size=2, num_envs=5, dt=0.05, shards=entries, state="complete",
+                                       num_steps=5))
+    return directory, json.loads((directory / "manifest.json").read_text())
+
+
+MANIFEST_KEYS = st.sampled_from(["run_id", "state", "world_size", "num_envs", "num_steps", "dt", "env_name", "fields",
+                                 "shards", "format_version"])
+SHARD_KEYS = st.sampled_from(["rank", "file", "env_offset", "num_envs", "num_steps", "status", "host", "note"])
+SHARD_VALUES = st.one_of(JSON, INT64, st.sampled_from(["manifest.json", ".", "..", "rank-00001.npz", "rank-00000.npz",
+                                                       "rank-00007.npz", "a/../rank-00000.npz", "/etc/passwd", ""]))
+
+
+@fuzz("manifest")
+@given(top=st.lists(st.tuples(MANIFEST_KEYS, st.one_of(JSON, INT64)), max_size=2),
+       entries=st.lists(st.tuples(st.integers(0, 1), SHARD_KEYS, SHARD_VALUES), max_size=3),
+       drop=st.sampled_from([(), (0,), (1,)]))
+def test_manifest(sharded, replay, top, entries, drop):
+    import copy
+
+    directory, doc = sharded
+    doc = copy.deepcopy(doc)
+    for key, value in top:
+        doc[key] = value
+    for i, key, value in entries:
+        if isinstance(doc.get("shards"), list) and i < len(doc["shards"]) and isinstance(doc["shards"][i], dict):
+            doc["shards"][i][key] = value
+    (directory / "manifest.json").write_text(json.dumps(doc))
+    hidden = [directory / f"rank-{r:05d}.npz" for r in drop]
+    for p in hidden:
+        p.rename(p.with_suffix(".hidden"))
+    try:
+        with _alarm(20):
+            replay.touch(str(directory))
+    finally:
+        for p in hidden:
+            p.with_suffix(".hidden").rename(p)
 
 
 @fuzz("random_bytes")

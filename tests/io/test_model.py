@@ -88,6 +88,12 @@ def _rewrite(src, dst, change):
         (lambda k, a: a.astype(np.float32) if k == "model_geom_type" else a, "'model_geom_type' must be int8-like"),
         (lambda k, a: a[:-1] if k == "model_geom_rgba" else a, "geom_rgba has shape"),
         (lambda k, a: np.full_like(a, np.nan) if k == "model_geom_pos" else a, "geom_pos holds NaN"),
+        # stored in a wider type, values a cast would wrap: 256 + a box would read as a box
+        (lambda k, a: a.astype(np.int64) + 256 if k == "model_geom_type" else a,
+         r"'model_geom_type' holds 2\d\d, outside the range of its type int8 \(-128\.\.127\)"),
+        (lambda k, a: a.astype(np.int64) + 2**32 if k == "model_mesh_face" else a,
+         r"'model_mesh_face' holds 42949672\d\d, outside the range of its type int32"),
+        (lambda k, a: a.astype(np.uint64) + 2**63 if k == "model_geom_link" else a, r"'model_geom_link' holds 9223"),
     ],
 )
 def test_a_damaged_model_is_refused_with_the_member_named(tmp_path, make_fields, make_model, change, message):

@@ -19,13 +19,13 @@ def _steps(rec, steps):
                    done=torch.zeros(2, dtype=torch.bool))
 
 
-def test_a_path_goes_from_absent_to_interrupted_to_finished(tmp_path):
+def test_a_path_goes_from_absent_to_live_to_finished(tmp_path):
     path = tmp_path / "run.npz"
     assert PartialRecording.state_of(path) is RecordingState.ABSENT
     rec = rollrec.Recorder(path, 2, segment_steps=2)
     _steps(rec, 3)
-    for name in ("run.npz", "run.npz.partial", "run.npz.partial.json", "run.npz.partial.tmp"):
-        assert PartialRecording.state_of(tmp_path / name) is RecordingState.INTERRUPTED, name
+    for name in ("run.npz", "run.npz.partial", "run.npz.partial.json", "run.npz.partial.tmp", "run.npz.partial.lock"):
+        assert PartialRecording.state_of(tmp_path / name) is RecordingState.LIVE, name  # the recorder holds the lease
     rec.close()
     assert PartialRecording.state_of(path) is RecordingState.FINISHED
     assert sorted(os.listdir(tmp_path)) == ["run.npz"]
@@ -37,6 +37,8 @@ def test_the_recorder_asks_its_partial_recording_and_recover_finishes_it(tmp_pat
     _steps(rec, 4)
     rec._pipeline.close()  # every step committed; then the process "dies"
     rec._stream.close()
+    rec._partial._drop_lease()  # as the kernel drops a dead process's lock
+    rec._finalizer.detach()  # ... and no finaliser runs in a dead process
     recording = PartialRecording.of(str(path) + ".partial")
     assert recording.path == str(path) and recording.state() is RecordingState.INTERRUPTED
     with pytest.raises(FileExistsError, match="rollrec recover"):

@@ -16,11 +16,11 @@ from rollrec.io.partial import partial_paths
 N = 3
 
 
-def record(path, steps: int = 5, **kwargs):
+def record(path, steps: int = 5, extra=None, **kwargs):
     with Recorder(path, N, segment_steps=2, **kwargs) as rec:
         for t in range(steps):
             rec.record(obs=torch.full((N, 2), float(t)), act=torch.zeros(N, 1), rew=torch.full((N,), float(t)),
-                       done=torch.zeros(N, dtype=torch.bool))
+                       done=torch.zeros(N, dtype=torch.bool), **(extra(t) if extra else {}))
     return rollrec.load(path)
 
 
@@ -32,6 +32,8 @@ def interrupted(path, steps: int = 4):
                    done=torch.zeros(N, dtype=torch.bool))
     rec._pipeline.close()  # the writer has committed every step; then the process "dies"
     rec._stream.close()
+    rec._partial._drop_lease()  # as the kernel drops a dead process's lock
+    rec._finalizer.detach()  # ... and no finaliser runs in a dead process
 
 
 def test_an_unrecovered_recording_is_never_clobbered(tmp_path):
@@ -64,9 +66,10 @@ def test_a_partial_file_without_sidecar_is_replaced(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="symlinks")
 @pytest.mark.parametrize(
-    "planted", [".partial", ".partial.json", ".partial.json.tmp", ".partial.tmp"],
+    "planted", [".partial", ".partial.json", ".partial.json.tmp", ".partial.tmp", ".partial.model.npz.tmp",
+                ".partial.lock"],
 )
-def test_a_planted_symlink_is_never_followed(tmp_path, planted):
+def test_a_planted_symlink_is_never_followed(tmp_path, planted, make_model):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     path = tmp_path / "out" / "run.npz"
@@ -76,6 +79,15 @@ def test_a_planted_symlink_is_never_followed(tmp_path, planted):
         with pytest.raises(FileExistsError, match="rollrec recover"):
             record(path)
         r = record(path, overwrite=True)
+    elif planted == ".partial.lock":  # the lease's file: refused (never written through), then removed by hand
+        with pytest.raises(OSError):
+            record(path)
+        os.unlink(str(path) + planted)
+        r = record(path)
+    elif planted == ".partial.model.npz.tmp":  # the robot model kept for recovery
+        r = record(path, model=make_model(["a", "b", "c"]), link_names=["a", "b", "c"],
+                   extra=lambda t: {"link_pos": torch.zeros(N, 3, 3), "link_quat": torch.ones(N, 3, 4)})
+        assert r.model is not None
     else:
         r = record(path, compress=planted == ".partial.tmp")  # compressing writes a .partial.tmp copy
     assert r.T == 5

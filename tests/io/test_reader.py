@@ -196,8 +196,8 @@ def test_meta_disagreeing_with_the_arrays(tmp_path, make_fields):
 
 
 def test_unknown_format_version_names_the_version(tmp_path, make_fields):
-    arrays = _valid_arrays(make_fields, format_version=3)
-    with pytest.raises(RolloutFormatError, match="unknown format version 3.*reads versions 1, 2.*Upgrade"):
+    arrays = _valid_arrays(make_fields, format_version=4)
+    with pytest.raises(RolloutFormatError, match="unknown format version 4.*reads versions 1, 2, 3.*Upgrade"):
         rollrec.load(_savez(tmp_path / "r.npz", **arrays))
 
 

@@ -89,11 +89,15 @@ def test_whole_rollout_interface_matches(pair):
     assert "shard" not in sharded.meta and sharded.meta["num_envs"] == 8
 
 
-def test_a_selection_inside_one_shard_is_that_shards_memory_map(pair):
-    sharded, _ = pair
-    view = sharded["obs"][:, 4:7]  # rank 2's envs 4..7
-    assert isinstance(view, np.memmap)
-    assert not isinstance(sharded["obs"][:, 2:5], np.memmap)  # spans ranks 0, 1, 2: assembled
+def test_a_selection_inside_one_shard_reads_that_shard_only(pair, monkeypatch):
+    sharded, whole = pair
+    for s in sharded.shards[:2]:  # ranks 0 and 1 (envs 0..3) must not be read for envs 4..7
+        monkeypatch.setattr(s.rollout._file, "select", lambda *a: pytest.fail("read another shard"))
+    got = sharded["obs"][:, 4:7]  # rank 2's envs 4..7
+    assert type(got) is np.ndarray  # read into memory with pread (issue 25), no longer a view of the map
+    np.testing.assert_array_equal(got, whole["obs"][:, 4:7])
+    monkeypatch.undo()
+    np.testing.assert_array_equal(sharded["obs"][:, 2:5], whole["obs"][:, 2:5])  # spans ranks 0, 1, 2: assembled
 
 
 def test_index_mixes_numpy_would_reorder_are_refused(pair):

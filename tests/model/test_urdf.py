@@ -144,3 +144,47 @@ def test_a_cycle_of_joints_is_an_error_not_a_hang(tmp_path):
 </robot>""")
     with pytest.raises(ValueError, match="cycle"):
         model_from_urdf(path, link_names=["c"])
+
+
+def _one_mesh_urdf(path, filename: str):
+    path.write_text(f'<robot name="r"><link name="a"><visual><geometry><mesh filename="{filename}"/></geometry>'
+                    '</visual></link></robot>')
+    return path
+
+
+@pytest.mark.parametrize("filename, message", [
+    ("package://../../../etc/passwd", r"'\.\.' is not a package name"),
+    ("package://arm_description/../../secret.stl", r"resolves to .*secret\.stl, outside its package folder"),
+    ("package://arm_description/meshes/link.stl", r"resolves to .*secret\.stl, outside its package folder"),
+])
+def test_package_paths_stay_inside_their_package(arm, tmp_path, filename, message):
+    import trimesh
+
+    secret = tmp_path / "secret.stl"  # a real mesh, but outside every package folder
+    trimesh.creation.box(extents=(1, 1, 1)).export(secret)
+    (arm.parents[1] / "meshes" / "link.stl").symlink_to(secret)
+    urdf = _one_mesh_urdf(arm.parent / "escape.urdf", filename)
+    with pytest.raises(ValueError, match=r"link 'a' visual 0: mesh .*" + message):
+        model_from_urdf(urdf)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("bad.stl", b"solid x\nfacet normal 0 0 1\nouter loop\nvertex 0 0\nendloop\n", "the mesh has no triangles"),
+    ("bad.ply", b"ply\nformat ascii 1.0\nelement vertex 2\nproperty float x\nend_header\n1\n", r"cannot read the mesh \("),
+    ("bad.obj", b"v 0 0 0\nf 1 2 3\n", r"cannot read the mesh \(IndexError"),
+    ("m.dae", b"<COLLADA></COLLADA>", r"cannot read the mesh \("),
+    ("m.xyz123", b"\x00\x01", r"cannot read the mesh \("),
+])
+def test_a_malformed_or_unsupported_mesh_is_one_line(tmp_path, capsys, make_fields, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    urdf = _one_mesh_urdf(tmp_path / "r.urdf", name)
+    with pytest.raises(ValueError, match=message):
+        model_from_urdf(urdf)
+    fields = make_fields(3, 1, L=1)
+    fields["link_names"] = ["a"]
+    run = rollrec.save(tmp_path / "run.npz", fields, dt=0.1)
+    from rollrec.cli import main
+
+    assert main(["video", str(run), "--urdf", str(urdf), "-o", str(tmp_path / "v.mp4")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "internal error" not in err and name in err

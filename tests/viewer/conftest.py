@@ -102,9 +102,27 @@ def synthetic_walkers(path: Path, *, num_envs: int = 16, steps: int = 300, seed:
     return save_rollout(path, fields, dt=dt, env_name="synthetic-walker", meta=meta)
 
 
-def rerecord(src: Path, dst: Path, **options) -> Path:
+def camera_colors(t: int, envs) -> np.ndarray:
+    """``[len(envs), 3]`` uint8: the solid colour of env e's camera frame at step t (neighbouring
+    steps and envs differ by tens of levels, so a picture shows which frame it is)."""
+    envs = np.asarray(list(envs), np.int64)
+    return np.stack([np.full(envs.shape, (37 * t) % 256), (11 * t + 60 * envs) % 256,
+                     np.full(envs.shape, 128)], -1).astype(np.uint8)
+
+
+def camera_images(t: int, num_envs: int, size: tuple[int, int] = (24, 32)) -> dict[str, np.ndarray]:
+    """Step t's images of every env: ``front`` solid `camera_colors`, ``depth`` uint16 ``1000 + 10 t + x``
+    (a ramp across the image, moving with t)."""
+    h, w = size
+    front = np.broadcast_to(camera_colors(t, range(num_envs))[:, None, None], (num_envs, h, w, 3)).copy()
+    depth = np.broadcast_to((1000 + 10 * t + np.arange(w)).astype(np.uint16), (num_envs, h, w)).copy()
+    return {"front": front, "depth": depth}
+
+
+def rerecord(src: Path, dst: Path, *, cameras: bool = False, **options) -> Path:
     """Record the v1 rollout ``src`` again, step by step, through `Recorder` with volume
-    ``options`` (``envs=``, ``every=``, ``capture=`` ...) into ``dst``: a format-v2 file of the same values."""
+    ``options`` (``envs=``, ``every=``, ``capture=`` ...) into ``dst``: a format-v2 file of the same values
+    (format v3 with ``cameras``: `camera_images` at every step)."""
     import rollrec
     from rollrec.engine import Recorder
 
@@ -118,7 +136,8 @@ def rerecord(src: Path, dst: Path, **options) -> Path:
                            done=np.array(r["done"][t]), truncated=np.array(r["truncated"][t]),
                            base_pos=np.array(r["base_pos"][t]), base_quat=np.array(r["base_quat"][t]),
                            reward_terms={n: np.array(r["rew_terms"][t, :, i]) for i, n in enumerate(names)},
-                           link_pos=np.array(r["link_pos"][t]), link_quat=np.array(r["link_quat"][t]))
+                           link_pos=np.array(r["link_pos"][t]), link_quat=np.array(r["link_quat"][t]),
+                           images=camera_images(t, r.N) if cameras else None)
     return Path(dst)
 
 

@@ -29,7 +29,8 @@ from rollrec.format.manifest import MANIFEST_NAME, rollout_dir
 from rollrec.io.sharded.manifest import read_manifest
 from rollrec.format.model import MODEL_KEYS
 from rollrec.io.reader import Rollout
-from rollrec.io.sharded.shards import ShardState, check_consistent, open_shard, shard_facts
+from rollrec.io.partial import RecordingBusyError
+from rollrec.io.sharded.shards import ShardState, check_consistent, live_shards_message, open_shards, shard_facts
 
 #: Keys of a shard's ``meta`` that describe that shard alone, left out of the rollout's ``meta``.
 _SHARD_ONLY_META = ("shard", "video", "num_envs", "num_steps", "recovered", "interrupted")
@@ -131,6 +132,16 @@ class ShardedRollout(Rollout):
                 out[k] = full
         return out
 
+    def images(self, camera: str, env: int):
+        """`Rollout.images` of global env ``env``, read from its shard (`MissingEnvsError` when missing)."""
+        if camera not in self.layout.cameras:
+            return super().images(camera, env)  # the KeyError naming the cameras
+        g = self._check_env(env)
+        shard = self.shard_of(g)
+        frames = shard.rollout.images(camera, g - shard.entry.env_offset)
+        frames.env = g
+        return frames
+
     def read(self, key: str, steps: tuple[int, int] | None = None, envs: tuple[int, int] | None = None) -> np.ndarray:
         """`Rollout.read` across shards: each present shard's part read with pread; missing envs and
         steps past a short shard's end read as `fill_value`."""
@@ -197,19 +208,23 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
-    states = [open_shard(directory, e, manifest.run_id) for e in manifest.shards]
+    states = open_shards(directory, manifest.shards, manifest.run_id)
     try:
         present = [s for s in states if s.present]
         if not present:
-            notes = "; ".join(f"{s.entry.file}: {s.note}" for s in states)
-            raise RolloutFormatError(f"{directory}: no shard is readable ({notes})")
+            live = live_shards_message(directory, states)
+            if live is not None:  # the ranks are recording it now
+                raise RecordingBusyError(f"{live}: the shard files appear when the ranks finish",
+                                         next(s.live for s in states if s.live is not None))
+            raise RolloutFormatError(f"{directory}: no shard is readable ({_notes_text(states)})")
         if present[0].rollout.layout.has_index:
             raise RolloutFormatError(
                 f"{directory}: its shards keep some envs or steps only (envs=, every= or capture=), which a sharded "
                 "rollout does not support; open each shard file on its own"
             )
         check_consistent([(s.entry.file, shard_facts(s.rollout)) for s in present])
-        T = max([manifest.num_steps or 0] + [s.num_steps for s in present])
+        _check_layout_vouched(directory, manifest, present)
+        T = max(s.num_steps for s in present)  # the manifest's num_steps is a claim; the files hold the steps
         rollout = ShardedRollout(directory, states, T, manifest.state, manifest.run_id)
     except BaseException:
         for s in states:
@@ -223,12 +238,39 @@ def open_sharded(directory: str | os.PathLike) -> ShardedRollout:
         for s in present if s.num_steps < T
     ]
     if problems:
+        more = f"; and {len(problems) - _MOST_LISTED} more shards" if len(problems) > _MOST_LISTED else ""
         warnings.warn(
-            f"{directory}: " + "; ".join(problems) + ". Missing data reads as NaN (floats), False (bools) or the "
-            "dtype's minimum (ints); r.env(g) raises for a missing env.",
+            f"{directory}: " + "; ".join(problems[:_MOST_LISTED]) + more + ". Missing data reads as NaN (floats), "
+            "False (bools) or the dtype's minimum (ints); r.env(g) raises for a missing env.",
             MissingEnvsWarning, stacklevel=3,
         )
     return rollout
+
+
+def _check_layout_vouched(directory: Path, manifest, present: list[ShardState]) -> None:
+    """Every present shard records the whole env layout (``meta["shard"]["layout"]``), so the
+    manifest's entries, also those of missing shards, are checked against the files: a manifest
+    cannot make a missing shard hold more envs than its rank recorded."""
+    layout = [[e.env_offset, e.num_envs] for e in manifest.shards]
+    for s in present:
+        recorded = (s.rollout.meta.get("shard") or {}).get("layout")
+        if recorded is not None and [list(map(int, x)) for x in recorded] != layout:
+            shown = layout if len(layout) <= _MOST_LISTED else f"{len(layout)} shards"
+            raise RolloutFormatError(
+                f"{directory}: {MANIFEST_NAME} lists the env layout {shown}, but {s.entry.file} records "
+                f"{recorded if len(recorded) <= _MOST_LISTED else f'{len(recorded)} shards'}; the manifest does "
+                f"not describe these shard files (`rollrec recover {directory}` rebuilds it from them)"
+            )
+
+
+#: Shards a message lists one by one; the rest are counted (a manifest may name 200,000).
+_MOST_LISTED = 8
+
+
+def _notes_text(states: list[ShardState]) -> str:
+    notes = [f"{s.entry.file}: {s.note}" for s in states[:_MOST_LISTED]]
+    more = f"; and {len(states) - _MOST_LISTED} more" if len(states) > _MOST_LISTED else ""
+    return "; ".join(notes) + more
 
 
 __all__ = ["MissingEnvsError", "MissingEnvsWarning", "ShardedArray", "ShardedRollout", "fill_value", "open_sharded",

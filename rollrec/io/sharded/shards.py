@@ -2,7 +2,12 @@
 
 A shard counts as present when its file opens as format v1 and its ``meta["shard"]`` matches the
 manifest (run id, rank, env range); anything else (no file, a file of another recording, a
-damaged file) makes it missing, with a note saying why. See `rollrec.format.manifest` for the layout.
+damaged file, a path that leaves the directory) makes it missing, with a note saying why; a rank
+still recording is missing and ``live`` (its `PartialRecording` holds the lease). See
+`rollrec.format.manifest` for the layout.
+
+Every shard path is resolved (symlinks followed) and must stay inside the directory's real path,
+for reads and for what ``rollrec recover`` writes, renames and removes (`shard_path`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 from rollrec.format.errors import RolloutFormatError
 from rollrec.format.manifest import MANIFEST_NAME, Manifest, ShardEntry, shard_file_name
 from rollrec.io.sharded.manifest import read_manifest, write_manifest
-from rollrec.io.partial import PARTIAL_SUFFIX, PartialRecording, RecordingState
+from rollrec.io.lease import Holder
+from rollrec.io.partial import PARTIAL_SUFFIX, PartialRecording, RecordingBusyError, RecordingState
 from rollrec.io.reader import Rollout, open_file
 
 _SHARD_FILE = re.compile(r"^rank-(\d+)\.npz$")
@@ -31,6 +37,7 @@ class ShardState:
     rollout: Rollout | None
     note: str | None = None
     partial: bool = False  # an interrupted recording of it exists (``rollrec recover`` finishes it)
+    live: Holder | None = None  # the process recording it (or recovering it) now
 
     @property
     def present(self) -> bool:
@@ -45,15 +52,60 @@ class ShardState:
             self.rollout.close()
 
 
-def open_shard(directory: Path, entry: ShardEntry, run_id: str) -> ShardState:
-    """Open ``entry``'s file if it is a shard of recording ``run_id``; else say why it is missing."""
-    path = directory / entry.file
-    partial = PartialRecording(path).state() is RecordingState.INTERRUPTED
+#: The names beside a shard file that belong to it (its partial files and its lease).
+_SHARD_NAMES = ("", PARTIAL_SUFFIX, PARTIAL_SUFFIX + ".json", PARTIAL_SUFFIX + ".lock")
+
+
+def list_directory(directory: str | os.PathLike) -> dict[str, bool]:
+    """``{name: is a symlink}`` of the entries of ``directory`` (one scan, for manifests naming
+    many shards: most of them need no other system call)."""
+    with os.scandir(directory) as it:
+        return {e.name: e.is_symlink() for e in it}
+
+
+def shard_path(directory: str | os.PathLike, file: str, *, listing: dict[str, bool] | None = None) -> Path:
+    """``directory / file`` once resolved (symlinks followed, also of the partial files beside it),
+    or `RolloutFormatError` when that leaves the directory's real path. ``listing``
+    (`list_directory`) spares the checks of plain names that are no symlink."""
+    root = os.path.realpath(directory)
+    path = Path(root) / file
+    if listing is not None and "/" not in file and not any(listing.get(file + x, False) for x in _SHARD_NAMES):
+        return path  # a plain name in the directory, and none of its files is a symlink
+    for p in (path, *(Path(str(path) + suffix) for suffix in _SHARD_NAMES[1:3])):
+        real = os.path.realpath(p)
+        if os.path.commonpath([root, real]) != root:
+            raise RolloutFormatError(
+                f"{Path(directory) / file}: resolves to {real}, outside the directory {root} (a symlink?); "
+                "a shard is only read or written inside its rollout's directory"
+            )
+    return path
+
+
+def open_shards(directory: Path, entries: list[ShardEntry], run_id: str) -> list[ShardState]:
+    """`open_shard` of every entry, the directory listed once (see `list_directory`)."""
+    listing = list_directory(directory)
+    return [open_shard(directory, e, run_id, listing=listing) for e in entries]
+
+
+def open_shard(directory: Path, entry: ShardEntry, run_id: str, *, listing: dict[str, bool] | None = None) -> ShardState:
+    """Open ``entry``'s file if it is a shard of recording ``run_id``; else say why it is missing.
+    ``listing`` (`list_directory`): a shard none of whose files is listed is missing at once."""
+    if listing is not None and "/" not in entry.file and not any(entry.file + x in listing for x in _SHARD_NAMES):
+        return ShardState(entry, directory / entry.file, None, entry.note or "no such file")
+    try:
+        path = shard_path(directory, entry.file, listing=listing)
+    except RolloutFormatError as exc:
+        return ShardState(entry, directory / entry.file, None, f"refused: {exc}")
+    recording = PartialRecording(path)
+    live = recording.holder()
+    partial = live is None and recording.state() is RecordingState.INTERRUPTED
     if not path.exists():
         note = entry.note or "no such file"
-        if partial:
+        if live is not None:
+            note = f"no file yet: {recording.describe_holder(live)}"
+        elif partial:
             note += f"; an interrupted recording of it exists: run `rollrec recover {directory}`"
-        return ShardState(entry, path, None, note, partial)
+        return ShardState(entry, path, None, note, partial, live)
     try:
         r = open_file(path)
     except (RolloutFormatError, OSError) as exc:
@@ -138,10 +190,14 @@ def rebuild_manifest(directory: Path) -> Manifest:
     """A manifest for ``directory`` built from its shard files' ``meta["shard"]`` (the manifest was lost)."""
     found: dict[str, dict[str, Any]] = {}
     for name in _candidate_files(directory):
-        if not (directory / name).exists():
+        try:
+            path = shard_path(directory, name)
+        except RolloutFormatError:
+            continue
+        if not path.exists():
             continue
         try:
-            with open_file(directory / name) as r:
+            with open_file(path) as r:
                 shard, dt, env_name = r.meta.get("shard"), r.dt, r.env_name
         except (RolloutFormatError, OSError):
             continue
@@ -159,12 +215,15 @@ def rebuild_manifest(directory: Path) -> Manifest:
                     shards=entries, env_name=shard["env_name"])
 
 
-def recover_directory(directory: str | os.PathLike) -> Path:
+def recover_directory(directory: str | os.PathLike, *, force: bool = False) -> Path:
     """Make a sharded rollout whose ranks were interrupted readable and bring its manifest up to date.
 
     Each shard without a finished file but with a partial one is finished with the steps its rank
     had flushed (its `PartialRecording`); a lost or damaged manifest is rebuilt from the shard files. Shards with
-    neither stay missing. Returns the directory.
+    neither stay missing. Returns the directory. Shards whose ranks still record (they hold the
+    lease) are left alone, and so is the manifest (a live rank 0 writes it when it closes):
+    `RecordingBusyError` then names them, after the others were recovered. ``force``: see
+    `PartialRecording.recover`.
     """
     directory = Path(directory)
     try:
@@ -172,19 +231,39 @@ def recover_directory(directory: str | os.PathLike) -> Path:
     except (FileNotFoundError, RolloutFormatError):  # lost or damaged: rebuilt from the shards below
         manifest = None
     files = [e.file for e in manifest.shards] if manifest is not None else _candidate_files(directory)
-    recovered, notes = set(), {}
+    recovered, notes, live = set(), {}, {}
+    listing = list_directory(directory)
     for file in files:
-        path = directory / file
+        if "/" not in file and not any(file + x in listing for x in _SHARD_NAMES):
+            continue  # no file of this shard at all
+        try:
+            path = shard_path(directory, file, listing=listing)
+        except RolloutFormatError as exc:
+            notes[file] = f"refused: {exc}"
+            continue
         recording = PartialRecording(path)
+        holder = recording.holder()
+        if holder is not None:
+            live[file] = recording.describe_holder(holder)
+            continue
         if not path.exists() and recording.state() is RecordingState.INTERRUPTED:
             try:
-                recording.recover()
+                recording.recover(force=force)
                 recovered.add(file)
+            except RecordingBusyError as exc:  # it began recording, or another recovery, meanwhile
+                live[file] = PartialRecording.describe_holder(exc.holder)
             except (RolloutFormatError, OSError) as exc:
                 notes[file] = f"not recoverable: {exc}"
+    if live:
+        done = f"; recovered {', '.join(sorted(recovered))}" if recovered else ""
+        raise RecordingBusyError(
+            f"{directory}: {_ranks_text(live)}{done}; the manifest is left to the recording ranks: run `rollrec "
+            f"recover {directory}` again once they stop",
+            Holder("recording", None),
+        )
     if manifest is None:
         manifest = rebuild_manifest(directory)
-    states = [open_shard(directory, e, manifest.run_id) for e in manifest.shards]
+    states = open_shards(directory, manifest.shards, manifest.run_id)
     try:
         for s in states:
             if not s.present and s.entry.file in notes:
@@ -197,4 +276,18 @@ def recover_directory(directory: str | os.PathLike) -> Path:
     return directory
 
 
-__all__ = ["ShardState", "apply_states", "check_consistent", "open_shard", "recover_directory", "shard_facts"]
+def _ranks_text(live: dict[str, str], most: int = 8) -> str:
+    """``rank-00000.npz being recorded (pid N on host H), ...`` for the first ``most`` shards, then a count."""
+    items = [f"{file} {what}" for file, what in sorted(live.items())]
+    more = f" and {len(items) - most} more shards" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
+
+
+def live_shards_message(directory: str | os.PathLike, states: list[ShardState]) -> str | None:
+    """One line naming the shards recorded (or recovered) right now, or None when none is."""
+    live = {s.entry.file: PartialRecording.describe_holder(s.live) for s in states if s.live is not None}
+    return f"{directory}: {_ranks_text(live)}" if live else None
+
+
+__all__ = ["ShardState", "apply_states", "check_consistent", "list_directory", "live_shards_message", "open_shard",
+           "open_shards", "recover_directory", "shard_facts", "shard_path"]

@@ -20,6 +20,7 @@ from rollrec.viewer.overview.episodes import ENDED_BY, Overview, histogram
 from rollrec.viewer.plots import HistogramPlot
 from rollrec.viewer.overview.table import FILTER_HELP, TableModel, env_mask, episode_columns, parse_filter
 from rollrec.viewer.overview.table_gui import ButtonTable
+from rollrec.viewer.text import md, pick
 
 TABLE_ROWS = 12
 HIST_BINS = 40
@@ -56,12 +57,7 @@ class OverviewTab:
         gui = self._gui
         self.overview = ov
         self.progress.remove()
-        c = ov.counts()
-        self.status.content = (
-            f"**{ov.num_envs:,} envs · {len(ov):,} episodes** ({c['termination']:,} terminated, "
-            f"{c['time-out']:,} time-outs, {c['unfinished']:,} unfinished at the end) · "
-            f"computed in {seconds:.2f} s"
-        )
+        self.status.content = self._summary(ov, f"computed in {seconds:.2f} s")
         self.histogram = HistogramPlot(gui, "Episode returns (filtered)", ("episodes",))
         self.ended = gui.add_dropdown("Ended by", ("any", *ENDED_BY), initial_value="any")
         self.filter = gui.add_text("Filter", "", hint=f"Space-separated: {FILTER_HELP}.")
@@ -73,6 +69,33 @@ class OverviewTab:
                                  is_current=lambda row: row == self._current[1])
         self._draw_histogram()
 
+    @staticmethod
+    def _summary(ov: Overview, how: str) -> str:
+        c = ov.counts()
+        return (f"**{ov.num_envs:,} envs · {len(ov):,} episodes** ({c['termination']:,} terminated, "
+                f"{c['time-out']:,} time-outs, {c['unfinished']:,} unfinished at the end) · {how}")
+
+    def update_overview(self, ov: Overview, how: str) -> None:
+        """Show ``ov`` instead of the overview shown (a recording in progress committed more
+        steps), keeping the sort, the filter and the page; ``how`` ends the summary line. Call
+        with the lock held."""
+        if self.table is None or self.overview is None:
+            self.set_overview(ov, 0.0)
+            self.status.content = self._summary(ov, how)
+            return
+        old = self.table.model
+        model = TableModel(episode_columns(ov), page_size=TABLE_ROWS, sort_by=old.sort_by, descending=old.descending)
+        self.overview = ov
+        try:
+            model.set_filter(parse_filter(self.filter.value, ov, self.ended.value))
+        except ValueError:
+            pass  # the note under the filter says why already
+        model.page = min(old.page, model.num_pages - 1)
+        self.table.set_model(model)
+        self._current = (-1, -1)
+        self.status.content = self._summary(ov, how)
+        self._draw_histogram()
+
     def _jump(self, row: int) -> None:
         ov = self.overview
         assert ov is not None
@@ -81,10 +104,14 @@ class OverviewTab:
     def _apply_filter(self) -> None:
         with self._lock:
             assert self.overview is not None and self.table is not None
+            ended = pick(self.ended.value, ("any", *ENDED_BY))
+            if ended is None:  # not one of the options: a client may send anything
+                self.ended.value = "any"
+                return
             try:
-                mask = parse_filter(self.filter.value, self.overview, self.ended.value)
+                mask = parse_filter(str(self.filter.value), self.overview, ended)
             except ValueError as exc:
-                self.filter_note.content = f"⚠️ {exc}"
+                self.filter_note.content = f"⚠️ {md(exc, 300)}"
                 return
             self.table.model.set_filter(mask)
             self.filter_note.content = ""
@@ -125,7 +152,7 @@ class CompareTab:
         self._lock = lock
         self._on_env = on_env
         self.names = names
-        lines = [f"**A** {names[0]} · **B** {names[1]}"] + [f"- {n}" for n in notes]
+        lines = [f"**A** {md(names[0])} · **B** {md(names[1])}"] + [f"- {md(n, 400)}" for n in notes]
         gui.add_markdown("\n".join(lines))
         self.summary = gui.add_markdown("Computing the per-env returns…")
         self.histogram: HistogramPlot | None = None
@@ -157,9 +184,9 @@ class CompareTab:
         with self._lock:
             assert self.table is not None and self.filter is not None and self.differences is not None
             try:
-                mask = env_mask(self.filter.value, len(self.differences.delta))
+                mask = env_mask(str(self.filter.value), len(self.differences.delta))
             except ValueError as exc:
-                self.summary.content = f"⚠️ {exc}"
+                self.summary.content = f"⚠️ {md(exc, 300)}"
                 return
             self.summary.content = self.differences.summary()
             self.table.model.set_filter(mask)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import viser
 
 from rollrec.viewer.overview.table import TableModel
+from rollrec.viewer.text import pick
 
 
 class ButtonTable:
@@ -35,7 +36,8 @@ class ButtonTable:
             row.on_click(lambda _e, i=i: self._click(i))
             self.rows.append(row)
         self.pager = gui.add_button_group("Page", ("◀ Previous", "Next ▶"))
-        self.pager.on_click(lambda e: self._turn(-1 if e.target.value.startswith("◀") else 1))
+        self.pager.on_click(lambda e: self._turn(-1 if e.target.value == "◀ Previous" else 1 if e.target.value == "Next ▶"
+                                                 else 0))
         self.status = gui.add_markdown("")
         self.refresh()
 
@@ -43,12 +45,22 @@ class ButtonTable:
     def model(self) -> TableModel:
         return self._model
 
-    def _sort(self, label: str) -> None:
+    def set_model(self, model: TableModel) -> None:
+        """Show ``model`` instead (the same columns, e.g. more rows), and redraw."""
+        self._model = model
+        self.refresh()
+
+    def _sort(self, label: object) -> None:
+        name = label.rstrip(" ▲▼") if isinstance(label, str) else None
+        if pick(name, tuple(self._model.columns)) is None:  # not a column: a client may send anything
+            return
         with self._lock:
-            self._model.sort(label.rstrip(" ▲▼"))
+            self._model.sort(name)
             self.refresh()
 
     def _turn(self, delta: int) -> None:
+        if not delta:
+            return
         with self._lock:
             self._model.turn(delta)
             self.refresh()
