@@ -225,6 +225,7 @@ RECOVER = textwrap.dedent(
 RECOVER_TRIALS = int(os.environ.get("ROLLREC_RECOVER_TRIALS", "12"))
 
 
+@pytest.mark.slow
 def test_two_recoveries_at_once_one_wins_and_the_other_says_so(io_path):
     folder, direct = io_path
     src = folder / "src"
