@@ -109,6 +109,7 @@ def test_tables_list_every_row(rows):
         assert r.name in text and r.name in md
 
 
+@pytest.mark.slow
 def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     from rollrec.cli import bench
 
