@@ -4,6 +4,7 @@ The API speaks the command line's verbs::
 
     rollrec.load(path) / rollrec.save(path, ...)   a rollout file (rollrec info), Rollout, RolloutFormatError
     rollrec.recover(path)                           rollrec recover
+    rollrec.compare(a, b, ...)                      rollrec compare: is B better than A (plain data)
     Recorder, RolloutRecorder, make_policy, adapt   recording (rollrec demo records with them);
     Volume                                          what a recording keeps (Recorder(..., volume=Volume(...)))
     rollrec.replay(path)                            rollrec replay: the browser replay
@@ -12,10 +13,10 @@ The API speaks the command line's verbs::
     RobotModel, model_from_mujoco, model_from_urdf  the robot's geometry stored with a rollout
 
 Everything else lives in a subpackage with its own ``__all__``: `rollrec.io` (rollouts on
-disk), `rollrec.engine` (the recorder), `rollrec.adapters` (one per framework, pose sources),
-`rollrec.viewer`, `rollrec.video`, `rollrec.exports`, `rollrec.model`. Names that used to live here
-(``serve``, ``render_rollout``, ``save_rollout``, ``MuJoCoPoses``, ``tile_frames``, ...) still
-work and warn with a `DeprecationWarning` naming their new place.
+disk), `rollrec.stats` (runs compared), `rollrec.engine` (the recorder), `rollrec.adapters` (one
+per framework, pose sources), `rollrec.viewer`, `rollrec.video`, `rollrec.exports`, `rollrec.model`.
+Names that used to live here (``serve``, ``render_rollout``, ``save_rollout``, ``MuJoCoPoses``,
+``tile_frames``, ...) still work and warn with a `DeprecationWarning` naming their new place.
 
 Names are imported on first use, so reading a file (`load`) or rendering a video does not pay
 for importing torch.
@@ -34,6 +35,7 @@ _EXPORTS = {
     "load": "rollrec.io",
     "save": "rollrec.io:save_rollout",
     "recover": "rollrec.io",
+    "compare": "rollrec.stats.compare",
     "Rollout": "rollrec.io",
     "RolloutFormatError": "rollrec.io",
     "Recorder": "rollrec.engine",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from rollrec.io import Rollout, RolloutFormatError, load, recover
     from rollrec.io import save_rollout as save
     from rollrec.model import RobotModel, model_from_mujoco, model_from_urdf
+    from rollrec.stats.compare import compare
     from rollrec.video import VideoWriter, save_video
     from rollrec.video import render_rollout as render_video
     from rollrec.viewer import serve as replay

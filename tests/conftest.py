@@ -2,7 +2,8 @@
 
 - `make_fields` returns a factory of v1 field dicts (random values, fixed seed).
 - `record_walker` returns a function that records the built-in walker into a v1 file;
-  `walker_rollout` is one such recording in the test's ``tmp_path``.
+  `walker_rollout` is one such recording in the test's ``tmp_path``; `walker_runs` are recorded
+  runs to compare (a policy, a perturbed one, other seeds, fewer envs), shared by the session.
 - `member_data_offsets(path)` finds where each stored member's array data starts in the file.
 - `volume_reference` is the naive reference of volume control (`tests/volume_reference.py`).
 - `page_cache_bytes(path)` says how much of a file the page cache holds now (Linux ``mincore``).
@@ -463,3 +464,32 @@ def cuda_standin(monkeypatch: pytest.MonkeyPatch) -> Any:
         sys.modules["cuda_standin"] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
     return module.StandInCuda(devices=2).install(monkeypatch)
+
+
+# ---- runs to compare (rollrec compare, the viewer's verdict) --------------------------------------
+WALKER_ENVS, WALKER_STEPS, WALKER_EPISODE = 48, 160, 45
+
+
+def record_walker_run(path: Path, *, seed: int = 0, amplitude: float = 0.8, num_envs: int = WALKER_ENVS) -> Path:
+    """``WalkerEnv(num_envs, seed)`` under ``GaitPolicy(amplitude)`` for `WALKER_STEPS` steps, episodes
+    of at most `WALKER_EPISODE` steps (staggered), recorded by `RolloutRecorder` into ``path``."""
+    from rollrec.envs import GaitPolicy, WalkerEnv
+    from rollrec.loop.rollout import RolloutRecorder
+
+    env = WalkerEnv(num_envs, seed=seed, max_episode_steps=WALKER_EPISODE)
+    return RolloutRecorder(env, max_steps=WALKER_STEPS, progress=False).run(GaitPolicy(amplitude=amplitude), path.parent,
+                                                                            filename=path.name)
+
+
+@pytest.fixture(scope="session")
+def walker_runs(tmp_path_factory) -> dict[str, Path]:
+    """``{"policy", "perturbed", "other_seed", "fewer_envs"}``: recorded runs of the built-in walker: the
+    policy, a perturbed policy (a smaller stride) on the same seeds, the policy on other seeds, and on
+    half the envs (shared by the session: do not modify)."""
+    d = tmp_path_factory.mktemp("walker_runs")
+    return {
+        "policy": record_walker_run(d / "policy.npz"),
+        "perturbed": record_walker_run(d / "perturbed.npz", amplitude=0.55),
+        "other_seed": record_walker_run(d / "other_seed.npz", seed=1),
+        "fewer_envs": record_walker_run(d / "fewer_envs.npz", num_envs=WALKER_ENVS // 2),
+    }

@@ -22,6 +22,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rollrec.format", "rollrec.geometry"),
     ("rollrec._npz", "rollrec.model", "rollrec.envs", "rollrec.media"),
     ("rollrec.io",),
+    # statistics over rollouts read through rollrec.io (rollrec compare)
+    ("rollrec.stats",),
     ("rollrec.engine",),
     # the rollout loop sits above the adapters it drives
     ("rollrec.adapters", "rollrec.loop"),

@@ -27,7 +27,7 @@ class WalkerAdapter(BaseAdapter):
         self.dt = env.dt
         self.name = env.name
         self.link_names = list(env.link_names)
-        self.meta = {"link_parents": list(env.link_parents)}
+        self.meta = {"link_parents": list(env.link_parents), "seed": env.seed}
 
     @classmethod
     def is_instance(cls, env: Any) -> bool:

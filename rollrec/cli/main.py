@@ -13,6 +13,7 @@ from collections.abc import Sequence
 _COMMAND_MODULES = (
     "rollrec.cli.demo",
     "rollrec.cli.info",
+    "rollrec.cli.compare",
     "rollrec.cli.recover",
     "rollrec.cli.replay",
     "rollrec.cli.video",

@@ -1,4 +1,4 @@
-"""``rollrec replay FILE [FILE_B]`` and ``python -m rollrec.viewer --npz FILE`` (the original tool's spelling)."""
+"""``rollrec replay FILE [FILE_B ...]`` and ``python -m rollrec.viewer --npz FILE`` (the original tool's spelling)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ field plots, and an overview of every episode of every env (histogram of returns
 filterable table; click a row to jump to that episode).
 
 Give two files to compare them (two checkpoints of the same task): both robots on one timeline,
-one env selector, both reward curves and a per-env table of return differences. Both files need
-the same number of envs and the same dt; if their lengths differ, the shorter one sets the
-timeline.
+one env selector, both reward curves, the verdict of rollrec compare (is B better than A, with
+intervals) and a per-env table of return differences. Give more files to judge each against the
+first and pick which two stand side by side. All files need the same number of envs and the same
+dt; if their lengths differ, the shortest one sets the timeline.
 
 A recording in progress is followed while it is written: give the path of its finished file
 (run.npz), its run.npz.partial, or the directory of a sharded recording whose ranks are
@@ -28,6 +29,7 @@ examples:
   rollrec replay run.npz                       open http://127.0.0.1:8080
   rollrec replay run.npz --env -1 --port 8090  last env first, another port
   rollrec replay old.npz new.npz               compare two checkpoints
+  rollrec replay base.npz a.npz b.npz          judge two candidates against a baseline
   rollrec replay run.npz --ghost-robots        other envs as translucent robots (with a robot model)
   rollrec replay run.npz --urdf robot.urdf     draw a URDF posed by the recorded link poses
   rollrec replay results/run.npz               while it is being recorded: follows it live"""
@@ -57,8 +59,8 @@ def register(subparsers) -> None:
                               description=_DESCRIPTION, epilog=_EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help="rollout .npz file (or a recording in progress); a second file replays both side by side "
-                   "for comparison")
+                   help="rollout .npz file (or a recording in progress); more files are compared with the first, "
+                   "two at a time side by side")
     _add_options(p)
     # Used by Recorder(serve=...) / RolloutRecorder.run(serve=...), which run this command as a child process.
     p.add_argument("--follow-parent", action="store_true", help=argparse.SUPPRESS)
@@ -71,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
     from rollrec.viewer.server import serve
 
     files = list(args.files)
-    if len(files) > 2:
-        raise ValueError(f"replay shows one file or compares two; got {len(files)} files")
     model = None
     if args.urdf is not None:
         from rollrec.io.opening import load
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--urdf: {files[0]} records no link poses to pose {args.urdf} with")
         model = model_from_urdf(args.urdf, link_names=names, package_dirs=args.package_dir)
     follow_parent = getattr(args, "follow_parent", False)
-    app = serve(files[0], files[1] if len(files) == 2 else None, env=args.env, host=args.host, port=args.port,
+    app = serve(files[0], files[1:] or None, env=args.env, host=args.host, port=args.port,
                 allow_pickle=args.allow_pickle, ghosts=False if args.no_ghosts else None, block=not follow_parent,
                 model=model, ghost_robots=args.ghost_robots, control=getattr(args, "control", None))
     if follow_parent:  # serve until the recording process ends (our stdin closes) or Ctrl-C

@@ -47,6 +47,7 @@ from rollrec.engine.schema import Schema, resolve_device
 from rollrec.engine.serving import LiveServer, Serve
 from rollrec.engine.setup import Setup, plain_setup, volume_setup
 from rollrec.engine.shards import ShardSession
+from rollrec.engine.start_state import StartDigest
 from rollrec.engine.volume import VolumePlan
 from rollrec.engine.volume_record import VolumeRings
 from rollrec.format.meta import check_dt, check_obs_layout, make_meta, to_json, user_meta
@@ -235,6 +236,7 @@ class Recorder:
         self._ring_bytes = 0
         self._dropped: _Resources | None = None  # what the finaliser releases if this recorder is dropped
         self._finalizer: weakref.finalize | None = None
+        self._start_digest: StartDigest | None = None  # until its entry is in meta
 
     def _join_shards(self, path: str | os.PathLike, sharding: Sharding) -> None:
         """Join the other ranks' recording (a collective) when torch.distributed runs several."""
@@ -287,9 +289,12 @@ class Recorder:
             obs=obs, act=act, rew=rew, done=done, truncated=truncated, base_pos=base_pos, base_quat=base_quat,
             reward_terms=reward_terms, link_pos=link_pos, link_quat=link_quat, images=images, **extras,
         )
-        if self._schema is None:
+        first = self._schema is None
+        if first:
             self._start(given)
         sources = self._schema.gather(given)
+        if first:
+            self._digest_start(sources)
         if self._vol is not None:
             self._record_volume(sources, given)
             return
@@ -340,6 +345,22 @@ class Recorder:
                 self._fail(exc)
             self._flushed += rows
         self._flush_deadline = time.monotonic() + self._interval
+        if self._start_digest is not None and self._start_digest.ready():  # in the sidecar from now on
+            self._note_start()
+
+    def _digest_start(self, sources: list[Any]) -> None:
+        """Digest every env's first obs on the device (``meta["start_state"]``: what `rollrec compare`
+        pairs runs by); queued work only, no wait. A failure costs the digest, never the recording."""
+        for spec, src in zip(self._schema.fields, sources):
+            if spec.name == "obs":
+                try:
+                    self._start_digest = StartDigest(src if spec.kind == "cat" else [src])
+                except (ValueError, RuntimeError, TypeError) as exc:
+                    warnings.warn(f"rollrec: no start_state digest for {self.path} ({exc})", stacklevel=3)
+
+    def _note_start(self) -> None:
+        digest, self._start_digest = self._start_digest, None
+        self._set_meta(start_state=digest.entry())
 
     def flush(self) -> None:
         """Hand every step recorded so far to the writer now, instead of at the end of the segment
@@ -580,6 +601,8 @@ class Recorder:
         if self._vol is not None:
             self._vol.end(self.steps, (rows - 1) % self._cap)
         self._flush(rows)
+        if self._start_digest is not None:
+            self._note_start()
         self._close_video()
         self._set_meta(num_steps=rows, **({"recorded_steps": self.steps} if self.meta["format_version"] > 1 else {}))
         self._pipeline.close()

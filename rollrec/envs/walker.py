@@ -55,6 +55,7 @@ class WalkerEnv:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.num_envs = int(num_envs)
+        self.seed = int(seed)
         self.device = torch.device(device)
         self.max_episode_steps = int(max_episode_steps)
         self._gen = torch.Generator(device=self.device)

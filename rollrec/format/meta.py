@@ -39,7 +39,7 @@ READ_VERSIONS = (1, 2, 3)
 QUAT_ORDER = "wxyz"
 #: ``meta`` entries the writers derive from the data; a caller's ``meta`` may not set them.
 DERIVED_META = ("format", "format_version", "num_steps", "num_envs", "dt", "quat_order", "extras",
-                "every", "recorded_steps", "env_ids", "windows", "episode_columns", "volume", "images")
+                "every", "recorded_steps", "env_ids", "windows", "episode_columns", "volume", "images", "start_state")
 MAX_META_DEPTH = 64
 MAX_META_BYTES = 64 << 20
 

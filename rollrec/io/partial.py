@@ -92,7 +92,8 @@ class RecordingState(enum.Enum):
     #: Neither the rollout nor a recording of it.
     ABSENT = "absent"
     #: A sidecar exists and no process records it: a recording that was interrupted (killed,
-    #: crashed, failed) waits for ``rollrec recover`` (which may be running now: `holder`).
+    #: crashed, failed: abandoned by its owner) waits for ``rollrec recover`` (which may be
+    #: running now: `holder`). A reader tells it from LIVE by the lease alone, writing nothing.
     INTERRUPTED = "interrupted"
     #: A process records it now: it holds the lease (`PartialRecording.owner` names it).
     LIVE = "live"

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rollrec._npz.stream import MemberSpec
+from rollrec.format import start_state
 from rollrec.format.meta import check_obs_layout, make_meta, user_meta
 from rollrec.format.v1 import OPTIONAL_RANKS, REQUIRED_RANKS, STATIC_KEYS, check_fields
 from rollrec.io.partial import PartialRecording, static_members
@@ -31,7 +32,8 @@ def save_rollout(
 
     ``fields`` maps member names to arrays (numpy or anything `np.asarray` takes): the required
     per-step members ``[T, N, ...]``, ``rew_term_names``, optional link poses and names, and any
-    extras. ``meta`` entries are added to the generated ``meta``. ``model``: the robot's
+    extras. ``meta`` entries are added to the generated ``meta`` (with ``meta["start_state"]``, the
+    digest of every env's first ``obs``: `rollrec.format.start_state`). ``model``: the robot's
     geometry, stored with the file (its links are matched to ``link_names`` by name). Returns the
     path. An existing file at ``path`` is replaced; an interrupted recording of ``path`` waiting
     for `rollrec.recover` is an error unless ``overwrite`` (which discards it); one being recorded
@@ -51,6 +53,8 @@ def save_rollout(
     T, N = check_fields(shapes, dtypes, path)
     extras = sorted(k for k in arrays if k not in STATIC_KEYS and k not in REQUIRED_RANKS and k not in OPTIONAL_RANKS)
     full_meta = make_meta(num_steps=T, num_envs=N, dt=dt, env_name=env_name, extras=extras)
+    if T > 0 and "obs" in arrays and arrays["obs"].dtype.kind in "biuf":  # what `rollrec compare` pairs runs by
+        full_meta["start_state"] = start_state.encode(start_state.env_digests([arrays["obs"][0]]))
     full_meta.update(user_meta(meta or {}, derived=full_meta, where=f"{path}: meta"))
     if "obs_layout" in full_meta:
         check_obs_layout(full_meta["obs_layout"], int(np.prod(arrays["obs"].shape[2:])), f"{path}: meta")

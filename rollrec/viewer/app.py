@@ -4,8 +4,9 @@ Layout: the main panel (playback, the recorded cameras, env, view, rewards) is d
 panel (Overview, Plots and, comparing, Compare tabs) on the left, so the 3D view is the space
 between them and the robot can never walk behind a panel. A background thread ticks the frame
 clock at ~30 Hz and pushes an update only when the frame (or play state) changed, so a paused
-viewer sends nothing. Another thread computes the overview once at start. GUI callbacks
-(viser's thread pool), hotkeys and both threads share one lock.
+viewer sends nothing. Another thread computes the overviews once at start, then (comparing) the
+verdict of every rollout against the first. GUI callbacks (viser's thread pool), hotkeys and
+both threads share one lock.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from rollrec.loop.control import PolicyControl
 from rollrec.model.robot import RobotModel
 from rollrec.model.shapes import ModelTooLarge
 from rollrec.viewer.bodies import check_drawable
+from rollrec.stats.compare import compare
+from rollrec.stats.pairing import run_names
 from rollrec.viewer.camera import CameraPose, follow
 from rollrec.viewer.cameras import CameraPanel
 from rollrec.viewer.cameras_gui import CamerasGui
@@ -39,7 +42,7 @@ from rollrec.viewer.live.follower import LiveFollower
 from rollrec.viewer.overview.episodes import Overview, compute_overview
 from rollrec.viewer.overview.gui import CompareTab, OverviewTab
 from rollrec.viewer.scene import ReplayScene
-from rollrec.viewer.state import ReplayState
+from rollrec.viewer.state import ReplayState, run_letters
 from rollrec.viewer.text import plain
 
 # A client that left while the follow camera moved every client: viser warns, the others are moved.
@@ -51,13 +54,16 @@ TRIAGE_PANEL_WIDTH = 500  # px
 
 
 class ReplayApp:
-    """A replay of ``rollout`` on ``server`` (compare mode: against ``other``), env ``env`` first.
+    """A replay of ``rollout`` on ``server`` (compare mode: against ``other``, and ``others``), env
+    ``env`` first.
 
     Every public method is safe to call from any thread and updates all connected clients.
     `start` launches the playback thread; `close` stops it (the server is the caller's).
     ``ghosts``: show other envs' bases (default: on when there are other envs). ``now``: the
     clock's time source (seconds). ``owned``: rollouts `stop_app` closes.
-    ``names``: how the panels call the two rollouts (default: their file names).
+    ``names``: how the panels call the rollouts (default: their file names, with as much of their
+    folders as tells apart files of the same name). With more than two rollouts, `set_pair` picks
+    the two shown side by side (the first two at start).
     ``model``: the robot's geometry to draw instead of the one the file stores (e.g. a URDF's,
     `rollrec.model_from_urdf`; matched to the recorded links by name). ``ghost_robots``: draw the
     ghosts as whole translucent robots (when there is a model) rather than spheres at their bases.
@@ -66,26 +72,28 @@ class ReplayApp:
     """
 
     def __init__(self, rollout: ReadableRollout, server: viser.ViserServer, *, env: int = 0,
-                 other: ReadableRollout | None = None,
+                 other: ReadableRollout | None = None, others: Sequence[ReadableRollout] = (),
                  ghosts: bool | None = None, now: Callable[[], float] = time.monotonic, owned: Sequence = (),
-                 names: tuple[str, str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False,
+                 names: Sequence[str] | None = None, model: RobotModel | None = None, ghost_robots: bool = False,
                  control: PolicyControl | None = None):
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self.owned = list(owned)
         self.server = server
-        self.state = ReplayState(rollout, env=env, other=other, now=now)
-        if names is None:
-            names = (rollout.path.name, other.path.name if other is not None else "")
-            if names[0] == names[1]:
-                names = (str(rollout.path), str(other.path))
-        self.names = names
-        models = (robot_model(rollout, model, self.state.notes), robot_model(other, model, self.state.notes))
-        self.scene = ReplayScene(server, rollout, other=other, ghosts=ghosts, labels=("A", "B"), models=models,
+        self.state = ReplayState(rollout, env=env, other=other, others=others, now=now)
+        runs = self.state.runs
+        self.names = tuple(names) if names is not None else tuple(run_names([r.path for r in runs]))
+        if len(self.names) != len(runs):
+            raise ValueError(f"{len(self.names)} names for {len(runs)} rollouts")
+        self.models = [robot_model(r, model, self.state.notes) for r in runs]
+        other = self.state.other
+        self.scene = ReplayScene(server, rollout, other=other, ghosts=ghosts, labels=self.state.labels,
+                                 models=(self.models[0], self.models[1] if other is not None else None),
                                  ghost_robots=ghost_robots)
+        self.state.fit_spacing(self.scene.part_reach())
         self.scene.ghosts.set_selected(self.state.env)
         self.gui = ReplayGui(server, self.state, self, ghosts=self.scene.show_ghosts,
-                             ghost_count=len(self.scene.ghosts.envs), names=names,
+                             ghost_count=len(self.scene.ghosts.envs), names=self.names,
                              ghost_robots=self.scene.ghosts.as_robots if self.scene.ghosts.robots is not None else None)
         self.cameras: CamerasGui | None = None
         if self.gui.cameras_folder is not None:
@@ -109,11 +117,17 @@ class ReplayApp:
             self._env_changed()
         self.overview: Overview | None = None
         self.overview_b: Overview | None = None
+        self.overviews: list[Overview] = []
         self.overview_error: BaseException | None = None
         self._overview_done = threading.Event()
+        self.verdict: dict | None = None  # compare mode: `rollrec.stats.compare.compare` of every rollout
+        self.verdict_error: BaseException | None = None
+        self._verdict_done = threading.Event()
+        if not self.state.comparing:
+            self._verdict_done.set()
         self.live: LiveFollower | None = None
         if isinstance(rollout, (LiveRollout, LiveShardedRollout)):
-            if other is not None:
+            if other is not None or others:
                 raise ValueError(f"{rollout.path} is being recorded: compare it once it has finished")
             self.live = LiveFollower(self, control=control)  # computes the overview, then grows it
         else:
@@ -133,14 +147,14 @@ class ReplayApp:
             tab = self.panel.add_tab("Compare", viser.Icon.ARROWS_DIFF)
             with tab:
                 self.compare_tab = CompareTab(gui, tab, lock=self._lock, on_env=self.select_env, names=self.names,
-                                              notes=self.state.notes)
+                                              notes=self.state.notes, letters=run_letters(len(self.state.runs)))
 
     # ---- the overview (background thread) --------------------------------------------------
     def _compute_overviews(self) -> None:
         s = self.state
         try:
             t0 = time.perf_counter()
-            total = 2 if s.other is not None else 1
+            total = len(s.runs)
 
             def progress(i: int) -> Callable[[float], None]:
                 def report(f: float) -> None:
@@ -150,15 +164,16 @@ class ReplayApp:
 
                 return report
 
-            ov = compute_overview(s.rollout, steps=s.num_frames, progress=progress(0))
-            ov_b = compute_overview(s.other, steps=s.num_frames, progress=progress(1)) if s.other is not None else None
+            overviews = [compute_overview(s.runs[0], steps=s.num_frames, progress=progress(0))]
             seconds = time.perf_counter() - t0
+            overviews += [compute_overview(r, steps=s.num_frames, progress=progress(i)) for i, r in enumerate(s.runs[1:], 1)]
             with self._lock:
-                self.overview, self.overview_b = ov, ov_b
-                s.overview = ov
-                self.overview_tab.set_overview(ov, seconds)
-                if self.compare_tab is not None and ov_b is not None:
-                    self.compare_tab.set_differences(env_differences(ov, ov_b), ov, ov_b)
+                self.overviews = overviews
+                self.overview = overviews[0]
+                self.overview_b = overviews[1] if len(overviews) > 1 else None
+                s.overview = self.overview
+                self.overview_tab.set_overview(self.overview, seconds)
+                self._show_differences()
                 self._mark_current()
         except _Cancelled:
             pass
@@ -168,6 +183,35 @@ class ReplayApp:
             self._locked(lambda: setattr(self.overview_tab.status, "content", message))
         finally:
             self._overview_done.set()
+        if self.compare_tab is not None and not self._stop.is_set():
+            self._compute_verdict()
+
+    def _show_differences(self) -> None:
+        """The Compare tab's per-env table for the pair shown (once the overviews are computed)."""
+        if self.compare_tab is None or not self.overviews:
+            return
+        a, b = (self.overviews[i] for i in self.state.pair)
+        self.compare_tab.set_differences(env_differences(a, b), a, b, self.state.labels)
+
+    def _compute_verdict(self) -> None:
+        """Every rollout against the first (`rollrec.stats.compare`, what ``rollrec compare`` prints)."""
+        try:
+            result = compare(*self.state.runs, names=self.names)
+        except Exception as exc:  # noqa: BLE001 (a thread: shown in the tab; the replay keeps working)
+            self.verdict_error = exc
+            message = str(exc)
+            self._locked(lambda: self.compare_tab.set_verdict_error(message))
+        else:
+            with self._lock:
+                self.verdict = result
+                self.compare_tab.set_verdict(result)
+        finally:
+            self._verdict_done.set()
+
+    def wait_verdict(self, timeout: float | None = None) -> dict | None:
+        """Block until the compare mode's verdict is computed (or failed); returns it (None otherwise)."""
+        self._verdict_done.wait(timeout)
+        return self.verdict
 
     def wait_overview(self, timeout: float | None = None) -> Overview | None:
         """Block until the overview is computed (or failed); returns it (None on failure/timeout)."""
@@ -228,7 +272,7 @@ class ReplayApp:
 
     def close(self) -> None:
         """Stop the playback thread (within about one tick) and the overview's computation
-        (after its current block)."""
+        (after its current block); wait for a verdict being computed."""
         self._stop.set()
         if self.live is not None:
             self.live.close()
@@ -236,6 +280,7 @@ class ReplayApp:
             self._thread.join(timeout=2.0)
             self._thread = None
         self._overview_done.wait(timeout=10.0)
+        self._verdict_done.wait(timeout=30.0)
 
     # ---- controls (called by the GUI, hotkeys and tests) -----------------------------------
     def toggle_play(self) -> None:
@@ -332,9 +377,8 @@ class ReplayApp:
         from rollrec.io.sharded.rollout import MissingEnvsError
 
         try:
-            for rollout in (self.state.rollout, self.state.other):
-                if rollout is not None:
-                    rollout.check_unchanged()
+            for rollout in self.state.runs:
+                rollout.check_unchanged()
             return read(*args)
         except MissingEnvsError as exc:
             self._report("Env not recorded", str(exc))
@@ -384,6 +428,22 @@ class ReplayApp:
             self.state.set_layout(layout)
             if self.gui.layout is not None:
                 self.gui.layout.value = layout
+            self._env_changed()
+
+    def set_pair(self, left: int, right: int) -> None:
+        """Compare mode with more than two rollouts: show rollouts ``left`` and ``right`` (indices, 0 is
+        the first) side by side, at the same env and frame."""
+        with self._lock:
+            s = self.state
+            if (left, right) == s.pair:
+                return
+            if self._read_file(s.set_pair, int(left), int(right)) is None:
+                return
+            self.scene.set_pair(s.rollout, s.other, s.labels, (self.models[left], self.models[right]), s.pair)
+            s.fit_spacing(self.scene.part_reach())
+            self.gui.set_pair()
+            self.fields_tab.set_pair()
+            self._show_differences()
             self._env_changed()
 
     def add_field(self, label: str) -> None:

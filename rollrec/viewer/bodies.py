@@ -44,18 +44,38 @@ def _moving(parts: list[Part]) -> list[Part]:
     return [p for p in parts if p.link >= 0]
 
 
+#: How much of a compare-mode tint a robot part's colour takes (0: the model's colours, 1: flat tint).
+TINT_STRENGTH = 0.6
+
+
+def tinted(rgb: tuple[int, int, int], tint: tuple[int, int, int] | None, strength: float = TINT_STRENGTH) -> tuple[int, int, int]:
+    """``rgb`` blended towards ``tint`` (compare mode: A and B in their own colours, the model's
+    shading kept); ``rgb`` itself without a tint."""
+    if tint is None:
+        return rgb
+    return tuple(round((1 - strength) * c + strength * t) for c, t in zip(rgb, tint))  # type: ignore[return-value]
+
+
+def part_reach(parts: Sequence[Part]) -> float:
+    """How far (metres) any part's geometry extends from its link's frame: what a robot's link
+    positions leave out of its size."""
+    return max((float(np.linalg.norm(p.vertices, axis=1).max()) for p in parts if len(p.vertices)), default=0.0)
+
+
 class BodiesView:
-    """The robot of one env under scene node ``name`` (e.g. ``/replay/a/bodies``)."""
+    """The robot of one env under scene node ``name`` (e.g. ``/replay/a/bodies``); ``tint`` blends
+    every part's colour towards one colour (compare mode: A and B told apart)."""
 
     def __init__(self, server: viser.ViserServer, name: str, model: RobotModel, *, detail: int = 24,
-                 offset: np.ndarray | None = None):
+                 offset: np.ndarray | None = None, tint: tuple[int, int, int] | None = None):
         self._server = server
         detail, mesh_faces = fit_budget(model, max_faces=MAX_FACES, detail=detail, planes=False)
         self.parts = _moving(link_parts(model, detail=detail, max_mesh_faces=mesh_faces, planes=False))
         self.offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
+        self.tint = tint
         self.handles = [
             server.scene.add_mesh_simple(
-                f"{name}/part_{i}", p.vertices, p.faces, color=p.rgb255,
+                f"{name}/part_{i}", p.vertices, p.faces, color=tinted(p.rgb255, tint),
                 opacity=None if p.rgba[3] >= 1 else float(p.rgba[3]), flat_shading=False, visible=False,
             )
             for i, p in enumerate(self.parts)

@@ -2,7 +2,8 @@
 
 Pick a field in the searchable "Field" list (obs dimensions by name, actions, base coordinates,
 link heights, extras) and press "Add to plot"; up to `MAX_CHANNELS` share one chart with a
-marker at the current frame. In compare mode each field is drawn for A (solid) and B (dashed).
+marker at the current frame. In compare mode each field is drawn for the two rollouts shown (A
+solid, B dashed).
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class FieldsTab:
             except (KeyError, TypeError):  # the dropdown holds whatever a client sent
                 self.note.content = f"⚠️ No field called {md(repr(self.field.value))}."
 
+    def set_pair(self) -> None:
+        """The shown pair changed (`ReplayState.set_pair`): read the new rollouts, redraw the chart."""
+        self._cache_a = FieldCache(self._state.rollout)
+        self._cache_b = FieldCache(self._state.other) if self._state.other is not None else None
+        self._rebuild()
+
     def add(self, label: str) -> Channel:
         """Add the field called ``label`` to the chart (KeyError if there is none)."""
         channel = find_channel(self.groups, label)
@@ -80,7 +87,8 @@ class FieldsTab:
         labels, dashes, cols = list(names), [None] * len(names), list(colors)
         self._b_channels = [c for c in self.channels if self._b_has(c)] if self._cache_b is not None else []
         if self._cache_b is not None:
-            labels = [f"A {n}" for n in names] + [f"B {c.label}" for c in self._b_channels]
+            a, b = self._state.labels
+            labels = [f"{a} {n}" for n in names] + [f"{b} {c.label}" for c in self._b_channels]
             dashes += [(6.0, 4.0)] * len(self._b_channels)
             cols += [colors[self.channels.index(c)] for c in self._b_channels]
         with self._container:

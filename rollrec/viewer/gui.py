@@ -9,6 +9,7 @@ Labels are what users (and the browser tests) see: "Play", "Frame", "Env", "Best
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -18,7 +19,8 @@ from viser._messages import GuiSliderMark  # viser 1.1 exposes slider marks only
 from rollrec.viewer.camera import CAMERA_MODES
 from rollrec.viewer.clock import SPEEDS
 from rollrec.viewer.plots import PLOT_COLORS, WindowPlot
-from rollrec.viewer.state import LAYOUTS, ReplayState
+from rollrec.viewer.scene import run_color
+from rollrec.viewer.state import LAYOUTS, ReplayState, run_letters
 from rollrec.viewer.text import finite, md, pick
 
 #: Most episode-boundary marks drawn on the frame slider.
@@ -60,6 +62,7 @@ class Controls(Protocol):
     def set_ghosts(self, visible: bool) -> None: ...
     def set_ghost_robots(self, robots: bool) -> None: ...
     def set_layout(self, layout: str) -> None: ...
+    def set_pair(self, left: int, right: int) -> None: ...
 
 
 def speed_label(speed: float) -> str:
@@ -72,7 +75,7 @@ class ReplayGui:
     are whole robots, or None when there is no robot model (no switch)."""
 
     def __init__(self, server: viser.ViserServer, state: ReplayState, controls: Controls, *, ghosts: bool,
-                 ghost_count: int, names: tuple[str, str] = ("A", "B"), ghost_robots: bool | None = None):
+                 ghost_count: int, names: Sequence[str] = ("A", "B"), ghost_robots: bool | None = None):
         self._server = server
         self._state = state
         gui = server.gui
@@ -80,9 +83,10 @@ class ReplayGui:
         self._last_plot = 0.0
 
         gui.configure_theme(control_width="large")
+        letters = run_letters(len(state.runs))
         if state.comparing:
-            self.title = gui.add_markdown(f"**Compare** · A **{md(names[0])}** · B **{md(names[1])}** · {r.N} envs × "
-                                          f"{state.num_frames} steps · dt {r.dt:g} s")
+            runs = " · ".join(f"{x} **{md(n)}**" for x, n in zip(letters, names))
+            self.title = gui.add_markdown(f"**Compare** · {runs} · {r.N} envs × {state.num_frames} steps · dt {r.dt:g} s")
         else:
             self.title = gui.add_markdown(self.title_line())
         self.legacy_note = None
@@ -144,17 +148,25 @@ class ReplayGui:
                     hint="Draw the ghosts as whole translucent robots (at most 64 envs) instead of spheres.")
                 self.ghost_robots.on_update(lambda e: controls.set_ghost_robots(bool(e.target.value)))
             self.layout = None
+            self.pair = None
             if state.comparing:
                 self.layout = gui.add_dropdown("Layout", LAYOUTS, initial_value=state.layout,
                                                hint="B beside A, or both on one spot.")
                 self.layout.on_update(lambda e: _option(e, LAYOUTS, controls.set_layout, reset=state.layout))
+            if len(state.runs) > 2:  # which two of the rollouts stand side by side
+                self.pairs = {f"{letters[i]} and {letters[j]}": (i, j)
+                              for i in range(len(letters)) for j in range(i + 1, len(letters))}
+                self.pair = gui.add_dropdown("Side by side", tuple(self.pairs), initial_value=pair_label(state),
+                                             hint="The two rollouts shown; the Compare tab's per-env table follows.")
+                self.pair.on_update(lambda e: self._pick_pair(controls, str(e.target.value)))
 
-        with gui.add_folder("Rewards"):
+        with gui.add_folder("Rewards") as self._rewards_folder:
             self.rewards_text = gui.add_markdown("Rewards")
             note = " (env means)" if r.terms_are_env_means else ""
             if state.comparing:
-                self.plot = WindowPlot(gui, "Reward, A and B", ("A total", "B total"), marked=(0, 1),
-                                       colors=("#1f4fc8", "#e66e14"), widths=(2.0, 2.0))
+                self._plot_order: float | None = None
+                self.plot = self._pair_plot()
+                self._plot_order = self.plot.handle.order  # where the chart goes back when the pair changes
             else:
                 names_ = list(r.reward_term_names)
                 colors = [PLOT_COLORS[i % len(PLOT_COLORS)] for i in range(len(names_))] + ["#000000"]
@@ -169,6 +181,26 @@ class ReplayGui:
         """The panel's first line: file, task, size, dt (single rollout)."""
         r = self._state.rollout
         return f"**{md(r.path.name)}** · {md(r.env_name)} · {r.N} envs × {self._state.num_frames} steps · dt {r.dt:g} s"
+
+    def _pair_plot(self) -> WindowPlot:
+        """The reward chart of compare mode: the two rollouts' totals, in their colours."""
+        a, b = self._state.labels
+        colors = tuple("#{:02x}{:02x}{:02x}".format(*run_color(i)) for i in self._state.pair)
+        return WindowPlot(self._server.gui, f"Reward, {a} and {b}", (f"{a} total", f"{b} total"), marked=(0, 1),
+                          colors=colors, widths=(2.0, 2.0), order=self._plot_order)
+
+    def _pick_pair(self, controls: Controls, label: str) -> None:
+        pair = self.pairs.get(label)
+        if pair is not None:  # a value that is not one of the options is ignored
+            controls.set_pair(*pair)
+
+    def set_pair(self) -> None:
+        """The shown pair changed (`ReplayState.set_pair`): the reward chart's curves and the selector."""
+        self.plot.remove()
+        with self._rewards_folder:
+            self.plot = self._pair_plot()
+        if self.pair is not None:
+            self.pair.value = pair_label(self._state)
 
     def _add_hotkeys(self, c: Controls) -> None:
         bindings = (
@@ -259,7 +291,8 @@ class ReplayGui:
         rows = s.reward_readout()
         if s.data_b is not None:
             b = dict(s.reward_readout_b())
-            lines = ["| term | A | B |", "|---|---:|---:|"]
+            la, lb = s.labels
+            lines = [f"| term | {la} | {lb} |", "|---|---:|---:|"]
             for name, v in rows[:-1]:
                 lines.append(f"| {md(name)} | {v:+.3f} | {b[name]:+.3f} |" if name in b else f"| {md(name)} | {v:+.3f} | |")
             lines.append(f"| **total** | **{rows[-1][1]:+.3f}** | **{b['total']:+.3f}** |")
@@ -278,6 +311,12 @@ class ReplayGui:
 def keys_markdown(hotkeys: tuple[tuple[str, str], ...]) -> str:
     """The Keys folder's list."""
     return "\n".join(f"- **{k}**: {what}" for k, what in hotkeys)
+
+
+def pair_label(state: ReplayState) -> str:
+    """How the "Side by side" selector names the shown pair, e.g. ``A and C``."""
+    a, b = state.labels
+    return f"{a} and {b}"
 
 
 def _camera_line(mode: str) -> str:

@@ -17,7 +17,7 @@ import viser
 
 from rollrec.io.protocol import ReadableRollout
 from rollrec.model.robot import RobotModel
-from rollrec.viewer.bodies import BodiesView, GhostBodies, draw_terrain
+from rollrec.viewer.bodies import BodiesView, GhostBodies, draw_terrain, part_reach
 from rollrec.viewer.state import EnvData
 
 #: Most other envs drawn as ghosts; above that, an evenly spaced subset.
@@ -27,9 +27,15 @@ MAX_GHOST_ROBOTS = 64
 GHOST_RADIUS = 0.04  # metres
 GHOST_OPACITY = 0.45
 _TRAIL_COLOR = (255, 140, 0)
-_ROBOT_COLORS = ((40, 90, 200), (230, 110, 20))  # A: blue, B: orange
-_TRAIL_COLORS = ((255, 140, 0), (120, 60, 200))
+#: Compare mode: each rollout's colour (A blue, B orange, C green, D purple, ...), and its trail's.
+RUN_COLORS = ((40, 90, 200), (230, 110, 20), (40, 160, 60), (150, 60, 190), (200, 40, 50), (120, 90, 60))
+_TRAIL_COLORS = ((255, 140, 0), (120, 60, 200), (200, 60, 140), (60, 170, 170), (230, 190, 30), (90, 90, 90))
 _GHOST_COLOR = (90, 110, 150)
+
+
+def run_color(index: int) -> tuple[int, int, int]:
+    """The colour rollout ``index`` (0: A) is drawn in."""
+    return RUN_COLORS[index % len(RUN_COLORS)]
 
 
 def skeleton_edges(num_links: int, parents: list[int] | None) -> np.ndarray:
@@ -72,14 +78,15 @@ def _icosphere() -> tuple[np.ndarray, np.ndarray]:
 
 class RobotView:
     """One env of one rollout under scene node ``name`` (e.g. ``/replay/a``), in ``slot``'s colours
-    (0: A, 1: B); ``label`` floats above the base when given (compare mode)."""
+    (the rollout's index: 0 A, 1 B, ...); ``label`` floats above the base when given (compare mode),
+    and then the robot's geometry is tinted in that colour too."""
 
     def __init__(self, server: viser.ViserServer, name: str, *, slot: int = 0, edges: np.ndarray | None,
                  label: str | None = None, model: RobotModel | None = None):
         self._server = server
         self._name = name
-        self._color = _ROBOT_COLORS[slot]
-        self._trail_color = _TRAIL_COLORS[slot]
+        self._color = run_color(slot)
+        self._trail_color = _TRAIL_COLORS[slot % len(_TRAIL_COLORS)]
         self._edges = edges
         self.base = server.scene.add_frame(f"{name}/base", axes_length=0.3, axes_radius=0.015)
         self.label = server.scene.add_label(f"{name}/base/label", label, position=(0.0, 0.0, 0.45)) if label else None
@@ -89,7 +96,16 @@ class RobotView:
         self.show_trail = True
         self._data: EnvData | None = None
         self._offset = np.zeros(3, np.float32)
-        self.bodies = BodiesView(server, f"{name}/bodies", model) if model is not None else None
+        self.bodies = BodiesView(server, f"{name}/bodies", model, tint=self._color if label else None) \
+            if model is not None else None
+
+    def remove(self) -> None:
+        """Take this robot out of the scene."""
+        for handle in (self.trail, self.bones, self.link_axes, self.label, self.base):
+            if handle is not None:
+                handle.remove()
+        if self.bodies is not None:
+            self.bodies.remove()
 
     def set_env(self, data: EnvData, offset: np.ndarray | None = None) -> None:
         """Draw the trail of a newly selected env (its base path, broken at episode boundaries
@@ -260,22 +276,48 @@ class ReplayScene:
 
     def __init__(self, server: viser.ViserServer, rollout: ReadableRollout, *, other: ReadableRollout | None = None, ghosts: bool | None = None,
                  labels: tuple[str, str] = ("A", "B"), models: tuple[RobotModel | None, RobotModel | None] = (None, None),
-                 ghost_robots: bool = False):
+                 ghost_robots: bool = False, slots: tuple[int, int] = (0, 1)):
         """``models``: the robots' geometry for A and B (`ReplayState`'s, stored or from a URDF),
-        None for the skeleton. ``ghost_robots``: draw ghosts as whole robots when A has a model."""
+        None for the skeleton. ``ghost_robots``: draw ghosts as whole robots when A has a model.
+        ``slots``: the two rollouts' indices (their colours)."""
+        self._server = server
         scene = server.scene
         scene.set_up_direction("+z")
         self.grid = scene.add_grid("/replay/ground", width=40.0, height=40.0, cell_size=0.5, section_size=2.0,
                                    infinite_grid=True, fade_distance=60.0)
-        compare = other is not None
-        self.robots = [RobotView(server, "/replay/a", slot=0, edges=_edges(rollout),
-                                 label=labels[0] if compare else None, model=models[0])]
-        if compare:
-            self.robots.append(RobotView(server, "/replay/b", slot=1, edges=_edges(other), label=labels[1],
-                                         model=models[1]))
+        self.robots: list[RobotView] = []
+        self._add_robots(rollout, other, labels, models, slots)
         self.terrain = draw_terrain(server, "/replay/terrain", models[0]) if models[0] is not None else []
         self.ghosts = GhostView(server, rollout, visible=(rollout.N > 1) if ghosts is None else ghosts,
                                 model=models[0], robots=ghost_robots)
+
+    def _add_robots(self, rollout: ReadableRollout, other: ReadableRollout | None, labels: tuple[str, str],
+                    models: tuple[RobotModel | None, RobotModel | None], slots: tuple[int, int]) -> None:
+        compare = other is not None
+        self.robots = [RobotView(self._server, "/replay/a", slot=slots[0], edges=_edges(rollout),
+                                 label=labels[0] if compare else None, model=models[0])]
+        if compare:
+            self.robots.append(RobotView(self._server, "/replay/b", slot=slots[1], edges=_edges(other),
+                                         label=labels[1], model=models[1]))
+
+    def set_pair(self, rollout: ReadableRollout, other: ReadableRollout, labels: tuple[str, str],
+                 models: tuple[RobotModel | None, RobotModel | None], slots: tuple[int, int]) -> None:
+        """Compare mode: draw ``rollout`` and ``other`` (indices ``slots``) as the two robots; the
+        ghosts become ``rollout``'s envs. Call `set_env` next."""
+        for robot in self.robots:
+            robot.remove()
+        self._add_robots(rollout, other, labels, models, slots)
+        old = self.ghosts
+        old.set_visible(False, 0)
+        if old.handle is not None:
+            old.handle.remove()
+        if old.robots is not None:
+            old.robots.remove()
+        self.ghosts = GhostView(self._server, rollout, visible=old.visible, model=models[0], robots=old.as_robots)
+
+    def part_reach(self) -> float:
+        """How far the drawn robots' geometry extends past their link frames (0 for skeletons)."""
+        return max((part_reach(r.bodies.parts) for r in self.robots if r.bodies is not None), default=0.0)
 
     @property
     def show_ghosts(self) -> bool:

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 
 import viser
 
@@ -91,7 +92,7 @@ def _open(source, allow_pickle: bool, opened: list, wait_s: float | None = None)
 
 def serve(
     source: str | os.PathLike | ReadableRollout,
-    compare: str | os.PathLike | ReadableRollout | None = None,
+    compare: str | os.PathLike | ReadableRollout | Sequence[str | os.PathLike | ReadableRollout] | None = None,
     *,
     env: int = 0,
     host: str = "127.0.0.1",
@@ -106,7 +107,9 @@ def serve(
     max_clients: int = MAX_CLIENTS,
 ) -> ReplayApp:
     """Serve a browser replay of ``source`` (a path or an open `Rollout`) at ``http://host:port``;
-    with ``compare``, replay it against that second rollout of the same task (same envs, same dt).
+    with ``compare``, replay it against that second rollout of the same task (same envs, same dt),
+    or against several (a list): the Compare tab judges each against ``source``, and a selector
+    picks the two shown side by side.
 
     ``env`` is shown first (negative counts from the end: -1 is the last env). Binds loopback by
     default; any other ``host`` prints a warning (anyone who can reach it can watch). Prints the
@@ -133,7 +136,11 @@ def serve(
     server = None
     try:
         rollout = _open(source, allow_pickle, opened, wait_s)
-        other = _open(compare, allow_pickle, opened) if compare is not None else None
+        if compare is None:
+            compare = []
+        elif isinstance(compare, (str, os.PathLike)) or not isinstance(compare, Sequence):
+            compare = [compare]
+        others = [_open(c, allow_pickle, opened) for c in compare]
         if not -rollout.N <= env < rollout.N:
             raise ValueError(f"env {env} out of range: {rollout.path.name} has {rollout.N} envs "
                              f"(0..{rollout.N - 1}, or -{rollout.N}..-1 from the end)")
@@ -146,7 +153,7 @@ def serve(
         if port != 0 and server.get_port() != port:
             raise OSError(f"cannot listen on {host}:{port}: the port is busy; pick another with --port")
         controls = PolicyControl.attach(control) if control is not None else None
-        app = ReplayApp(rollout, server, env=env, other=other, ghosts=ghosts, owned=opened, model=model,
+        app = ReplayApp(rollout, server, env=env, others=others, ghosts=ghosts, owned=opened, model=model,
                         ghost_robots=ghost_robots, control=controls)
         app.start()
     except BaseException:
@@ -155,7 +162,7 @@ def serve(
         for r in opened:
             r.close()
         raise
-    what = f"{rollout.path}" if other is None else f"{rollout.path} vs {other.path}"
+    what = " vs ".join(str(r.path) for r in app.state.runs)
     if app.live is not None and rollout.live:
         what += f" (recording: {rollout.T} steps so far, following it)"
     print(f"rollrec replay: {what} (env {app.state.env} of {rollout.N}) at {url(host, server.get_port())}"

@@ -9,7 +9,7 @@ so all of it is tested without a browser.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,8 @@ from rollrec.viewer.clock import FrameClock
 from rollrec.viewer.overview.compare import check_comparable
 from rollrec.viewer.overview.episodes import Overview, compute_env_totals
 
-__all__ = ["CAMERA_MODES", "LAYOUTS", "CameraPose", "EnvData", "ReplayState", "camera_pose", "read_env"]
+__all__ = ["CAMERA_MODES", "LAYOUTS", "CameraPose", "EnvData", "ReplayState", "camera_pose", "read_env", "robot_reach",
+           "run_letters"]
 
 _ENV_KEYS = ("base_pos", "base_quat", "rew", "rew_terms", "link_pos", "link_quat", "policy_acted")
 #: The per-step bool field a session served with live policy control records: whether the
@@ -30,7 +31,8 @@ POLICY_FIELD = "policy_acted"
 PLOT_WINDOW = 400
 #: How the two robots of compare mode are placed: B beside A (offset along -y) or on top of A.
 LAYOUTS: tuple[str, ...] = ("side by side", "overlaid")
-SIDE_BY_SIDE_SPACING = 1.5  # metres between A and B in "side by side"
+SIDE_BY_SIDE_SPACING = 1.5  # metres between A and B in "side by side" when the robot's size is unknown
+SIDE_BY_SIDE_GAP = 0.3  # metres between the two robots' farthest reaches
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,18 @@ def _detail_steps(rollout: ReadableRollout, env: int, T: int) -> np.ndarray | No
     return out
 
 
+def run_letters(n: int) -> tuple[str, ...]:
+    """How the replay calls ``n`` rollouts: ``A``, ``B``, ``C``, ... (``A26``... past Z)."""
+    return tuple(chr(ord("A") + i) if i < 26 else f"A{i}" for i in range(n))
+
+
 class ReplayState:
     """The viewer's model: clock, selected env and its data, camera mode; in compare mode the
     same env of a second rollout ``other`` (`data_b`), on the same clock.
+
+    Compare mode may hold more rollouts (``others``: ``runs`` is every rollout, the first one
+    first); `set_pair` picks the two shown side by side (`pair`: indices into ``runs``; `rollout`
+    and `other` are those two). The timeline is the shortest rollout's.
 
     Callers read `data` after `select_env`. All methods are cheap except `select_env` (reads one
     env of each rollout) and `best_env` / `worst_env` before `overview` is set (read ``rew``
@@ -120,19 +131,41 @@ class ReplayState:
     """
 
     def __init__(self, rollout: ReadableRollout, *, env: int = 0, other: ReadableRollout | None = None,
-                 now: Callable[[], float] = time.monotonic):
+                 others: Sequence[ReadableRollout] = (), now: Callable[[], float] = time.monotonic):
+        self.runs: list[ReadableRollout] = [rollout, *([other] if other is not None else []), *others]
         self.rollout = rollout
-        self.other = other
-        self.notes = check_comparable(rollout, other) if other is not None else []
-        self.num_frames = rollout.T if other is None else min(rollout.T, other.T)
+        self.other = self.runs[1] if len(self.runs) > 1 else None
+        self.pair = (0, 1) if len(self.runs) > 1 else (0, 0)
+        self.notes = [note for r in self.runs[1:] for note in check_comparable(rollout, r)]
+        self.num_frames = min(r.T for r in self.runs)
         self.clock = FrameClock(self.num_frames, rollout.dt, now=now)
         self.camera_mode = "follow"
         self.layout = LAYOUTS[0]
-        self.overview: Overview | None = None  # set by the app once computed
-        self._totals: np.ndarray | None = None
+        self.spacing = SIDE_BY_SIDE_SPACING
+        self.overview: Overview | None = None  # set by the app once computed (of runs[0])
+        self._totals: dict[int, np.ndarray] = {}
         env = self._check_env(env)
         self.data = read_env(rollout, env, self.num_frames)
-        self.data_b = read_env(other, env, self.num_frames) if other is not None else None
+        self.data_b = read_env(self.other, env, self.num_frames) if self.other is not None else None
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """The letters of the two rollouts shown (``("A", "B")`` unless `set_pair` chose others)."""
+        letters = run_letters(len(self.runs))
+        return letters[self.pair[0]], letters[self.pair[1]]
+
+    def set_pair(self, left: int, right: int) -> tuple[int, int]:
+        """Show ``runs[left]`` (where A stands) against ``runs[right]`` (where B stands), at the same env
+        and frame; returns the pair. ValueError for indices out of range or equal."""
+        n = len(self.runs)
+        if not (0 <= left < n and 0 <= right < n) or left == right:
+            raise ValueError(f"pick two different rollouts of {n} (0..{n - 1}), got {left} and {right}")
+        env = self.env
+        data, data_b = read_env(self.runs[left], env, self.num_frames), read_env(self.runs[right], env, self.num_frames)
+        self.pair = (int(left), int(right))
+        self.rollout, self.other = self.runs[left], self.runs[right]
+        self.data, self.data_b = data, data_b
+        return self.pair
 
     def grow(self, num_frames: int, data: EnvData) -> None:
         """A recording in progress committed more steps: ``num_frames`` of them, ``data`` the
@@ -185,12 +218,14 @@ class ReplayState:
         return int(after[0] if after.size else envs[0])
 
     def env_totals(self) -> np.ndarray:
-        """``[N]`` total reward of each env over the timeline (from the overview when computed)."""
-        if self.overview is not None:
+        """``[N]`` total reward of each env of the rollout shown first over the timeline (from the
+        overview when computed)."""
+        if self.overview is not None and self.pair[0] == 0:
             return self.overview.env_totals
-        if self._totals is None:
-            self._totals = compute_env_totals(self.rollout, steps=self.num_frames)
-        return self._totals
+        i = self.pair[0]
+        if i not in self._totals:
+            self._totals[i] = compute_env_totals(self.rollout, steps=self.num_frames)
+        return self._totals[i]
 
     def best_env(self) -> int:
         """The env with the highest total reward (lowest index on ties; NaN totals, e.g. the
@@ -232,7 +267,8 @@ class ReplayState:
         line = f"Episode {e + 1} / {len(self.data.episodes)} · step {t - start + 1} / {stop - start}"
         if self.data_b is None:
             return line + f" · return {self.data.return_so_far[t]:.2f}"
-        return line + f" · return A {self.data.return_so_far[t]:.2f} · B {self.data_b.return_so_far[t]:.2f}"
+        a, b = self.labels
+        return line + f" · return {a} {self.data.return_so_far[t]:.2f} · {b} {self.data_b.return_so_far[t]:.2f}"
 
     def frame_status(self) -> str:
         """``Frame t / T-1 · env k / N-1`` for the current frame."""
@@ -319,9 +355,22 @@ class ReplayState:
 
     @property
     def offset_b(self) -> np.ndarray:
-        """``[3]`` float32 shift applied to robot B in the scene."""
-        dy = -SIDE_BY_SIDE_SPACING if self.layout == "side by side" else 0.0
+        """``[3]`` float32 shift applied to robot B in the scene: `spacing` along -y side by side."""
+        dy = -self.spacing if self.layout == "side by side" else 0.0
         return np.array([0.0, dy, 0.0], np.float32)
+
+    def fit_spacing(self, part_reach: float = 0.0) -> float:
+        """Space the two robots by their size: twice the farthest horizontal reach from the base of
+        any link of the shown env, in either rollout, over every step, plus ``part_reach`` (how far
+        the robot's geometry extends past its link frames: `rollrec.viewer.bodies.part_reach`), plus
+        `SIDE_BY_SIDE_GAP`. Without link poses, `SIDE_BY_SIDE_SPACING`. Returns the spacing."""
+        reaches = [robot_reach(d) for d in (self.data, self.data_b) if d is not None]
+        reach = max((r for r in reaches if r is not None), default=None)
+        if reach is None:
+            self.spacing = max(SIDE_BY_SIDE_SPACING, 2 * part_reach + SIDE_BY_SIDE_GAP)
+        else:
+            self.spacing = 2 * (reach + part_reach) + SIDE_BY_SIDE_GAP
+        return self.spacing
 
     # ---- camera ----------------------------------------------------------------------------
     def set_camera_mode(self, mode: str) -> CameraPose:
@@ -355,6 +404,17 @@ class ReplayState:
         if self.camera_mode != "follow":
             return None
         return camera_pose("follow", self.camera_target(), distance_scale=self.camera_scale)
+
+
+def robot_reach(data: EnvData) -> float | None:
+    """The farthest horizontal distance of any link from the base over the trajectory (metres), or
+    None without link poses (or with none recorded)."""
+    if data.link_pos is None:
+        return None
+    rel = np.asarray(data.link_pos, np.float64)[..., :2] - np.asarray(data.base_pos, np.float64)[:, None, :2]
+    dist = np.hypot(rel[..., 0], rel[..., 1])
+    dist = dist[np.isfinite(dist)]
+    return float(dist.max()) if dist.size else None
 
 
 def _last_finite(pos: np.ndarray, t: int) -> np.ndarray:

@@ -67,27 +67,6 @@ def start_recorder(path, direct: bool, compress: bool = False) -> subprocess.Pop
     return child
 
 
-def copy_sparse(src, dst) -> None:
-    """Copy ``src`` keeping its holes: a killed recorder's partial file is sparse (61 GB apparent
-    here, a few MB of data), and `shutil.copyfile` wrote every zero (12 copies filled the disk)."""
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        size, pos = os.fstat(fi.fileno()).st_size, 0
-        while pos < size:
-            try:
-                start = os.lseek(fi.fileno(), pos, os.SEEK_DATA)
-            except OSError:  # ENXIO: only a hole is left
-                break
-            end = os.lseek(fi.fileno(), start, os.SEEK_HOLE)
-            fi.seek(start)
-            fo.seek(start)
-            while start < end:
-                chunk = fi.read(min(end - start, 1 << 24))
-                fo.write(chunk)
-                start += len(chunk)
-            pos = end
-        fo.truncate(size)
-
-
 def stop_recorder(child: subprocess.Popen, path) -> int:
     open(str(path) + ".stop", "w").close()
     steps = int(child.stdout.readline())
@@ -223,6 +202,24 @@ RECOVER = textwrap.dedent(
 #: Trials of two recoveries at once per I/O path on every CI run (``ROLLREC_RECOVER_TRIALS`` for more,
 #: as run by hand: see the README's Reliability).
 RECOVER_TRIALS = int(os.environ.get("ROLLREC_RECOVER_TRIALS", "12"))
+
+
+def copy_sparse(src, dst) -> None:
+    """Copy ``src`` keeping its holes: a partial of unknown length reserves the file system's free
+    space in a hole (rollrec._npz.stream, "Recordings of unknown length"); a plain copy writes
+    that many zeros and fills the disk."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fin.fileno(), pos, os.SEEK_DATA)
+            except OSError:  # no data past pos: the rest is a hole
+                break
+            end = os.lseek(fin.fileno(), start, os.SEEK_HOLE)
+            os.copy_file_range(fin.fileno(), fout.fileno(), end - start, start, start)
+            pos = end
+        fout.truncate(size)
 
 
 @pytest.mark.slow

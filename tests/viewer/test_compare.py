@@ -75,5 +75,6 @@ def test_cli_refuses_incomparable_files_in_one_line(tmp_path, walker_file, capsy
     err = capsys.readouterr().err.strip()
     assert err.startswith("rollrec replay: error: cannot compare walker.npz (8 envs) with n4.npz (4 envs)")
     assert "\n" not in err
-    assert rollrec_main(["replay", str(walker_file), str(walker_file), str(walker_file)]) == 1
-    assert "one file or compares two; got 3 files" in capsys.readouterr().err
+    # more than two files are compared with the first (issue 24); every one must fit its timeline
+    assert rollrec_main(["replay", str(walker_file), str(walker_file), str(other_n), "--port", "0"]) == 1
+    assert capsys.readouterr().err.startswith("rollrec replay: error: cannot compare walker.npz (8 envs) with n4.npz")

@@ -135,7 +135,7 @@ def test_env_switch_reads_only_that_env_and_never_obs(walker_file):
         s.select_env(4)  # already selected: nothing read
         assert len(calls) == 1 and calls[0][0] == 4
         assert "obs" not in calls[0][1] and "act" not in calls[0][1]
-        assert s._totals is None  # best/worst not computed until asked
+        assert s._totals == {}  # best/worst not computed until asked (cached per rollout shown first)
 
 
 def test_skeleton_edges():

@@ -25,6 +25,7 @@ import numpy as np
 from rollrec.io.env_array import ShardedArray, clip_range, fill_value
 from rollrec.format.errors import RolloutFormatError
 from rollrec.format.meta import encode_meta
+from rollrec.format.start_state import merge as merge_start_states
 from rollrec.format.manifest import MANIFEST_NAME, rollout_dir
 from rollrec.io.sharded.manifest import read_manifest
 from rollrec.format.model import MODEL_KEYS
@@ -33,7 +34,7 @@ from rollrec.io.partial import RecordingBusyError
 from rollrec.io.sharded.shards import ShardState, check_consistent, live_shards_message, open_shards, shard_facts
 
 #: Keys of a shard's ``meta`` that describe that shard alone, left out of the rollout's ``meta``.
-_SHARD_ONLY_META = ("shard", "video", "num_envs", "num_steps", "recovered", "interrupted")
+_SHARD_ONLY_META = ("shard", "video", "num_envs", "num_steps", "recovered", "interrupted", "start_state")
 
 
 class MissingEnvsError(RolloutFormatError):
@@ -67,6 +68,10 @@ class ShardedRollout(Rollout):
             if key in first:
                 fields[key] = first[key]
         meta = {k: v for k, v in first.meta.items() if k not in _SHARD_ONLY_META}
+        starts = merge_start_states([(s.entry.env_offset, s.entry.num_envs, s.rollout.meta.get("start_state")
+                                      if s.present else None) for s in states], N)
+        if starts is not None:  # every env's first obs (rollrec.format.start_state), in env order
+            meta["start_state"] = starts
         meta.update(num_envs=N, num_steps=T, sharded={
             "run_id": run_id,
             "world_size": len(states),

@@ -5,8 +5,9 @@ in blocks of env columns; `overview_from_index` for a format-v2 file), `table` s
 and pages it, `compare` checks two rollouts share a timeline and diffs their per-env returns.
 The viser side: `gui` (the two tabs) and `table_gui` (a table of buttons).
 
-May import: `rollrec.io` and below, and `rollrec.viewer.plots` (for the tabs' plots); the rest
-of `rollrec.viewer` imports it, not the other way round.
+May import: `rollrec.io`, `rollrec.stats` (the verdict of compare mode) and below, and
+`rollrec.viewer.plots` (for the tabs' plots); the rest of `rollrec.viewer` imports it, not the
+other way round.
 """
 
 from rollrec.viewer.overview.compare import (

@@ -63,11 +63,13 @@ class EnvDifferences:
         """``[N]`` B minus A."""
         return self.total_b - self.total_a
 
-    def summary(self) -> str:
-        """E.g. ``mean total A +41.20, B +45.02 (B−A +3.82) · B higher in 5 of 8 envs``."""
+    def summary(self, labels: tuple[str, str] = ("A", "B")) -> str:
+        """E.g. ``mean total A +41.20, B +45.02 (B−A +3.82) · B higher in 5 of 8 envs`` (``labels``: how
+        the two rollouts are called)."""
         n = len(self.delta)
-        return (f"mean total A {signed(float(self.total_a.mean()))}, B {signed(float(self.total_b.mean()))} "
-                f"(B−A {signed(float(self.delta.mean()))}) · B higher in {int((self.delta > 0).sum())} of {n} envs")
+        a, b = labels
+        return (f"mean total {a} {signed(float(self.total_a.mean()))}, {b} {signed(float(self.total_b.mean()))} "
+                f"({b}−{a} {signed(float(self.delta.mean()))}) · {b} higher in {int((self.delta > 0).sum())} of {n} envs")
 
 
 def env_differences(a: Overview, b: Overview) -> EnvDifferences:
@@ -82,14 +84,16 @@ def env_differences(a: Overview, b: Overview) -> EnvDifferences:
     return EnvDifferences(a.env_totals, b.env_totals, terminations(a), terminations(b))
 
 
-def difference_columns(d: EnvDifferences) -> list[Column]:
-    """Columns of the compare table: Env, A, B, B−A, A falls, B falls."""
+def difference_columns(d: EnvDifferences, labels: tuple[str, str] = ("A", "B")) -> list[Column]:
+    """Columns of the compare table: Env, A, B, B−A, A falls, B falls (``labels``: the two rollouts'
+    letters)."""
     env = np.arange(len(d.delta))
+    a, b = labels
     return [
         Column("Env", env, lambda i: str(i)),
-        Column("A", d.total_a, lambda i: signed(float(d.total_a[i]))),
-        Column("B", d.total_b, lambda i: signed(float(d.total_b[i]))),
-        Column("B−A", d.delta, lambda i: signed(float(d.delta[i]))),
-        Column("A falls", d.terminations_a, lambda i: str(int(d.terminations_a[i]))),
-        Column("B falls", d.terminations_b, lambda i: str(int(d.terminations_b[i]))),
+        Column(a, d.total_a, lambda i: signed(float(d.total_a[i]))),
+        Column(b, d.total_b, lambda i: signed(float(d.total_b[i]))),
+        Column(f"{b}−{a}", d.delta, lambda i: signed(float(d.delta[i]))),
+        Column(f"{a} falls", d.terminations_a, lambda i: str(int(d.terminations_a[i]))),
+        Column(f"{b} falls", d.terminations_b, lambda i: str(int(d.terminations_b[i]))),
     ]

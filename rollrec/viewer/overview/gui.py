@@ -2,19 +2,21 @@
 
 `OverviewTab` shows the `Overview` of the rollout: a summary line, a histogram of episode
 returns (of the episodes the filter keeps, the current episode marked) and the episode table;
-clicking a row jumps to that env and episode. `CompareTab` shows the per-env return
-differences of two rollouts, clicking a row selects that env. Both are built empty and filled
-by `set_overview` once the overview is computed (in the background).
+clicking a row jumps to that env and episode. `CompareTab` shows the verdict of every rollout
+against the first (``rollrec compare``'s tables) and the per-env return differences of the two
+rollouts shown; clicking a row selects that env. Both are built empty and filled once computed
+(in the background).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import viser
 
+from rollrec.stats.report import comparison_markdown, escape_markdown, runs_markdown
 from rollrec.viewer.overview.compare import EnvDifferences, difference_columns
 from rollrec.viewer.overview.episodes import ENDED_BY, Overview, histogram
 from rollrec.viewer.plots import HistogramPlot
@@ -143,40 +145,67 @@ class OverviewTab:
 
 
 class CompareTab:
-    """Per-env differences of two rollouts; ``on_env(env)`` selects an env."""
+    """Compare mode: the verdict of every rollout against the first (`set_verdict`: the tables of
+    ``rollrec compare``, from `rollrec.stats`), then the per-env differences of the two rollouts
+    shown (`set_differences`); clicking a row calls ``on_env(env)``."""
 
     def __init__(self, gui: viser.GuiApi, container, *, lock: threading.RLock, on_env: Callable[[int], None],
-                 names: tuple[str, str], notes: list[str]):
+                 names: Sequence[str], notes: list[str], letters: Sequence[str] | None = None):
         self._gui = gui
         self._container = container
         self._lock = lock
         self._on_env = on_env
-        self.names = names
-        lines = [f"**A** {md(names[0])} · **B** {md(names[1])}"] + [f"- {md(n, 400)}" for n in notes]
+        self.names = tuple(names)
+        self.letters = tuple(letters) if letters is not None else tuple("AB")
+        lines = [" · ".join(f"**{x}** {md(n)}" for x, n in zip(self.letters, self.names))]
+        lines += [f"- {md(n)}" for n in notes]
         gui.add_markdown("\n".join(lines))
+        self.verdict = gui.add_markdown("Computing the verdict (each rollout against A: bootstrap over envs)…")
+        self.result: dict | None = None
         self.summary = gui.add_markdown("Computing the per-env returns…")
         self.histogram: HistogramPlot | None = None
         self.filter: viser.GuiTextHandle | None = None
         self.table: ButtonTable | None = None
         self.differences: EnvDifferences | None = None
+        self.labels = self.letters[:2]
         self._env = -1
 
-    def set_differences(self, d: EnvDifferences, ov_a: Overview, ov_b: Overview) -> None:
-        """Fill the tab (call with the lock held)."""
-        with self._container:
-            self._fill(d, ov_a, ov_b)
+    def set_verdict(self, result: dict) -> None:
+        """Show a `rollrec.stats.compare.compare` result: the runs, then each rollout against the first
+        (call with the lock held)."""
+        self.result = result
+        parts = [runs_markdown(result)] + [comparison_markdown(result, i) for i in range(len(result["comparisons"]))]
+        self.verdict.content = "\n\n".join(parts)
 
-    def _fill(self, d: EnvDifferences, ov_a: Overview, ov_b: Overview) -> None:
+    def set_verdict_error(self, message: str) -> None:
+        self.verdict.content = f"⚠️ No verdict: {escape_markdown(message)}"
+
+    def set_differences(self, d: EnvDifferences, ov_a: Overview, ov_b: Overview,
+                        labels: tuple[str, str] = ("A", "B")) -> None:
+        """Fill (or refill, for another pair) the per-env part (call with the lock held)."""
+        with self._container:
+            self._fill(d, ov_a, ov_b, labels)
+
+    def _fill(self, d: EnvDifferences, ov_a: Overview, ov_b: Overview, labels: tuple[str, str]) -> None:
         self.differences = d
-        self.summary.content = d.summary()
-        self.histogram = HistogramPlot(self._gui, "Episode returns, A and B", ("A", "B"))
+        self.labels = labels
+        self.summary.content = d.summary(labels)
+        order = None
+        if self.histogram is not None:
+            order = self.histogram.handle.order
+            self.histogram.remove()
+        self.histogram = HistogramPlot(self._gui, f"Episode returns, {labels[0]} and {labels[1]}", labels, order=order)
         lo = min(float(ov_a.ret.min()), float(ov_b.ret.min()))
         hi = max(float(ov_a.ret.max()), float(ov_b.ret.max()))
         edges = histogram(np.array([lo, hi]), HIST_BINS)[0]
         self.histogram.update(edges, [np.histogram(ov.ret, edges)[0] for ov in (ov_a, ov_b)], None)
+        model = TableModel(difference_columns(d, labels), page_size=TABLE_ROWS, sort_by=f"{labels[1]}−{labels[0]}")
+        if self.table is not None:
+            model.set_filter(self.table.model.filter_mask)
+            self.table.set_model(model)
+            return
         self.filter = self._gui.add_text("Envs", "", hint="Env numbers or ranges to show, e.g. 0-99 512")
         self.filter.on_update(lambda _e: self._apply_filter())
-        model = TableModel(difference_columns(d), page_size=TABLE_ROWS, sort_by="B−A")
         self.table = ButtonTable(self._gui, model, lock=self._lock, on_row=self._on_env,
                                  is_current=lambda row: row == self._env)
 
@@ -188,7 +217,7 @@ class CompareTab:
             except ValueError as exc:
                 self.summary.content = f"⚠️ {md(exc, 300)}"
                 return
-            self.summary.content = self.differences.summary()
+            self.summary.content = self.differences.summary(self.labels)
             self.table.model.set_filter(mask)
             self.table.refresh()
 

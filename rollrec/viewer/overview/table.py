@@ -68,6 +68,11 @@ class TableModel:
                 raise ValueError(f"filter mask must have shape ({self.num_rows},), got {mask.shape}")
         self._mask, self._order, self.page = mask, None, 0
 
+    @property
+    def filter_mask(self) -> np.ndarray | None:
+        """The row filter (`set_filter`), None when every row shows."""
+        return self._mask
+
     def order(self) -> np.ndarray:
         """``[R']`` the rows that pass the filter, in display order (ties by row index)."""
         if self._order is None:

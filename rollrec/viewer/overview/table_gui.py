@@ -46,7 +46,9 @@ class ButtonTable:
         return self._model
 
     def set_model(self, model: TableModel) -> None:
-        """Show ``model`` instead (the same columns, e.g. more rows), and redraw."""
+        """Show ``model`` instead (same page size: the rows on screen are reused)."""
+        if model.page_size != self._model.page_size or len(model.columns) != len(self._model.columns):
+            raise ValueError("set_model needs the same page size and number of columns")
         self._model = model
         self.refresh()
 
