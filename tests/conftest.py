@@ -11,8 +11,8 @@
   ``ready``.
 - `direct_dir` is the test's ``tmp_path`` where its file system takes ``O_DIRECT``; the test is
   skipped elsewhere.
-- `legacy_dir` is the folder of the original recorder's sample files (``LEGACY_SAMPLES``); the
-  test is skipped where they are absent.
+- `legacy_dir` is a folder holding the original recorder's sample files (``LEGACY_SAMPLES``),
+  written here by `write_legacy_rollout` in that recorder's layout (shared by the session).
 - `camera_frames` is `tests/camera_frames.py` (pattern frames, the walker's rendered camera, PSNR);
   `walker_camera` the walker's camera over 48 steps of 4 envs at 128x128 (rendered once a session).
 - `cuda_standin` swaps a stand-in for ``torch.cuda`` (`tests/cuda_standin.py`: streams,
@@ -35,8 +35,8 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LEGACY_DIR = REPO_ROOT.parent / "shared" / "data"
-LEGACY_SAMPLES = ("legacy_rollout_n1.npz", "legacy_rollout_n2.npz")
+#: The sample files `legacy_dir` holds, by env count.
+LEGACY_SAMPLES = {"legacy_rollout_n1.npz": 1, "legacy_rollout_n2.npz": 2}
 
 
 def _make_fields(
@@ -167,12 +167,67 @@ def walker_rollout(tmp_path: Path) -> Path:
     return _record_walker(tmp_path / "walker.npz")
 
 
-@pytest.fixture
-def legacy_dir() -> Path:
-    """``<repo>/../shared/data``, holding the original recorder's samples; skips where absent."""
-    if not all((LEGACY_DIR / name).exists() for name in LEGACY_SAMPLES):
-        pytest.skip(f"legacy samples not present in {LEGACY_DIR}")
-    return LEGACY_DIR
+def write_legacy_rollout(path: str | Path, num_envs: int, *, steps: int = 120, seed: int = 0) -> Path:
+    """Write ``path`` the way the original recorder (the ``extras/`` recorder of the
+    ProtoMotions-Genesis fork) wrote its rollouts: one ``np.savez_compressed`` call with members
+    ``obs, act, rew, done, truncated, info, base_pos, base_quat, link_names, link_pos, link_quat``.
+
+    Its layout, as `rollrec.io.legacy` reads it: ``obs [T, N, 24]`` and ``act [T, N, 6]`` keep the
+    env axis, every other per-env member has it **squeezed away** when ``N == 1`` (``rew [T]``,
+    ``base_pos [T, 3]``, ``link_pos [T, 5, 3]``...); quaternions are unit, **w last** (xyzw);
+    ``link_names`` is an object array of ``link_0..link_4``; ``info [T]`` is an object array (so
+    pickled) of dicts ``{"reward_terms": {"raw/pose_rew_mean": float, "raw/vel_rew_mean": float,
+    "raw/energy_rew_mean": float}}``: means over envs, not per env. Every env ends an episode
+    after step 59 (``done[59]``); nothing is truncated. Values are synthetic (fixed ``seed``).
+    """
+    T, N, L = steps, num_envs, 5
+    rng = np.random.default_rng(seed + num_envs)
+
+    def quats(*shape: int) -> np.ndarray:
+        q = rng.normal(size=(*shape, 4))
+        return (q / np.linalg.norm(q, axis=-1, keepdims=True)).astype(np.float32)
+
+    def squeeze(a: np.ndarray) -> np.ndarray:  # what the original did to per-env members of one env
+        return a[:, 0] if N == 1 else a
+
+    t_in_episode = np.arange(T) % 60
+    done = np.zeros((T, N), bool)
+    done[59] = True
+    base_pos = np.zeros((T, N, 3), np.float32)
+    base_pos[..., 0] = 0.01 * t_in_episode[:, None] * (1 + np.arange(N))[None, :]
+    base_pos[..., 2] = np.where(t_in_episode[:, None] > 0, 0.5 + 0.1 * rng.random((T, N)), 0.0)
+    link_pos = (base_pos[:, :, None, :] + 0.3 * rng.normal(size=(T, N, L, 3))).astype(np.float32)
+    info = np.empty(T, dtype=object)
+    for t in range(T):
+        k = int(t_in_episode[t])
+        info[t] = {"reward_terms": {"raw/pose_rew_mean": float(np.cos(0.1 * k) ** 2),
+                                    "raw/vel_rew_mean": float(rng.random()) if k else 0.0,
+                                    "raw/energy_rew_mean": -0.01 * k}}
+    np.savez_compressed(
+        path,
+        obs=rng.normal(size=(T, N, 24)).astype(np.float32),
+        act=rng.normal(size=(T, N, 6)).astype(np.float32),
+        rew=squeeze(rng.normal(size=(T, N)).astype(np.float32)),
+        done=squeeze(done),
+        truncated=squeeze(np.zeros((T, N), bool)),
+        info=info,
+        base_pos=squeeze(base_pos),
+        base_quat=squeeze(quats(T, N)),
+        link_names=np.array([f"link_{i}" for i in range(L)], dtype=object),
+        link_pos=squeeze(link_pos),
+        link_quat=squeeze(quats(T, N, L)),
+    )
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def legacy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the original recorder's sample files (`LEGACY_SAMPLES`, made by
+    `write_legacy_rollout`; shared by the session: do not modify)."""
+    folder = tmp_path_factory.mktemp("legacy")
+    for name, num_envs in LEGACY_SAMPLES.items():
+        write_legacy_rollout(folder / name, num_envs)
+    return folder
 
 
 def _member_data_offsets(path: str | Path) -> dict[str, int]:

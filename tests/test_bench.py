@@ -44,6 +44,7 @@ def rows(tmp_path_factory):
     return run(TINY.replace(scratch=str(tmp_path_factory.mktemp("bench"))))
 
 
+@pytest.mark.slow
 def test_rows_cover_every_section(rows):
     names = [r.name for r in rows]
     for expected in (
@@ -66,6 +67,7 @@ def test_rows_cover_every_section(rows):
     assert {r.section[0] for r in rows} == set("12345689")
 
 
+@pytest.mark.slow
 def test_every_disk_figure_has_the_device_limit_as_reference(rows):
     # Where the scratch file system takes O_DIRECT, rollrec's disk rates are compared with the
     # device's own rate (the same bytes written with O_DIRECT), never with a page-cache rate.
@@ -85,6 +87,7 @@ def test_every_disk_figure_has_the_device_limit_as_reference(rows):
     assert len(blocked) == 1 and blocked[0].target == ("<=", 0.01)
 
 
+@pytest.mark.slow
 def test_measured_figures_are_positive(rows):
     for r in rows:
         if r.note.startswith("skipped"):
@@ -98,6 +101,7 @@ def test_measured_figures_are_positive(rows):
             assert r.passed in (True, False)
 
 
+@pytest.mark.slow
 def test_tables_list_every_row(rows):
     text = format_table(rows)
     md = format_markdown(rows)
@@ -105,6 +109,7 @@ def test_tables_list_every_row(rows):
         assert r.name in text and r.name in md
 
 
+@pytest.mark.slow
 def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     from rollrec.cli import bench
 
@@ -134,6 +139,7 @@ def test_scale_out_section_measures_every_world_size(tmp_path):
     assert list(tmp_path.iterdir()) == []  # every rollout and store removed
 
 
+@pytest.mark.slow
 def test_volume_rows_write_less_than_a_plain_copy(rows):
     written = {r.name.removeprefix("bytes written, "): r for r in rows if r.name.startswith("bytes written")}
     assert written["everything"].ratio == pytest.approx(1.0, rel=0.01)  # the plain copy, plus a small meta member

@@ -39,7 +39,10 @@ def test_demo_after_a_killed_demo_names_recover(tmp_path, capsys):
     (tmp_path / "demo_4envs.npz.partial.json").write_text("{}")
     args = ["demo", "--num-envs", "4", "--steps", "3", "--no-replay", "--out", str(tmp_path), "--device", "cpu"]
     assert main(args) == 1
-    assert "rollrec recover" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "rollrec recover" in err
+    assert "--overwrite" in err and "overwrite=True" not in err  # the command's flag, not the API's keyword
+    assert len(err.strip().splitlines()) == 1
     assert main([*args, "--overwrite"]) == 0
 
 

@@ -167,3 +167,12 @@ def test_recover_on_a_full_disk_names_the_file_and_keeps_it_recoverable(tmp_path
     assert main(["recover", str(path)]) == 0  # space freed: the same recording, every committed step
     with rollrec.load(path) as r:
         assert r.T == 6
+
+
+def test_negative_env_lists_are_taken_as_values(tmp_path, make_fields, capsys):
+    """``--envs -2,-1`` (argparse alone says "expected one argument") means ``--envs=-2,-1``."""
+    path = rollrec.save(tmp_path / "run.npz", make_fields(4, 3, L=2), dt=0.02)
+    out = tmp_path / "last_two.mp4"
+    code = main(["video", str(path), "--envs", "-2,-1", "--size", "64x48", "--quiet", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert out.stat().st_size > 0

@@ -49,3 +49,17 @@ def test_original_spelling_help():
                          timeout=60, check=False)
     assert out.returncode == 0
     _clean(out.stdout.replace("python -m rollrec.viewer", "python -m VIEWER"))  # the command itself is fine
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["info", "{file}"], ["info", "{file}", "--json"]])
+def test_help_and_info_do_not_import_torch(argv):
+    """Every command builds the whole parser; ``bench``'s must not pull torch (seconds) into
+    ``rollrec --help`` or ``rollrec info``."""
+    from pathlib import Path
+
+    file = Path(__file__).parent / "io" / "data" / "v1_walker.npz"
+    code = ("import sys\nfrom rollrec.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = subprocess.run([sys.executable, "-c", code, *(a.format(file=file) for a in argv)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -30,6 +30,7 @@ def _finished_returns(r) -> list[float]:
     return out
 
 
+@pytest.mark.slow
 def test_text_summary_of_a_walker_rollout(capsys, walker_rollout):
     code, out, err = _info(capsys, walker_rollout)
     assert code == 0 and err == ""
@@ -51,6 +52,7 @@ def test_text_summary_of_a_walker_rollout(capsys, walker_rollout):
     assert any(line.split() == ["forward_vel", f"{terms[0]:.4g}"] for line in lines)
 
 
+@pytest.mark.slow
 def test_json_summary_has_the_same_figures(capsys, walker_rollout):
     code, out, _ = _info(capsys, walker_rollout, "--json")
     assert code == 0
@@ -215,3 +217,18 @@ def test_a_trigger_file_counts_its_captured_episodes(capsys, tmp_path, volume_re
     _, out, _ = _info(capsys, path)
     assert f"captured  {captured} of {total} episodes (terminated): their last 3 steps keep" in out
     assert f"({rows} rows)" in out and "every env keeps rew, done" in out
+
+
+def test_verify_says_how_many_members_it_checked(capsys, tmp_path, make_fields):
+    import zipfile
+
+    for compress in (False, True):
+        path = rollrec.save(tmp_path / f"v{compress}.npz", make_fields(20, 3, L=2), dt=0.1, compress=compress)
+        members = len(zipfile.ZipFile(path).namelist())
+        code, out, err = _info(capsys, path, "--verify")
+        assert code == 0 and err == ""
+        assert out.rstrip().splitlines()[-1] == f"verified  CRC-32 of {members} members: all match"
+        code, out, _ = _info(capsys, path, "--verify", "--json")
+        assert json.loads(out)["verified_members"] == members
+        code, out, _ = _info(capsys, path)
+        assert "verified" not in out  # said only when checked

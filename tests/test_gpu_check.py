@@ -20,6 +20,7 @@ NEED_A_GPU = ("no-sync-host-ahead", "side-stream", "device-cuda", "ctrl-c-backpr
               "two-devices", "video-frames", "warp-stream", "targets", "pytest-cuda")
 
 
+@pytest.mark.slow
 def test_cpu_smoke_run_reports_every_check(tmp_path):
     scratch = tmp_path / "scratch"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--cpu-smoke", "--out", str(scratch)],

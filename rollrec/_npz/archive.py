@@ -371,9 +371,10 @@ class NpzArchive(Mapping[str, np.ndarray]):
             raise ValueError(f"{self.path}: the rollout is closed")
 
     # ---- integrity ----------------------------------------------------------------------------
-    def verify(self, progress: Callable[[int], None] | None = None) -> None:
+    def verify(self, progress: Callable[[int], None] | None = None) -> int:
         """Check every member's CRC-32 against the zip directory; `RolloutFormatError` naming the first
-        that differs. ``progress(nbytes)`` is called as bytes are checked (the file is read once)."""
+        that differs. ``progress(nbytes)`` is called as bytes are checked (the file is read once).
+        Returns the number of members checked."""
         self._check_open()
         for m in self.members.values():
             if not m.stored:
@@ -393,6 +394,7 @@ class NpzArchive(Mapping[str, np.ndarray]):
                     f"{self.path}: member {m.name!r} fails its CRC-32 check (directory {m.entry.crc:08x}, "
                     f"data {crc:08x}): the file is damaged"
                 )
+        return len(self.members)
 
     def changed(self) -> str | None:
         """Why the file differs from the one opened (replaced, removed, resized, modified), or None."""

@@ -24,9 +24,8 @@ from rollrec.bench.sharded import scale_out
 from rollrec.bench.sustained import cpu_side, sustained
 from rollrec.bench.volume import volume_rows
 from rollrec.bench.measure import Row, scratch_dir
+from rollrec.bench.sections import SECTIONS
 from rollrec.bench.workload import Workload
-
-SECTIONS = ("record", "e2e", "stall", "rss", "reader", "cuda", "dist", "volume", "sustained", "camera")
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,27 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rollrec.bench import FULL, QUICK, SECTIONS, BenchConfig, format_markdown, format_table, machine, run
+from rollrec.bench.sections import SECTIONS  # torch-free: every rollrec command builds this parser
+
+if TYPE_CHECKING:
+    from rollrec.bench import BenchConfig
+
+
+def __getattr__(name: str) -> Any:
+    """``FULL`` and ``QUICK`` (`rollrec.bench`'s configurations), imported on first use: they
+    need torch, which the parser does not."""
+    if name in ("FULL", "QUICK"):
+        import rollrec.bench
+
+        return getattr(rollrec.bench, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
-    config = QUICK if args.quick else FULL
+    this = sys.modules[__name__]  # FULL / QUICK through `__getattr__`, or as a test replaced them
+    config = this.QUICK if args.quick else this.FULL
     changes: dict[str, Any] = {"torch_threads": args.threads, "scratch": args.scratch}
     if args.envs:
         changes["envs"] = tuple(args.envs)
@@ -29,6 +43,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from rollrec.bench import format_markdown, format_table, machine, run
+
     config = config_from_args(args)
     info = machine()
     print(

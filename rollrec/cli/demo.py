@@ -127,6 +127,9 @@ def _run(args: argparse.Namespace) -> int:
     recorder = RolloutRecorder(env, max_steps=args.steps, overwrite=args.overwrite, **options)
     try:
         path = recorder.run(policy, args.out, filename=filename)
+    except FileExistsError:
+        _name_the_flag(os.path.join(args.out, filename))
+        raise
     finally:
         if kind == "mujoco":
             env.close()
@@ -144,3 +147,17 @@ def _run(args: argparse.Namespace) -> int:
 
     serve(path, host=args.host, port=args.port)
     return 0
+
+
+def _name_the_flag(path: str) -> None:
+    """Raise the library's "interrupted recording" error as the command line says it (the flag
+    ``--overwrite``, not the keyword ``overwrite=True``); return if that is not the error."""
+    from rollrec.io.partial import PartialRecording, RecordingState
+
+    recording = PartialRecording.of(path)
+    if recording.state() is RecordingState.INTERRUPTED:
+        raise FileExistsError(
+            f"{path}: an interrupted demo recording of this file was never recovered "
+            f"({os.path.basename(recording.data_path)}); run `rollrec recover {path}` to keep its steps, "
+            "or rerun with --overwrite to discard it"
+        ) from None

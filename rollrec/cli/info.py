@@ -175,4 +175,12 @@ def format_summary(s: dict[str, Any]) -> str:
         names = {name: _printable(name) for name in rw["term_means"]}
         tw = max(len(n) for n in names.values())
         lines += [f"    {names[name]:<{tw}}  {_num(v)}" for name, v in rw["term_means"].items()]
+    if s.get("verified"):
+        lines.append(_verified_line(s.get("verified_members") or 0))
     return "\n".join(lines)
+
+
+def _verified_line(members: int) -> str:
+    if members == 0:
+        return "verified  nothing to check: converted in memory from the original recorder's file"
+    return f"verified  CRC-32 of {members} member{'s' * (members != 1)}: all match"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +21,12 @@ _COMMAND_MODULES = (
     "rollrec.cli.bench",
 )
 
+
+#: Options whose value is a list of envs. argparse takes a value that starts with "-" for an option
+#: unless it is one negative number, so ``--envs -2,-1`` failed with "expected one argument";
+#: such a value is joined to its option (``--envs=-2,-1``) before parsing.
+_ENV_LIST_OPTIONS = ("--envs",)
+_NEGATIVE_LIST = re.compile(r"-\d[\d,\s-]*")
 
 _DESCRIPTION = ("Record rollouts of massively parallel simulations, inspect them, replay them in the browser "
                 "and render them to video. Run rollrec COMMAND --help for a command's options.")
@@ -44,9 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_lists(argv: Sequence[str]) -> list[str]:
+    """``[..., "--envs", "-2,-1", ...]`` -> ``[..., "--envs=-2,-1", ...]`` (see `_ENV_LIST_OPTIONS`)."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in _ENV_LIST_OPTIONS and _NEGATIVE_LIST.fullmatch(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_lists(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

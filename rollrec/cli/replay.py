@@ -21,7 +21,7 @@ A recording in progress is followed while it is written: give the path of its fi
 (run.npz), its run.npz.partial, or the directory of a sharded recording whose ranks are
 recording. The replay shows every committed step and grows (LIVE line, "Jump to latest"); when
 the recording finishes it goes on with the finished file; when the recorder dies it says so and
-names `rollrec recover`. From another machine: `ssh -L 8080:127.0.0.1:8080 gpu-box` and open
+names rollrec recover. From another machine: ssh -L 8080:127.0.0.1:8080 gpu-box, then open
 http://127.0.0.1:8080 here."""
 
 _EPILOG = """\
@@ -40,7 +40,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         help="env to show first (default 0; negative counts from the end, -1 is the last)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; anything else is reachable by others)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free port)")
     parser.add_argument("--no-ghosts", action="store_true", help="start with the other envs' ghosts hidden")
     parser.add_argument("--ghost-robots", action="store_true",
                         help="draw ghosts as whole translucent robots (files with a robot model, or --urdf)")

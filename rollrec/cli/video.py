@@ -6,29 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from rollrec.media.writer import FORMAT_DEFAULTS
 from rollrec.video.camera import CAMERA_PRESETS
 from rollrec.video.scene import STYLES
 
-#: ffmpeg filter for GIFs: a palette per frame (the renders have few colours), streamed.
-_GIF_FILTER = "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
-#: The formats ``rollrec video`` writes, by the output's extension, and the writer options of each.
-VIDEO_FORMATS: dict[str, dict] = {
-    ".mp4": {},
-    ".mov": {},
-    ".mkv": {},
-    ".gif": {"codec": "gif", "pixel_format": "pal8", "quality": None, "ffmpeg_params": ["-vf", _GIF_FILTER]},
-}
+#: The formats ``rollrec video`` writes, by the output's extension (the writer picks each one's
+#: codec from the extension: `rollrec.media.writer.FORMAT_DEFAULTS`).
+VIDEO_FORMATS = tuple(FORMAT_DEFAULTS)
 
 
 def writer_options(path: str) -> dict:
-    """`VideoWriter` options for the output ``path``, chosen by its extension; ValueError naming
-    the formats for any other extension."""
+    """`VideoWriter` options for the output ``path`` (none: its extension picks the format);
+    ValueError naming the formats for an extension rollrec video does not write."""
     ext = Path(path).suffix.lower()
     if ext not in VIDEO_FORMATS:
         got = f"'{ext}'" if ext else "no extension"
         raise ValueError(f"{path}: rollrec video writes {', '.join(VIDEO_FORMATS)} files (chosen by the "
                          f"extension of -o); got {got}")
-    return dict(VIDEO_FORMATS[ext])
+    return {}
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -108,7 +103,7 @@ def register(subparsers) -> None:
                    help="env to render (default 0; negative counts from the end, -1 is the last)")
     p.add_argument(
         "--envs", type=parse_envs, default=None,
-        help="several envs, e.g. 0,1,2,3 or 0-3: a tiled grid video (write --envs=-1,0 for negative envs)",
+        help="several envs, e.g. 0,1,2,3 or 0-3 or -2,-1 (the last two): a tiled grid video",
     )
     p.add_argument(
         "--per-env", action="store_true", help="with --envs: one file per env (OUT_envK.mp4), not a grid"

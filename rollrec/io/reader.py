@@ -211,11 +211,11 @@ class Rollout(RolloutEpisodes):
         headers (for a legacy file: the members of the file, not of the converted rollout)."""
         return self._member_info if self._file is None else _member_info(self._file)
 
-    def verify(self, progress: Callable[[int], None] | None = None) -> None:
+    def verify(self, progress: Callable[[int], None] | None = None) -> int:
         """Check the CRC-32 of every member (reads the whole file once); `RolloutFormatError` naming
-        the first damaged member. ``progress(nbytes)`` is called as bytes are checked."""
-        if self._file is not None:
-            self._file.verify(progress)
+        the first damaged member. ``progress(nbytes)`` is called as bytes are checked. Returns the
+        number of members checked: 0 for a legacy file (converted in memory when opened)."""
+        return 0 if self._file is None else self._file.verify(progress)
 
     def check_unchanged(self) -> None:
         """`RolloutFormatError` if the path now names another file, or the file changed size or was

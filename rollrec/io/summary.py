@@ -44,7 +44,8 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
               progress: Callable[[int], AbstractContextManager[Progress]] | None = None) -> dict[str, Any]:
     """A JSON-serialisable summary of the rollout at ``path`` (see the module docstring).
 
-    ``verify``: check every member's CRC-32 first (``"verified": true`` in the summary);
+    ``verify``: check every member's CRC-32 first (``"verified": true`` in the summary, and
+    ``"verified_members"``: how many were checked; None without ``verify``);
     ``progress(total_bytes)``: a context manager whose value is told the bytes checked while
     verifying (e.g. a ``tqdm`` bar). Raises what `rollrec.load` raises for a missing or invalid
     file, and `RolloutFormatError` for a member that fails its CRC check.
@@ -56,8 +57,7 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
     with opened as r:
         shards = getattr(r, "shards", None)  # a sharded rollout (torch.distributed): a directory of files
         file_bytes = os.path.getsize(path) if shards is None else _sharded_bytes(r)
-        if verify:
-            _verify(r, file_bytes, progress)
+        verified_members = _verify(r, file_bytes, progress) if verify else None
         members = r.member_info() if shards is None else _sharded_members(r)
         extents = getattr(r, "extents", None)  # (env range, steps) holding data, when some may be missing
         fields = _fields(r, members)
@@ -76,6 +76,7 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
             "legacy": r.is_legacy,
             "recovered": bool(r.meta.get("recovered", False)),
             "verified": verify,
+            "verified_members": verified_members,
             "storage": _storage(r, path, members, fields, model_bytes + sum(c["bytes"] for c in cameras.values()), file_bytes),
             "fields": fields,
             "cameras": cameras,
@@ -92,12 +93,11 @@ def summarize(path: str | os.PathLike, *, allow_pickle: bool = False, verify: bo
         return summary
 
 
-def _verify(r, total: int, progress: Callable[[int], AbstractContextManager[Progress]] | None) -> None:
+def _verify(r, total: int, progress: Callable[[int], AbstractContextManager[Progress]] | None) -> int:
     if progress is None:
-        r.verify()
-        return
+        return r.verify()
     with progress(total) as bar:
-        r.verify(bar.update)
+        return r.verify(bar.update)
 
 
 def _fields(r, members: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

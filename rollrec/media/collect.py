@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rollrec.media.frames import batch_to_uint8_rgb, is_batch, to_uint8_rgb
+from rollrec.media.headless_gl import headless_hint, use_egl_if_headless
 from rollrec.media.writer import VideoWriter
 
 __all__ = ["RenderFailedError", "collect_frames_from_env"]
@@ -47,7 +48,8 @@ def _render(env: Any, step: int) -> Any:
     try:
         frame = env.render()
     except Exception as exc:
-        raise RenderFailedError(step, f"{type(exc).__name__}: {exc}") from exc
+        hint = headless_hint(env)
+        raise RenderFailedError(step, f"{type(exc).__name__}: {exc}" + (f" ({hint})" if hint else "")) from exc
     if frame is None:
         raise RenderFailedError(step, "it returned None (does the env render? e.g. render_mode='rgb_array')")
     return frame
@@ -75,10 +77,16 @@ def collect_frames_from_env(
     (batches tiled, see `VideoWriter`; ``writer_options`` go there) in constant memory and
     returns the path. A failing render raises `RenderFailedError` naming the step (nothing is
     swallowed; with ``path`` no file is left under it).
+
+    A Gymnasium MuJoCo env on Linux without a display renders through EGL: ``MUJOCO_GL=egl`` is
+    set before its first render when ``MUJOCO_GL`` is unset and nothing has chosen an OpenGL
+    platform yet (`rollrec.media.headless_gl`); when MuJoCo still cannot render, the error
+    says which variable to set.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
     writer = VideoWriter(path, fps, **writer_options) if path is not None else None
+    use_egl_if_headless(env)
     frames: list[np.ndarray] = []
     try:
         import torch

@@ -10,8 +10,10 @@ Frames are normalised by `rollrec.media.frames.to_uint8_rgb` (numpy or torch on 
 uint8 or float in [0, 1], gray/RGB/RGBA). A batch ``[N, H, W, C]`` written as one step becomes a
 grid of labelled tiles (`tile_frames`); `save_env_videos` writes one file per env instead.
 
-H.264 in yuv420p (the default, playable everywhere) needs even sizes: odd widths or heights
-are padded by one black column/row at the right/bottom instead of resized.
+The output's extension picks the format (`FORMAT_DEFAULTS`): ``.mp4``, ``.mov``, ``.mkv`` are
+H.264 in yuv420p (playable everywhere), ``.gif`` a GIF with a palette per frame; an explicit
+``codec`` or ``pixel_format`` wins. yuv420p needs even sizes: odd widths or heights are padded
+by one black column/row at the right/bottom instead of resized.
 """
 
 from __future__ import annotations
@@ -30,7 +32,21 @@ from rollrec.media.frames import is_batch, tile_frames, to_uint8_rgb
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["VideoWriter", "partial_video_path", "save_env_videos", "save_video"]
+__all__ = ["FORMAT_DEFAULTS", "VideoWriter", "partial_video_path", "save_env_videos", "save_video"]
+
+#: ffmpeg filter for GIFs: a palette per frame (renders have few colours), streamed.
+_GIF_FILTER = "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
+_H264 = {"codec": "libx264", "pixel_format": "yuv420p", "ffmpeg_params": []}
+#: The writer's defaults by the output's extension (lower case): what `VideoWriter` uses for
+#: ``codec`` and ``pixel_format`` left at None, plus ffmpeg options (a GIF's palette filter; an
+#: explicit ``-vf`` in ``ffmpeg_params`` replaces it). Other extensions: ffmpeg's own choice of
+#: codec, yuv420p.
+FORMAT_DEFAULTS: dict[str, dict[str, Any]] = {
+    ".mp4": _H264,
+    ".mov": _H264,
+    ".mkv": _H264,
+    ".gif": {"codec": "gif", "pixel_format": "pal8", "ffmpeg_params": ["-vf", _GIF_FILTER]},
+}
 
 
 def partial_video_path(path: str | os.PathLike) -> Path:
@@ -65,11 +81,13 @@ class VideoWriter:
         fps: frames per second of the video.
         size: expected ``(width, height)`` of each frame (after tiling); default: that of the
             first frame. Every later frame must have the same size (ValueError otherwise).
-        codec: ffmpeg video codec (``libx264`` by default for mp4).
+        codec: ffmpeg video codec; default by extension (`FORMAT_DEFAULTS`: ``libx264`` for
+            mp4/mov/mkv, ``gif`` for gif).
         quality: 0 (worst) to 10 (best), imageio-ffmpeg's scale; None lets ``bitrate`` decide.
+            Not used by the gif codec (its palette sets the quality).
         bitrate: e.g. ``"4M"``; overrides ``quality``.
-        pixel_format: output pixel format; yuv420p plays everywhere (needs even sizes, see
-            module doc).
+        pixel_format: output pixel format; default by extension: yuv420p (plays everywhere,
+            needs even sizes, see module doc), pal8 for gif.
         preset: x264 speed preset (libx264 only). ``veryfast`` encodes about 2.5x faster than
             x264's default ``medium`` for rollout renders, with files about 7% larger.
         labels, cols, envs: how a batch ``[N, H, W, C]`` becomes a grid (`tile_frames`):
@@ -90,7 +108,7 @@ class VideoWriter:
         codec: str | None = None,
         quality: float | None = 7,
         bitrate: str | None = None,
-        pixel_format: str = "yuv420p",
+        pixel_format: str | None = None,
         preset: str | None = "veryfast",
         labels: Sequence[str] | bool = True,
         cols: int | None = None,
@@ -104,12 +122,17 @@ class VideoWriter:
         self.size = None if size is None else (int(size[0]), int(size[1]))
         if self.size is not None and min(self.size) < 1:
             raise ValueError(f"size must be positive (width, height), got {size}")
-        self._codec, self._quality, self._bitrate = codec, quality, bitrate
-        self._pixel_format = pixel_format
+        defaults = FORMAT_DEFAULTS.get(self.path.suffix.lower(), {})
+        self._codec = codec if codec is not None else defaults.get("codec")
+        self._quality = None if self._codec == "gif" else quality
+        self._bitrate = bitrate
+        self._pixel_format = pixel_format or defaults.get("pixel_format", "yuv420p")
         self._preset = preset
         self._labels, self._cols = labels, cols
         self._envs = None if envs is None else [int(e) for e in envs]
         self._ffmpeg_params = list(ffmpeg_params or [])
+        if "-vf" not in self._ffmpeg_params and self._codec == defaults.get("codec"):
+            self._ffmpeg_params += defaults.get("ffmpeg_params", [])
         _check_writable(self.path)
         self.partial_path = partial_video_path(self.path)
         self._gen = None
@@ -147,8 +170,6 @@ class VideoWriter:
 
         params = list(self._ffmpeg_params)
         codec = self._codec
-        if codec is None and self.partial_path.suffix.lower() in (".mp4", ".mov", ".mkv"):
-            codec = "libx264"
         if codec == "libx264" and self._preset and "-preset" not in params:
             params += ["-preset", self._preset]
         # Ours before ffmpeg opens it: created exclusively (a symlink planted there is removed, never followed).

@@ -23,14 +23,26 @@ import rollrec
 
 CHILD = textwrap.dedent(
     """
-    import sys, time, torch
+    import json, sys, time, torch
     from rollrec.engine import Recorder
+
+    def committed_rows(sidecar):  # what `recover` will trust: the sidecar on disk (replaced atomically)
+        try:
+            with open(sidecar) as f:
+                return json.load(f)["committed_rows"]
+        except FileNotFoundError:
+            return 0
+
     rec = Recorder(sys.argv[1], 3, segment_steps=4)
     for t in range(10_000):
         rec.record(obs=torch.full((3, 2), float(t)), act=torch.zeros(3, 1), rew=torch.full((3,), float(t)),
                    done=torch.zeros(3, dtype=torch.bool))
         if t == 13:  # 3 segments (12 steps) handed to the writer, 2 steps in the ring
-            time.sleep(0.5)  # let the writer commit them
+            deadline = time.monotonic() + 60
+            while committed_rows(sys.argv[1] + ".partial.json") < 12:  # the writer commits them
+                if time.monotonic() > deadline:
+                    sys.exit("the writer did not commit 12 steps in 60 s")
+                time.sleep(0.01)
             print("ready", flush=True)
             time.sleep(60)
     """
@@ -143,6 +155,7 @@ def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_ste
     check_recovered(path, at_least=steps, at_most=steps)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 @IO
 def test_recorder_killed_while_growing_keeps_the_committed_steps(tmp_path, io):
@@ -194,6 +207,7 @@ INTERVAL = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_partial_segment_is_flushed_every_interval(tmp_path, kill_when_ready):
     # Killed at step 251 of a 256-step segment: before, nothing was on disk and 0 steps came back.
     path = tmp_path / "interval.npz"

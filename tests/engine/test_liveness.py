@@ -222,6 +222,7 @@ def copy_sparse(src, dst) -> None:
         fout.truncate(size)
 
 
+@pytest.mark.slow
 def test_two_recoveries_at_once_one_wins_and_the_other_says_so(io_path):
     folder, direct = io_path
     src = folder / "src"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 CHILD = textwrap.dedent(
     """
     import sys, torch
@@ -28,6 +30,7 @@ def peak_rss(tmp_path, T: int) -> int:
     return int(out.stdout.split()[-1])
 
 
+@pytest.mark.slow
 def test_peak_rss_flat_in_rollout_length(tmp_path):
     # 2,000 steps are 557 MB of data; 200 steps 56 MB. Only the ring (2 x 32 steps) stays in memory.
     short, long = peak_rss(tmp_path, 200), peak_rss(tmp_path, 2000)

@@ -103,6 +103,7 @@ def test_frames_go_to_the_sink_given_and_the_file_lists_their_steps(tmp_path):
         assert r.meta["video"] == {"file": "r.mp4", "envs": [1], "fps": 12.0, "steps": [0, 1, 2]}
 
 
+@pytest.mark.slow
 def test_record_frame_needs_no_setup_and_loads_the_video_stack_only_with_the_first_frame(tmp_path):
     import subprocess
     import sys

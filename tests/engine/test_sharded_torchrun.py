@@ -21,7 +21,9 @@ from rollrec.io.partial import RecordingBusyError
 from rollrec.io.sharded.manifest import read_manifest
 from rollrec.io.sharded.rollout import MissingEnvsError, MissingEnvsWarning
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo, POSIX signals")
+# slow: every test starts torchrun with 2-3 ranks (the shared run of `ok_run` alone took 24 s on 2 loaded cores)
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(sys.platform == "win32", reason="torchrun with gloo, POSIX signals")]
 
 WORKER = Path(__file__).with_name("sharded_worker.py")
 COUNTS, T = (5, 2, 4), 13
@@ -216,7 +218,6 @@ def test_a_killed_rank_leaves_the_others_complete_and_recover_finishes_it(tmp_pa
         assert np.isnan(e["obs"][8:]).all()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scenario, reason", [("exit", "connection closed by peer"), ("hang", "timed out")])
 def test_close_does_not_wait_for_a_rank_that_never_closes(tmp_path, scenario, reason):
     code, results, err = torchrun(tmp_path, scenario)

@@ -13,6 +13,7 @@ import os
 import textwrap
 
 import numpy as np
+import pytest
 
 import rollrec
 from rollrec.cli import main
@@ -37,6 +38,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_killed_trigger_recording_recovers_consistent_rows_index_and_windows(tmp_path, volume_reference, kill_when_ready):
     expected_file, make_steps = volume_reference
     reference = os.path.join(os.path.dirname(__file__), os.pardir, "volume_reference.py")

@@ -80,6 +80,7 @@ def fail_by_removing_the_folder(folder) -> tuple[Recorder, weakref.ref]:
     return rec, ring
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
 def test_failed_recorders_release_thread_fd_and_ring(tmp_path):
     fail_by_removing_the_folder(tmp_path / "warmup")  # imports and first-use allocations

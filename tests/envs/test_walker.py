@@ -27,6 +27,7 @@ def _run(env: WalkerEnv, steps: int, policy=None):
     return {k: torch.stack(v) for k, v in out.items()}
 
 
+@pytest.mark.slow
 def test_same_seed_same_rollout_other_seed_other_rollout():
     a = _run(WalkerEnv(16, seed=3), 40)
     b = _run(WalkerEnv(16, seed=3), 40)
@@ -59,6 +60,7 @@ def test_needs_at_least_one_env():
         WalkerEnv(0)
 
 
+@pytest.mark.slow
 def test_terminations_and_truncations_within_a_few_hundred_steps():
     out = _run(WalkerEnv(64, seed=0), 300)
     assert out["terminated"].any(dim=0).sum() >= 5  # falls, from random pushes
@@ -66,6 +68,7 @@ def test_terminations_and_truncations_within_a_few_hundred_steps():
     assert not (out["terminated"] & out["truncated"]).any()
 
 
+@pytest.mark.slow
 def test_truncation_after_max_episode_steps():
     env = WalkerEnv(32, seed=1, max_episode_steps=40)
     out = _run(env, 200)
@@ -138,6 +141,7 @@ def test_feet_are_the_ends_of_the_chains():
     assert leaves == [f"{leg}_foot" for leg in ("FL", "FR", "HL", "HR")]
 
 
+@pytest.mark.slow
 def test_quaternions_have_unit_norm():
     env = WalkerEnv(16, seed=6)
     _walk(env, 80)
@@ -160,6 +164,7 @@ def test_gait_policy_follows_the_phase_in_the_observation():
         torch.testing.assert_close(policy(noisy_last_action), policy(obs))
 
 
+@pytest.mark.slow
 def test_gait_policy_walks_forward():
     env = WalkerEnv(64, seed=0)
     policy = GaitPolicy()

@@ -52,6 +52,7 @@ def run_driver(scenario: str, mode: str, io: tuple[str, Path], *extra: str) -> l
     return [r for r in lines if "summary" not in r]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["short", "empty-tail", "grow", "compress", "exact", "short-closed", "grow-closed",
                                       "open", "open-grow"])
 def test_kill_at_every_fault_point(scenario, io):
@@ -72,6 +73,7 @@ def test_kill_before_every_file_change(scenario, io):
     assert {t.get("rows") for t in trials} >= {None, 0, 4, 27}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["short", "grow", "compress", "open", "open-grow"])
 def test_kill_at_random_times(scenario, io):
     trials = run_driver(scenario, "random", io, "--random", "12", "--seed", str(len(scenario)))

@@ -287,6 +287,7 @@ def meta_texts(draw) -> str:
 
 
 # ---- the fuzz tests -----------------------------------------------------------------------------
+@pytest.mark.slow
 @fuzz("bit_flips")
 @given(seed=SEED_NAMES, flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 7)), min_size=1, max_size=8))
 def test_bit_flips(seeds, target, replay, seed, flips):
@@ -300,12 +301,14 @@ def test_truncation(seeds, target, replay, seed, keep, extra):
     check(target, data[: int(len(data) * keep)] + extra, replay.touch)
 
 
+@pytest.mark.slow
 @fuzz("overwrite")
 @given(seed=SEED_NAMES, pos=st.integers(0, 1 << 20), chunk=st.binary(min_size=1, max_size=64))
 def test_overwritten_bytes(seeds, target, replay, seed, pos, chunk):
     check(target, overwrite(seeds[seed], pos, chunk), replay.touch)
 
 
+@pytest.mark.slow
 @fuzz("zip_fields")
 @given(seed=SEED_NAMES, edits=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 20), INTERESTING),
                                        min_size=1, max_size=3))
@@ -316,6 +319,7 @@ def test_zip_fields(seeds, target, replay, seed, edits):
     check(target, data, replay.touch)
 
 
+@pytest.mark.slow
 @fuzz("npy_headers")
 @given(seed=st.sampled_from(["stored", "empty", "one_env", "numpy"]), which=st.integers(0, 30),
        text=npy_header_texts())
@@ -323,6 +327,7 @@ def test_npy_headers(seeds, target, replay, seed, which, text):
     check(target, set_npy_header(seeds[seed], which, text), replay.touch)
 
 
+@pytest.mark.slow
 @fuzz("meta")
 @given(seed=st.sampled_from(["stored", "deflated"]), text=meta_texts())
 def test_meta(seeds, target, replay, seed, text):

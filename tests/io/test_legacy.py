@@ -1,4 +1,6 @@
-"""Files of the original recorder: refused without the pickle opt-in, converted to v1 with it."""
+"""Files of the original recorder: refused without the pickle opt-in, converted to v1 with it.
+
+The samples are written in that recorder's layout by ``tests/conftest.py::write_legacy_rollout``."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 ``data/v1_walker.npz`` was written by rollrec at main c974826 (format v1, before volume control):
 ``RolloutRecorder(WalkerEnv(2, seed=1, max_episode_steps=15), max_steps=40).run(GaitPolicy(), ...)``.
-The samples of the original recorder (``../shared/data``) are read too, when present.
+A file of the original recorder (written by ``tests/conftest.py::write_legacy_rollout``) is read too.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import rollrec
 from rollrec.cli import main
 from rollrec.viewer.overview import compute_overview
 
 V1_FILE = Path(__file__).parent / "data" / "v1_walker.npz"
-LEGACY = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "legacy_rollout_n2.npz"
 
 
 def test_a_v1_file_reads_as_before():
@@ -69,10 +67,8 @@ def test_info_on_a_v1_file(capsys):
     assert info["format_version"] == 1 and (info["T"], info["N"]) == (40, 2)
 
 
-def test_a_file_of_the_original_recorder_still_converts():
-    if not LEGACY.exists():
-        pytest.skip(f"legacy samples not present ({LEGACY.parent})")
-    with rollrec.load(LEGACY, allow_pickle=True) as r:
+def test_a_file_of_the_original_recorder_still_converts(legacy_dir):
+    with rollrec.load(legacy_dir / "legacy_rollout_n2.npz", allow_pickle=True) as r:
         assert r.meta["legacy"] and not r.layout.has_index
         eps = r.episodes()
         assert next((e["env"], e["start"], e["stop"]) for e in eps if e["env"] == 0) == (0, 0, 60)  # ends after step 59

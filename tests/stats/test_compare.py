@@ -44,6 +44,7 @@ def reference_figures(path, first_episode: bool = False) -> dict:
             "terms": dict(zip(names, np.mean(terms, axis=0)))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first_episode", [False, True], ids=["all-episodes", "first-episode"])
 def test_per_run_figures_equal_a_per_env_loop(walker_runs, first_episode):
     result = compare(walker_runs["policy"], walker_runs["perturbed"], first_episode=first_episode)

@@ -65,3 +65,10 @@ def test_env_minus_one_is_the_last_env_in_the_api_and_the_cli(walker_file, tmp_p
     assert api.read_bytes() == ref.read_bytes() == (tmp_path / "cli.mp4").read_bytes()
     with pytest.raises(ValueError, match=r"env -5 out of range.*-4..-1 from the end"):
         render_rollout(walker_file, tmp_path / "x.mp4", env=-5, progress=False)
+
+
+def test_render_rollout_writes_a_gif_for_a_gif_path(walker_file, tmp_path):
+    """The library maps ``.gif`` as the CLI does (ffmpeg's gif muxer failed on the mp4 defaults)."""
+    out = render_rollout(walker_file, tmp_path / "x.gif", env=1, size=(64, 48), stop=4, progress=False)
+    assert out.read_bytes()[:6] == b"GIF89a"
+    assert gif_frames(out).shape == (4, 48, 64, 3)

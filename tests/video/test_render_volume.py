@@ -32,6 +32,7 @@ def _frame(r, env: int, t: int) -> np.ndarray:
     return scene.frame(t, (320, 240), overlay=False)
 
 
+@pytest.mark.slow
 def test_detail_env_is_drawn_whole_and_a_light_env_as_its_base(tmp_path, capsys):
     path = _record(tmp_path / "detail.npz", envs=[1])
     with rollrec.load(path) as r:
@@ -49,6 +50,7 @@ def test_detail_env_is_drawn_whole_and_a_light_env_as_its_base(tmp_path, capsys)
         assert reader.count_frames() == 80
 
 
+@pytest.mark.slow
 def test_captured_windows_show_links_inside_them_only(tmp_path):
     path = _record(tmp_path / "capture.npz", capture=lambda ends: ends.done, window=10)  # every episode that ends
     with rollrec.load(path) as r:
@@ -59,6 +61,7 @@ def test_captured_windows_show_links_inside_them_only(tmp_path):
         assert missing_note(r, env).startswith(f"env {env}: link poses kept in its captured episodes' windows only")
 
 
+@pytest.mark.slow
 def test_every_k_file_plays_at_its_own_pace(tmp_path):
     path = _record(tmp_path / "every.npz", every=4)
     out = tmp_path / "every.mp4"

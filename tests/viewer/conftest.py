@@ -16,7 +16,6 @@ from rollrec.loop.rollout import RolloutRecorder
 from rollrec.envs import GaitPolicy, WalkerEnv
 
 REPO = Path(__file__).resolve().parents[2]
-LEGACY_DIR = REPO.parent / "shared" / "data"
 
 
 def record_walker(path: Path, *, steps: int = 200, num_envs: int = 8, seed: int = 0) -> Path:
@@ -32,11 +31,9 @@ def walker_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def legacy_file() -> Path:
-    path = LEGACY_DIR / "legacy_rollout_n2.npz"
-    if not path.exists():
-        pytest.skip(f"legacy samples not present ({LEGACY_DIR})")
-    return path
+def legacy_file(legacy_dir) -> Path:
+    """A 2-env file of the original recorder (written by tests/conftest.py)."""
+    return legacy_dir / "legacy_rollout_n2.npz"
 
 
 @pytest.fixture(scope="session")

@@ -74,15 +74,15 @@ def test_replay_in_headless_chromium(chromium, replay_server, walker_file, tmp_p
         wait_for(lambda: readout(page)[0] >= 10, what="the frame to advance")
         wait_for(lambda: _total(page) != total0, what="the reward readout to change")
         page.get_by_role("button", name="Pause").click()
-        page.get_by_role("button", name="Play").wait_for()
-        time.sleep(0.3)
+        page.get_by_role("button", name="Play").wait_for()  # pushed with the paused frame, in one atomic update
         paused_at = readout(page)[0]
-        time.sleep(0.5)
-        assert readout(page)[0] == paused_at, "frame moved while paused"
 
-        # Switch env: "Best" goes to the env with the highest return, keeping the frame.
+        # Switch env: "Best" goes to the env with the highest return, keeping the frame. Its answer
+        # comes after anything the server pushed since the pause (one ordered connection): the frame
+        # it shows is the server's frame now, so equal to paused_at proves the clock stopped.
         page.get_by_role("button", name="Best").click()
-        wait_for(lambda: readout(page) == (paused_at, best), what=f"env {best}")
+        wait_for(lambda: readout(page)[1] == best, what=f"env {best}")
+        assert readout(page) == (paused_at, best), "frame moved while paused"
 
         # Hotkeys: N is next env, → steps one frame. Focus the 3D view first, not a button.
         box = page.locator("canvas").first.bounding_box()

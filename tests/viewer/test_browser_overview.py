@@ -5,7 +5,6 @@ behind a panel; ghosts are on, with their switch in sight. One server and one pa
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -94,10 +93,10 @@ def test_follow_camera_keeps_the_robot_in_view_while_it_walks(replay, walkers):
     app.select_env(int(env))
     app.seek(int(start))
     app.play()
-    time.sleep(4.0)
+    wait_for(lambda: app.state.frame - start >= 190, timeout=60, what="4 s of playback")  # 200 frames of 0.02 s
     app.pause()
-    time.sleep(0.5)  # the last camera move reaches the page
-    frame = readout(page)[0]
+    frame = app.state.frame
+    wait_for(lambda: readout(page)[0] == frame, what="the paused frame (and its camera move) on the page")
     assert 150 <= frame - start < 230, f"played {frame - start} frames"
     p = project(page, "/replay/a/base", "/replay/base")
     assert p is not None

@@ -112,6 +112,7 @@ def big_robot(path, scale: float, make_fields, make_model):
     return rollrec.save(path, fields, dt=0.02, model=make_model(fields["link_names"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [0.3, 2.5])
 def test_side_by_side_robots_are_spaced_by_their_size(tmp_path, make_fields, make_model, scale):
     a = big_robot(tmp_path / "a.npz", scale, make_fields, make_model)
@@ -132,6 +133,7 @@ def test_side_by_side_robots_are_spaced_by_their_size(tmp_path, make_fields, mak
                                              + app.scene.part_reach()) + SIDE_BY_SIDE_GAP)
 
 
+@pytest.mark.slow
 def test_a_real_robot_is_tinted_in_its_rollouts_colour(tmp_path, make_fields, make_model):
     a = big_robot(tmp_path / "a.npz", 1.0, make_fields, make_model)
     b = big_robot(tmp_path / "b.npz", 1.0, make_fields, make_model)
@@ -150,6 +152,7 @@ def test_a_real_robot_is_tinted_in_its_rollouts_colour(tmp_path, make_fields, ma
         assert ReplayState(r).spacing > 0
 
 
+@pytest.mark.slow
 def test_without_links_the_spacing_keeps_its_default(tmp_path, make_fields):
     fields = make_fields(T=10, N=2)
     a = rollrec.save(tmp_path / "a.npz", fields, dt=0.02)

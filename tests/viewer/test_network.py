@@ -94,6 +94,7 @@ def test_playback_survives_any_error_of_an_update(walkers, capsys):
         stop_app(app)
 
 
+@pytest.mark.slow
 def test_two_thousand_clients_do_not_stop_playback_or_the_server(walkers):
     app = serve(walkers, port=0, block=False)
     try:

@@ -163,11 +163,10 @@ class ShardedRollout(Rollout):
             out[: stop - t0, lo - a : hi - a] = part
         return out
 
-    def verify(self, progress=None) -> None:
-        """Check the CRC-32 of every member of every present shard (see `Rollout.verify`)."""
-        for s in self.shards:
-            if s.present:
-                s.rollout.verify(progress)
+    def verify(self, progress=None) -> int:
+        """Check the CRC-32 of every member of every present shard (see `Rollout.verify`); returns
+        the number of members checked, over all shards."""
+        return sum(s.rollout.verify(progress) for s in self.shards if s.present)
 
     def check_unchanged(self) -> None:
         """`RolloutFormatError` if a present shard's file changed since it was opened."""

@@ -1,6 +1,6 @@
 """Record one rollout across the ranks of ``torch.distributed``: each rank records its own envs.
 
-Run ``torchrun --nproc-per-node 2 examples/05_record_across_ranks.py``: each rank steps its own
+Run ``torchrun --nproc-per-node 2 examples/04_record_across_ranks.py``: each rank steps its own
 walkers (rank r gets 256 + 64 r envs: shards may differ in size) and records them with the same
 `rollrec.Recorder` call; the result is the directory ``results/rollouts/example_04/`` (one file
 per rank and a manifest), read back as one rollout of every rank's envs. Without torchrun it

@@ -1,6 +1,6 @@
 """Record Gymnasium's Ant with its MuJoCo model, then render the real robot to mp4 without MuJoCo.
 
-Run ``python examples/06_mujoco_robot.py`` (needs ``pip install "rollrec[mujoco]"``). The rollout
+Run ``python examples/05_mujoco_robot.py`` (needs ``pip install "rollrec[mujoco]"``). The rollout
 file holds every body's pose with its name, the per-env reward terms, and the robot's geometry
 (`rollrec.Rollout.model`); ``rollrec replay`` and ``rollrec video`` draw the robot from it.
 """
@@ -20,7 +20,7 @@ def main(out_dir: str = "results/rollouts", num_envs: int = 8, steps: int = 300)
     env.reset(seed=0)
     try:
         path = rollrec.RolloutRecorder(env, max_steps=steps, progress=False).run(
-            lambda obs: env.action_space.sample(), out_dir, filename="example_06_ant.npz")
+            lambda obs: env.action_space.sample(), out_dir, filename="example_05_ant.npz")
     finally:
         env.close()
     with rollrec.load(path) as r:
