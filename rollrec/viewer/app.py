@@ -185,6 +185,8 @@ class ReplayApp:
             self._overview_done.set()
         if self.compare_tab is not None and not self._stop.is_set():
             self._compute_verdict()
+        else:  # no verdict will come: close() and wait_verdict() must not wait for one
+            self._verdict_done.set()
 
     def _show_differences(self) -> None:
         """The Compare tab's per-env table for the pair shown (once the overviews are computed)."""

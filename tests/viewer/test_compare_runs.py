@@ -112,7 +112,6 @@ def big_robot(path, scale: float, make_fields, make_model):
     return rollrec.save(path, fields, dt=0.02, model=make_model(fields["link_names"]))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("scale", [0.3, 2.5])
 def test_side_by_side_robots_are_spaced_by_their_size(tmp_path, make_fields, make_model, scale):
     a = big_robot(tmp_path / "a.npz", scale, make_fields, make_model)
@@ -133,7 +132,6 @@ def test_side_by_side_robots_are_spaced_by_their_size(tmp_path, make_fields, mak
                                              + app.scene.part_reach()) + SIDE_BY_SIDE_GAP)
 
 
-@pytest.mark.slow
 def test_a_real_robot_is_tinted_in_its_rollouts_colour(tmp_path, make_fields, make_model):
     a = big_robot(tmp_path / "a.npz", 1.0, make_fields, make_model)
     b = big_robot(tmp_path / "b.npz", 1.0, make_fields, make_model)
@@ -152,9 +150,18 @@ def test_a_real_robot_is_tinted_in_its_rollouts_colour(tmp_path, make_fields, ma
         assert ReplayState(r).spacing > 0
 
 
-@pytest.mark.slow
 def test_without_links_the_spacing_keeps_its_default(tmp_path, make_fields):
     fields = make_fields(T=10, N=2)
     a = rollrec.save(tmp_path / "a.npz", fields, dt=0.02)
     with compare_app(a, a) as app:
         assert app.state.spacing == 1.5
+
+
+def test_closing_a_compare_app_with_no_verdict_coming_does_not_wait_for_one(tmp_path, make_fields):
+    """An app closed before its verdict was started (no Compare tab, or the overview cancelled)
+    says at once that no verdict comes; close() used to wait 30 s for it."""
+    a = rollrec.save(tmp_path / "a.npz", make_fields(T=10, N=2), dt=0.02)
+    with compare_app(a, a) as app:
+        pass
+    assert app._verdict_done.is_set()
+    assert app.wait_verdict(timeout=0) is None
