@@ -274,6 +274,7 @@ class ReplayApp:
         """Stop the playback thread (within about one tick) and the overview's computation
         (after its current block); wait for a verdict being computed."""
         self._stop.set()
+        self.gui.close()
         if self.live is not None:
             self.live.close()
         if self._thread is not None:
@@ -409,6 +410,13 @@ class ReplayApp:
     def set_trail(self, visible: bool) -> None:
         with self._lock:
             self.scene.set_trail_visible(visible)
+
+    def set_trail_all_episodes(self, all_episodes: bool) -> None:
+        """Trail every episode of the env, or only the episode shown (the default)."""
+        with self._lock:
+            self.scene.set_trail_all_episodes(all_episodes)
+            self.gui.trail_all.value = bool(all_episodes)
+            self.scene.show_frame(self.state.frame)
 
     def set_ghosts(self, visible: bool) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ import rollrec
 from rollrec.cli import main as rollrec_main
 from rollrec.viewer import serve, stop_app
 
-from .conftest import local_app
+from .conftest import local_app, wait_for
 
 
 class FakeTime:
@@ -70,6 +70,51 @@ def test_readouts_follow_frame_and_env(app, walker_file):
     assert marker[40 - int(x[0])] == series[-2][40 - int(x[0])]
 
 
+def test_env_box_shows_the_env_selected_and_counts_from_the_end(app):
+    """Issue 28: typing 999999 on a 64-env file selected env 63 but the box showed 639 (the 63 written
+    back while typing, then the next digit); -1 selected env 0 where the CLI and the API take the last env."""
+    n = app.state.num_envs
+    box = app.gui.env
+    box.value = 3
+    assert app.state.env == 3 and box.value == 3
+    box.value = -1  # the last env, as `rollrec replay --env -1` and `ReplayApp.select_env(-1)`
+    assert app.state.env == n - 1
+    assert box.value == -1  # not rewritten while a number may still be being typed ...
+    wait_for(lambda: box.value == n - 1, timeout=5, what="the box to show the env selected")  # ... then shown
+    box.value = -2
+    assert app.state.env == n - 2
+    box.value = 79  # "7", then "9": beyond the end, the last env; the box must not keep 79
+    assert app.state.env == n - 1
+    wait_for(lambda: box.value == n - 1, timeout=5, what="the box to show the last env")
+    box.value = 799  # another digit on an env already selected: the box still shows the env
+    assert app.state.env == n - 1
+    wait_for(lambda: box.value == n - 1, timeout=5, what="the box to show the last env again")
+    box.value = -1000  # before the first env: the first
+    assert app.state.env == 0
+    wait_for(lambda: box.value == 0, timeout=5, what="the box to show env 0")
+
+
+def test_trail_draws_the_episode_shown_unless_asked_for_all(app):
+    """Issue 28: the trail drew every episode of the env (a tangle of 4-6 episodes on Ant)."""
+    s = app.state
+    bounds = s.rollout.episode_bounds(s.env)
+    assert len(bounds) >= 3
+    robot = app.scene.robots[0]
+    for e in (1, 2, 0):
+        start, stop = (int(x) for x in bounds[e])
+        app.seek(start + 5)
+        seg = robot.trail.points
+        assert seg.shape == (stop - start - 1, 2, 3)
+        np.testing.assert_allclose(seg[:, 0], s.data.base_pos[start : stop - 1], rtol=1e-6)
+        np.testing.assert_allclose(seg[:, 1], s.data.base_pos[start + 1 : stop], rtol=1e-6)
+    app.set_trail_all_episodes(True)
+    assert app.gui.trail_all.value is True
+    assert robot.trail.points.shape == (s.num_frames - 1 - (len(bounds) - 1), 2, 3)  # every episode, no reset jumps
+    app.gui.trail_all.value = False  # the checkbox
+    start, stop = (int(x) for x in bounds[0])
+    assert robot.trail.points.shape == (stop - start - 1, 2, 3)
+
+
 def test_slider_echo_does_not_restart_the_clock(app):
     app.play()
     app.now.t += 0.05  # 2.5 frames: half a frame of progress must survive the GUI echo
@@ -88,7 +133,7 @@ def test_best_worst_and_episode_buttons(app):
     bounds = app.state.rollout.episode_bounds(app.state.env)
     app.jump_episode(1)
     assert app.state.frame == bounds[1, 0]
-    assert app.gui.episode_text.content.startswith(f"Episode 2 / {len(bounds)} · step 1 /")
+    assert app.gui.episode_text.content.startswith(f"Episode 2 / {len(bounds)} · step 0 /")  # counted from 0, as frames are
 
 
 def test_speed_and_loop_controls(app):

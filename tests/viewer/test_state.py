@@ -72,7 +72,12 @@ def test_episode_status_line(state):
     start, stop = bounds[1]
     state.clock.seek(int(start) + 9)
     line = state.episode_status()
-    assert line.startswith(f"Episode 2 / {len(bounds)} · step 10 / {stop - start}")
+    # the step counts from 0 like the frame readout (``Frame 0 / T-1``): step 9 of 0..stop-start-1
+    assert line.startswith(f"Episode 2 / {len(bounds)} · step 9 / {stop - start - 1}")
+    state.clock.seek(0)
+    assert state.frame_status().startswith(f"Frame 0 / {state.num_frames - 1}")
+    assert state.episode_status().startswith(f"Episode 1 / {len(bounds)} · step 0 / {bounds[0][1] - 1}")
+    state.clock.seek(int(start) + 9)
     so_far = float(np.asarray(state.rollout["rew"][start : start + 10, 0], dtype=np.float64).sum())
     assert f"return {so_far:.2f}" in line
     state.clock.seek(int(stop) - 1)  # last step: return so far is the episode return
