@@ -1,8 +1,9 @@
 """The replay app: wires `ReplayState` to the scene, the panels and the playback clock.
 
-Layout: the main panel (playback, the recorded cameras, env, view, rewards) is docked on the right and the triage
-panel (Overview, Plots and, comparing, Compare tabs) on the left, so the 3D view is the space
-between them and the robot can never walk behind a panel. A background thread ticks the frame
+Layout: the main panel (playback, the recorded cameras, env, view, rewards) is docked on the right with the
+triage panel (Overview, Plots and, comparing, Compare tabs) below it, one column of `PANEL_WIDTH`
+(the user can drag the split, resize or minimise it), so the 3D view has the rest of the width
+(two side columns left it 33% of a 1366 px window) and the robot can never walk behind a panel. A background thread ticks the frame
 clock at ~30 Hz and pushes an update only when the frame (or play state) changed, so a paused
 viewer sends nothing. Another thread computes the overviews once at start, then (comparing) the
 verdict of every rollout against the first. GUI callbacks (viser's thread pool), hotkeys and
@@ -49,8 +50,8 @@ from rollrec.viewer.text import plain
 warnings.filterwarnings("ignore", message=r"Queued a \w+ on a closed connection", category=UserWarning)
 
 TICK_HZ = 30.0
-MAIN_PANEL_WIDTH = 400  # px
-TRIAGE_PANEL_WIDTH = 500  # px
+#: Width (px) of the one column on the right that holds both panels.
+PANEL_WIDTH = 440
 
 
 class ReplayApp:
@@ -102,9 +103,9 @@ class ReplayApp:
         self._build_triage_panel()
         gui = server.gui
         gui.main_panel.dock_right()
-        gui.main_panel.set_width(MAIN_PANEL_WIDTH)
-        self.panel.dock_left()
-        self.panel.set_width(TRIAGE_PANEL_WIDTH)
+        gui.main_panel.set_width(PANEL_WIDTH)
+        self.panel.dock_below(gui.main_panel)  # one column: the 3D view keeps the rest of the width
+        self.panel.set_width(PANEL_WIDTH)
 
         self._pose: CameraPose | None = None
         self._thread: threading.Thread | None = None
