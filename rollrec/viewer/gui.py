@@ -33,6 +33,9 @@ from rollrec.viewer.text import finite, md, pick
 
 #: Most episode-boundary marks drawn on the frame slider.
 MAX_SLIDER_MARKS = 40
+#: Width / height of the reward chart: low enough that the chart with its title and legend fits in what
+#: the panel shows of it in a 768 px tall window (at 1.4 it was cut).
+REWARD_ASPECT = 2.2
 #: Seconds between plot pushes while playing (plots are the biggest messages).
 PLOT_PERIOD = 0.1
 
@@ -195,7 +198,7 @@ class ReplayGui:
                 names_ = list(r.reward_term_names)
                 colors = [PLOT_COLORS[i % len(PLOT_COLORS)] for i in range(len(names_))] + ["#000000"]
                 self.plot = WindowPlot(gui, f"Reward terms{note}", (*names_, "total"), marked=(len(names_),),
-                                       colors=colors, widths=[1.5] * len(names_) + [2.0])
+                                       colors=colors, widths=[1.5] * len(names_) + [2.0], aspect=REWARD_ASPECT)
 
         with gui.add_folder("Keys", expand_by_default=False):
             self.keys_text = gui.add_markdown(keys_markdown(HOTKEYS))
@@ -211,7 +214,7 @@ class ReplayGui:
         a, b = self._state.labels
         colors = tuple("#{:02x}{:02x}{:02x}".format(*run_color(i)) for i in self._state.pair)
         return WindowPlot(self._server.gui, f"Reward, {a} and {b}", (f"{a} total", f"{b} total"), marked=(0, 1),
-                          colors=colors, widths=(2.0, 2.0), order=self._plot_order)
+                          colors=colors, widths=(2.0, 2.0), order=self._plot_order, aspect=REWARD_ASPECT)
 
     def _pick_pair(self, controls: Controls, label: str) -> None:
         pair = self.pairs.get(label)

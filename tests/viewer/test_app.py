@@ -278,6 +278,46 @@ def test_overview_table_click_and_filter(app):
     assert "env range 4-1 is reversed" in app.overview_tab.filter_note.content
 
 
+def test_plots_tab_and_charts_read_as_they_should(app):
+    """Issue 28's plot bugs seen through the GUI objects: the Field list has no tooltip (it covered the
+    tab bar), a chart has one "now" entry in its legend (one per curve before), the returns
+    histogram's count axis ticks whole numbers only."""
+    assert app.fields_tab.field.hint is None
+    assert "link" in app.fields_tab.note.content  # the note says how to search instead
+    app.seek(30)
+    app.add_field("obs[7]")
+    app.add_field("obs[8]")
+    app.add_field(app.fields_tab.field.options[-1])  # an option as the list offers it
+    labels = [s["label"] for s in app.fields_tab.plot.handle.series]
+    assert labels.count("now") == 1 and len(labels) == 1 + 3 + 1  # step, three fields, one marker
+    assert [s["label"] for s in app.gui.plot.handle.series].count("now") == 1
+    assert app.wait_overview(30) is not None
+    incrs = app.overview_tab.histogram.handle.axes[1]["incrs"]
+    assert incrs[0] == 1 and all(float(x).is_integer() for x in incrs)
+
+
+def test_overview_filter_words_and_a_filter_that_matches_nothing(app):
+    """Issue 28: "Ended by" offered "termination" where the table says "terminated"; a filter that
+    could not be read (``terminated`` was one) said so but kept the previous filter's rows."""
+    from rollrec.viewer.overview.table import END_LABELS
+
+    ov = app.wait_overview(30)
+    tab = app.overview_tab
+    assert tab.ended.options == ("any", *END_LABELS) and "terminated" in tab.ended.options
+    tab.filter.value = "3"
+    assert {int(ov.env[r]) for r in tab.table.model.order()} == {3}
+    tab.filter.value = "3 terminated"
+    assert tab.filter_note.content == ""
+    assert set(tab.table.model.order().tolist()) == set(np.flatnonzero((ov.env == 3) & (ov.ended == 1)).tolist())
+    tab.filter.value = "nosuchterm"  # cannot be read: says why and shows no rows, not the last filter's
+    assert "no reward term matches" in tab.filter_note.content and "no rows shown" in tab.filter_note.content
+    assert tab.table.model.order().tolist() == [] and tab.table.shown_rows() == []
+    assert tab.table.status.content == "no rows match"
+    tab.filter.value = ""
+    tab.ended.value = "terminated"
+    assert set(tab.table.model.order().tolist()) == set(np.flatnonzero(ov.ended == 1).tolist())
+
+
 def test_add_a_field_plots_it_for_the_selected_env(app, walker_file):
     app.seek(30)
     app.add_field("obs[7]")

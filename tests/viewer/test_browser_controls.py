@@ -86,3 +86,36 @@ def test_the_3d_view_gets_most_of_the_window(chromium, replay, size):
         page.get_by_role("tab", name="Overview").click()
     finally:
         page.close()
+
+
+#: JS: the chart with a series labelled ``label`` scrolled into its panel's view: its box and the box of
+#: the panel's scrolled area (what the page shows of the panel).
+CHART_BOX_JS = """(label) => {
+  for (const tp of Object.values(window.__viserTestpoints?.uplots || {})) {
+    const c = tp.chart;
+    if (!c.series.some(s => s.label === label)) continue;
+    c.root.scrollIntoView({block: 'end'});
+    let p = c.root.parentElement;
+    while (p && !/(auto|scroll)/.test(getComputedStyle(p).overflowY)) p = p.parentElement;
+    const r = c.root.getBoundingClientRect(), v = (p || document.documentElement).getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, height: r.height, shownTop: Math.max(v.top, 0),
+            shownBottom: Math.min(v.bottom, window.innerHeight)};
+  }
+  return null;
+}"""
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1600, 1000)])
+def test_the_reward_chart_can_be_seen_whole(chromium, replay, size):
+    """Issue 28: the reward chart was cut (taller than what its panel shows of it)."""
+    _, url = replay
+    page = open_replay(chromium, url, width=size[0], height=size[1])
+    try:
+        page.locator(".u-legend").first.wait_for()
+        box = wait_for(lambda: page.evaluate(CHART_BOX_JS, "total"), what="the reward chart")
+        time.sleep(0.5)  # scrolled: measure again
+        box = page.evaluate(CHART_BOX_JS, "total")
+        assert box["height"] > 150, box
+        assert box["top"] >= box["shownTop"] - 1 and box["bottom"] <= box["shownBottom"] + 1, box
+    finally:
+        page.close()
