@@ -465,7 +465,7 @@ class ReplayApp:
         s = self.state
         datas = [s.data] if s.data_b is None else [s.data, s.data_b]
         offsets = [np.zeros(3, np.float32), s.offset_b]
-        self.scene.set_env(datas, offsets)
+        self.scene.set_env(datas, offsets, s.frame)
         self.gui.set_env()
         if self.cameras is not None:
             self.cameras.set_env(s.env)

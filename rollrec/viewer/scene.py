@@ -109,9 +109,9 @@ class RobotView:
         if self.bodies is not None:
             self.bodies.remove()
 
-    def set_env(self, data: EnvData, offset: np.ndarray | None = None) -> None:
-        """Show a newly selected env, shifted by ``offset`` ``[3]``; its trail is drawn at the next
-        `show_frame` (the episode shown, or all of them: `set_trail_all_episodes`)."""
+    def set_env(self, data: EnvData, offset: np.ndarray | None = None, frame: int | None = None) -> None:
+        """Show a newly selected env, shifted by ``offset`` ``[3]``; its trail (the episode shown, or
+        all of them: `set_trail_all_episodes`) is drawn now for ``frame``, else at the next `show_frame`."""
         self._data = data
         self._offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
         if self.bodies is not None:
@@ -120,6 +120,8 @@ class RobotView:
             self.trail.remove()
             self.trail = None
         self._trail_of = None
+        if frame is not None:
+            self._show_trail(frame)
 
     def grow(self, data: EnvData) -> None:
         """The same env's trajectory over more steps (a recording in progress): the trail's
@@ -350,10 +352,11 @@ class ReplayScene:
     def show_ghosts(self) -> bool:
         return self.ghosts.visible
 
-    def set_env(self, datas: list[EnvData], offsets: list[np.ndarray]) -> None:
-        """Show the newly selected env: ``datas[i]`` drawn by robot i, shifted by ``offsets[i]``."""
+    def set_env(self, datas: list[EnvData], offsets: list[np.ndarray], frame: int | None = None) -> None:
+        """Show the newly selected env: ``datas[i]`` drawn by robot i, shifted by ``offsets[i]``
+        (trails drawn for ``frame`` when given)."""
         for robot, data, offset in zip(self.robots, datas, offsets):
-            robot.set_env(data, offset)
+            robot.set_env(data, offset, frame)
         self.ghosts.set_selected(datas[0].env)
 
     def set_trail_visible(self, visible: bool) -> None:
