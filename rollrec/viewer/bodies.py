@@ -40,7 +40,7 @@ def check_drawable(model: RobotModel) -> None:
 GHOST_OPACITY = 0.3
 #: A ghost robot whose root link is closer to the selected robot's root than this many times the
 #: selected robot's reach (its links' farthest part from its root) is not drawn: it would cover it.
-GHOST_CLEARANCE = 2.0
+GHOST_CLEARANCE = 1.0
 
 
 def _moving(parts: list[Part]) -> list[Part]:
