@@ -1,8 +1,9 @@
 """The replay app: wires `ReplayState` to the scene, the panels and the playback clock.
 
-Layout: the main panel (playback, the recorded cameras, env, view, rewards) is docked on the right and the triage
-panel (Overview, Plots and, comparing, Compare tabs) on the left, so the 3D view is the space
-between them and the robot can never walk behind a panel. A background thread ticks the frame
+Layout: the main panel (playback, the recorded cameras, env, view, rewards) is docked on the right with the
+triage panel (Overview, Plots and, comparing, Compare tabs) below it, one column of `PANEL_WIDTH`
+(the user can drag the split, resize or minimise it), so the 3D view has the rest of the width
+(two side columns left it 33% of a 1366 px window) and the robot can never walk behind a panel. A background thread ticks the frame
 clock at ~30 Hz and pushes an update only when the frame (or play state) changed, so a paused
 viewer sends nothing. Another thread computes the overviews once at start, then (comparing) the
 verdict of every rollout against the first. GUI callbacks (viser's thread pool), hotkeys and
@@ -49,8 +50,8 @@ from rollrec.viewer.text import plain
 warnings.filterwarnings("ignore", message=r"Queued a \w+ on a closed connection", category=UserWarning)
 
 TICK_HZ = 30.0
-MAIN_PANEL_WIDTH = 400  # px
-TRIAGE_PANEL_WIDTH = 500  # px
+#: Width (px) of the one column on the right that holds both panels.
+PANEL_WIDTH = 440
 
 
 class ReplayApp:
@@ -102,9 +103,9 @@ class ReplayApp:
         self._build_triage_panel()
         gui = server.gui
         gui.main_panel.dock_right()
-        gui.main_panel.set_width(MAIN_PANEL_WIDTH)
-        self.panel.dock_left()
-        self.panel.set_width(TRIAGE_PANEL_WIDTH)
+        gui.main_panel.set_width(PANEL_WIDTH)
+        self.panel.dock_below(gui.main_panel)  # one column: the 3D view keeps the rest of the width
+        self.panel.set_width(PANEL_WIDTH)
 
         self._pose: CameraPose | None = None
         self._thread: threading.Thread | None = None
@@ -276,6 +277,7 @@ class ReplayApp:
         """Stop the playback thread (within about one tick) and the overview's computation
         (after its current block); wait for a verdict being computed."""
         self._stop.set()
+        self.gui.close()
         if self.live is not None:
             self.live.close()
         if self._thread is not None:
@@ -412,6 +414,13 @@ class ReplayApp:
         with self._lock:
             self.scene.set_trail_visible(visible)
 
+    def set_trail_all_episodes(self, all_episodes: bool) -> None:
+        """Trail every episode of the env, or only the episode shown (the default)."""
+        with self._lock:
+            self.scene.set_trail_all_episodes(all_episodes)
+            self.gui.trail_all.value = bool(all_episodes)
+            self.scene.show_frame(self.state.frame)
+
     def set_ghosts(self, visible: bool) -> None:
         with self._lock:
             self.scene.set_ghosts_visible(visible, self.state.frame)
@@ -458,7 +467,7 @@ class ReplayApp:
         s = self.state
         datas = [s.data] if s.data_b is None else [s.data, s.data_b]
         offsets = [np.zeros(3, np.float32), s.offset_b]
-        self.scene.set_env(datas, offsets)
+        self.scene.set_env(datas, offsets, s.frame)
         self.gui.set_env()
         if self.cameras is not None:
             self.cameras.set_env(s.env)

@@ -38,6 +38,9 @@ def check_drawable(model: RobotModel) -> None:
     within `MAX_FACES` triangles (or it has more visible geoms than any renderer draws)."""
     fit_budget(model, max_faces=MAX_FACES, detail=24, planes=False)
 GHOST_OPACITY = 0.3
+#: A ghost robot whose root link is closer to the selected robot's root than this many times the
+#: selected robot's reach (its links' farthest part from its root) is not drawn: it would cover it.
+GHOST_CLEARANCE = 1.0
 
 
 def _moving(parts: list[Part]) -> list[Part]:
@@ -108,7 +111,10 @@ class BodiesView:
 
 
 class GhostBodies:
-    """Envs ``envs`` of ``rollout`` as translucent whole robots at the shown frame."""
+    """Envs ``envs`` of ``rollout`` as translucent whole robots at the shown frame. With a
+    ``selected`` env (`set_envs`), the ghosts that would cover its robot at that frame (root
+    within `GHOST_CLEARANCE` reaches of its root, e.g. every env at the origin at a reset) are
+    not drawn, so the selected robot always stands clear and opaque among them."""
 
     def __init__(self, server: viser.ViserServer, name: str, rollout: ReadableRollout, model: RobotModel, *,
                  color: tuple[int, int, int] | None = None, opacity: float = GHOST_OPACITY):
@@ -122,11 +128,16 @@ class GhostBodies:
         self.color = color
         self.opacity = opacity
         self.envs = np.zeros(0, np.int64)
+        self.selected: int | None = None
+        self._part_reach = part_reach(self.parts)
         self.handles: list[viser.BatchedMeshHandle] = []
         self._hidden: np.ndarray | None = None
         self.visible = True
 
-    def set_envs(self, envs: Sequence[int]) -> None:
+    def set_envs(self, envs: Sequence[int], selected: int | None = None) -> None:
+        """Draw envs ``envs`` (rebuilt at the next frame when they change), keeping clear of env
+        ``selected``'s robot (None: draw them all)."""
+        self.selected = None if selected is None else int(selected)
         envs = np.asarray(envs, np.int64)
         if np.array_equal(envs, self.envs):
             return
@@ -143,9 +154,26 @@ class GhostBodies:
         """``([P, G, 3], [P, G, 4])`` float32 poses of every part of every ghost at frame ``t``
         (one row of ``link_pos`` and ``link_quat`` read, with pread: a file truncated meanwhile
         raises `RolloutFormatError` rather than killing the process)."""
-        pos = np.asarray(self._row("link_pos", t), np.float32)[self.envs][:, self._links]  # [G, P, 3]
+        return self._poses(np.asarray(self._row("link_pos", t), np.float32), t)
+
+    def _poses(self, row_pos: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+        pos = row_pos[self.envs][:, self._links]  # [G, P, 3]
         quat = np.asarray(self._row("link_quat", t), np.float32)[self.envs][:, self._links]
         return pos.transpose(1, 0, 2), quat.transpose(1, 0, 2)
+
+    def covering(self, row_pos: np.ndarray) -> np.ndarray:
+        """``[G]`` bool: the ghosts that would cover the selected env's robot, given every env's
+        link positions ``row_pos`` ``[N, L, 3]`` at one frame (none without a selected env)."""
+        if self.selected is None or not len(self.envs) or row_pos.shape[1] == 0:
+            return np.zeros(len(self.envs), bool)
+        links = row_pos[self.selected]  # [L, 3]
+        root = links[0]
+        if not np.isfinite(root).all():
+            return np.zeros(len(self.envs), bool)
+        spread = np.linalg.norm(links - root, axis=-1)
+        reach = float(np.nanmax(spread, initial=0.0)) + self._part_reach
+        distance = np.linalg.norm(row_pos[self.envs, 0] - root, axis=-1)  # NaN (a lost root): drawn as recorded
+        return distance < GHOST_CLEARANCE * max(reach, 1e-3)
 
     def _row(self, key: str, t: int) -> np.ndarray:
         return self._rollout.read(key, (t, t + 1))[0]
@@ -160,11 +188,13 @@ class GhostBodies:
     def show_frame(self, t: int) -> None:
         if not self.visible or not len(self.envs) or not self.parts:
             return
-        pos, quat = self.poses(t)
-        hidden = ~(np.isfinite(pos).all(-1) & np.isfinite(quat).all(-1))  # [P, G]
-        if hidden.any():
-            pos = np.where(hidden[..., None], 0.0, pos)
-            quat = np.where(hidden[..., None], np.array([1.0, 0, 0, 0], np.float32), quat)
+        row_pos = np.asarray(self._row("link_pos", t), np.float32)
+        pos, quat = self._poses(row_pos, t)
+        missing = ~(np.isfinite(pos).all(-1) & np.isfinite(quat).all(-1))  # [P, G]
+        if missing.any():
+            pos = np.where(missing[..., None], 0.0, pos)
+            quat = np.where(missing[..., None], np.array([1.0, 0, 0, 0], np.float32), quat)
+        hidden = missing | self.covering(row_pos)[None, :]  # covering ghosts keep their pose, at scale 0
         if not self.handles:
             for i, p in enumerate(self.parts):
                 self.handles.append(self._server.scene.add_batched_meshes_simple(
@@ -179,7 +209,7 @@ class GhostBodies:
             h.batched_wxyzs = quat[i]
         if self._hidden is None or not np.array_equal(hidden, self._hidden):
             for i, h in enumerate(self.handles):
-                h.batched_scales = (~hidden[i]).astype(np.float32)  # a missing pose: scale 0, not drawn
+                h.batched_scales = (~hidden[i]).astype(np.float32)  # a missing pose or a covering ghost: not drawn
             self._hidden = hidden
 
     def remove(self) -> None:

@@ -90,11 +90,20 @@ def channel_groups(rollout: ReadableRollout) -> dict[str, list[Channel]]:
     return groups
 
 
+def option(channel: Channel) -> str:
+    """How the Field list offers ``channel``: its label, followed by its group when the label does not
+    name it (``joint_pos[2] · obs``, ``foot height · link height``), so typing a group's name
+    (``obs``, ``link``) finds its fields too."""
+    if channel.group.lower() in channel.label.lower():
+        return channel.label
+    return f"{channel.label} · {channel.group}"
+
+
 def find_channel(groups: dict[str, list[Channel]], label: str) -> Channel:
-    """The channel called ``label`` (KeyError naming the label when none is)."""
+    """The channel called ``label`` (its label or its `option`; KeyError naming it when none is)."""
     for chans in groups.values():
         for c in chans:
-            if c.label == label:
+            if label in (c.label, option(c)):
                 return c
     raise KeyError(f"no field called {label!r}")
 

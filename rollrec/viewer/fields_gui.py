@@ -1,7 +1,8 @@
 """The Plots tab (viser handles): any per-step field of the selected env over the plot window.
 
 Pick a field in the searchable "Field" list (obs dimensions by name, actions, base coordinates,
-link heights, extras) and press "Add to plot"; up to `MAX_CHANNELS` share one chart with a
+link heights, extras; each offered with its group, so typing ``link`` or ``obs`` finds them) and
+press "Add to plot"; up to `MAX_CHANNELS` share one chart with a
 marker at the current frame. In compare mode each field is drawn for the two rollouts shown (A
 solid, B dashed).
 """
@@ -13,12 +14,14 @@ import threading
 import numpy as np
 import viser
 
-from rollrec.viewer.fields import Channel, FieldCache, channel_groups, find_channel
+from rollrec.viewer.fields import Channel, FieldCache, channel_groups, find_channel, option
 from rollrec.viewer.text import md, pick
 from rollrec.viewer.plots import PLOT_COLORS, WindowPlot
 from rollrec.viewer.state import ReplayState
 
 MAX_CHANNELS = 6
+PICK_NOTE = ("Pick a field (type to search by name or group: obs, act, base, link, ...) and press "
+             "*Add to plot*.")
 
 
 class FieldsTab:
@@ -32,13 +35,13 @@ class FieldsTab:
         self.groups = channel_groups(state.rollout)
         self._cache_a = FieldCache(state.rollout)
         self._cache_b = FieldCache(state.other) if state.other is not None else None
-        labels = tuple(c.label for chans in self.groups.values() for c in chans)
+        labels = tuple(option(c) for chans in self.groups.values() for c in chans)
         self.channels: list[Channel] = []
-        self.field = gui.add_dropdown("Field", labels or ("(no fields)",), initial_value=labels[0] if labels else None,
-                                      hint="Type to search: obs dimensions, act, base, link heights, extras.")
+        # No hint: its tooltip covered the tab bar above; the note below says how to search instead.
+        self.field = gui.add_dropdown("Field", labels or ("(no fields)",), initial_value=labels[0] if labels else None)
         self.buttons = gui.add_button_group("Plot", ("Add to plot", "Clear"))
         self.buttons.on_click(lambda e: self._button(pick(e.target.value, ("Add to plot", "Clear"))))
-        self.note = gui.add_markdown("Pick a field and press *Add to plot*.")
+        self.note = gui.add_markdown(PICK_NOTE)
         self.plot: WindowPlot | None = None
         self._b_channels: list[Channel] = []
 
@@ -79,7 +82,7 @@ class FieldsTab:
             self.plot.remove()
             self.plot = None
         if not self.channels:
-            self.note.content = "Pick a field and press *Add to plot*."
+            self.note.content = PICK_NOTE
             return
         names = [c.label for c in self.channels]
         self.note.content = "Plotted: " + ", ".join(md(n) for n in names)

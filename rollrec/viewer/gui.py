@@ -4,12 +4,20 @@
 view (camera, trail, ghosts, compare layout) and rewards (readout and plot). Each control calls
 one method of a `Controls` object (the app); `show` writes the readouts for the current state.
 Labels are what users (and the browser tests) see: "Play", "Frame", "Env", "Best", "Follow"...
+The hotkeys (`HOTKEYS`) are listed in the panel's Keys folder and in the replay guide,
+``docs/guides/replay.md``.
+
+A key pressed on a focused control reaches both the control and the page's hotkeys: the frame
+slider moves itself on arrows, Home and End (Mantine's slider) and the hotkey acts as well. The
+slider's key move arrives first; a hotkey from the same client within `KEY_ECHO_S` undoes it
+(`KeyEcho`), so one press is one action whatever has focus.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -25,10 +33,18 @@ from rollrec.viewer.text import finite, md, pick
 
 #: Most episode-boundary marks drawn on the frame slider.
 MAX_SLIDER_MARKS = 40
+#: Width / height of the reward chart: low enough that the chart with its title and legend fits in what
+#: the panel shows of it in a 768 px tall window (at 1.4 it was cut).
+REWARD_ASPECT = 2.2
 #: Seconds between plot pushes while playing (plots are the biggest messages).
 PLOT_PERIOD = 0.1
 
-#: (keys, what they do) of every hotkey, as the GUI and the README list them.
+#: Seconds after the frame slider moved by a key within which a hotkey of the same client undoes that move.
+KEY_ECHO_S = 0.5
+#: Seconds after the last number typed in the Env box before it shows the env that number selected.
+ENV_BOX_SETTLE_S = 0.8
+
+#: (keys, what they do) of every hotkey, as the panel's Keys folder and docs/guides/replay.md list them.
 HOTKEYS: tuple[tuple[str, str], ...] = (
     ("Space", "play / pause"),
     ("← / →", "step back / forward one frame"),
@@ -59,6 +75,7 @@ class Controls(Protocol):
     def jump_episode(self, delta: int) -> None: ...
     def set_camera(self, mode: str) -> None: ...
     def set_trail(self, visible: bool) -> None: ...
+    def set_trail_all_episodes(self, all_episodes: bool) -> None: ...
     def set_ghosts(self, visible: bool) -> None: ...
     def set_ghost_robots(self, robots: bool) -> None: ...
     def set_layout(self, layout: str) -> None: ...
@@ -78,6 +95,11 @@ class ReplayGui:
                  ghost_count: int, names: Sequence[str] = ("A", "B"), ghost_robots: bool | None = None):
         self._server = server
         self._state = state
+        self._controls = controls
+        self.key_echo = KeyEcho()
+        self._env_typing = False  # an env being selected from the Env box: the box keeps what is typed
+        self._env_timer: threading.Timer | None = None
+        self._env_timer_lock = threading.Lock()
         gui = server.gui
         r = state.rollout
         self._last_plot = 0.0
@@ -102,7 +124,7 @@ class ReplayGui:
             self.play = gui.add_button("Play", icon=viser.Icon.PLAYER_PLAY)
             self.play.on_click(lambda _: controls.toggle_play())
             self.frame = gui.add_slider("Frame", min=0, max=max(state.num_frames - 1, 1), step=1, initial_value=0)
-            self.frame.on_update(lambda e: _number(e, lambda v: controls.seek(int(min(max(v, 0), state.num_frames - 1)))))
+            self.frame.on_update(lambda e: _number(e, lambda v: self._slider_moved(e.client_id, v)))
             steps = ("◀ Back", "Forward ▶")
             self.stepper = gui.add_button_group("Step", steps)
             self.stepper.on_click(lambda e: _option(e, steps, lambda v: controls.step(-1 if v.startswith("◀") else 1)))
@@ -117,9 +139,10 @@ class ReplayGui:
         self.cameras_folder = gui.add_folder("Cameras") if getattr(r, "cameras", None) else None
 
         with gui.add_folder("Environment"):
-            self.env = gui.add_number("Env", initial_value=state.env, min=0, max=r.N - 1, step=1)
-            # A typed number outside 0..N-1 selects the nearest env rather than failing.
-            self.env.on_update(lambda e: _number(e, lambda v: controls.select_env(int(min(max(v, 0), r.N - 1)))))
+            self.env = gui.add_number("Env", initial_value=state.env, min=-r.N, max=r.N - 1, step=1,
+                                      hint=f"0..{r.N - 1}; negative counts from the end (-1: env {r.N - 1}).")
+            # A typed number beyond either end selects the nearest env; the box then shows the env selected.
+            self.env.on_update(lambda e: _number(e, lambda v: self._env_typed(v)))
             # A file that keeps every field for some envs or episodes only (format v2): what this env has.
             self.detail_text = gui.add_markdown("", visible=state.data.detail is not None)
             nav = ("◀ Prev", "Next ▶", "Best", "Worst") + (("Detail ▶",) if state.data.detail is not None else ())
@@ -135,8 +158,11 @@ class ReplayGui:
             self.camera = gui.add_button_group("Camera", cameras)
             self.camera.on_click(lambda e: _option(e, cameras, lambda v: controls.set_camera(v.lower())))
             self.camera_text = gui.add_markdown(_camera_line(state.camera_mode))
-            self.trail = gui.add_checkbox("Trail", initial_value=True)
+            self.trail = gui.add_checkbox("Trail", initial_value=True, hint="The base's path in the episode shown.")
             self.trail.on_update(lambda e: controls.set_trail(bool(e.target.value)))
+            self.trail_all = gui.add_checkbox("Trail: all episodes", initial_value=False,
+                                              hint="The base's path in every episode of the env, not the shown one's only.")
+            self.trail_all.on_update(lambda e: controls.set_trail_all_episodes(bool(e.target.value)))
             label = f"Ghosts ({ghost_count} of {r.N - 1} other envs)" if ghost_count < r.N - 1 else "Ghosts (other envs)"
             self.ghosts = gui.add_checkbox(label, initial_value=ghosts,
                                            hint="Other envs' bases at this frame, as small translucent spheres.")
@@ -145,7 +171,8 @@ class ReplayGui:
             if ghost_robots is not None:
                 self.ghost_robots = gui.add_checkbox(
                     "Ghosts as robots", initial_value=ghost_robots,
-                    hint="Draw the ghosts as whole translucent robots (at most 64 envs) instead of spheres.")
+                    hint="Draw the ghosts as whole translucent robots (at most 64 envs) instead of spheres; "
+                         "those that would cover the selected robot are left out.")
                 self.ghost_robots.on_update(lambda e: controls.set_ghost_robots(bool(e.target.value)))
             self.layout = None
             self.pair = None
@@ -171,7 +198,7 @@ class ReplayGui:
                 names_ = list(r.reward_term_names)
                 colors = [PLOT_COLORS[i % len(PLOT_COLORS)] for i in range(len(names_))] + ["#000000"]
                 self.plot = WindowPlot(gui, f"Reward terms{note}", (*names_, "total"), marked=(len(names_),),
-                                       colors=colors, widths=[1.5] * len(names_) + [2.0])
+                                       colors=colors, widths=[1.5] * len(names_) + [2.0], aspect=REWARD_ASPECT)
 
         with gui.add_folder("Keys", expand_by_default=False):
             self.keys_text = gui.add_markdown(keys_markdown(HOTKEYS))
@@ -187,7 +214,7 @@ class ReplayGui:
         a, b = self._state.labels
         colors = tuple("#{:02x}{:02x}{:02x}".format(*run_color(i)) for i in self._state.pair)
         return WindowPlot(self._server.gui, f"Reward, {a} and {b}", (f"{a} total", f"{b} total"), marked=(0, 1),
-                          colors=colors, widths=(2.0, 2.0), order=self._plot_order)
+                          colors=colors, widths=(2.0, 2.0), order=self._plot_order, aspect=REWARD_ASPECT)
 
     def _pick_pair(self, controls: Controls, label: str) -> None:
         pair = self.pairs.get(label)
@@ -233,14 +260,64 @@ class ReplayGui:
             cmd.remove()
             self.commands.remove(cmd)
         cmd = self._server.gui.add_command(label, hotkey=key, modifier=modifier)  # type: ignore[arg-type]
-        cmd.on_trigger(lambda _e: fn())
+        cmd.on_trigger(lambda e: self._hotkey(e.client_id, fn))
         self.commands.append(cmd)
+
+    def _hotkey(self, client: int | None, fn: Callable[[], object]) -> None:
+        """A hotkey of ``client``: first undo a frame-slider move the same key press made (`KeyEcho`)."""
+        before = self.key_echo.hotkey(client)
+        if before is not None:
+            self._controls.seek(before)
+        fn()
+
+    def _slider_moved(self, client: int | None, value: float) -> None:
+        s = self._state
+        frame = int(min(max(value, 0), s.num_frames - 1))
+        if self.key_echo.slider(client, s.frame, frame, s.num_frames):
+            self._controls.seek(frame)
+        else:  # the slider's own move by a key whose hotkey already acted: set it back
+            self.frame.value = s.frame
+
+    def _env_typed(self, value: float) -> None:
+        """A number typed in the Env box: select it (negative from the end, beyond either end the
+        nearest env) and, once typing pauses (`ENV_BOX_SETTLE_S`), show the env selected there
+        (showing it at once would splice it into the number being typed)."""
+        n = self._state.num_envs
+        self._env_typing = True
+        try:
+            self._controls.select_env(int(min(max(value, -n), n - 1)))
+        finally:
+            self._env_typing = False
+        if value != self._state.env:
+            with self._env_timer_lock:
+                if self._env_timer is not None:
+                    self._env_timer.cancel()
+                self._env_timer = threading.Timer(ENV_BOX_SETTLE_S, self.settle_env_box)
+                self._env_timer.daemon = True
+                self._env_timer.start()
+
+    def settle_env_box(self) -> None:
+        """Show the selected env's number in the Env box."""
+        with self._env_timer_lock:
+            self._env_timer = None
+        try:
+            self.env.value = self._state.env
+        except Exception:  # noqa: BLE001 (a timer thread: the server may have stopped meanwhile)
+            pass
+
+    def close(self) -> None:
+        """Cancel the Env box's pending update."""
+        with self._env_timer_lock:
+            if self._env_timer is not None:
+                self._env_timer.cancel()
+                self._env_timer = None
 
     # ---- readouts --------------------------------------------------------------------------
     def set_env(self) -> None:
         """Refresh what depends on the selected env: env number, slider marks."""
         s = self._state
-        self.env.value = s.env
+        if not self._env_typing:
+            self.env.value = s.env
         starts = s.data.episodes[1:, 0]
         if len(starts) > MAX_SLIDER_MARKS:
             starts = starts[np.linspace(0, len(starts) - 1, MAX_SLIDER_MARKS).astype(int)]
@@ -306,6 +383,47 @@ class ReplayGui:
         lines = ["| term | value | term | value |", "|---|---:|---|---:|"]
         lines += [f"| {a} | {b} |" for a, b in zip(cells[:half], cells[half:])]
         return "\n".join(lines)
+
+
+class KeyEcho:
+    """Tells a key press that reached both the frame slider and a hotkey (`ReplayGui`).
+
+    A focused Mantine slider moves itself on arrows (one step), Home and End (first, last value)
+    and sends its new value before the hotkey's trigger arrives. `slider` notes such a move and
+    `hotkey` returns the frame from before it, to be restored before the hotkey acts, when the
+    same client's hotkey follows within `KEY_ECHO_S`. Should the trigger arrive first, `slider`
+    refuses the slider's move instead. Moves by the mouse or by a client other than the
+    hotkey's are left alone. Thread-safe (viser calls back from its thread pool)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic):
+        self._now = now
+        self._lock = threading.Lock()
+        self._move: tuple[int, int, float] | None = None  # (client, frame before, when)
+        self._key: tuple[int, float] | None = None  # (client, when) of the last hotkey
+
+    def slider(self, client: int | None, before: int, after: int, num_frames: int) -> bool:
+        """The slider of ``client`` moved from ``before`` to ``after``: whether to follow it (False:
+        it is the slider's share of a key press whose hotkey already acted)."""
+        keyish = client is not None and after != before and (abs(after - before) == 1 or after in (0, num_frames - 1))
+        now = self._now()
+        with self._lock:
+            self._move = (client, before, now) if keyish else None  # type: ignore[assignment]
+            key, self._key = self._key, None
+        if keyish and key is not None and key[0] == client and now - key[1] <= KEY_ECHO_S:
+            with self._lock:
+                self._move = None
+            return False
+        return True
+
+    def hotkey(self, client: int | None) -> int | None:
+        """A hotkey of ``client`` arrived: the frame to restore first (the slider's key move just
+        before it), else None."""
+        now = self._now()
+        with self._lock:
+            move, self._move = self._move, None
+            undo = move is not None and client is not None and move[0] == client and now - move[2] <= KEY_ECHO_S
+            self._key = None if undo or client is None else (client, now)  # type: ignore[assignment]
+        return move[1] if undo and move is not None else None
 
 
 def keys_markdown(hotkeys: tuple[tuple[str, str], ...]) -> str:

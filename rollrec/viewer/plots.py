@@ -7,7 +7,8 @@ series or the title on every frame rebuilt the chart each time and left that ran
 blank plot of issue 15.) The current-frame marker is therefore data, not a series option: a
 copy of the marked curve that is NaN except at the frame, drawn as points only, and left out
 of the y scale's auto-ranging (``auto: false``: uPlot's min/max would turn NaN). A chart whose
-set of curves changes is removed and added again.
+set of curves changes is removed and added again. A chart has at most one marker (its legend
+one "now" entry, not one per curve). Histogram counts are whole numbers, and so are their ticks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ PLOT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                "#bcbd22", "#17becf")
 MARKER_COLOR = "#e00000"
 _SCALES = {"x": uplot.Scale(time=False)}
+#: Tick spacings of a count axis: whole numbers only (uPlot's default picks 0.5, 0.25 ... for small counts).
+COUNT_INCRS = tuple(float(m * 10**e) for e in range(10) for m in (1, 2, 5))
 
 
 def _marker_series(label: str = "now") -> uplot.Series:
@@ -56,8 +59,9 @@ def marker(y: np.ndarray, index: int) -> np.ndarray:
 
 
 class WindowPlot:
-    """Curves ``labels`` over a window of steps, with a marker on the curves ``marked`` (indices
-    into ``labels``) at the current frame. ``widths``/``dashes``/``colors`` style each curve."""
+    """Curves ``labels`` over a window of steps, with a marker at the current frame on the first
+    curve of ``marked`` (indices into ``labels``; none when empty). ``widths``/``dashes``/``colors``
+    style each curve."""
 
     def __init__(self, gui: viser.GuiApi, title: str, labels: Sequence[str], *, marked: Sequence[int] = (),
                  colors: Sequence[str] | None = None, widths: Sequence[float] | None = None,
@@ -70,9 +74,9 @@ class WindowPlot:
             if dashes and dashes[i]:
                 s["dash"] = dashes[i]
             series.append(s)
-        series += [_marker_series() for _ in marked]
+        self.marked = tuple(marked)[:1]
+        series += [_marker_series() for _ in self.marked]
         self.labels = tuple(labels)
-        self.marked = tuple(marked)
         empty = np.zeros(2)
         self.handle = gui.add_uplot(tuple([empty] * len(series)), tuple(series), title=title, aspect=aspect,
                                     legend=uplot.Legend(show=True), scales=dict(_SCALES), order=order)
@@ -111,8 +115,9 @@ class HistogramPlot:
         series.append(_marker_series("this episode"))
         self.labels = tuple(labels)
         empty = np.zeros(2)
+        axes = (uplot.Axis(), uplot.Axis(incrs=COUNT_INCRS))  # counts: whole-number ticks
         self.handle = gui.add_uplot(tuple([empty] * len(series)), tuple(series), title=title, aspect=aspect,
-                                    legend=uplot.Legend(show=True), scales=dict(_SCALES), order=order)
+                                    legend=uplot.Legend(show=True), scales=dict(_SCALES), axes=axes, order=order)
         self.edges = np.array([0.0, 1.0])
 
     def update(self, edges: np.ndarray, counts: Sequence[np.ndarray], current: float | None) -> None:

@@ -94,6 +94,8 @@ class RobotView:
         self.bones: viser.LineSegmentsHandle | None = None
         self.link_axes: viser.BatchedAxesHandle | None = None
         self.show_trail = True
+        self.trail_all_episodes = False  # the trail of every episode of the env, not the shown one's only
+        self._trail_of: int | None = None  # the episode the trail shows (-1: all of them; None: to draw)
         self._data: EnvData | None = None
         self._offset = np.zeros(3, np.float32)
         self.bodies = BodiesView(server, f"{name}/bodies", model, tint=self._color if label else None) \
@@ -107,38 +109,61 @@ class RobotView:
         if self.bodies is not None:
             self.bodies.remove()
 
-    def set_env(self, data: EnvData, offset: np.ndarray | None = None) -> None:
-        """Draw the trail of a newly selected env (its base path, broken at episode boundaries
-        so resets draw no jumps), shifted by ``offset`` ``[3]``."""
+    def set_env(self, data: EnvData, offset: np.ndarray | None = None, frame: int | None = None) -> None:
+        """Show a newly selected env, shifted by ``offset`` ``[3]``; its trail (the episode shown, or
+        all of them: `set_trail_all_episodes`) is drawn now for ``frame``, else at the next `show_frame`."""
         self._data = data
         self._offset = np.zeros(3, np.float32) if offset is None else np.asarray(offset, np.float32)
         if self.bodies is not None:
             self.bodies.offset = self._offset
-        seg = self._trail_segments(data)
         if self.trail is not None:
             self.trail.remove()
-        self.trail = self._server.scene.add_line_segments(
-            f"{self._name}/trail", seg, self._trail_color, thickness=2.0,
-            thickness_units="screen", visible=self.show_trail,
-        )
+            self.trail = None
+        self._trail_of = None
+        if frame is not None:
+            self._show_trail(frame)
 
     def grow(self, data: EnvData) -> None:
         """The same env's trajectory over more steps (a recording in progress): the trail's
-        points are replaced in place."""
+        points are replaced in place at the next `show_frame`."""
         self._data = data
-        if self.trail is None:
-            self.set_env(data, self._offset)
-        else:
-            seg = self._trail_segments(data)
-            with self._server.atomic():  # per-point colours and points change size together
-                self.trail.colors = np.broadcast_to(np.asarray(self._trail_color, np.uint8), seg.shape).copy()
-                self.trail.points = seg
+        self._trail_of = None
 
-    def _trail_segments(self, data: EnvData) -> np.ndarray:
+    def set_trail_all_episodes(self, all_episodes: bool) -> None:
+        """Trail every episode of the env (True) or the one shown only (the default); redrawn at the next frame."""
+        self.trail_all_episodes = bool(all_episodes)
+        self._trail_of = None
+
+    def _show_trail(self, t: int) -> None:
+        """The trail for frame ``t``: the base path of its episode (or of every episode, broken at
+        their boundaries so resets draw no jumps); redrawn only when that changes."""
+        data = self._data
+        assert data is not None
+        episode = -1 if self.trail_all_episodes else int(data.episode_of[t])
+        if episode == self._trail_of and self.trail is not None:
+            return
+        self._trail_of = episode
+        seg = self._trail_segments(data, None if episode < 0 else episode)
+        if self.trail is None:
+            self.trail = self._server.scene.add_line_segments(
+                f"{self._name}/trail", seg, self._trail_color, thickness=2.0,
+                thickness_units="screen", visible=self.show_trail,
+            )
+            return
+        with self._server.atomic():  # per-point colours and points change size together
+            self.trail.colors = np.broadcast_to(np.asarray(self._trail_color, np.uint8), seg.shape).copy()
+            self.trail.points = seg
+
+    def _trail_segments(self, data: EnvData, episode: int | None = None) -> np.ndarray:
+        """``[S, 2, 3]`` float32 segments of the base path of ``episode`` (None: every episode)."""
         pos = data.base_pos + self._offset
         seg = np.stack([pos[:-1], pos[1:]], axis=1)  # [T-1, 2, 3]
         keep = np.ones(len(seg), dtype=bool)
         keep[data.episodes[:-1, 1] - 1] = False  # no segment from an episode's end to the next start
+        if episode is not None:
+            start, stop = (int(x) for x in data.episodes[episode])
+            keep[:start] = False
+            keep[max(stop - 1, 0):] = False  # segment i joins steps i and i + 1
         keep &= np.all(np.isfinite(seg), axis=(1, 2))
         seg = seg[keep]
         if len(seg) == 0:
@@ -154,6 +179,7 @@ class RobotView:
         """Move the base and links to frame ``t``; a missing (NaN) pose hides them."""
         data = self._data
         assert data is not None, "set_env first"
+        self._show_trail(t)
         pos = data.base_pos[t] + self._offset
         ok = bool(np.all(np.isfinite(pos)) and np.all(np.isfinite(data.base_quat[t])))
         self.base.visible = ok
@@ -214,7 +240,7 @@ class GhostView:
         """Draw every other env (up to `MAX_GHOSTS`; `MAX_GHOST_ROBOTS` as robots): the selected one is the robot."""
         self._selected = env
         if self.robots is not None:
-            self.robots.set_envs(ghost_envs(self._rollout.N, env, MAX_GHOST_ROBOTS) if self.as_robots else [])
+            self.robots.set_envs(ghost_envs(self._rollout.N, env, MAX_GHOST_ROBOTS) if self.as_robots else [], selected=env)
         envs = ghost_envs(self._rollout.N, env)
         if np.array_equal(envs, self.envs):
             return
@@ -286,6 +312,7 @@ class ReplayScene:
         self.grid = scene.add_grid("/replay/ground", width=40.0, height=40.0, cell_size=0.5, section_size=2.0,
                                    infinite_grid=True, fade_distance=60.0)
         self.robots: list[RobotView] = []
+        self.trail_all_episodes = False
         self._add_robots(rollout, other, labels, models, slots)
         self.terrain = draw_terrain(server, "/replay/terrain", models[0]) if models[0] is not None else []
         self.ghosts = GhostView(server, rollout, visible=(rollout.N > 1) if ghosts is None else ghosts,
@@ -299,6 +326,8 @@ class ReplayScene:
         if compare:
             self.robots.append(RobotView(self._server, "/replay/b", slot=slots[1], edges=_edges(other),
                                          label=labels[1], model=models[1]))
+        for robot in self.robots:
+            robot.trail_all_episodes = self.trail_all_episodes
 
     def set_pair(self, rollout: ReadableRollout, other: ReadableRollout, labels: tuple[str, str],
                  models: tuple[RobotModel | None, RobotModel | None], slots: tuple[int, int]) -> None:
@@ -323,15 +352,22 @@ class ReplayScene:
     def show_ghosts(self) -> bool:
         return self.ghosts.visible
 
-    def set_env(self, datas: list[EnvData], offsets: list[np.ndarray]) -> None:
-        """Show the newly selected env: ``datas[i]`` drawn by robot i, shifted by ``offsets[i]``."""
+    def set_env(self, datas: list[EnvData], offsets: list[np.ndarray], frame: int | None = None) -> None:
+        """Show the newly selected env: ``datas[i]`` drawn by robot i, shifted by ``offsets[i]``
+        (trails drawn for ``frame`` when given)."""
         for robot, data, offset in zip(self.robots, datas, offsets):
-            robot.set_env(data, offset)
+            robot.set_env(data, offset, frame)
         self.ghosts.set_selected(datas[0].env)
 
     def set_trail_visible(self, visible: bool) -> None:
         for robot in self.robots:
             robot.set_trail_visible(visible)
+
+    def set_trail_all_episodes(self, all_episodes: bool) -> None:
+        """Trails of every episode of the env, or of the episode shown only (the default)."""
+        self.trail_all_episodes = bool(all_episodes)
+        for robot in self.robots:
+            robot.set_trail_all_episodes(all_episodes)
 
     def set_ghosts_visible(self, visible: bool, frame: int) -> None:
         self.ghosts.set_visible(visible, frame)

@@ -260,11 +260,12 @@ class ReplayState:
 
     def episode_status(self) -> str:
         """One line: episode number, step in episode, return so far, e.g.
-        ``Episode 2 / 5 · step 13 / 40 · return 4.21`` (compare mode: ``return A 4.21 · B 3.90``)."""
+        ``Episode 2 / 5 · step 12 / 39 · return 4.21`` (compare mode: ``return A 4.21 · B 3.90``).
+        The step counts from 0 to the episode's last step, as `frame_status` counts frames."""
         t = self.frame
         e = self.episode_index(t)
         start, stop = (int(x) for x in self.data.episodes[e])
-        line = f"Episode {e + 1} / {len(self.data.episodes)} · step {t - start + 1} / {stop - start}"
+        line = f"Episode {e + 1} / {len(self.data.episodes)} · step {t - start} / {stop - start - 1}"
         if self.data_b is None:
             return line + f" · return {self.data.return_so_far[t]:.2f}"
         a, b = self.labels

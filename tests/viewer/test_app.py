@@ -14,7 +14,7 @@ import rollrec
 from rollrec.cli import main as rollrec_main
 from rollrec.viewer import serve, stop_app
 
-from .conftest import local_app
+from .conftest import local_app, wait_for
 
 
 class FakeTime:
@@ -70,6 +70,51 @@ def test_readouts_follow_frame_and_env(app, walker_file):
     assert marker[40 - int(x[0])] == series[-2][40 - int(x[0])]
 
 
+def test_env_box_shows_the_env_selected_and_counts_from_the_end(app):
+    """Issue 28: typing 999999 on a 64-env file selected env 63 but the box showed 639 (the 63 written
+    back while typing, then the next digit); -1 selected env 0 where the CLI and the API take the last env."""
+    n = app.state.num_envs
+    box = app.gui.env
+    box.value = 3
+    assert app.state.env == 3 and box.value == 3
+    box.value = -1  # the last env, as `rollrec replay --env -1` and `ReplayApp.select_env(-1)`
+    assert app.state.env == n - 1
+    assert box.value == -1  # not rewritten while a number may still be being typed ...
+    wait_for(lambda: box.value == n - 1, timeout=5, what="the box to show the env selected")  # ... then shown
+    box.value = -2
+    assert app.state.env == n - 2
+    box.value = 79  # "7", then "9": beyond the end, the last env; the box must not keep 79
+    assert app.state.env == n - 1
+    wait_for(lambda: box.value == n - 1, timeout=5, what="the box to show the last env")
+    box.value = 799  # another digit on an env already selected: the box still shows the env
+    assert app.state.env == n - 1
+    wait_for(lambda: box.value == n - 1, timeout=5, what="the box to show the last env again")
+    box.value = -1000  # before the first env: the first
+    assert app.state.env == 0
+    wait_for(lambda: box.value == 0, timeout=5, what="the box to show env 0")
+
+
+def test_trail_draws_the_episode_shown_unless_asked_for_all(app):
+    """Issue 28: the trail drew every episode of the env (a tangle of 4-6 episodes on Ant)."""
+    s = app.state
+    bounds = s.rollout.episode_bounds(s.env)
+    assert len(bounds) >= 3
+    robot = app.scene.robots[0]
+    for e in (1, 2, 0):
+        start, stop = (int(x) for x in bounds[e])
+        app.seek(start + 5)
+        seg = robot.trail.points
+        assert seg.shape == (stop - start - 1, 2, 3)
+        np.testing.assert_allclose(seg[:, 0], s.data.base_pos[start : stop - 1], rtol=1e-6)
+        np.testing.assert_allclose(seg[:, 1], s.data.base_pos[start + 1 : stop], rtol=1e-6)
+    app.set_trail_all_episodes(True)
+    assert app.gui.trail_all.value is True
+    assert robot.trail.points.shape == (s.num_frames - 1 - (len(bounds) - 1), 2, 3)  # every episode, no reset jumps
+    app.gui.trail_all.value = False  # the checkbox
+    start, stop = (int(x) for x in bounds[0])
+    assert robot.trail.points.shape == (stop - start - 1, 2, 3)
+
+
 def test_slider_echo_does_not_restart_the_clock(app):
     app.play()
     app.now.t += 0.05  # 2.5 frames: half a frame of progress must survive the GUI echo
@@ -88,7 +133,7 @@ def test_best_worst_and_episode_buttons(app):
     bounds = app.state.rollout.episode_bounds(app.state.env)
     app.jump_episode(1)
     assert app.state.frame == bounds[1, 0]
-    assert app.gui.episode_text.content.startswith(f"Episode 2 / {len(bounds)} · step 1 /")
+    assert app.gui.episode_text.content.startswith(f"Episode 2 / {len(bounds)} · step 0 /")  # counted from 0, as frames are
 
 
 def test_speed_and_loop_controls(app):
@@ -231,6 +276,46 @@ def test_overview_table_click_and_filter(app):
     app.overview_tab.filter.value = "4-1"
     app.overview_tab._apply_filter()
     assert "env range 4-1 is reversed" in app.overview_tab.filter_note.content
+
+
+def test_plots_tab_and_charts_read_as_they_should(app):
+    """Issue 28's plot bugs seen through the GUI objects: the Field list has no tooltip (it covered the
+    tab bar), a chart has one "now" entry in its legend (one per curve before), the returns
+    histogram's count axis ticks whole numbers only."""
+    assert app.fields_tab.field.hint is None
+    assert "link" in app.fields_tab.note.content  # the note says how to search instead
+    app.seek(30)
+    app.add_field("obs[7]")
+    app.add_field("obs[8]")
+    app.add_field(app.fields_tab.field.options[-1])  # an option as the list offers it
+    labels = [s["label"] for s in app.fields_tab.plot.handle.series]
+    assert labels.count("now") == 1 and len(labels) == 1 + 3 + 1  # step, three fields, one marker
+    assert [s["label"] for s in app.gui.plot.handle.series].count("now") == 1
+    assert app.wait_overview(30) is not None
+    incrs = app.overview_tab.histogram.handle.axes[1]["incrs"]
+    assert incrs[0] == 1 and all(float(x).is_integer() for x in incrs)
+
+
+def test_overview_filter_words_and_a_filter_that_matches_nothing(app):
+    """Issue 28: "Ended by" offered "termination" where the table says "terminated"; a filter that
+    could not be read (``terminated`` was one) said so but kept the previous filter's rows."""
+    from rollrec.viewer.overview.table import END_LABELS
+
+    ov = app.wait_overview(30)
+    tab = app.overview_tab
+    assert tab.ended.options == ("any", *END_LABELS) and "terminated" in tab.ended.options
+    tab.filter.value = "3"
+    assert {int(ov.env[r]) for r in tab.table.model.order()} == {3}
+    tab.filter.value = "3 terminated"
+    assert tab.filter_note.content == ""
+    assert set(tab.table.model.order().tolist()) == set(np.flatnonzero((ov.env == 3) & (ov.ended == 1)).tolist())
+    tab.filter.value = "nosuchterm"  # cannot be read: says why and shows no rows, not the last filter's
+    assert "no reward term matches" in tab.filter_note.content and "no rows shown" in tab.filter_note.content
+    assert tab.table.model.order().tolist() == [] and tab.table.shown_rows() == []
+    assert tab.table.status.content == "no rows match"
+    tab.filter.value = ""
+    tab.ended.value = "terminated"
+    assert set(tab.table.model.order().tolist()) == set(np.flatnonzero(ov.ended == 1).tolist())
 
 
 def test_add_a_field_plots_it_for_the_selected_env(app, walker_file):

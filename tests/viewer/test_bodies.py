@@ -60,6 +60,29 @@ def test_ghosts_are_whole_robots_of_the_other_envs(server, modelled):
     assert ghosts.handles == []  # rebuilt for the new envs at the next frame
 
 
+def test_ghosts_that_would_cover_the_selected_robot_are_not_drawn(server, tmp_path, make_fields, make_model):
+    """Issue 28: at a reset every Ant env stands at the origin and the selected robot was lost among
+    63 translucent copies of itself."""
+    fields = make_fields(T=6, N=5, L=4)
+    pos = fields["link_pos"]
+    pos[:] = pos[:, :1]  # every env where env 0 is ...
+    pos[4] += (10.0 * np.arange(5))[:, None, None]  # ... but at step 4, where env k stands 10k m along x
+    path = rollrec.save(tmp_path / "origin.npz", fields, dt=0.05, model=make_model(fields["link_names"]))
+    with rollrec.load(path) as r:
+        ghosts = GhostBodies(server, "/t/ghosts", r, r.model)
+        ghosts.set_envs([1, 2, 3, 4], selected=0)
+        ghosts.show_frame(0)
+        assert all(h.batched_scales.tolist() == [0.0] * 4 for h in ghosts.handles)  # none over the selected robot
+        ghosts.show_frame(4)
+        assert all(h.batched_scales.tolist() == [1.0] * 4 for h in ghosts.handles)  # apart: every ghost drawn
+        for h, part in zip(ghosts.handles, ghosts.parts):
+            np.testing.assert_allclose(h.batched_positions, np.asarray(r["link_pos"][4])[[1, 2, 3, 4], part.link],
+                                       rtol=1e-6)
+        ghosts.set_envs([1, 2, 3, 4])  # no selected env: every ghost drawn, wherever it is
+        ghosts.show_frame(0)
+        assert all(h.batched_scales.tolist() == [1.0] * 4 for h in ghosts.handles)
+
+
 def test_terrain_draws_static_geoms_but_planes(server, modelled):
     handles = draw_terrain(server, "/t/terrain", modelled.model)
     assert len(handles) == 1  # the height field; the floor plane is the grid's job

@@ -82,7 +82,7 @@ def test_plot_an_obs_dimension_by_name(replay, walkers):
     field = page.get_by_label("Field", exact=True)
     field.click()
     field.fill("joint_pos[2]")
-    page.get_by_role("option", name="joint_pos[2]", exact=True).click()
+    page.get_by_role("option", name="joint_pos[2] · obs", exact=True).click()  # offered with its group (issue 28)
     page.get_by_role("button", name="Add to plot").click()
     c = wait_for(lambda: chart(page, "joint_pos[2]"), what="a chart of joint_pos[2]")
     assert chart_shows_its_data(c)
@@ -97,3 +97,17 @@ def test_plot_an_obs_dimension_by_name(replay, walkers):
     app.step(1)
     wait_for(lambda: [i for i, v in enumerate(dict(chart(page, "joint_pos[2]")["series"])["now"]) if v is not None]
              == [101 - start], what="the marker to move one step")
+
+
+def test_typing_link_in_the_field_list_offers_the_link_heights(replay, walkers):
+    """Issue 28: "link" found nothing though the list promised link heights."""
+    _app, page = replay
+    page.get_by_role("tab", name="Plots").click()
+    field = page.get_by_label("Field", exact=True)
+    field.click()
+    field.fill("link")
+    with rollrec.load(walkers) as r:
+        names = r.link_names
+    page.get_by_role("option", name=f"{names[0]} height · link height", exact=True).wait_for()
+    assert page.get_by_role("option").count() == len(names)
+    page.keyboard.press("Escape")

@@ -51,6 +51,26 @@ def test_obs_without_layout_and_link_heights(walker_file):
         np.testing.assert_allclose(cache.series(5, foot), r["link_pos"][:, 5, 3, 2])
 
 
+def test_the_field_list_finds_fields_by_group_name(walker_file, dict_obs_file):
+    """Issue 28: searching "link" found nothing though the list promised link heights (named
+    "<link> height"): each field is offered with its group when its label does not name it. The
+    Field list's search is Mantine's: the options whose text holds what is typed, any case."""
+    from rollrec.viewer.fields import option
+
+    def search(groups, typed):
+        return [o for o in (option(c) for chans in groups.values() for c in chans) if typed.lower() in o.lower()]
+
+    with rollrec.load(walker_file) as r:
+        groups = channel_groups(r)
+        found = search(groups, "link")
+        assert len(found) == len(r.link_names) and found[0] == f"{r.link_names[0]} height · link height"
+        assert find_channel(groups, found[3]) == find_channel(groups, f"{r.link_names[3]} height")  # either name
+        assert len(search(groups, "obs")) == 256 and option(groups["base"][0]) == "base x"  # already named
+    with rollrec.load(dict_obs_file) as r:
+        groups = channel_groups(r)
+        assert search(groups, "obs")[0] == "base_lin_vel[0] · obs" and len(search(groups, "OBS")) == 8
+
+
 def test_values_of_one_env_read_once(dict_obs_file):
     with rollrec.load(dict_obs_file) as r:
         groups = channel_groups(r)

@@ -72,7 +72,12 @@ def test_episode_status_line(state):
     start, stop = bounds[1]
     state.clock.seek(int(start) + 9)
     line = state.episode_status()
-    assert line.startswith(f"Episode 2 / {len(bounds)} · step 10 / {stop - start}")
+    # the step counts from 0 like the frame readout (``Frame 0 / T-1``): step 9 of 0..stop-start-1
+    assert line.startswith(f"Episode 2 / {len(bounds)} · step 9 / {stop - start - 1}")
+    state.clock.seek(0)
+    assert state.frame_status().startswith(f"Frame 0 / {state.num_frames - 1}")
+    assert state.episode_status().startswith(f"Episode 1 / {len(bounds)} · step 0 / {bounds[0][1] - 1}")
+    state.clock.seek(int(start) + 9)
     so_far = float(np.asarray(state.rollout["rew"][start : start + 10, 0], dtype=np.float64).sum())
     assert f"return {so_far:.2f}" in line
     state.clock.seek(int(stop) - 1)  # last step: return so far is the episode return
@@ -145,3 +150,18 @@ def test_skeleton_edges():
     assert skeleton_edges(3, None).tolist() == [[1, 0], [2, 1]]  # no parents: chained in order
     assert skeleton_edges(4, [-1, 0, 0, 9]).tolist() == [[1, 0], [2, 0]]  # out-of-range parent ignored
     assert skeleton_edges(1, None).shape == (0, 2)
+
+
+def test_the_hotkeys_point_to_the_replay_guide():
+    """Issue 28: the viewer said the README lists the hotkeys; they are in docs/guides/replay.md."""
+    from pathlib import Path
+
+    import rollrec.viewer.gui as gui
+
+    source = Path(gui.__file__).read_text()
+    assert "docs/guides/replay.md" in gui.__doc__ and "README" not in source
+    guide = Path(__file__).resolve().parents[2] / "docs" / "guides" / "replay.md"
+    if guide.exists():  # the guide arrives from the docs branch: every hotkey is listed there
+        text = guide.read_text()
+        missing = [keys for keys, _ in gui.HOTKEYS if not all(k.strip() in text for k in keys.split("/"))]
+        assert not missing, f"hotkeys missing from {guide}: {missing}"

@@ -7,7 +7,7 @@ import pytest
 
 import rollrec
 from rollrec.viewer.overview import compute_overview
-from rollrec.viewer.overview.table import Column, TableModel, env_mask, episode_columns, parse_filter
+from rollrec.viewer.overview.table import END_LABELS, Column, TableModel, env_mask, episode_columns, parse_filter
 
 
 def model(values, page_size=2):
@@ -74,6 +74,20 @@ def test_filter_tokens(ov):
     assert named.any() and all(term[:4] in ov.term_names[w] for w in ov.worst_term[named])
     ended = parse_filter("", ov, "time-out")
     assert (ov.ended[ended] == 2).all() and ended.sum() == (ov.ended == 2).sum()
+
+
+def test_the_filter_takes_the_tables_words_for_how_episodes_ended(ov):
+    """Issue 28: the table says "terminated" where the filter said "termination", and typing
+    ``terminated`` in the filter was "no reward term matches"."""
+    end = next(c for c in episode_columns(ov) if c.name == "End")
+    assert {end.text(i) for i in range(len(ov))} <= set(END_LABELS)
+    for code, word in enumerate(END_LABELS):
+        assert parse_filter(word, ov).tolist() == (ov.ended == code).tolist()
+        assert parse_filter("", ov, word).tolist() == (ov.ended == code).tolist()
+    assert parse_filter("termination", ov).tolist() == (ov.ended == 1).tolist()  # the old word still works
+    both = parse_filter("terminated time-out", ov)  # any of the ends named
+    assert both.tolist() == (ov.ended >= 1).tolist()
+    assert parse_filter("terminated 2", ov).tolist() == ((ov.ended == 1) & (ov.env == 2)).tolist()
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -18,9 +18,9 @@ import viser
 
 from rollrec.stats.report import comparison_markdown, escape_markdown, runs_markdown
 from rollrec.viewer.overview.compare import EnvDifferences, difference_columns
-from rollrec.viewer.overview.episodes import ENDED_BY, Overview, histogram
+from rollrec.viewer.overview.episodes import Overview, histogram
 from rollrec.viewer.plots import HistogramPlot
-from rollrec.viewer.overview.table import FILTER_HELP, TableModel, env_mask, episode_columns, parse_filter
+from rollrec.viewer.overview.table import END_LABELS, FILTER_HELP, TableModel, env_mask, episode_columns, parse_filter
 from rollrec.viewer.overview.table_gui import ButtonTable
 from rollrec.viewer.text import md, pick
 
@@ -61,7 +61,7 @@ class OverviewTab:
         self.progress.remove()
         self.status.content = self._summary(ov, f"computed in {seconds:.2f} s")
         self.histogram = HistogramPlot(gui, "Episode returns (filtered)", ("episodes",))
-        self.ended = gui.add_dropdown("Ended by", ("any", *ENDED_BY), initial_value="any")
+        self.ended = gui.add_dropdown("Ended by", ("any", *END_LABELS), initial_value="any")  # the End column's words
         self.filter = gui.add_text("Filter", "", hint=f"Space-separated: {FILTER_HELP}.")
         self.filter_note = gui.add_markdown("")
         self.ended.on_update(lambda _e: self._apply_filter())
@@ -91,7 +91,7 @@ class OverviewTab:
         try:
             model.set_filter(parse_filter(self.filter.value, ov, self.ended.value))
         except ValueError:
-            pass  # the note under the filter says why already
+            model.set_filter(np.zeros(len(ov), bool))  # the note under the filter says why already
         model.page = min(old.page, model.num_pages - 1)
         self.table.set_model(model)
         self._current = (-1, -1)
@@ -106,17 +106,19 @@ class OverviewTab:
     def _apply_filter(self) -> None:
         with self._lock:
             assert self.overview is not None and self.table is not None
-            ended = pick(self.ended.value, ("any", *ENDED_BY))
+            ended = pick(self.ended.value, ("any", *END_LABELS))
             if ended is None:  # not one of the options: a client may send anything
                 self.ended.value = "any"
                 return
+            # A filter that cannot be read shows no rows (and says why), as one that matches nothing
+            # does: the rows of the filter before it would look like its result.
             try:
                 mask = parse_filter(str(self.filter.value), self.overview, ended)
+                self.filter_note.content = ""
             except ValueError as exc:
-                self.filter_note.content = f"⚠️ {md(exc, 300)}"
-                return
+                mask = np.zeros(len(self.overview), bool)
+                self.filter_note.content = f"⚠️ {md(exc, 300)}: no rows shown."
             self.table.model.set_filter(mask)
-            self.filter_note.content = ""
             self.table.refresh()
             self._draw_histogram()
 

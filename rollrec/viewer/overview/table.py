@@ -127,7 +127,6 @@ def episode_columns(ov: Overview) -> list[Column]:
     """The columns of the overview's episode table: Env, Ep, Return, Steps, End, Worst term (and
     Detail, for a file that keeps every field for some envs or episodes only)."""
     names = ov.term_names
-    short_end = {0: "unfinished", 1: "terminated", 2: "time-out"}
 
     def worst_text(i: int) -> str:
         w = int(ov.worst_term[i])
@@ -139,7 +138,7 @@ def episode_columns(ov: Overview) -> list[Column]:
         Column("Ep", ov.episode, lambda i: str(int(ov.episode[i]) + 1)),
         Column("Return", ov.ret, lambda i: signed(float(ov.ret[i]))),
         Column("Steps", ov.length, lambda i: str(int(ov.stop[i] - ov.start[i]))),
-        Column("End", ov.ended, lambda i: short_end[int(ov.ended[i])]),
+        Column("End", ov.ended, lambda i: END_LABELS[int(ov.ended[i])]),
         Column("Worst term", ov.worst_value, worst_text),
     ]
     if ov.detail is not None:  # a file that keeps every field for some envs or episodes only
@@ -149,24 +148,33 @@ def episode_columns(ov: Overview) -> list[Column]:
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 _BOUND = re.compile(r"^(<=|>=|<|>)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$")
-FILTER_HELP = "env numbers or ranges (12, 0-99), return bounds (<0, >=50), a reward term (energy)"
+FILTER_HELP = ("env numbers or ranges (12, 0-99), return bounds (<0, >=50), how it ended (terminated, "
+               "time-out, unfinished), a reward term (energy)")
+#: How the table (End column) and the "Ended by" list name each end (`Overview.ended`'s codes 0, 1, 2).
+END_LABELS: tuple[str, ...] = ("unfinished", "terminated", "time-out")
+#: Words for an end, in the filter and for ``ended=``: the table's, `ENDED_BY`'s, ``timeout``.
+END_WORDS: dict[str, int] = {**{w: i for i, w in enumerate(ENDED_BY)}, **{w: i for i, w in enumerate(END_LABELS)},
+                             "timeout": 2}
 
 
 def parse_filter(text: str, ov: Overview, ended: str = "any") -> np.ndarray:
     """``[E]`` bool mask of the episodes matching ``text`` and ``ended``.
 
     ``text`` holds space- or comma-separated tokens: env numbers and ranges (``12``,
-    ``0-99``; any of them matches), return bounds (``<0``, ``>=50``; all must hold) and words
-    (all must be part of the name of the episode's worst term). ``ended`` is "any" or one of
-    `ENDED_BY`. Raises ValueError naming a token it cannot read (or a reversed range).
+    ``0-99``; any of them matches), return bounds (``<0``, ``>=50``; all must hold), ends
+    (`END_WORDS`: ``terminated``, ``time-out``, ``unfinished``; any of them matches) and other
+    words (all must be part of the name of the episode's worst term). ``ended`` is "any" or one of
+    `END_WORDS`. Raises ValueError naming a token it cannot read (or a reversed range).
     """
     mask = np.ones(len(ov), dtype=bool)
     if ended != "any":
-        if ended not in ENDED_BY:
-            raise ValueError(f"unknown end {ended!r}; choose any, {', '.join(ENDED_BY)}")
-        mask &= ov.ended == ENDED_BY.index(ended)
+        if ended not in END_WORDS:
+            raise ValueError(f"unknown end {ended!r}; choose any, {', '.join(END_LABELS)}")
+        mask &= ov.ended == END_WORDS[ended]
     envs = np.zeros(len(ov), dtype=bool)
     any_env = False
+    ends = np.zeros(len(ov), dtype=bool)
+    any_end = False
     names = np.array([n.lower() for n in ov.term_names] + [""])  # index -1: no negative term
     for token in filter(None, re.split(r"[\s,]+", text.strip())):
         token = token.lower()
@@ -174,6 +182,9 @@ def parse_filter(text: str, ov: Overview, ended: str = "any") -> np.ndarray:
             a, b = _env_range(token, m)
             envs |= (ov.env >= a) & (ov.env <= b)
             any_env = True
+        elif token in END_WORDS:
+            ends |= ov.ended == END_WORDS[token]
+            any_end = True
         elif m := _BOUND.match(token):
             op, x = m.group(1), float(m.group(2))
             mask &= {"<": ov.ret < x, "<=": ov.ret <= x, ">": ov.ret > x, ">=": ov.ret >= x}[op]
@@ -184,6 +195,8 @@ def parse_filter(text: str, ov: Overview, ended: str = "any") -> np.ndarray:
             mask &= hits[ov.worst_term.astype(np.int64)]
         else:
             raise ValueError(f"cannot read {token!r} in the filter; use {FILTER_HELP}")
+    if any_end:
+        mask &= ends
     return mask & envs if any_env else mask
 
 
