@@ -92,6 +92,7 @@ def check_frames(path: Path, camera_frames, windows: bool) -> int:
     return T
 
 
+@pytest.mark.slow  # 9-15 s each: recordings SIGKILLed at random moments
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 @pytest.mark.parametrize("io", ["auto", "buffered"])
 def test_sigkill_keeps_every_frame_of_every_committed_step(tmp_path, camera_frames, io):
@@ -103,6 +104,7 @@ def test_sigkill_keeps_every_frame_of_every_committed_step(tmp_path, camera_fram
         check_frames(path, camera_frames, windows=False)
 
 
+@pytest.mark.slow  # 9-15 s each: recordings SIGKILLed at random moments
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_sigkill_keeps_every_frame_of_every_committed_window(tmp_path, camera_frames):
     rng = random.Random(2)
