@@ -195,7 +195,7 @@ class _Reader:
                     raise self.shrunk()
 
         if threaded:
-            with _random_access(self.fd):
+            with random_access(self.fd):
                 self._run(jobs, job, True)
         else:
             job((0, len(rows)))
@@ -220,7 +220,7 @@ class _Reader:
             return False
 
 
-class _random_access:
+class random_access:
     """The kernel's read-ahead off for ``fd`` while inside (scattered small reads)."""
 
     def __init__(self, fd: int):

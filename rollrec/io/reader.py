@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rollrec._npz.archive import NpzArchive
+from rollrec._npz.cell_reads import random_access
 from rollrec.io.env_array import clip_range, fill_value
 from rollrec.io.episode_index import EpisodeIndex, RolloutEpisodes
 from rollrec.io.images import CameraFrames, CameraIndex, camera_frames
@@ -315,7 +316,7 @@ class Rollout(RolloutEpisodes):
             k, col, t = job
             self._file.read_env(k, col, out[k][t : t + chunk], start=t)
 
-        with _random_access(self._file):
+        with random_access(self._file.fileno()):
             if len(jobs) <= 1 or threads == 1:
                 for job in jobs:
                     read(job)
@@ -394,27 +395,6 @@ def _member_info(f: NpzArchive) -> dict[str, dict[str, Any]]:
         }
         for name, m in f.members.items()
     }
-
-
-class _random_access:
-    """Turn the kernel's read-ahead off for ``f``'s descriptor while inside (strided reads)."""
-
-    def __init__(self, f: NpzArchive):
-        self._fd = f.fileno()
-
-    def __enter__(self) -> None:
-        _fadvise(self._fd, getattr(os, "POSIX_FADV_RANDOM", None))
-
-    def __exit__(self, *exc) -> None:
-        _fadvise(self._fd, getattr(os, "POSIX_FADV_NORMAL", None))
-
-
-def _fadvise(fd: int, advice: int | None) -> None:
-    if advice is not None:
-        try:
-            os.posix_fadvise(fd, 0, 0, advice)
-        except OSError:
-            pass
 
 
 def open_file(path: str | os.PathLike, *, allow_pickle: bool = False) -> Rollout:
