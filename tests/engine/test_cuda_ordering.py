@@ -343,8 +343,18 @@ def test_host_input_reaches_the_device_without_a_host_wait(cuda_standin, value):
 
 
 # ---- item 5: Ctrl-C while waiting for a staging buffer -------------------------------------------------
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler while the test runs: a shell that starts pytest in the background
+    (``cmd &``) makes it ignore SIGINT, and the test's Ctrl-C would never arrive."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_main_when_blocked_in(function: str, module: str, timeout: float = 20.0) -> threading.Thread:
-    """SIGINT to the main thread once it blocks in ``queue.get`` called (indirectly) by ``function``."""
+    """SIGINT to the main thread once it blocks in ``queue.get`` called (indirectly) by ``function``
+    (with the `python_sigint` fixture, so that it raises KeyboardInterrupt)."""
     main = threading.main_thread().ident
 
     def blocked() -> bool:
@@ -372,7 +382,7 @@ def _interrupt_main_when_blocked_in(function: str, module: str, timeout: float =
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to the main thread")
 @pytest.mark.parametrize("then", ["close", "continue"])
 def test_ctrl_c_while_waiting_for_staging_keeps_every_row_in_place(tmp_path, volume_reference, cuda_branch,
-                                                                  monkeypatch, then):
+                                                                  monkeypatch, then, python_sigint):
     # Item 5: with one staging buffer held by a writer that is behind, the flush at the end of
     # the second segment waits for it; Ctrl-C arrives there. Closing at once, or recording on
     # and closing later, must give the file of the steps recorded, episode index included.
