@@ -11,6 +11,7 @@ to ``PATH.pid-<rank>`` before the first step.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -22,6 +23,9 @@ from rollrec.loop.rollout import RolloutRecorder
 
 
 def main() -> None:
+    # Ctrl-C (the test's SIGINT) finishes the file, as for a user, even when the test runner was
+    # started in the background and this process inherited SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     path, mode, steps, sleep = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     num_envs = int(sys.argv[5]) if len(sys.argv) > 5 else 8
     rank = 0

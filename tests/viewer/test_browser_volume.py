@@ -97,6 +97,7 @@ def test_overview_marks_captured_episodes_and_jumps_to_one(chromium, files):
                  what="a captured episode's first frame")
         env = readout(page)[1]
         ep = next(e for e in captured if e["env"] == env and e["start"] == readout(page)[0])
+        app.pause()  # playing on would leave the window a step later, before the links can be seen drawn
         app.seek(ep["stop"] - 1)  # its last step: inside its window
         page.get_by_text(re.compile(r"◆ every field \(captured episode, frames \d+-\d+\)")).wait_for()
         wait_for(lambda: _links_shown(page) is True, what="the captured window's links drawn")
