@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from rollrec.adapters.base import QUAT_ORDERS, BaseAdapter, Step, as_field_dict, loaded_class, unwrap_chain
-from rollrec.adapters.managers import ManagerBasedAdapter, find_manager_based, is_rsl_rl_wrapper
+from rollrec.adapters.managers import ManagerBasedAdapter, find_manager_based, is_rsl_rl_wrapper, pick_entity
 from rollrec.adapters.warp_streams import torch_waits_for_warp
 
 
@@ -126,7 +126,7 @@ class IsaacLabDirectAdapter(BaseAdapter):
         cfg = getattr(self.env, "cfg", None)
         spec = getattr(env, "spec", None) or getattr(self.env, "spec", None)
         self.name = name or getattr(spec, "id", None) or (type(cfg).__name__ if cfg is not None else type(self.env).__name__)
-        self.entity_name, self.entity = _pick_entity(self.env.scene, entity)
+        self.entity_name, self.entity = pick_entity(self.env.scene, entity)
         self.link_names = [str(n) for n in self.entity.body_names] if self.entity is not None else None
         if self.entity is not None:
             native = isinstance(self.entity.data.root_quat_w, torch.Tensor)
@@ -172,17 +172,3 @@ def _entity_pose(entity: Any) -> dict[str, torch.Tensor]:
     data = entity.data
     return {"base_pos": as_torch(data.root_pos_w).clone(), "base_quat": as_torch(data.root_quat_w).clone(),
             "link_pos": as_torch(data.body_pos_w).clone(), "link_quat": as_torch(data.body_quat_w).clone()}
-
-
-def _pick_entity(scene: Any, entity: str | None) -> tuple[str | None, Any]:
-    if entity is not None:
-        return entity, scene[entity]
-    try:
-        return "robot", scene["robot"]
-    except (KeyError, TypeError):
-        pass
-    found = getattr(scene, "articulations", None)
-    if isinstance(found, dict):
-        for key, value in found.items():
-            return key, value
-    return None, None

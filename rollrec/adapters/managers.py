@@ -79,7 +79,7 @@ class ManagerBasedAdapter(BaseAdapter):
             self.meta["reward_terms_note"] = (f"{type(rm).__name__} is not the stock reward manager: the term "
                                               f"{UNATTRIBUTED!r} is rew minus the sum of the others")
         self.meta["reward_terms_scale"] = self.term_scale()
-        self.entity_name, self.entity = self._pick_entity(entity)
+        self.entity_name, self.entity = pick_entity(self.env.scene, entity)
         self.link_names = [str(n) for n in self.entity.body_names] if self.entity is not None else None
         if self.entity_name is not None:
             self.meta["entity"] = self.entity_name
@@ -143,21 +143,24 @@ class ManagerBasedAdapter(BaseAdapter):
     def record_obs(self, obs: Any) -> Any:
         return as_field_dict(obs)
 
-    def _pick_entity(self, entity: str | None) -> tuple[str | None, Any]:
-        scene = self.env.scene
-        if entity is not None:
-            return entity, scene[entity]
-        try:
-            return "robot", scene["robot"]
-        except (KeyError, TypeError):
-            pass
-        for attr in ("articulations", "entities"):
-            found = getattr(scene, attr, None)
-            if isinstance(found, dict):
-                for key, value in found.items():
-                    if hasattr(value, "body_names"):
-                        return key, value
-        return None, None
+
+def pick_entity(scene: Any, entity: str | None) -> tuple[str | None, Any]:
+    """The articulation whose poses are recorded, and its name: ``scene[entity]`` when named, else
+    ``scene["robot"]``, else the first of the scene's ``articulations`` (Isaac Lab) or ``entities``
+    (mjlab) that has ``body_names``; ``(None, None)`` when there is none."""
+    if entity is not None:
+        return entity, scene[entity]
+    try:
+        return "robot", scene["robot"]
+    except (KeyError, TypeError):
+        pass
+    for attr in ("articulations", "entities"):
+        found = getattr(scene, attr, None)
+        if isinstance(found, dict):
+            for key, value in found.items():
+                if hasattr(value, "body_names"):
+                    return key, value
+    return None, None
 
 
 def is_rsl_rl_wrapper(env: Any) -> bool:
