@@ -13,6 +13,9 @@
   btrfs), falling back to reads and writes.
 - `clone_range`: share a range's blocks at another offset (``FICLONERANGE``: XFS, btrfs); False
   where the file system cannot, and nothing is changed then.
+- `collapse_range`: remove a byte range from a file, the bytes after it moving down by its length
+  (Linux ``fallocate(COLLAPSE_RANGE)``: ext4, XFS; a change of extents, no byte is copied); False
+  where the file system cannot, and nothing is changed then.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable
 
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
+_FALLOC_FL_COLLAPSE_RANGE = 0x08
 _COPY_CHUNK = 64 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -123,6 +127,34 @@ def punch_hole(fd: int, offset: int, length: int) -> bool:
     if err in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
         return False
     raise OSError(err, f"fallocate(PUNCH_HOLE) of {length} bytes at {offset}: {os.strerror(err)}")
+
+
+def collapse_range(fd: int, offset: int, length: int) -> bool:
+    """Remove ``[offset, offset + length)`` from the file: what follows moves down by ``length``
+    and the file shrinks by as much. Both must be multiples of the file system's block size and
+    the range must end before the end of the file. Only the extents change. It is one system call:
+    a killed process leaves it done or not done, never half (after a power loss that is up to the
+    file system's journal: see "Recordings of unknown length" in `rollrec._npz.stream`).
+
+    Returns False where the platform or file system cannot (tmpfs, btrfs, NFS, ...): nothing is
+    changed then. Raises OSError for other failures.
+    """
+    if length <= 0 or _fallocate is None:
+        return False
+    if _fallocate(fd, _FALLOC_FL_COLLAPSE_RANGE, offset, length) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS):
+        return False
+    raise OSError(err, f"fallocate(COLLAPSE_RANGE) of {length} bytes at {offset}: {os.strerror(err)}")
+
+
+def block_size(fd: int) -> int:
+    """The unit ranges given to `collapse_range` must be multiples of (the file system's block size)."""
+    try:
+        return max(int(os.fstatvfs(fd).f_bsize), 1)
+    except (AttributeError, OSError):  # pragma: no cover - no statvfs
+        return 4096
 
 
 def allocated_bytes(path: str | os.PathLike) -> int | None:

@@ -8,7 +8,7 @@ memory-map it; a direct-I/O writer would ask for the page size.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ from rollrec._npz import zip_records
 from rollrec._npz.zip_records import NPY_HEADER_BYTES
 
 ALIGN = 64
+MAX_HEADER_PAD = 60_000  # a local header's padding extra field holds at most 65,535 bytes
 
 
 @dataclass
@@ -80,3 +81,38 @@ def placement_at(m: MemberSpec, offset: int, rows: int, align: int) -> Placement
 def align_up(offset: int, align: int) -> int:
     """The first multiple of ``align`` at or after ``offset``."""
     return -(-offset // align) * align
+
+
+def _header_base(m: MemberSpec) -> int:
+    """Bytes of ``m``'s local header without padding (room for the zip64 extra included)."""
+    return zip_records.local_header_len((m.name + ".npy").encode(), 0, 0, 1)
+
+
+def header_fits(m: MemberSpec, p: Placement, lowest: int) -> bool:
+    """Whether ``p``'s local header starts at or after ``lowest`` and can be written to end where
+    its npy header leads into ``p.data_offset`` (padding of 0 or 4 to `MAX_HEADER_PAD` bytes)."""
+    pad = p.data_offset - NPY_HEADER_BYTES - p.header_offset - _header_base(m)
+    return p.header_offset >= lowest and (pad == 0 or 4 <= pad <= MAX_HEADER_PAD)
+
+
+def header_before(m: MemberSpec, data_offset: int, lowest: int) -> int:
+    """The first offset at or after ``lowest`` where ``m``'s local header can start so that its npy
+    header ends at ``data_offset`` (the padding extra field takes up the difference).
+
+    ``lowest`` is where the previous member's rows end: with the data where a one-shot write puts
+    it (`placement_at(m, lowest)`), the header is that one's too. ValueError if there is no room.
+    """
+    base = _header_base(m)
+    pad = data_offset - NPY_HEADER_BYTES - lowest - base
+    if pad < 0:
+        raise ValueError(f"{m.name!r}: no room for a header between byte {lowest} and its data at {data_offset}")
+    if pad == 0 or 4 <= pad <= MAX_HEADER_PAD:
+        return lowest
+    return data_offset - NPY_HEADER_BYTES - base - (0 if pad < 4 else MAX_HEADER_PAD)
+
+
+def after_collapse(offset: int, ranges: Iterable[tuple[int, int]]) -> int:
+    """Where byte ``offset`` lies once the ``(start, length)`` ranges are removed from the file
+    (``fallocate(COLLAPSE_RANGE)``, each given in the offsets before any is removed, none
+    overlapping); a byte inside a removed range maps to where the range was."""
+    return offset - sum(min(length, max(0, offset - start)) for start, length in ranges)

@@ -6,6 +6,7 @@ One JSON object, replaced atomically (`rollrec._npz.files.replace_small_file`) w
      "created": <unix time>, "committed_rows": R, "committed_crc": {member: CRC-32 of its R rows},
      "variable_rows": {member: rows},
      "members": [{"name", "dtype", "row_shape", "capacity", "header_offset", "data_offset"}, ...],
+     "collapse": {"size": S, "ranges": [[offset, length], ...]},
      "info": {...}}
 
 ``info`` is the caller's (for a rollout: `rollrec.io.partial`'s meta, names and compress flag),
@@ -14,6 +15,16 @@ opaque JSON here, serialised by the thread that set it.
 (see "Variable members" in `rollrec._npz.stream`); the others hold R. A sidecar without it
 has none. (A rollrec that predates the key would check a variable member's first R rows against
 its CRC, and refuse them: never recover them wrong.)
+
+``collapse`` is present only while the writer removes the holes between members
+(``fallocate(COLLAPSE_RANGE)``, see "Recordings of unknown length" in `rollrec._npz.stream`): the
+members' offsets are those before the first range is removed, the ranges are removed in the order
+listed (highest first, so each is also where it was when the plan was made), and the file's size
+tells how many were: ``S`` before any, ``S`` less the first k lengths after k.
+`State.placements_at` turns that size into the members' offsets. A range never holds a byte of
+rows the sidecar names, but may hold a member's local header, which is rewritten at the end
+anyway: a header offset inside a removed range maps to where the range was (the writer then
+places the header anew, `rollrec._npz.layout.header_before`).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rollrec.format.errors import RolloutFormatError
-from rollrec._npz.layout import ALIGN, MemberSpec, Placement
+from rollrec._npz.layout import ALIGN, MemberSpec, Placement, after_collapse
 
 FORMAT = "rollrec-partial"
 VERSION = 2
@@ -42,6 +53,24 @@ class State:
     committed_rows: int
     committed_crc: dict[str, int]
     variable_rows: dict[str, int]
+    collapse_size: int | None = None  # the file's size before the pending collapses (None: none pending)
+    collapse: tuple[tuple[int, int], ...] = ()  # (offset, length) of each, in the order they run
+
+    def placements_at(self, file_size: int) -> dict[str, Placement] | None:
+        """Where the members lie in a data file of ``file_size`` bytes: `placements` with the
+        pending collapses that size says were done applied; None when the size matches no stage
+        of them (the file changed after they completed, or it is not this sidecar's file)."""
+        if self.collapse_size is None:
+            return dict(self.placements)
+        size, done = self.collapse_size, 0
+        while size != file_size:
+            if done == len(self.collapse):
+                return None
+            size -= self.collapse[done][1]
+            done += 1
+        removed = self.collapse[:done]
+        return {name: Placement(after_collapse(p.header_offset, removed), after_collapse(p.data_offset, removed), p.capacity)
+                for name, p in self.placements.items()}
 
 
 def encode(
@@ -55,8 +84,10 @@ def encode(
     committed_crc: Mapping[str, int],
     info_json: str,
     variable_rows: Mapping[str, int] | None = None,
+    collapse: tuple[int, Sequence[tuple[int, int]]] | None = None,
 ) -> bytes:
-    """The sidecar's bytes; each member's capacity is its placement's."""
+    """The sidecar's bytes; each member's capacity is its placement's. ``collapse``: ``(file size,
+    ranges)`` of the collapses about to run (see the module docstring)."""
     doc = {
         "format": FORMAT,
         "version": VERSION,
@@ -69,6 +100,8 @@ def encode(
     }
     if variable_rows:
         doc["variable_rows"] = dict(variable_rows)
+    if collapse is not None:
+        doc["collapse"] = {"size": int(collapse[0]), "ranges": [[int(a), int(n)] for a, n in collapse[1]]}
     return (json.dumps(doc)[:-1] + ', "info": ' + info_json + "}").encode()
 
 
@@ -109,9 +142,21 @@ def decode(doc: Mapping, layout_path: str) -> State:
             committed_rows=int(doc["committed_rows"]),
             committed_crc={m.name: int(doc["committed_crc"][m.name]) for m in members},
             variable_rows=_variable_rows(doc.get("variable_rows", {}), {m.name for m in members}),
+            **_collapse(doc.get("collapse")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RolloutFormatError(f"{layout_path}: damaged sidecar ({type(exc).__name__}: {exc})") from None
+
+
+def _collapse(value: object) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"'collapse' must be an object, got {value!r:.80}")
+    ranges = tuple((int(a), int(n)) for a, n in value["ranges"])
+    if any(a < 0 or n <= 0 for a, n in ranges):
+        raise ValueError("'collapse' holds a negative offset or an empty range")
+    return {"collapse_size": int(value["size"]), "collapse": ranges}
 
 
 def _variable_rows(value: object, names: set[str]) -> dict[str, int]:

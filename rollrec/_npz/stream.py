@@ -37,7 +37,9 @@ the sidecar, and only then gives the old space back (``fallocate(PUNCH_HOLE)``).
   file and the first member's new capacity, switches, and the first member then grows in place
   into the space they left: only the smaller members are ever copied, and byte 0 stays a zip
   header (``np.load`` looks for one there).
-- `finalize` gives unused capacity back, slides members down into large holes (the same
+- `finalize` gives unused capacity back, removes the holes between members where the file
+  system can (``fallocate(COLLAPSE_RANGE)``: the one exception to the rule above, see
+  "Recordings of unknown length"), else slides members down into large holes (the same
   copy-then-switch; a member whose new place would overlap its rows first moves past the end),
   writes the real npy and zip headers in place (the sidecar references rows, never headers), and
   puts the small members and the central directory right after the last member's rows. Members
@@ -67,13 +69,22 @@ many rows as the file system's free space holds, in a sparse file: only the rows
 are allocated up front, so the reservation costs no disk, and no member moves while rows are
 appended (the file would be full first). Growing instead (doubling, copying the members after
 the first each time, then closing the hole at the end) copied up to twice their bytes, through
-the kernel's page-cache copy. With direct I/O, the members after the first (the smaller ones)
-are written through the page cache instead and left there once clean, and `finalize` slides
-them down next to the first (`_close_holes`: one copy of their bytes, read from memory, one
-sync and one sidecar switch): the disk sees every byte once plus the smaller members twice.
-Where the file system cannot leave holes (probed on the new file), members keep their
-capacity and grow as above. The reservation shows in the partial file's size (``ls -l``),
-never in its disk use.
+the kernel's page-cache copy.
+
+`finalize` then removes the holes between the members' rows with ``fallocate(COLLAPSE_RANGE)``
+(ext4, XFS; probed on the new file): a change of extents, no byte copied, so the disk sees
+every byte once (`_collapse_holes`). It moves referenced bytes, so it has its own protocol: the
+sidecar first names the ranges and the file's size (`rollrec._npz.sidecar`), the ranges go
+highest first, and since each removal shrinks the file by its length, the size alone says how
+many went: `reopen` (and a live reader) computes the members' places from it. A killed process
+leaves each removal done or not done (one system call). After a power loss, a file system that
+applied part of one leaves rows the sidecar's CRCs reject: recovery refuses, never returns them
+wrong. Where the file system cannot collapse (tmpfs, btrfs, NFS), the members after the first
+(the smaller ones) are written through the page cache with direct I/O and left there once
+clean, and `finalize` slides them down next to the first (`_close_holes`: one copy of their
+bytes, read from memory, one sync and one sidecar switch). Where the file system cannot leave
+holes (probed on the new file), members keep their capacity and grow as above. The reservation
+shows in the partial file's size (``ls -l``), never in its disk use.
 
 The writer is not thread-safe: one thread (the engine's writer thread) appends and grows, except
 that `commit_snapshot` may run on another (the engine's committer, so the writer never waits for
@@ -84,7 +95,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
+import math
 import os
 import threading
 import time
@@ -96,8 +109,27 @@ import numpy as np
 from rollrec._npz import faults, sidecar, zip_records
 from rollrec._npz.direct_io import BLOCK, DirectWriter, aligned_array, open_direct
 from rollrec.format.errors import RolloutFormatError
-from rollrec._npz.files import clone_range, copy_range, create_exclusive, fdatasync, punch_hole, replace_small_file
-from rollrec._npz.layout import ALIGN, MemberSpec, Placement, align_up, layout, placement_at
+from rollrec._npz.files import (
+    block_size,
+    clone_range,
+    collapse_range,
+    copy_range,
+    create_exclusive,
+    fdatasync,
+    punch_hole,
+    replace_small_file,
+)
+from rollrec._npz.layout import (
+    ALIGN,
+    MemberSpec,
+    Placement,
+    after_collapse,
+    align_up,
+    header_before,
+    header_fits,
+    layout,
+    placement_at,
+)
 from rollrec._npz.writeback import BufferedWriter, WritebackWindow
 from rollrec._npz.zip_records import NPY_HEADER_BYTES, npy_header
 
@@ -114,6 +146,7 @@ _READ_CHUNK = 64 << 20
 _COPY_CHUNK = 8 << 20  # one read and one write of a copy between places of the file
 _COPY_BUFFERS = 4
 _RESERVE_LIMIT = 1 << 43  # open-ended: the reservation never exceeds this many bytes (8 TiB: ext4 files end at 16; tests lower it)
+_RESERVE_QUANTUM = 1 << 16  # open-ended: rows reserved, in whole multiples of this (a multiple of any block size)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -172,6 +205,7 @@ class NpzStreamWriter:
         self._fd = -1
         self._out: DirectWriter | BufferedWriter | None = None
         self._initial: dict[str, int] = {}  # open-ended: rows allocated up front, where the reservation is larger
+        self._collapse: bool | None = None  # whether the file system takes COLLAPSE_RANGE (None: not known yet)
         self._copy_buffers: list[np.ndarray] = []  # aligned buffers of `_copy`, made on first use
         if layout_path is not None:  # claim the sidecar's name first: it is what makes a partial file someone's
             os.close(create_exclusive(layout_path, replace_stale=overwrite))
@@ -187,6 +221,7 @@ class NpzStreamWriter:
                 raise OSError(errno.EINVAL, f"{self.path}: this file system refuses direct I/O (O_DIRECT)")
             self._out = BufferedWriter(self._fd) if dfd is None else DirectWriter(dfd, self._fd, threads=io_threads)
             self.align = int(align) if align is not None else (BLOCK if dfd is not None else ALIGN)
+            self._collapse = _collapsible(self._fd)
             if open_ended:
                 self._reserve(members)
             self._placements = layout(members, align=self.align)
@@ -232,13 +267,15 @@ class NpzStreamWriter:
             return
         st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
         rows = min(st.f_bavail * st.f_frsize // step, _RESERVE_LIMIT // step)
+        if rows >= _RESERVE_QUANTUM:  # whole multiples: the members' offsets modulo a block never depend on the free space
+            rows -= rows % _RESERVE_QUANTUM
         if rows <= max(m.capacity for m in fixed):
             return
         first = max(fixed, key=lambda m: m.row_bytes)
         for m in fixed:
             self._initial[m.name] = m.capacity
             m.capacity = int(rows)
-        if self._out.direct:  # the others are copied once at finalize: read them back from memory then
+        if self._out.direct and not self._collapse:  # the others are copied once at finalize: read them from memory then
             self._out.keep_cached(frozenset(m.name for m in fixed if m is not first))
 
     def _end(self) -> int:
@@ -460,8 +497,9 @@ class NpzStreamWriter:
             )
         self._punch_unused(rows)  # first: on a full disk this is the space the steps below use
         faults.point("finalize.punched")
-        if self._holes(rows) > max(_COMPACT_MIN_HOLES, self._used(rows) * _COMPACT_MIN_FRACTION):
+        if not self._collapse_holes(rows) and self._holes(rows) > max(_COMPACT_MIN_HOLES, self._used(rows) * _COMPACT_MIN_FRACTION):
             self._close_holes(rows)
+        self._place_headers(rows)
         entries = []
         for name, m in self.members.items():
             p = self._placements[name]
@@ -519,6 +557,78 @@ class NpzStreamWriter:
         """Bytes between the members' rows (what `_close_holes` could give back)."""
         last = self._in_file_order()[-1]
         return self._rows_end(last, rows[last.name]) - self._used(rows)
+
+    def _collapse_holes(self, rows: Mapping[str, int]) -> bool:
+        """Remove the holes between the members' rows from the file (``fallocate(COLLAPSE_RANGE)``):
+        the members after each hole move down by its length and no byte is copied. False where
+        the file system cannot (nothing changed: the caller copies instead, `_close_holes`).
+
+        Before each member, the range from the first block boundary after the previous member's
+        kept rows up to the block boundary that leaves its data where a one-shot write of these
+        rows puts it (with direct I/O exactly there; else within one block) goes: it holds no
+        row the sidecar names (committed rows past the kept ones were uncommitted first), maybe
+        the member's old local header, which is placed anew right after the previous rows.
+        The sidecar first names the ranges and the file's size (see `rollrec._npz.sidecar`); the
+        ranges go highest first; the file is synced and the sidecar switched to the new places.
+        All under the sidecar's lock: a concurrent `commit_snapshot` writes before the plan or
+        after the switch.
+        """
+        if self._collapse is False:
+            return False
+        self.drain()
+        unit = math.lcm(block_size(self._fd), self.align)
+        ordered = self._in_file_order()
+        ranges: list[tuple[int, int]] = []
+        for prev, m in itertools.pairwise(ordered):
+            prev_end = self._rows_end(prev, rows[prev.name])
+            data = self._placements[m.name].data_offset
+            start = align_up(prev_end, unit)
+            one_shot = placement_at(m, prev_end, 0, self.align).data_offset
+            length = (data - max(start, one_shot)) // unit * unit
+            if length > 0:
+                ranges.append((start, length))
+        if not ranges:
+            return True
+        ranges.sort(reverse=True)  # highest first: removing one never moves the start of another
+        size = os.fstat(self._fd).st_size
+        moved: dict[str, Placement] = {}
+        prev_end = None
+        for m in ordered:  # each header right after the previous member's rows (the first stays at byte 0)
+            data = after_collapse(self._placements[m.name].data_offset, ranges)
+            header = self._placements[m.name].header_offset if prev_end is None else header_before(m, data, prev_end)
+            moved[m.name] = Placement(header, data, rows[m.name])
+            prev_end = data + rows[m.name] * m.row_bytes
+        with self._lock:
+            self._write_layout(collapse=(size, ranges))
+            faults.point("compact.planned")
+            for i, (start, length) in enumerate(ranges):
+                if not collapse_range(self._fd, start, length):
+                    if i:  # pragma: no cover - the file system took the first and refused another
+                        raise OSError(errno.EIO, f"{self.path}: fallocate(COLLAPSE_RANGE) stopped being supported")
+                    self._collapse = False
+                    self._write_layout()  # nothing moved: the plan goes before the file's size changes
+                    return False
+                self._collapse = True
+                faults.point("compact.collapsed")
+            self._sync()
+            self._write_layout(placements=moved)
+            self._placements = moved
+        for name, m in self.members.items():
+            m.capacity = rows[name]
+        faults.point("compact.switched")
+        return True
+
+    def _place_headers(self, rows: Mapping[str, int]) -> None:
+        """Give each member a local header that fits between the previous member's kept rows and
+        its data (`rollrec._npz.layout.header_fits`): after a recovery from a kill amid
+        `_collapse_holes`, a removed range may have held one. Headers are not what the sidecar
+        protects (it names rows), so this changes no sidecar."""
+        prev_end = None
+        for m in self._in_file_order():
+            p = self._placements[m.name]
+            if prev_end is not None and not header_fits(m, p, prev_end):
+                self._placements[m.name] = Placement(header_before(m, p.data_offset, prev_end), p.data_offset, p.capacity)
+            prev_end = self._rows_end(m, rows[m.name])
 
     def _close_holes(self, rows: Mapping[str, int]) -> None:
         """Slide the members after the first down onto the rows before them.
@@ -688,8 +798,10 @@ class NpzStreamWriter:
         *,
         placements: Mapping[str, Placement] | None = None,
         committed: tuple[int, dict[str, int], dict[str, int]] | None = None,
+        collapse: tuple[int, list[tuple[int, int]]] | None = None,
     ) -> None:
-        """Replace the sidecar with the current state, or with the given parts of the next one.
+        """Replace the sidecar with the current state, or with the given parts of the next one
+        (``collapse``: the collapses about to run, see `_collapse_holes`).
 
         Callers hold ``self._lock`` once threads share the writer (see `commit_snapshot`).
         """
@@ -699,7 +811,7 @@ class NpzStreamWriter:
         text = sidecar.encode(
             data_path=os.path.basename(self.path), align=self.align, created=self._now, members=list(self.members.values()),
             placements=placements or self._placements, committed_rows=rows, committed_crc=crc, info_json=self._info_json,
-            variable_rows=var,
+            variable_rows=var, collapse=collapse,
         )
         replace_small_file(self.layout_path, text, sync=self.durable)
 
@@ -721,7 +833,6 @@ class NpzStreamWriter:
         self._lock = threading.Lock()
         self.align, self._now = state.align, state.created
         self.members = {m.name: m for m in state.members}
-        self._placements = state.placements
         self._info_json = json.dumps(doc.get("info", {}))
         rows = self._committed = state.committed_rows
         self._committed_crc = state.committed_crc
@@ -731,9 +842,16 @@ class NpzStreamWriter:
         self.file_size = 0
         self._fd = os.open(path, os.O_RDWR | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
         self._out = BufferedWriter(self._fd)  # recovery writes headers and copies, never rows
-        self._initial, self._copy_buffers = {}, []
+        self._initial, self._copy_buffers, self._collapse = {}, [], None
         try:
             size = os.fstat(self._fd).st_size
+            placements = state.placements_at(size)
+            if placements is None:
+                raise RolloutFormatError(
+                    f"{path}: its size ({size} bytes) matches no step of the compaction its sidecar names "
+                    f"(from {state.collapse_size} bytes); it changed after the writer stopped"
+                )
+            self._placements = placements
             for name, m in self.members.items():
                 end = self._placements[name].data_offset + counts[name] * m.row_bytes
                 if counts[name] and m.row_bytes and end > size:
@@ -751,6 +869,8 @@ class NpzStreamWriter:
                         "recover them as if they were intact"
                     )
                 self.crc[name] = crc
+            if state.collapse_size is not None:  # killed while removing holes: name where the members are now
+                self._write_layout()
         except BaseException:
             self.close()
             raise
@@ -763,6 +883,20 @@ def _sparse(fd: int) -> bool:
         os.ftruncate(fd, 64 << 20)
         blocks = getattr(os.fstat(fd), "st_blocks", None)
         return blocks is not None and blocks * 512 < (1 << 20)
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+
+
+def _collapsible(fd: int) -> bool:
+    """Whether the file at ``fd`` (new, empty) takes ``fallocate(COLLAPSE_RANGE)``: four blocks
+    lose the second."""
+    unit = block_size(fd)
+    try:
+        os.ftruncate(fd, 4 * unit)
+        return collapse_range(fd, unit, unit) and os.fstat(fd).st_size == 3 * unit
     except OSError:
         return False
     finally:

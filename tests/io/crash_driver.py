@@ -18,13 +18,14 @@ SCENARIO (all with a later member much larger than the first, as link poses are)
 - ``short-closed``, ``grow-closed``: those two with every hole closed however small, so members
   whose new place overlaps their rows go past the end first, then slide down;
 - ``open``: unknown length as the recorder writes it (``open_ended``): 5 rows allocated, room for
-  as many as the disk holds (sparse), the members after the first kept in the page cache and
-  slid down at finalize;
+  as many as the disk holds (sparse), the holes between members removed at finalize (in place
+  with ``COLLAPSE_RANGE`` where the file system can, as in the test folder; else, as on tmpfs,
+  the members after the first kept in the page cache and slid down);
 - ``open-grow``: ``open`` with room for 12 rows only, so it also grows (twice) to hold 27.
 
 MODE: ``points`` kills at the k-th `rollrec._npz.faults` point for k = 1, 2, ... until a child
 completes; ``writes`` kills before the k-th call that changes a file (pwrite, write, ftruncate,
-fallocate, copy_file_range, rename, unlink), which needs nothing from the code under test;
+fallocate (punching holes, removing ranges), copy_file_range, rename, unlink), which needs nothing from the code under test;
 ``random`` kills ``--random N`` times after a random delay within one undisturbed run's duration.
 
 ``--io``: rows written with direct I/O (``O_DIRECT``: whole aligned blocks, writes in flight on
@@ -172,13 +173,15 @@ def _arm_writes(k: int) -> list[int]:
     for name in _MUTATING:
         if hasattr(os, name):
             setattr(os, name, wrap(getattr(os, name)))
-    try:  # punching holes goes through ctypes, not os
+    try:  # punching holes and removing ranges go through ctypes, not os
         from rollrec._npz import files
 
         files.punch_hole = wrap(files.punch_hole)
+        files.collapse_range = wrap(files.collapse_range)
         from rollrec._npz import stream as npz_stream
 
         npz_stream.punch_hole = files.punch_hole
+        npz_stream.collapse_range = files.collapse_range
     except ImportError:  # code without hole punching
         pass
     return seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -78,3 +79,42 @@ def test_importing_a_reading_module_loads_neither_the_writer_nor_direct_io():
         " for m in loaded), loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_collapse_range_removes_the_bytes_and_moves_the_rest_down(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"a" * 4096 + b"b" * 8192 + b"c" * 4096)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if not files.collapse_range(fd, 4096, 8192):
+            pytest.skip(f"{tmp_path}: this file system cannot collapse ranges")
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"a" * 4096 + b"c" * 4096
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs a tmpfs at /dev/shm")
+def test_collapse_range_says_false_and_changes_nothing_where_the_file_system_cannot(tmp_path):
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as d:  # tmpfs has no COLLAPSE_RANGE
+        path = os.path.join(d, "f")
+        with open(path, "wb") as f:
+            f.write(b"x" * 3 * 4096)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            assert files.collapse_range(fd, 4096, 4096) is False
+        finally:
+            os.close(fd)
+        assert os.path.getsize(path) == 3 * 4096
+
+
+def test_a_misaligned_collapse_is_an_error_not_a_silent_no(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 3 * 4096)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if not files.collapse_range(fd, 4096, 4096):
+            pytest.skip(f"{tmp_path}: this file system cannot collapse ranges")
+        with pytest.raises(OSError, match="COLLAPSE_RANGE"):
+            files.collapse_range(fd, 100, 4096)
+    finally:
+        os.close(fd)

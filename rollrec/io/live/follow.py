@@ -9,7 +9,9 @@ protocol is `rollrec.io.partial`'s). A reader in another process (or thread) fol
   lock and writes nothing, so the writer never waits for it.
 - **Why a read can be trusted.** The writer never writes a byte the sidecar references: a move
   (`grow`, or sliding members down when it finishes) copies, syncs, switches the sidecar, and
-  only then punches the old place (it then reads as zeros). Placements never return to an
+  only then punches the old place (it then reads as zeros). Where the file system removes the
+  holes between members in place instead (``COLLAPSE_RANGE``), the sidecar names the ranges first
+  and the data file's size tells which are gone (`RecordingFiles.read_sidecar`). Placements never return to an
   earlier place, and the committed count only goes down when finishing, just before the rows
   past it are given back. So rows ``[0, R)`` of a member read at placement P are the recorded
   rows if a sidecar read *after* the read still names P with at least R committed rows: it
@@ -67,6 +69,7 @@ ACTIVE_S = 3.0
 #: Seconds between two looks for the writer's process (``/proc``), when the sidecar is quiet.
 PROCESS_CHECK_S = 1.0
 _READ_CHUNK = 16 << 20
+_COLLAPSE_WAIT_S = 0.002  # between two looks at a sidecar whose compaction just ended
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -151,10 +154,14 @@ class RecordingFiles:
         self._closed = False
 
     # ---- the sidecar --------------------------------------------------------------------------
-    def read_sidecar(self) -> Committed | None:
+    def read_sidecar(self, retries: int = 100) -> Committed | None:
         """The sidecar's word now; None while it is absent or empty (not laid out yet).
 
-        Raises `RolloutFormatError` for a sidecar that is not a rollrec one.
+        While the writer removes the holes between members (the sidecar names the ranges, see
+        `rollrec._npz.sidecar`), the data file's size says where the members are: a member read
+        at the place one size gives is confirmed by a later read giving the same place (a range
+        removed before it in between moves it, and then its place differs). Raises
+        `RolloutFormatError` for a sidecar that is not a rollrec one.
         """
         try:
             st = os.stat(self.partial.sidecar_path)
@@ -164,12 +171,29 @@ class RecordingFiles:
         except FileNotFoundError:
             return None
         state = sidecar.decode(doc, self.partial.sidecar_path)
+        placements = state.placements
+        if state.collapse_size is not None:  # the writer is removing the holes between members
+            placements = state.placements_at(self._data_size())
+            if placements is None:  # all removed and the file changed since: the next sidecar is on its way
+                if retries == 0:
+                    raise RolloutFormatError(f"{self.path}: the data file's size matches no step of the compaction "
+                                             "its sidecar names")
+                time.sleep(_COLLAPSE_WAIT_S)
+                return self.read_sidecar(retries - 1)
         info = doc.get("info", {})
         return Committed(
-            rows=state.committed_rows, members={m.name: m for m in state.members}, placements=state.placements,
+            rows=state.committed_rows, members={m.name: m for m in state.members}, placements=placements,
             crc=state.committed_crc, variable_rows=state.variable_rows, info=info if isinstance(info, dict) else {},
             created=state.created, changed=st.st_mtime,
         )
+
+    def _data_size(self) -> int:
+        if self._fd >= 0:
+            return os.fstat(self._fd).st_size
+        try:
+            return os.stat(self.partial.data_path).st_size
+        except FileNotFoundError:
+            return -1
 
     # ---- polling ------------------------------------------------------------------------------
     def poll(self) -> LiveStatus:
