@@ -13,6 +13,7 @@
   btrfs), falling back to reads and writes.
 - `clone_range`: share a range's blocks at another offset (``FICLONERANGE``: XFS, btrfs); False
   where the file system cannot, and nothing is changed then.
+- `memory_backed`: whether a file lives in memory (tmpfs), where reserving space costs a write.
 - `collapse_range`: remove a byte range from a file, the bytes after it moving down by its length
   (Linux ``fallocate(COLLAPSE_RANGE)``: ext4, XFS; a change of extents, no byte is copied); False
   where the file system cannot, and nothing is changed then.
@@ -147,6 +148,25 @@ def collapse_range(fd: int, offset: int, length: int) -> bool:
     if err in (errno.EOPNOTSUPP, errno.ENOSYS):
         return False
     raise OSError(err, f"fallocate(COLLAPSE_RANGE) of {length} bytes at {offset}: {os.strerror(err)}")
+
+
+_MEMORY_FS = {0x01021994, 0x858458F6}  # tmpfs, ramfs (statfs f_type)
+
+
+class _StatFs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("rest", ctypes.c_byte * 256)]  # f_type leads on every Linux ABI
+
+
+_fstatfs = linux_libc_function("fstatfs", ctypes.c_int, ctypes.POINTER(_StatFs))
+
+
+def memory_backed(fd: int) -> bool:
+    """Whether the file at ``fd`` lives in memory (tmpfs, ramfs: ``/dev/shm``, often ``/tmp``),
+    where reserving space (``fallocate``) zeroes the memory: it costs as much as writing it."""
+    if _fstatfs is None:
+        return False
+    buf = _StatFs()
+    return _fstatfs(fd, ctypes.byref(buf)) == 0 and buf.f_type in _MEMORY_FS
 
 
 def block_size(fd: int) -> int:

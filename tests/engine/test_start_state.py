@@ -32,6 +32,17 @@ def test_torch_digest_equals_the_numpy_reference(dtype):
     np.testing.assert_array_equal(got, spec.env_digests([x]))
 
 
+def test_extreme_words_wide_observations_and_several_parts_equal_the_numpy_reference():
+    rng = np.random.default_rng(1)
+    big = rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, size=(5, 6), dtype=np.int64)
+    big[0, :3] = [np.iinfo(np.int64).min, -1, spec.MODULUS]
+    wide = rng.normal(size=(5, 40_000)).astype(np.float32) * 1e30  # words up to 2**32 - 1, a long sum
+    wide[0, :4] = [-np.inf, np.inf, -np.float32(3.4e38), np.float32(3.4e38)]
+    for parts in ([big], [wide], [wide, big, wide[:, :7] > 0]):
+        got = spec.decode(StartDigest([torch.from_numpy(p) for p in parts]).entry()).digests
+        np.testing.assert_array_equal(got, spec.env_digests(parts))
+
+
 def test_digests_tell_envs_apart_and_ignore_what_does_not_change_the_start():
     x = np.random.default_rng(1).normal(size=(5, 16)).astype(np.float32)
     d = spec.env_digests([x])

@@ -363,3 +363,19 @@ def test_variable_members_hold_their_own_rows_and_grow_alone(tmp_path, monkeypat
         np.testing.assert_array_equal(npz["index"], index)
         for name, arr in data.items():
             np.testing.assert_array_equal(npz[name], arr)
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="needs a tmpfs at /dev/shm")
+def test_in_memory_only_the_tail_is_reserved_and_a_file_too_large_still_fails_up_front(io_mode):
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as d:
+        path = os.path.join(d, "r.npz")
+        data = _data(T=10, N=64)
+        w = NpzStreamWriter(path, _specs(data, 100_000))  # ~290 MB of capacity: zeroing it would cost a write
+        assert allocated_bytes(path) <= 2 << 20  # the tail's 1 MiB (and the direct-I/O probe's block)
+        w.abort()
+        free = shutil.disk_usage(d).free
+        with pytest.raises(OSError, match="no space left for"):
+            NpzStreamWriter(path, [MemberSpec("obs", "<f4", (1024,), free // 4096 + 1)])
+        assert os.listdir(d) == []
