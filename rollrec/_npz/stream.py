@@ -591,6 +591,7 @@ class NpzStreamWriter:
             return False
         self.drain()
         unit = math.lcm(block_size(self._fd), self.align)
+        size = os.fstat(self._fd).st_size
         ordered = self._in_file_order()
         ranges: list[tuple[int, int]] = []
         for prev, m in itertools.pairwise(ordered):
@@ -599,12 +600,11 @@ class NpzStreamWriter:
             start = align_up(prev_end, unit)
             one_shot = placement_at(m, prev_end, 0, self.align).data_offset
             length = (data - max(start, one_shot)) // unit * unit
-            if length > 0:
+            if length > 0 and start + length < size:  # a range must end before the end of the file
                 ranges.append((start, length))
         if not ranges:
             return True
         ranges.sort(reverse=True)  # highest first: removing one never moves the start of another
-        size = os.fstat(self._fd).st_size
         moved: dict[str, Placement] = {}
         prev_end = None
         for m in ordered:  # each header right after the previous member's rows (the first stays at byte 0)

@@ -379,3 +379,16 @@ def test_in_memory_only_the_tail_is_reserved_and_a_file_too_large_still_fails_up
         with pytest.raises(OSError, match="no space left for"):
             NpzStreamWriter(path, [MemberSpec("obs", "<f4", (1024,), free // 4096 + 1)])
         assert os.listdir(d) == []
+
+
+@pytest.mark.parametrize("rows", [0, 3])
+def test_without_fallocate_the_file_ends_where_its_writes_end_and_still_finishes(tmp_path, monkeypatch, rows):
+    def refuse(fd, offset, length):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(npz_stream.os, "posix_fallocate", refuse)  # a file system without it: nothing reserved
+    data = _data(T=rows, N=64) if rows else {k: v[:0] for k, v in _data(T=1, N=64).items()}
+    _write(tmp_path / "r.npz", data, capacity=1000)  # holes past the last member's rows may reach the file's end
+    _check_archive(tmp_path / "r.npz")
+    for name, arr in {**data, **SMALL}.items():
+        np.testing.assert_array_equal(_read_back(tmp_path / "r.npz")[name], arr)
