@@ -26,7 +26,8 @@ and leaves the machine's memory to everyone else. Its rules, and how `DirectWrit
 Streams named with `keep_cached` are written through the page cache instead (ordinary writes on
 the same I/O threads, behind a bounded `rollrec._npz.writeback.WritebackWindow` that leaves the
 pages cached once clean), for bytes that will be read back soon: an open-ended recording's
-members after the first, copied once at finalize (`rollrec._npz.stream`).
+members after the first, copied once at finalize where the file system cannot remove the holes
+between members in place (`rollrec._npz.stream`).
 
 `open_direct` gives the direct descriptor beside the file's ordinary one, or None where the file
 system refuses direct I/O (it probes with one block write); the ordinary descriptor stays for
