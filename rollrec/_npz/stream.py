@@ -582,6 +582,8 @@ class NpzStreamWriter:
         rows puts it (with direct I/O exactly there; else within one block) goes: it holds no
         row the sidecar names (committed rows past the kept ones were uncommitted first), maybe
         the member's old local header, which is placed anew right after the previous rows.
+        A removal the file system refuses midway ends the plan where it stands (the sidecar then
+        names where the members are) and returns False: the caller copies the rest.
         The sidecar first names the ranges and the file's size (see `rollrec._npz.sidecar`); the
         ranges go highest first; the file is synced and the sidecar switched to the new places.
         All under the sidecar's lock: a concurrent `commit_snapshot` writes before the plan or
@@ -616,11 +618,19 @@ class NpzStreamWriter:
             self._write_layout(collapse=(size, ranges))
             faults.point("compact.planned")
             for i, (start, length) in enumerate(ranges):
-                if not collapse_range(self._fd, start, length):
-                    if i:  # pragma: no cover - the file system took the first and refused another
-                        raise OSError(errno.EIO, f"{self.path}: fallocate(COLLAPSE_RANGE) stopped being supported")
+                try:
+                    removed = collapse_range(self._fd, start, length)
+                except OSError:  # refused for a reason of its own (EPERM, an extent size hint, ...): copy instead
+                    removed = False
+                if not removed:  # the plan goes before the file's size changes; the caller copies what is left
                     self._collapse = False
-                    self._write_layout()  # nothing moved: the plan goes before the file's size changes
+                    done = ranges[:i]
+                    now = {name: Placement(after_collapse(p.header_offset, done), after_collapse(p.data_offset, done),
+                                           p.capacity) for name, p in self._placements.items()}
+                    if done:
+                        self._sync()
+                    self._write_layout(placements=now)
+                    self._placements = now
                     return False
                 self._collapse = True
                 faults.point("compact.collapsed")

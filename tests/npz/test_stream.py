@@ -392,3 +392,29 @@ def test_without_fallocate_the_file_ends_where_its_writes_end_and_still_finishes
     _check_archive(tmp_path / "r.npz")
     for name, arr in {**data, **SMALL}.items():
         np.testing.assert_array_equal(_read_back(tmp_path / "r.npz")[name], arr)
+
+
+@pytest.mark.parametrize("refused_at", [1, 2, 3])
+def test_a_removal_refused_midway_ends_in_copies_and_a_correct_file(tmp_path, monkeypatch, refused_at):
+    if not _collapses(tmp_path):
+        pytest.skip(f"{tmp_path}: this file system cannot collapse ranges")
+    calls = []
+    real = npz_stream.collapse_range
+
+    def flaky(fd, offset, length):
+        calls.append(offset)
+        if len(calls) == refused_at + 1:  # +1: the probe of the new file
+            raise OSError(1, "Operation not permitted")
+        return real(fd, offset, length)
+
+    monkeypatch.setattr(npz_stream, "collapse_range", flaky)
+    for name in ("_COMPACT_MIN_HOLES", "_COMPACT_MIN_FRACTION", "_MIN_SLIDE"):
+        monkeypatch.setattr(npz_stream, name, 0)  # what was not removed is copied over
+    data = _data(T=10, N=64)
+    path = tmp_path / "r.npz"
+    w = _write(path, data, capacity=5000, layout_path=str(tmp_path / "r.npz.json"))
+    assert len(calls) > refused_at and w._collapse is False
+    _check_archive(path)
+    for name, arr in {**data, **SMALL}.items():
+        np.testing.assert_array_equal(_read_back(path)[name], arr)
+    assert os.path.getsize(path) < 200_000  # the holes closed all the same (5000 rows reserved: ~14 MB)
