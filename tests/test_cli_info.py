@@ -165,7 +165,8 @@ def test_a_file_with_holes_reports_its_size_and_its_disk_use(tmp_path, capsys, m
     from rollrec._npz import stream as npz_stream
 
     path = tmp_path / "sparse.npz"
-    monkeypatch.setattr(npz_stream, "_COMPACT_MIN_HOLES", 1 << 40)  # keep the holes: no compact copy
+    monkeypatch.setattr(npz_stream, "_COMPACT_MIN_HOLES", 1 << 40)  # keep the holes: no compact copy...
+    monkeypatch.setattr(npz_stream, "collapse_range", lambda fd, offset, length: False)  # ... as without COLLAPSE_RANGE
     with Recorder(path, 64, max_steps=20_000) as rec:
         for t in range(30):
             rec.record(obs=torch.full((64, 16), float(t)), act=torch.zeros(64, 4), rew=torch.zeros(64),
