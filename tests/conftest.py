@@ -323,6 +323,27 @@ def _takes_direct_io(folder: Path) -> bool:
         probe.unlink()
 
 
+def _collapses(folder: Path) -> bool:
+    """Whether files in ``folder`` can have ranges removed in place (``fallocate(COLLAPSE_RANGE)``:
+    ext4, XFS; one probe file, removed)."""
+    from rollrec._npz.stream import _collapsible
+
+    probe = folder / ".probe"
+    fd = os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+    try:
+        return _collapsible(fd)
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+@pytest.fixture
+def collapses(tmp_path: Path) -> bool:
+    """Whether the test folder's file system removes the holes of a finished file in place
+    (``COLLAPSE_RANGE``) rather than copying members over them."""
+    return _collapses(tmp_path)
+
+
 @pytest.fixture
 def direct_dir(tmp_path: Path) -> Path:
     """The test folder, where its file system takes O_DIRECT (skipped elsewhere, e.g. on tmpfs)."""

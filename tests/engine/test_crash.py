@@ -99,18 +99,6 @@ RECORDING = textwrap.dedent(
 )
 
 
-def _collapses(folder) -> bool:
-    """Whether the file system of ``folder`` takes ``fallocate(COLLAPSE_RANGE)``."""
-    from rollrec._npz.stream import _collapsible
-
-    fd = os.open(folder / "probe", os.O_RDWR | os.O_CREAT)
-    try:
-        return _collapsible(fd)
-    finally:
-        os.close(fd)
-        os.unlink(folder / "probe")
-
-
 def check_recovered(path, *, at_least: int, at_most: int) -> int:
     """Recover ``path`` if a sidecar is left; the file must hold steps 0..T-1 exactly.
 
@@ -163,10 +151,10 @@ IO = pytest.mark.parametrize("io", ["auto", "buffered"])
         ("compact.copied:3", "none", "0", "copy"),  # ... or the members after the largest slide down
     ],
 )
-def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_steps, compress, holes, io):
+def test_recorder_killed_while_closing_keeps_every_step(tmp_path, fault, max_steps, compress, holes, io, collapses):
     path = tmp_path / "run.npz"
     steps = 300 if max_steps == "none" else 80
-    if holes == "collapse" and not _collapses(tmp_path):
+    if holes == "collapse" and not collapses:
         pytest.skip(f"{tmp_path}: this file system cannot collapse ranges")
     env = dict(os.environ, ROLLREC_FAULT=fault, ROLLREC_TEST_HOLES=holes)
     out = subprocess.run([sys.executable, "-c", RECORDING, str(path), str(steps), max_steps, compress, io], env=env,

@@ -124,23 +124,13 @@ def test_spare_or_grown_capacity_reads_back(tmp_path, chunks, capacity):
             np.testing.assert_array_equal(npz[name], arr)
 
 
-def _collapses(folder) -> bool:
-    """Whether the file system of ``folder`` takes ``fallocate(COLLAPSE_RANGE)``."""
-    fd = os.open(os.path.join(folder, "probe"), os.O_RDWR | os.O_CREAT)
-    try:
-        return npz_stream._collapsible(fd)
-    finally:
-        os.close(fd)
-        os.unlink(os.path.join(folder, "probe"))
-
-
 @pytest.fixture(params=["collapse", "copy"])
-def hole_closing(request, tmp_path, monkeypatch):
+def hole_closing(request, tmp_path, monkeypatch, collapses):
     """How finalize closes holes: removing them in place (``COLLAPSE_RANGE``, where the test folder's
     file system takes it), or copying members down (as on tmpfs, btrfs, NFS)."""
     if request.param == "copy":
         monkeypatch.setattr(npz_stream, "collapse_range", lambda fd, offset, length: False)
-    elif not _collapses(tmp_path):
+    elif not collapses:
         pytest.skip(f"{tmp_path}: this file system cannot collapse ranges")
     return request.param
 
@@ -199,8 +189,8 @@ def test_finalize_leaves_small_holes_and_gives_unused_capacity_back(tmp_path, me
         pytest.skip("this file system does not punch holes")
     assert allocated < 1 << 20  # ...but take no disk space
 def test_collapsing_removes_the_holes_without_copying_a_byte(tmp_path, member_data_offsets, monkeypatch, frozen_clock,
-                                                             io_mode):
-    if not _collapses(tmp_path):
+                                                             io_mode, collapses):
+    if not collapses:
         pytest.skip(f"{tmp_path}: this file system cannot collapse ranges")
     monkeypatch.setattr(npz_stream.NpzStreamWriter, "_copy", lambda *a: pytest.fail("a member was copied"))
     data = _data(T=10, N=64)
@@ -395,8 +385,8 @@ def test_without_fallocate_the_file_ends_where_its_writes_end_and_still_finishes
 
 
 @pytest.mark.parametrize("refused_at", [1, 2, 3])
-def test_a_removal_refused_midway_ends_in_copies_and_a_correct_file(tmp_path, monkeypatch, refused_at):
-    if not _collapses(tmp_path):
+def test_a_removal_refused_midway_ends_in_copies_and_a_correct_file(tmp_path, monkeypatch, refused_at, collapses):
+    if not collapses:
         pytest.skip(f"{tmp_path}: this file system cannot collapse ranges")
     calls = []
     real = npz_stream.collapse_range
