@@ -15,6 +15,7 @@
   written here by `write_legacy_rollout` in that recorder's layout (shared by the session).
 - `camera_frames` is `tests/camera_frames.py` (pattern frames, the walker's rendered camera, PSNR);
   `walker_camera` the walker's camera over 48 steps of 4 envs at 128x128 (rendered once a session).
+- `gif_frames(path)` decodes every frame of a GIF as ``[T, H, W, 3]`` uint8 RGB (Pillow).
 - `cuda_standin` swaps a stand-in for ``torch.cuda`` (`tests/cuda_standin.py`: streams,
   events, devices, host registration, all logged; NOT a GPU) in for the test.
 """
@@ -465,6 +466,23 @@ def _load_helper(name: str) -> Any:
 def camera_frames() -> Any:
     """`tests/camera_frames.py`: ``pattern``, ``walker``, ``psnr``."""
     return _load_helper("camera_frames")
+
+
+def _gif_frames(path: str | Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        frames = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            frames.append(np.asarray(im.convert("RGB")))
+    return np.stack(frames)
+
+
+@pytest.fixture(scope="session")
+def gif_frames() -> Callable[[str | Path], np.ndarray]:
+    """``gif_frames(path)``: every frame of the GIF at ``path``, ``[T, H, W, 3]`` uint8 RGB."""
+    return _gif_frames
 
 
 @pytest.fixture(scope="session")

@@ -196,19 +196,8 @@ def test_a_symlink_planted_at_the_partial_video_is_never_followed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "victim.txt"]
 
 
-def _gif_frames(path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        frames = []
-        for i in range(im.n_frames):
-            im.seek(i)
-            frames.append(np.asarray(im.convert("RGB")))
-    return np.stack(frames)
-
-
 @pytest.mark.parametrize("how", ["save_video", "VideoWriter"])
-def test_a_gif_path_writes_a_gif_from_the_library_too(tmp_path, how):
+def test_a_gif_path_writes_a_gif_from_the_library_too(tmp_path, how, gif_frames):
     """The extension picks the format in the library, not only in ``rollrec video`` (ffmpeg's gif
     muxer takes only the gif codec: with the mp4 defaults it failed with "no output")."""
     frames = np.zeros((5, 32, 48, 3), np.uint8)
@@ -221,7 +210,7 @@ def test_a_gif_path_writes_a_gif_from_the_library_too(tmp_path, how):
         with VideoWriter(out, 10) as writer:
             writer.write_many(frames)
     assert out.read_bytes()[:6] == b"GIF89a"
-    got = _gif_frames(out)
+    got = gif_frames(out)
     assert got.shape == (5, 32, 48, 3)
     assert np.abs(got.astype(int) - frames).mean() < 3.0  # palette rounding only
     assert not list(tmp_path.glob("*.partial*"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import rollrec
 from rollrec.cli import main
@@ -13,16 +12,7 @@ from rollrec.video import render_frames, render_rollout
 from rollrec.video.scene import scenes_for
 
 
-def gif_frames(path) -> np.ndarray:
-    with Image.open(path) as im:
-        frames = []
-        for i in range(im.n_frames):
-            im.seek(i)
-            frames.append(np.asarray(im.convert("RGB")))
-    return np.stack(frames)
-
-
-def test_gif_output_is_a_gif_of_the_rendered_frames(walker_file, tmp_path):
+def test_gif_output_is_a_gif_of_the_rendered_frames(walker_file, tmp_path, gif_frames):
     out = tmp_path / "walk.gif"
     assert main(["video", str(walker_file), "--env", "2", "-o", str(out), "--size", "160x120", "--stop", "6",
                  "--quiet"]) == 0
@@ -67,7 +57,7 @@ def test_env_minus_one_is_the_last_env_in_the_api_and_the_cli(walker_file, tmp_p
         render_rollout(walker_file, tmp_path / "x.mp4", env=-5, progress=False)
 
 
-def test_render_rollout_writes_a_gif_for_a_gif_path(walker_file, tmp_path):
+def test_render_rollout_writes_a_gif_for_a_gif_path(walker_file, tmp_path, gif_frames):
     """The library maps ``.gif`` as the CLI does (ffmpeg's gif muxer failed on the mp4 defaults)."""
     out = render_rollout(walker_file, tmp_path / "x.gif", env=1, size=(64, 48), stop=4, progress=False)
     assert out.read_bytes()[:6] == b"GIF89a"
