@@ -209,6 +209,7 @@ class NpzStreamWriter:
         self._out: DirectWriter | BufferedWriter | None = None
         self._initial: dict[str, int] = {}  # open-ended: rows allocated up front, where the reservation is larger
         self._collapse: bool | None = None  # whether the file system takes COLLAPSE_RANGE (None: not known yet)
+        self._in_memory = False  # whether the file lives in memory (tmpfs)
         self._copy_buffers: list[np.ndarray] = []  # aligned buffers of `_copy`, made on first use
         if layout_path is not None:  # claim the sidecar's name first: it is what makes a partial file someone's
             os.close(create_exclusive(layout_path, replace_stale=overwrite))
@@ -222,8 +223,9 @@ class NpzStreamWriter:
             dfd = None if direct is False else open_direct(self._fd, self.path)
             if dfd is None and direct:
                 raise OSError(errno.EINVAL, f"{self.path}: this file system refuses direct I/O (O_DIRECT)")
+            self._in_memory = memory_backed(self._fd)  # tmpfs: one I/O thread, no reservation (see `_allocate`)
             if io_threads is None:
-                io_threads = 1 if memory_backed(self._fd) else 2
+                io_threads = 1 if self._in_memory else 2
             self._out = BufferedWriter(self._fd) if dfd is None else DirectWriter(dfd, self._fd, threads=io_threads)
             self.align = int(align) if align is not None else (BLOCK if dfd is not None else ALIGN)
             self._collapse = _collapsible(self._fd)
@@ -256,7 +258,7 @@ class NpzStreamWriter:
             ranges.append((self._end(), self._end() + _TAIL_RESERVE))
         else:
             ranges = [(0, self._end() + _TAIL_RESERVE)]
-        if memory_backed(self._fd):  # reserving zeroes the memory first: check the room, reserve the tail's only
+        if self._in_memory:  # reserving zeroes the memory first: check the room, reserve the tail's only
             st = os.fstatvfs(self._fd)
             total = sum(b - a for a, b in ranges)
             if total > st.f_bavail * st.f_frsize:
